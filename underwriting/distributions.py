@@ -1,0 +1,300 @@
+"""Frequency and severity distributions, sampled by inverse CDF from given uniforms.
+
+Every distribution is a frozen pydantic model with a ``family`` tag, so scenario definitions in
+rating tables and JSON requests can name them (``{"family": "lognormal", "mu": 10, "sigma": 1.5}``).
+Sampling never draws its own randomness: it maps survival probabilities ``q`` in ``(0, 1]`` (or
+standard normal deviates ``z``) to values, monotonically. That is what makes results reproducible
+and comparable across runs (common random numbers): the same ``q`` always gives the same count or
+amount, a higher rate never gives fewer events and a larger scale never gives a smaller amount.
+
+Example
+-------
+>>> import numpy as np
+>>> sev = LogNormal.from_median_p95(median=150_000, p95=3_000_000)
+>>> round(float(sev.isf(np.array([0.5]))[0]))
+150000
+>>> Poisson(rate=2.0).counts(np.array([1.0, 0.5, 1e-9])).tolist()
+[0, 2, 15]
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cached_property
+from typing import Annotated, Literal, Self
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
+from scipy import special, stats
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+_Z95 = float(special.ndtri(0.95))
+_SMALLEST_SURVIVAL = 2.0**-54
+"""Below the smallest uniform the generator produces (2**-53): the count table stops there."""
+_MAX_TABLE = 50_000_000
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --------------------------------------------------------------------------- frequencies
+
+
+class _Frequency(_Model):
+    """Annual event counts, sampled through a table of survival probabilities."""
+
+    @property
+    def mean(self) -> float:
+        raise NotImplementedError
+
+    @property
+    def variance(self) -> float:
+        raise NotImplementedError
+
+    def _survival(self, k: IntArray) -> FloatArray:
+        raise NotImplementedError
+
+    def scaled(self, multiplier: float) -> Self:
+        """The same distribution with its expected count multiplied by ``multiplier``."""
+        raise NotImplementedError
+
+    @cached_property
+    def survival_table(self) -> FloatArray:
+        """``P(N > k)`` for ``k = 0, 1, ...`` until it falls below 2**-54, shape ``(K,)``."""
+        if self.mean == 0:
+            return np.zeros(0)
+        size = max(32, int(self.mean + 12 * math.sqrt(self.variance) + 32))
+        while True:
+            if size > _MAX_TABLE:
+                raise ValueError(
+                    f"expected count {self.mean:g} per year is too large to simulate "
+                    f"(the count table would exceed {_MAX_TABLE:,} entries)"
+                )
+            sf = self._survival(np.arange(size, dtype=np.int64))
+            if sf[-1] < _SMALLEST_SURVIVAL:
+                cut = int(np.searchsorted(-sf, -_SMALLEST_SURVIVAL, side="left"))
+                return np.ascontiguousarray(sf[: cut + 1])
+            size *= 2
+
+    def counts(self, q: FloatArray) -> IntArray:
+        """Event counts for survival probabilities ``q`` in ``(0, 1]``: ``N = #{k: P(N>k) > q}``.
+
+        Non-decreasing in the rate for a fixed ``q`` (the survival function of a Poisson or
+        negative binomial count rises with its mean), and non-increasing in ``q``.
+        """
+        table = self.survival_table
+        if table.size == 0:
+            return np.zeros(q.shape, dtype=np.int64)
+        ascending = table[::-1]
+        return (table.size - np.searchsorted(ascending, q, side="left")).astype(np.int64)
+
+
+class Poisson(_Frequency):
+    """Poisson annual count with ``rate`` events per year."""
+
+    family: Literal["poisson"] = "poisson"
+    rate: float = Field(ge=0, allow_inf_nan=False, description="expected events per year")
+
+    @property
+    def mean(self) -> float:
+        return self.rate
+
+    @property
+    def variance(self) -> float:
+        return self.rate
+
+    def _survival(self, k: IntArray) -> FloatArray:
+        return np.asarray(stats.poisson.sf(k, self.rate), dtype=np.float64)
+
+    def scaled(self, multiplier: float) -> Self:
+        # A new instance, not model_copy: the cached count table must not be carried over.
+        return type(self).model_validate({**self.model_dump(), "rate": self.rate * multiplier})
+
+
+class NegativeBinomial(_Frequency):
+    """Negative binomial annual count: Poisson with a gamma-distributed rate.
+
+    ``rate`` is the expected count per year and ``rate_cv`` the coefficient of variation of the
+    uncertain rate (the gamma mixing distribution), so ``Var N = rate + (rate_cv * rate)**2``.
+    """
+
+    family: Literal["negative_binomial"] = "negative_binomial"
+    rate: float = Field(ge=0, allow_inf_nan=False, description="expected events per year")
+    rate_cv: PositiveFloat = Field(
+        allow_inf_nan=False, description="coefficient of variation of the rate"
+    )
+
+    @property
+    def mean(self) -> float:
+        return self.rate
+
+    @property
+    def variance(self) -> float:
+        return self.rate + (self.rate_cv * self.rate) ** 2
+
+    def _survival(self, k: IntArray) -> FloatArray:
+        n = 1.0 / self.rate_cv**2
+        p = n / (n + self.rate)
+        return np.asarray(stats.nbinom.sf(k, n, p), dtype=np.float64)
+
+    def scaled(self, multiplier: float) -> Self:
+        # A new instance, not model_copy: the cached count table must not be carried over.
+        return type(self).model_validate({**self.model_dump(), "rate": self.rate * multiplier})
+
+
+Frequency = Annotated[Poisson | NegativeBinomial, Field(discriminator="family")]
+
+
+# --------------------------------------------------------------------------- severities
+
+
+class _Severity(_Model):
+    """A positive severity (amount, damage ratio or days), sampled by inverse survival."""
+
+    def isf(self, q: FloatArray) -> FloatArray:
+        """Inverse survival function: the ``x`` with ``P(X > x) = q``, elementwise."""
+        raise NotImplementedError
+
+    def from_normal(self, z: FloatArray) -> FloatArray:
+        """The value at standard normal deviate ``z`` (a Gaussian copula's marginal)."""
+        return self.isf(special.ndtr(-z))
+
+    @property
+    def mean(self) -> float:
+        raise NotImplementedError
+
+
+class LogNormal(_Severity):
+    """Lognormal severity: ``log X ~ Normal(mu, sigma**2)``."""
+
+    family: Literal["lognormal"] = "lognormal"
+    mu: float = Field(allow_inf_nan=False)
+    sigma: PositiveFloat = Field(allow_inf_nan=False)
+
+    @classmethod
+    def from_median_p95(cls, median: float, p95: float) -> LogNormal:
+        """The lognormal with the given median and 95th percentile (research.md's LN(m, p95))."""
+        if not 0 < median < p95:
+            raise ValueError(f"need 0 < median < p95, got median={median}, p95={p95}")
+        return cls(mu=math.log(median), sigma=math.log(p95 / median) / _Z95)
+
+    def isf(self, q: FloatArray) -> FloatArray:
+        return np.exp(self.mu - self.sigma * special.ndtri(q))
+
+    def from_normal(self, z: FloatArray) -> FloatArray:
+        return np.exp(self.mu + self.sigma * z)
+
+    @property
+    def mean(self) -> float:
+        return math.exp(self.mu + self.sigma**2 / 2)
+
+    def limited_expected_value(self, limit: float) -> float:
+        """``E[min(X, limit)]`` in closed form (Klugman, Panjer and Willmot, Loss Models, App. A)."""
+        if limit <= 0:
+            return 0.0
+        if math.isinf(limit):
+            return self.mean
+        log_limit = math.log(limit)
+        below = special.ndtr((log_limit - self.mu - self.sigma**2) / self.sigma)
+        survival = special.ndtr(-(log_limit - self.mu) / self.sigma)
+        return float(self.mean * below + limit * survival)
+
+
+class Gamma(_Severity):
+    """Gamma severity with ``shape`` and ``scale`` (mean ``shape * scale``)."""
+
+    family: Literal["gamma"] = "gamma"
+    shape: PositiveFloat = Field(allow_inf_nan=False)
+    scale: PositiveFloat = Field(allow_inf_nan=False)
+
+    def isf(self, q: FloatArray) -> FloatArray:
+        return np.asarray(self.scale * special.gammainccinv(self.shape, q), dtype=np.float64)
+
+    @property
+    def mean(self) -> float:
+        return self.shape * self.scale
+
+
+class Pareto(_Severity):
+    """Single-parameter (type I) Pareto: ``P(X > x) = (scale / x)**alpha`` for ``x >= scale``."""
+
+    family: Literal["pareto"] = "pareto"
+    alpha: PositiveFloat = Field(allow_inf_nan=False, description="tail index")
+    scale: PositiveFloat = Field(allow_inf_nan=False, description="smallest value")
+
+    def isf(self, q: FloatArray) -> FloatArray:
+        return np.asarray(self.scale * q ** (-1.0 / self.alpha), dtype=np.float64)
+
+    @property
+    def mean(self) -> float:
+        return math.inf if self.alpha <= 1 else self.alpha * self.scale / (self.alpha - 1)
+
+
+class LogNormalGPD(_Severity):
+    """A lognormal body spliced to a generalised Pareto tail above ``threshold``.
+
+    Below the threshold the distribution is the lognormal ``(mu, sigma)``; above it, the
+    conditional excess is GPD with shape ``xi`` and scale ``tail_scale``, carrying the
+    lognormal's own probability of exceeding the threshold. Without ``tail_scale`` the scale
+    makes the density continuous at the threshold: ``(1 - F(u)) / f(u)``.
+    """
+
+    family: Literal["lognormal_gpd"] = "lognormal_gpd"
+    mu: float = Field(allow_inf_nan=False)
+    sigma: PositiveFloat = Field(allow_inf_nan=False)
+    threshold: PositiveFloat = Field(allow_inf_nan=False)
+    xi: float = Field(ge=0, lt=1, allow_inf_nan=False, description="GPD shape (tail heaviness)")
+    tail_scale: PositiveFloat | None = Field(default=None, allow_inf_nan=False)
+
+    @classmethod
+    def from_median_p95(
+        cls, median: float, p95: float, *, threshold: float, xi: float
+    ) -> LogNormalGPD:
+        """Body given as research.md's LN(median, p95), tail as GPD(threshold, xi)."""
+        body = LogNormal.from_median_p95(median, p95)
+        return cls(mu=body.mu, sigma=body.sigma, threshold=threshold, xi=xi)
+
+    @property
+    def _threshold_z(self) -> float:
+        return (math.log(self.threshold) - self.mu) / self.sigma
+
+    @property
+    def tail_probability(self) -> float:
+        """``P(X > threshold)``."""
+        return float(special.ndtr(-self._threshold_z))
+
+    @property
+    def beta(self) -> float:
+        """The GPD scale in use."""
+        if self.tail_scale is not None:
+            return self.tail_scale
+        density = math.exp(-0.5 * self._threshold_z**2) / (
+            self.threshold * self.sigma * math.sqrt(2 * math.pi)
+        )
+        return self.tail_probability / density
+
+    def isf(self, q: FloatArray) -> FloatArray:
+        tail = self.tail_probability
+        body = np.exp(self.mu - self.sigma * special.ndtri(q))
+        ratio = np.minimum(q / tail, 1.0)
+        if self.xi == 0:
+            excess = -self.beta * np.log(ratio)
+        else:
+            excess = self.beta / self.xi * (ratio ** (-self.xi) - 1.0)
+        return np.where(q < tail, self.threshold + excess, np.minimum(body, self.threshold))
+
+    @property
+    def mean(self) -> float:
+        body = LogNormal(mu=self.mu, sigma=self.sigma)
+        below = body.limited_expected_value(self.threshold) - self.threshold * self.tail_probability
+        return below + self.tail_probability * (self.threshold + self.beta / (1 - self.xi))
+
+
+Severity = Annotated[
+    LogNormal | Gamma | Pareto | LogNormalGPD, Field(discriminator="family")
+]
+

@@ -1,0 +1,67 @@
+"""Exceptions raised by the underwriting engine.
+
+The tree::
+
+    UnderwritingError            anything the domain cannot do
+    ├── RatingTableError         a rating table is missing, corrupt or inconsistent
+    │                            (names the file, the row and the field)
+    ├── ProfileError             a submission cannot be turned into a risk profile
+    └── TermsError               policy terms cannot be applied to the losses given
+
+Shape and type problems in inputs are pydantic ``ValidationError`` at the boundary, not these.
+Declines and referrals are results with reasons, never exceptions.
+"""
+
+from __future__ import annotations
+
+
+class UnderwritingError(Exception):
+    """Base class of every domain error raised by the engine."""
+
+
+class RatingTableError(UnderwritingError):
+    """A rating table cannot be used.
+
+    Parameters
+    ----------
+    message
+        What is wrong and what is allowed.
+    file, row, field
+        Where it is wrong: the file name inside the tables version, the 1-based data row (the
+        header is row 0 for CSV files) and the field name, each ``None`` when not applicable.
+    version
+        The rating-tables version being loaded.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        row: int | None = None,
+        field: str | None = None,
+        version: str | None = None,
+    ) -> None:
+        self.file = file
+        self.row = row
+        self.field = field
+        self.version = version
+        where = []
+        if version is not None:
+            where.append(f"tables {version}")
+        if file is not None:
+            where.append(file)
+        if row is not None:
+            where.append(f"row {row}")
+        if field is not None:
+            where.append(f"field {field!r}")
+        prefix = ", ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class ProfileError(UnderwritingError):
+    """A submission cannot be rated with the tables given."""
+
+
+class TermsError(UnderwritingError):
+    """Policy terms cannot be applied to the event losses given."""

@@ -2,7 +2,7 @@
 
 Every distribution is a frozen pydantic model with a ``family`` tag, so scenario definitions in
 rating tables and JSON requests can name them (``{"family": "lognormal", "mu": 10, "sigma": 1.5}``).
-Sampling never draws its own randomness: it maps survival probabilities ``q`` in ``(0, 1]`` (or
+Sampling never draws its own randomness: it maps survival probabilities ``q`` in ``(0, 1)`` (or
 standard normal deviates ``z``) to values, monotonically. That is what makes results reproducible
 and comparable across runs (common random numbers): the same ``q`` always gives the same count or
 amount, a higher rate never gives fewer events and a larger scale never gives a smaller amount.
@@ -13,7 +13,7 @@ Example
 >>> sev = LogNormal.from_median_p95(median=150_000, p95=3_000_000)
 >>> round(float(sev.isf(np.array([0.5]))[0]))
 150000
->>> Poisson(rate=2.0).counts(np.array([1.0, 0.5, 1e-9])).tolist()
+>>> Poisson(rate=2.0).counts(np.array([0.99, 0.5, 1e-9])).tolist()
 [0, 2, 15]
 """
 
@@ -81,7 +81,7 @@ class _Frequency(_Model):
             size *= 2
 
     def counts(self, q: FloatArray) -> IntArray:
-        """Event counts for survival probabilities ``q`` in ``(0, 1]``: ``N = #{k: P(N>k) > q}``.
+        """Event counts for survival probabilities ``q`` in ``(0, 1)``: ``N = #{k: P(N>k) > q}``.
 
         Non-decreasing in the rate for a fixed ``q`` (the survival function of a Poisson or
         negative binomial count rises with its mean), and non-increasing in ``q``.

@@ -17,16 +17,16 @@ of chunking); and two runs with the same seed that differ only in terms or ratin
 same underlying numbers (common random numbers).
 
 The hash is SplitMix64's finaliser (Steele, Lea and Flood, 2014) chained over the coordinates,
-keyed by 128 bits derived from ``(seed, stream id)`` with BLAKE2b. The uniforms lie in ``(0, 1]``
-on the 2**-53 grid and are used as survival probabilities (inverse-CDF sampling from the upper
-tail), so that 0 never occurs.
+keyed by 128 bits derived from ``(seed, stream id)`` with BLAKE2b. The uniforms are the midpoints of the
+2**-53 grid, so they lie strictly inside ``(0, 1)``: neither a normal deviate nor a heavy-tailed
+amount is ever infinite.
 
 Example
 -------
 >>> import numpy as np
 >>> key = stream_key(42, "contained_fire")
 >>> u = uniforms(key, np.arange(3, dtype=np.int64), np.zeros(3, dtype=np.int64), dimension=0)
->>> bool(np.all((u > 0) & (u <= 1)))
+>>> bool(np.all((u > 0) & (u < 1)))
 True
 """
 
@@ -122,7 +122,7 @@ def year_states(key: StreamKey, years: Int64Array) -> UInt64Array:
 def uniforms_from_states(
     states: UInt64Array, events: Int64Array, dimension: int
 ) -> FloatArray:
-    """Uniforms in ``(0, 1]`` for ``(year state, event index, dimension)``, elementwise.
+    """Uniforms in ``(0, 1)`` for ``(year state, event index, dimension)``, elementwise.
 
     Parameters
     ----------
@@ -143,7 +143,7 @@ def uniforms_from_states(
     z = _mix(z)
     z >>= _S11
     out = z.astype(np.float64)
-    out += 1.0
+    out += 0.5
     out *= _TO_UNIT
     return out
 
@@ -151,5 +151,5 @@ def uniforms_from_states(
 def uniforms(
     key: StreamKey, years: Int64Array, events: Int64Array, *, dimension: int
 ) -> FloatArray:
-    """Uniforms in ``(0, 1]`` addressed by ``(key, year, event, dimension)``, elementwise."""
+    """Uniforms in ``(0, 1)`` addressed by ``(key, year, event, dimension)``, elementwise."""
     return uniforms_from_states(year_states(key, years), events, dimension)

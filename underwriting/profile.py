@@ -1,0 +1,309 @@
+"""The risk profile: the scenarios that can hurt one lab, with their frequencies and severities.
+
+A :class:`RiskProfile` is what the simulation runs. An actuary can write one by hand
+(``RiskProfile(scenarios=[Scenario(...)])``) or build it from a submission and the rating tables
+(:meth:`RiskProfile.from_submission`), which records, for each scenario, how its rate and
+severity scale were built (base rate, exposure, every relativity) so that a quote can show it.
+
+Example
+-------
+>>> from underwriting.distributions import LogNormal, Poisson
+>>> profile = RiskProfile(scenarios=[Scenario(id="ref", frequency=Poisson(rate=2.0),
+...                       severity=LogNormal(mu=10.0, sigma=1.5), section="property")])
+>>> profile.scenarios[0].impacts[0].section.value
+'property'
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    model_validator,
+)
+
+from underwriting.distributions import Frequency, NegativeBinomial, Poisson, Severity
+from underwriting.errors import ProfileError
+from underwriting.factors import EXPOSURES, FACTORS
+from underwriting.sections import Section
+from underwriting.submission import Submission
+from underwriting.tables import RatingTables, ScenarioDefinition
+
+Basis = Literal["amount", "damage_ratio", "downtime_days"]
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SectionImpact(_Model):
+    """How an event of a scenario hits one section.
+
+    The sampled severity ``X`` (times ``severity_scale``) becomes a ground-up loss by ``basis``:
+
+    - ``amount``: ``min(X, value)`` in currency (``value`` optional, a cap);
+    - ``damage_ratio``: ``value * min(X, 1)``, ``value`` being the value at risk;
+    - ``downtime_days``: ``min(X, max_days)`` days of research interruption, at ``value``
+      currency per day.
+
+    ``probability`` is the chance that the section is hit at all given the event;
+    ``correlation`` is the loading on the event's common severity factor (a Gaussian copula):
+    1 makes the section's severity move with the event's other sections, 0 independent.
+    """
+
+    section: Section
+    severity: Severity
+    basis: Basis = "amount"
+    value: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    severity_scale: PositiveFloat = Field(default=1.0, allow_inf_nan=False)
+    probability: float = Field(default=1.0, gt=0, le=1)
+    correlation: float = Field(default=1.0, ge=0, le=1)
+    max_days: PositiveFloat | None = Field(default=None, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _basis_needs_value(self) -> Self:
+        if self.basis in ("damage_ratio", "downtime_days") and self.value is None:
+            raise ValueError(f"basis {self.basis!r} needs value (value at risk or daily cost)")
+        if (self.basis == "downtime_days") != (self.section is Section.RESEARCH_INTERRUPTION):
+            raise ValueError(
+                "research_interruption impacts, and only they, use basis 'downtime_days'"
+            )
+        return self
+
+
+class RatingStep(_Model):
+    """One step of how a scenario's frequency or severity was rated (for the worksheet)."""
+
+    name: str
+    value: float
+    explanation: str
+
+
+class Scenario(_Model):
+    """An event type: how often it happens and which sections it hits.
+
+    The short form ``Scenario(id=..., frequency=..., severity=..., section=...)`` is a scenario
+    hitting one section with an amount severity.
+    """
+
+    id: str = Field(pattern=_ID, max_length=64, description="stable id: keys the random stream")
+    name: str = ""
+    frequency: Frequency
+    impacts: tuple[SectionImpact, ...] = Field(min_length=1)
+    rating: tuple[RatingStep, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, data: Any) -> Any:
+        if isinstance(data, dict) and ("severity" in data or "section" in data):
+            data = dict(data)
+            if "impacts" in data:
+                raise ValueError("give either severity and section, or impacts, not both")
+            if "severity" not in data or "section" not in data:
+                raise ValueError("the short form needs both severity and section")
+            data["impacts"] = ({"section": data.pop("section"), "severity": data.pop("severity")},)
+        return data
+
+    @model_validator(mode="after")
+    def _one_impact_per_section(self) -> Self:
+        sections = [impact.section for impact in self.impacts]
+        if len(set(sections)) != len(sections):
+            raise ValueError(f"scenario {self.id}: each section may appear in only one impact")
+        return self
+
+
+class Cascade(_Model):
+    """An event of ``parent`` brings ``child``'s impacts into the same occurrence."""
+
+    parent: str
+    child: str
+    probability: float = Field(gt=0, le=1)
+
+
+class RiskProfile(_Model):
+    """The scenarios of one lab (or of an actuary's model) and how they interact.
+
+    Attributes
+    ----------
+    scenarios
+        The scenarios; ids are unique and key the random streams.
+    cascades
+        Scenario pairs where the parent's event may bring the child's impacts (one level).
+    value_at_risk
+        Per section, the most one event can cost ground-up (sums of impacts are capped).
+    """
+
+    scenarios: tuple[Scenario, ...] = Field(min_length=1)
+    cascades: tuple[Cascade, ...] = ()
+    value_at_risk: dict[Section, float] = Field(default_factory=dict)
+    currency: str = "CNY"
+    tables_version: str | None = None
+    lab_id: str | None = None
+    site_id: str | None = None
+
+    @model_validator(mode="after")
+    def _references(self) -> Self:
+        ids = [s.id for s in self.scenarios]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"scenario ids must be unique: {', '.join(duplicates)} repeated")
+        parents = {c.parent for c in self.cascades}
+        for cascade in self.cascades:
+            for name in (cascade.parent, cascade.child):
+                if name not in ids:
+                    raise ValueError(f"cascade refers to unknown scenario {name!r}")
+            if cascade.child in parents:
+                raise ValueError(f"cascade child {cascade.child!r} is itself a parent")
+        for section, value in self.value_at_risk.items():
+            if not value >= 0:
+                raise ValueError(f"value_at_risk.{section.value} must be >= 0, got {value}")
+        return self
+
+    def scenario(self, scenario_id: str) -> Scenario:
+        """The scenario with this id."""
+        for scenario in self.scenarios:
+            if scenario.id == scenario_id:
+                return scenario
+        raise KeyError(scenario_id)
+
+    @classmethod
+    def from_submission(cls, submission: Submission, tables: RatingTables) -> RiskProfile:
+        """Rate a submission with the tables: every scenario's frequency and severity scale.
+
+        rate = base rate (lab category) x exposure units x product of frequency relativities;
+        severity scale = product of severity relativities. Damage ratios apply to the lab's
+        values; research interruption runs at ``annual_research_spend / 365`` per day.
+
+        Raises
+        ------
+        ProfileError
+            If a factor level of the submission has no row in the tables.
+        """
+        values = submission.values
+        daily_cost = values.annual_research_spend / 365.0
+        max_days = tables.model.max_downtime_days
+        section_values = {
+            Section.PROPERTY: values.property_value,
+            Section.EQUIPMENT_BREAKDOWN: values.equipment,
+            Section.SPOILAGE: values.specimens,
+        }
+        scenarios = []
+        for definition in tables.scenarios:
+            base_rate, source = tables.base_rates[(definition.id, submission.lab_category)]
+            units = EXPOSURES[definition.exposure](submission)
+            steps = [
+                RatingStep(
+                    name="base_rate",
+                    value=base_rate,
+                    explanation=f"{submission.lab_category.value}, per {definition.exposure} "
+                    f"per year ({source})",
+                ),
+                RatingStep(name="exposure", value=units, explanation=definition.exposure),
+            ]
+            rate = base_rate * units
+            frequency_factor, frequency_steps = _relativity(
+                submission, tables, definition, "frequency"
+            )
+            severity_factor, severity_steps = _relativity(
+                submission, tables, definition, "severity"
+            )
+            rate *= frequency_factor
+            steps += frequency_steps + severity_steps
+            frequency: Poisson | NegativeBinomial = (
+                NegativeBinomial(rate=rate, rate_cv=definition.rate_cv)
+                if definition.rate_cv is not None
+                else Poisson(rate=rate)
+            )
+            impacts = []
+            for impact in definition.impacts:
+                value: float | None
+                if impact.basis == "damage_ratio":
+                    value = section_values[impact.section]
+                elif impact.basis == "downtime_days":
+                    value = daily_cost
+                else:
+                    value = None
+                if value == 0:
+                    continue  # nothing of this kind is exposed in this lab
+                impacts.append(
+                    SectionImpact(
+                        section=impact.section,
+                        severity=impact.severity.distribution(),
+                        basis=impact.basis,
+                        value=value,
+                        severity_scale=severity_factor,
+                        probability=impact.probability,
+                        correlation=impact.correlation,
+                        max_days=max_days if impact.basis == "downtime_days" else None,
+                    )
+                )
+            if not impacts:
+                continue
+            scenarios.append(
+                Scenario(
+                    id=definition.id,
+                    name=definition.name,
+                    frequency=frequency,
+                    impacts=tuple(impacts),
+                    rating=tuple(steps),
+                )
+            )
+        kept = {s.id for s in scenarios}
+        cascades = tuple(
+            Cascade(parent=c.parent, child=c.child, probability=c.probability)
+            for c in tables.cascades
+            if c.parent in kept and c.child in kept
+        )
+        value_at_risk = {
+            **section_values,
+            Section.RESEARCH_INTERRUPTION: daily_cost * max_days,
+        }
+        return cls(
+            scenarios=tuple(scenarios),
+            cascades=cascades,
+            value_at_risk=value_at_risk,
+            currency=tables.currency,
+            tables_version=tables.version,
+            lab_id=submission.lab_id,
+            site_id=submission.site_id,
+        )
+
+
+def _relativity(
+    submission: Submission,
+    tables: RatingTables,
+    definition: ScenarioDefinition,
+    applies_to: Literal["frequency", "severity"],
+) -> tuple[float, list[RatingStep]]:
+    product = 1.0
+    steps = []
+    for factor_name, rows in tables.relativity_groups(definition.id, applies_to):
+        level = FACTORS[factor_name].level(submission)
+        matched = [row for row in rows if row.matches(level)]
+        if len(matched) != 1:
+            raise ProfileError(
+                f"{factor_name} = {level!r} has no relativity row for scenario "
+                f"{definition.id!r} ({applies_to}) in tables {tables.version}; levels there: "
+                f"{', '.join(row.level for row in rows)}"
+            )
+        row = matched[0]
+        product *= row.relativity
+        if row.relativity != 1.0:
+            steps.append(
+                RatingStep(
+                    name=f"{applies_to}:{factor_name}",
+                    value=row.relativity,
+                    explanation=f"{factor_name} = {level} ({row.source})",
+                )
+            )
+    if not math.isfinite(product) or product <= 0:
+        raise ProfileError(
+            f"{applies_to} relativity of {definition.id!r} is {product}, not a positive number"
+        )
+    return product, steps

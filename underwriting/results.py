@@ -1,0 +1,457 @@
+"""Simulation results: the annual loss distribution, its breakdowns, and Monte Carlo errors.
+
+Every figure comes with its standard error:
+
+- the mean: ``sd / sqrt(n)``;
+- the standard deviation: ``sqrt(m4 - sd**4) / (2 sd sqrt(n))`` (delta method);
+- a quantile (VaR, AEP, OEP) at level ``p``: half the distance between the order statistics
+  ``n p - sqrt(n p (1-p))`` and ``n p + sqrt(n p (1-p))``, a distribution-free one-sigma interval;
+- TVaR at level ``p``: ``sqrt((Var(X | X > VaR) + p (TVaR - VaR)**2) / (n (1 - p)))``
+  (Manistre and Hancock, 2005, "Variance of the CTE estimator", North American Actuarial
+  Journal 9(2));
+- a probability: ``sqrt(p (1-p) / n)``.
+
+VaR at level ``p`` is the empirical quantile ``x_(ceil(n p))``; TVaR is
+``VaR + E[(X - VaR)+] / (1 - p)``, the mean of the worst ``1 - p`` of years.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from underwriting.sections import SECTIONS
+
+if TYPE_CHECKING:
+    from underwriting.profile import RiskProfile
+    from underwriting.terms import PolicyTerms
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+LEVELS: tuple[float, ...] = (0.90, 0.95, 0.99, 0.995, 0.999)
+"""Confidence levels reported for VaR and TVaR."""
+
+RETURN_PERIODS: tuple[int, ...] = (2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000)
+"""Return periods (years) of the exceedance-probability curves."""
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """A Monte Carlo estimate and its standard error (same units)."""
+
+    name: str
+    value: float
+    standard_error: float
+
+    @property
+    def relative_error(self) -> float:
+        """Standard error over the value (``inf`` when the value is 0 and the error is not)."""
+        if self.value == 0:
+            return 0.0 if self.standard_error == 0 else math.inf
+        return abs(self.standard_error / self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """Expected loss of one section or scenario.
+
+    Attributes
+    ----------
+    name
+        Section or scenario id.
+    mean_ground_up
+        Expected annual ground-up loss (currency).
+    mean_insured
+        Expected annual insured loss (currency).
+    standard_error
+        Standard error of ``mean_insured``.
+    share
+        ``mean_insured`` over the whole policy's expected insured loss.
+    """
+
+    name: str
+    mean_ground_up: float
+    mean_insured: float
+    standard_error: float
+    share: float
+
+
+@dataclass(frozen=True, slots=True)
+class EPPoint:
+    """One return period of the exceedance-probability curves.
+
+    ``aep``: annual aggregate insured loss exceeded with probability ``1 / return_period``;
+    ``oep``: the same for the largest single occurrence of the year (after per-occurrence
+    terms and the share, before annual aggregates).
+    """
+
+    return_period: float
+    exceedance_probability: float
+    aep: float
+    aep_standard_error: float
+    oep: float
+    oep_standard_error: float
+
+
+@dataclass(frozen=True)
+class YearLossTable:
+    """Year losses by scenario and section, one row per non-zero (year, scenario, section).
+
+    Attributes
+    ----------
+    year
+        Simulated year, shape ``(n_rows,)``.
+    scenario
+        Index of the scenario in the profile, shape ``(n_rows,)``.
+    section
+        Index of the section in ``SECTIONS``, shape ``(n_rows,)``.
+    ground_up, insured
+        The year's loss (currency), shape ``(n_rows,)``.
+    """
+
+    year: IntArray
+    scenario: IntArray
+    section: IntArray
+    ground_up: FloatArray
+    insured: FloatArray
+
+    @classmethod
+    def from_parts(
+        cls, parts: Sequence[tuple[IntArray, int, int, FloatArray, FloatArray]]
+    ) -> YearLossTable:
+        """Build from ``(years, scenario index, section index, ground-up, insured)`` parts."""
+        if not parts:
+            return cls.empty()
+        return cls(
+            year=np.concatenate([p[0] for p in parts]),
+            scenario=np.concatenate([np.full(p[0].size, p[1], dtype=np.int64) for p in parts]),
+            section=np.concatenate([np.full(p[0].size, p[2], dtype=np.int64) for p in parts]),
+            ground_up=np.concatenate([p[3] for p in parts]),
+            insured=np.concatenate([p[4] for p in parts]),
+        )
+
+    @classmethod
+    def empty(cls) -> YearLossTable:
+        no_int = np.zeros(0, dtype=np.int64)
+        return cls(no_int, no_int, no_int, np.zeros(0), np.zeros(0))
+
+    @classmethod
+    def concatenate(cls, tables: Sequence[YearLossTable]) -> YearLossTable:
+        if not tables:
+            return cls.empty()
+        return cls(
+            year=np.concatenate([t.year for t in tables]),
+            scenario=np.concatenate([t.scenario for t in tables]),
+            section=np.concatenate([t.section for t in tables]),
+            ground_up=np.concatenate([t.ground_up for t in tables]),
+            insured=np.concatenate([t.insured for t in tables]),
+        )
+
+    def annual(self, mask: npt.NDArray[np.bool_], n_years: int, *, insured: bool = True) -> FloatArray:
+        """Annual loss of the rows selected by ``mask``, shape ``(n_years,)``."""
+        values = self.insured if insured else self.ground_up
+        return np.bincount(self.year[mask], weights=values[mask], minlength=n_years)
+
+
+@dataclass(frozen=True, slots=True)
+class EventLosses:
+    """Event losses of a range of simulated years, regenerated from the seed.
+
+    Attributes
+    ----------
+    year, scenario, event
+        Simulated year, scenario id and 1-based index of each event within its year and
+        scenario, shape ``(n_events,)``.
+    ground_up, insured
+        Loss per event and section (currency), shape ``(n_events, len(SECTIONS))``; insured after
+        every term, the annual ones allocated pro rata.
+    downtime_days
+        Research-interruption downtime of each event, shape ``(n_events,)``.
+    """
+
+    year: IntArray
+    scenario: npt.NDArray[np.str_]
+    event: IntArray
+    ground_up: FloatArray
+    insured: FloatArray
+    downtime_days: FloatArray
+
+
+EventSource = Callable[[int, int], EventLosses]
+
+
+def _quantile_index(n: int, level: float) -> int:
+    return min(max(math.ceil(n * level) - 1, 0), n - 1)
+
+
+def _quantile(sorted_values: FloatArray, level: float) -> Metric:
+    n = sorted_values.size
+    value = float(sorted_values[_quantile_index(n, level)])
+    spread = math.sqrt(n * level * (1 - level))
+    lower = sorted_values[min(max(math.floor(n * level - spread) - 1, 0), n - 1)]
+    upper = sorted_values[min(max(math.ceil(n * level + spread) - 1, 0), n - 1)]
+    return Metric(f"VaR {level:.1%}", value, float(upper - lower) / 2)
+
+
+def _format_money(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """The simulated annual losses of one profile under one set of terms.
+
+    Attributes
+    ----------
+    profile, terms
+        What was simulated.
+    n_years, seed, block_size
+        How it was simulated; ``seed`` replays it exactly (any ``block_size`` gives the same).
+    annual_loss
+        Insured loss of each simulated year (currency), shape ``(n_years,)``.
+    annual_ground_up
+        Ground-up loss of each simulated year (currency), shape ``(n_years,)``.
+    annual_max_occurrence
+        Largest single-occurrence insured loss of each year, after per-occurrence terms and the
+        share, before annual aggregates (currency), shape ``(n_years,)``.
+    year_loss_table
+        Ground-up and insured year losses by scenario and section.
+    """
+
+    profile: RiskProfile
+    terms: PolicyTerms
+    n_years: int
+    seed: int
+    block_size: int
+    annual_loss: FloatArray
+    annual_ground_up: FloatArray
+    annual_max_occurrence: FloatArray
+    year_loss_table: YearLossTable
+    event_source: EventSource | None = field(default=None, repr=False, compare=False)
+
+    # ------------------------------------------------------------------ moments
+
+    @property
+    def mean(self) -> float:
+        """Expected annual insured loss."""
+        return float(self.annual_loss.mean())
+
+    @property
+    def std(self) -> float:
+        """Standard deviation of the annual insured loss."""
+        return float(self.annual_loss.std(ddof=1)) if self.n_years > 1 else 0.0
+
+    @property
+    def cv(self) -> float:
+        """Coefficient of variation, ``std / mean`` (0 when the mean is 0)."""
+        return self.std / self.mean if self.mean > 0 else 0.0
+
+    @cached_property
+    def _sorted(self) -> FloatArray:
+        return np.sort(self.annual_loss)
+
+    @cached_property
+    def _sorted_occurrence(self) -> FloatArray:
+        return np.sort(self.annual_max_occurrence)
+
+    def _std_error_of_std(self) -> float:
+        sd = self.std
+        if sd == 0 or self.n_years < 2:
+            return 0.0
+        centred = self.annual_loss - self.mean
+        fourth = float(np.mean(centred**4))
+        return math.sqrt(max(fourth - sd**4, 0.0)) / (2 * sd * math.sqrt(self.n_years))
+
+    # ------------------------------------------------------------------ tail measures
+
+    def var(self, level: float) -> float:
+        """Value at risk: the annual insured loss not exceeded with probability ``level``."""
+        return self.var_metric(level).value
+
+    def var_metric(self, level: float) -> Metric:
+        """VaR at ``level`` with its standard error."""
+        _check_level(level)
+        return _quantile(self._sorted, level)
+
+    def tvar(self, level: float) -> float:
+        """Tail value at risk: the mean annual insured loss in the worst ``1 - level`` of years."""
+        return self.tvar_metric(level).value
+
+    def tvar_metric(self, level: float) -> Metric:
+        """TVaR at ``level`` with its standard error (Manistre and Hancock, 2005)."""
+        _check_level(level)
+        var = self.var(level)
+        excess = np.maximum(self._sorted - var, 0.0)
+        tvar = var + float(excess.mean()) / (1 - level)
+        tail = self._sorted[self._sorted > var]
+        tail_variance = float(tail.var()) if tail.size > 1 else 0.0
+        error = math.sqrt(
+            (tail_variance + level * (tvar - var) ** 2) / (self.n_years * (1 - level))
+        )
+        return Metric(f"TVaR {level:.1%}", tvar, error)
+
+    def probability_of_claim(self) -> Metric:
+        """Probability that a year has any insured loss."""
+        p = float(np.count_nonzero(self.annual_loss) / self.n_years)
+        return Metric("P(any claim)", p, math.sqrt(p * (1 - p) / self.n_years))
+
+    def standard_error(self, metric: str = "mean", level: float | None = None) -> float:
+        """Monte Carlo standard error of a metric.
+
+        ``metric`` is one of ``mean``, ``std``, ``var``, ``tvar`` (the last two need ``level``).
+        """
+        if metric == "mean":
+            return self.std / math.sqrt(self.n_years)
+        if metric == "std":
+            return self._std_error_of_std()
+        if metric in ("var", "tvar"):
+            if level is None:
+                raise ValueError(f"standard_error({metric!r}) needs a level, e.g. 0.995")
+            chosen = self.var_metric(level) if metric == "var" else self.tvar_metric(level)
+            return chosen.standard_error
+        raise ValueError(f"metric must be one of mean, std, var, tvar; got {metric!r}")
+
+    def metrics(self) -> tuple[Metric, ...]:
+        """Every headline figure with its standard error."""
+        mean_se = self.standard_error()
+        std_se = self.standard_error("std")
+        cv_se = (
+            self.cv * math.hypot(std_se / self.std, mean_se / self.mean)
+            if self.mean > 0 and self.std > 0
+            else 0.0
+        )
+        rows = [
+            Metric("mean", self.mean, mean_se),
+            Metric("standard deviation", self.std, std_se),
+            Metric("coefficient of variation", self.cv, cv_se),
+            self.probability_of_claim(),
+        ]
+        rows += [self.var_metric(level) for level in LEVELS]
+        rows += [self.tvar_metric(level) for level in LEVELS]
+        return tuple(rows)
+
+    # ------------------------------------------------------------------ curves
+
+    def ep_curve(self, return_periods: Sequence[float] = RETURN_PERIODS) -> tuple[EPPoint, ...]:
+        """Aggregate (AEP) and occurrence (OEP) exceedance curves at the return periods."""
+        points = []
+        for period in return_periods:
+            if not period > 1:
+                raise ValueError(f"return periods must exceed 1 year, got {period}")
+            level = 1 - 1 / period
+            aep = _quantile(self._sorted, level)
+            oep = _quantile(self._sorted_occurrence, level)
+            points.append(
+                EPPoint(
+                    return_period=float(period),
+                    exceedance_probability=1 / period,
+                    aep=aep.value,
+                    aep_standard_error=aep.standard_error,
+                    oep=oep.value,
+                    oep_standard_error=oep.standard_error,
+                )
+            )
+        return tuple(points)
+
+    # ------------------------------------------------------------------ breakdowns
+
+    def _contribution(self, name: str, mask: npt.NDArray[np.bool_], total: float) -> Contribution:
+        table = self.year_loss_table
+        insured = table.annual(mask, self.n_years)
+        mean = float(insured.mean())
+        se = float(insured.std(ddof=1)) / math.sqrt(self.n_years) if self.n_years > 1 else 0.0
+        return Contribution(
+            name=name,
+            mean_ground_up=float(table.ground_up[mask].sum()) / self.n_years,
+            mean_insured=mean,
+            standard_error=se,
+            share=mean / total if total > 0 else 0.0,
+        )
+
+    def by_section(self) -> dict[str, Contribution]:
+        """Expected ground-up and insured loss of each section, with standard errors."""
+        total = self.mean
+        return {
+            section.value: self._contribution(
+                section.value, self.year_loss_table.section == index, total
+            )
+            for index, section in enumerate(SECTIONS)
+        }
+
+    def by_scenario(self) -> dict[str, Contribution]:
+        """Expected ground-up and insured loss of each scenario, with standard errors."""
+        total = self.mean
+        return {
+            scenario.id: self._contribution(
+                scenario.id, self.year_loss_table.scenario == index, total
+            )
+            for index, scenario in enumerate(self.profile.scenarios)
+        }
+
+    def event_losses(self, first_year: int = 0, n_years: int | None = None) -> EventLosses:
+        """The event loss table of years ``first_year .. first_year + n_years - 1``.
+
+        Regenerated from the seed (the same events as the run, exactly), so it costs no memory
+        until asked for. By default, all simulated years.
+        """
+        if self.event_source is None:
+            raise ValueError("this result has no event source to regenerate events from")
+        count = self.n_years - first_year if n_years is None else n_years
+        if first_year < 0 or count < 0 or first_year + count > self.n_years:
+            raise ValueError(
+                f"years [{first_year}, {first_year + count}) are outside [0, {self.n_years})"
+            )
+        return self.event_source(first_year, count)
+
+    # ------------------------------------------------------------------ report
+
+    def summary(self) -> str:
+        """A plain-text report of every metric with its standard error."""
+        currency = self.profile.currency
+        lines = [
+            f"Simulated {self.n_years:,} years, seed {self.seed}, tables "
+            f"{self.profile.tables_version or 'none (own profile)'}, amounts in {currency}",
+            "",
+            f"{'metric':<28}{'value':>18}{'std. error':>16}",
+        ]
+        for metric in self.metrics():
+            if metric.name in ("coefficient of variation", "P(any claim)"):
+                lines.append(
+                    f"{metric.name:<28}{metric.value:>18.4f}{metric.standard_error:>16.4f}"
+                )
+            else:
+                lines.append(
+                    f"{metric.name:<28}{_format_money(metric.value):>18}"
+                    f"{_format_money(metric.standard_error):>16}"
+                )
+        lines += ["", f"{'return period':>13}{'AEP':>16}{'(s.e.)':>12}{'OEP':>16}{'(s.e.)':>12}"]
+        for point in self.ep_curve():
+            lines.append(
+                f"{point.return_period:>13,.0f}{_format_money(point.aep):>16}"
+                f"{_format_money(point.aep_standard_error):>12}{_format_money(point.oep):>16}"
+                f"{_format_money(point.oep_standard_error):>12}"
+            )
+        for title, rows in (("section", self.by_section()), ("scenario", self.by_scenario())):
+            lines += [
+                "",
+                f"{'by ' + title:<24}{'ground-up':>14}{'insured':>14}{'(s.e.)':>12}{'share':>8}",
+            ]
+            for row in rows.values():
+                lines.append(
+                    f"{row.name:<24}{_format_money(row.mean_ground_up):>14}"
+                    f"{_format_money(row.mean_insured):>14}"
+                    f"{_format_money(row.standard_error):>12}{row.share:>8.1%}"
+                )
+        return "\n".join(lines)
+
+
+def _check_level(level: float) -> None:
+    if not 0 < level < 1:
+        raise ValueError(f"level must be strictly between 0 and 1, got {level}")

@@ -1,0 +1,313 @@
+"""Monte Carlo simulation of a risk profile's annual losses under policy terms.
+
+The work is cut into fixed-size blocks of years; every random number is addressed by
+``(seed, scenario id, year, event, dimension)`` (see :mod:`underwriting.randomness`), so a result
+depends on neither the block size nor the order in which blocks run, adding a scenario leaves the
+others' draws alone, and runs with the same seed see the same events whatever the terms or the
+relativities (common random numbers).
+
+Per block, for each scenario: the count of events in each year (inverse CDF of the frequency),
+then for each event a common severity factor and, per section impact, whether the section is hit
+and how badly (inverse CDF through a Gaussian copula), then cascades (a child scenario's impacts
+inside the parent's occurrence). Section losses of an event are capped at the section's value at
+risk. The policy terms are applied to all events of the block at once
+(:func:`underwriting.terms.apply_terms`), and the block's year loss table is kept.
+
+Nothing loops in Python per year or per event: only per block, scenario and impact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import special
+
+from underwriting.profile import RiskProfile, Scenario
+from underwriting.randomness import (
+    StreamKey,
+    check_seed,
+    new_seed,
+    stream_key,
+    uniforms_from_states,
+    year_states,
+)
+from underwriting.results import SimulationResult, YearLossTable
+from underwriting.sections import SECTION_INDEX, SECTIONS, Section
+from underwriting.terms import EventLossTable, PolicyTerms, apply_terms
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+DEFAULT_BLOCK_YEARS = 65_536
+"""Years per block: bounds memory; results do not depend on it."""
+
+MAX_YEARS = 1_000_000_000
+
+# Dimensions of the draws of one event (see underwriting.randomness). Fixed forever: changing them
+# changes every simulated figure.
+_DIM_COUNT = 0  # with event index 0: the year's event count
+_DIM_EVENT_FACTOR = 0  # with event index >= 1: the event's common severity factor
+_DIM_HIT = 1  # + 2 * section index
+_DIM_SEVERITY = 2  # + 2 * section index
+_DIM_CASCADE_TRIGGER = 100  # + cascade number
+_DIM_CASCADE_BASE = 1_000  # * (cascade number + 1): the child's draws inside the parent's event
+_RI = SECTION_INDEX[Section.RESEARCH_INTERRUPTION]
+
+
+@dataclass(frozen=True, slots=True)
+class BlockEvents:
+    """The events of one block of years, ordered by scenario, then year, then event index.
+
+    Attributes
+    ----------
+    year
+        Year of each event, relative to the block's first year, shape ``(n_events,)``.
+    scenario
+        Index of each event's scenario in the profile, shape ``(n_events,)``.
+    event
+        Index of the event within its year and scenario (1-based), shape ``(n_events,)``.
+    ground_up
+        Ground-up loss per event and section (currency), shape ``(n_events, len(SECTIONS))``.
+    downtime_days
+        Research-interruption downtime of each event (days), shape ``(n_events,)``.
+    daily_cost
+        Research cost per day (currency), shape ``(n_events,)``.
+    """
+
+    year: IntArray
+    scenario: IntArray
+    event: IntArray
+    ground_up: FloatArray
+    downtime_days: FloatArray
+    daily_cost: FloatArray
+
+
+def _normal(states: npt.NDArray[np.uint64], events: IntArray, dimension: int) -> FloatArray:
+    return np.asarray(special.ndtri(uniforms_from_states(states, events, dimension)))
+
+
+def _draw_impacts(
+    scenario: Scenario,
+    states: npt.NDArray[np.uint64],
+    events: IntArray,
+    base: int,
+    ground_up: FloatArray,
+    downtime_days: FloatArray,
+) -> float:
+    """Add one scenario's impacts for the given events into ``ground_up`` and ``downtime_days``.
+
+    Returns the daily research cost of the scenario's research-interruption impact (0 if none).
+    """
+    daily_cost = 0.0
+    event_factor = _normal(states, events, base + _DIM_EVENT_FACTOR)
+    for impact in scenario.impacts:
+        column = SECTION_INDEX[impact.section]
+        if impact.correlation == 1.0:
+            z = event_factor
+        else:
+            own = _normal(states, events, base + _DIM_SEVERITY + 2 * column)
+            if impact.correlation == 0.0:
+                z = own
+            else:
+                rho = impact.correlation
+                z = np.sqrt(rho) * event_factor + np.sqrt(1.0 - rho) * own
+        severity = impact.severity.from_normal(z) * impact.severity_scale
+        if impact.probability < 1.0:
+            hit = uniforms_from_states(states, events, base + _DIM_HIT + 2 * column)
+            severity = np.where(hit < impact.probability, severity, 0.0)
+        if impact.basis == "damage_ratio":
+            assert impact.value is not None
+            ground_up[:, column] += impact.value * np.minimum(severity, 1.0)
+        elif impact.basis == "downtime_days":
+            assert impact.value is not None
+            days = severity if impact.max_days is None else np.minimum(severity, impact.max_days)
+            np.maximum(downtime_days, days, out=downtime_days)
+            daily_cost = impact.value
+        else:
+            amount = severity if impact.value is None else np.minimum(severity, impact.value)
+            ground_up[:, column] += amount
+    return daily_cost
+
+
+def simulate_block_events(
+    profile: RiskProfile, keys: dict[str, StreamKey], first_year: int, n_years: int
+) -> BlockEvents:
+    """Simulate the events of years ``first_year .. first_year + n_years - 1``."""
+    years = np.arange(first_year, first_year + n_years, dtype=np.int64)
+    parts: list[tuple[IntArray, int, IntArray, FloatArray, FloatArray, FloatArray]] = []
+    for index, scenario in enumerate(profile.scenarios):
+        states = year_states(keys[scenario.id], years)
+        counts = scenario.frequency.counts(
+            uniforms_from_states(states, np.zeros(n_years, dtype=np.int64), _DIM_COUNT)
+        )
+        total = int(counts.sum())
+        if total == 0:
+            continue
+        local_year = np.repeat(np.arange(n_years, dtype=np.int64), counts)
+        first_of_year = np.cumsum(counts) - counts
+        event = np.arange(total, dtype=np.int64) - np.repeat(first_of_year, counts) + 1
+        event_states = states[local_year]
+        ground_up = np.zeros((total, len(SECTIONS)))
+        downtime = np.zeros(total)
+        daily = np.full(
+            total, _draw_impacts(scenario, event_states, event, 0, ground_up, downtime)
+        )
+        for number, cascade in enumerate(profile.cascades):
+            if cascade.parent != scenario.id:
+                continue
+            trigger = uniforms_from_states(event_states, event, _DIM_CASCADE_TRIGGER + number)
+            (triggered,) = np.nonzero(trigger < cascade.probability)
+            if triggered.size == 0:
+                continue
+            child_ground_up = np.zeros((triggered.size, len(SECTIONS)))
+            child_downtime = np.zeros(triggered.size)
+            child_daily = _draw_impacts(
+                profile.scenario(cascade.child),
+                event_states[triggered],
+                event[triggered],
+                _DIM_CASCADE_BASE * (number + 1),
+                child_ground_up,
+                child_downtime,
+            )
+            ground_up[triggered] += child_ground_up
+            downtime[triggered] = np.maximum(downtime[triggered], child_downtime)
+            if child_daily:
+                daily[triggered] = np.maximum(daily[triggered], child_daily)
+        ground_up[:, _RI] = downtime * daily
+        for section, cap in profile.value_at_risk.items():
+            column = SECTION_INDEX[section]
+            np.minimum(ground_up[:, column], cap, out=ground_up[:, column])
+        parts.append((local_year, index, event, ground_up, downtime, daily))
+    if not parts:
+        empty_int = np.zeros(0, dtype=np.int64)
+        return BlockEvents(
+            empty_int, empty_int, empty_int, np.zeros((0, len(SECTIONS))), np.zeros(0), np.zeros(0)
+        )
+    return BlockEvents(
+        year=np.concatenate([p[0] for p in parts]),
+        scenario=np.concatenate([np.full(p[0].size, p[1], dtype=np.int64) for p in parts]),
+        event=np.concatenate([p[2] for p in parts]),
+        ground_up=np.concatenate([p[3] for p in parts]),
+        downtime_days=np.concatenate([p[4] for p in parts]),
+        daily_cost=np.concatenate([p[5] for p in parts]),
+    )
+
+
+def _year_totals(
+    year: IntArray, values: FloatArray
+) -> tuple[IntArray, FloatArray]:
+    """Sum ``values`` by ``year`` for rows sorted by year: ``(distinct years, sums)``."""
+    if year.size == 0:
+        return year, values
+    starts = np.flatnonzero(np.r_[True, year[1:] != year[:-1]])
+    return year[starts], np.add.reduceat(values, starts)
+
+
+def _block_year_loss_table(
+    events: BlockEvents, insured: FloatArray, first_year: int, n_scenarios: int
+) -> YearLossTable:
+    parts = []
+    for scenario in range(n_scenarios):
+        lo, hi = np.searchsorted(events.scenario, [scenario, scenario + 1])
+        if lo == hi:
+            continue
+        year = events.year[lo:hi]
+        for column in range(len(SECTIONS)):
+            ground_up = events.ground_up[lo:hi, column]
+            mask = ground_up > 0
+            if not mask.any():
+                continue
+            years, gu_sums = _year_totals(year[mask], ground_up[mask])
+            _, insured_sums = _year_totals(year[mask], insured[lo:hi, column][mask])
+            parts.append((years + first_year, scenario, column, gu_sums, insured_sums))
+    return YearLossTable.from_parts(parts)
+
+
+def simulate(
+    profile: RiskProfile,
+    terms: PolicyTerms,
+    *,
+    n_years: int,
+    seed: int | None = None,
+    block_size: int = DEFAULT_BLOCK_YEARS,
+) -> SimulationResult:
+    """Simulate ``n_years`` independent years of the profile's losses under the terms.
+
+    Parameters
+    ----------
+    profile
+        The scenarios to simulate.
+    terms
+        The policy terms applied to every event and year.
+    n_years
+        Number of simulated years.
+    seed
+        An integer in ``[0, 2**128)``; fresh entropy when ``None`` (recorded in the result, so
+        the run can be replayed).
+    block_size
+        Years simulated at once. Bounds memory; the result does not depend on it.
+
+    Returns
+    -------
+    SimulationResult
+        The annual insured losses, the year loss table by scenario and section, and metrics
+        with their standard errors.
+
+    Example
+    -------
+    >>> from underwriting.distributions import LogNormal, Poisson
+    >>> from underwriting.profile import RiskProfile, Scenario
+    >>> from underwriting.terms import PolicyTerms, SectionTerms
+    >>> profile = RiskProfile(scenarios=[Scenario(id="ref", frequency=Poisson(rate=2.0),
+    ...                       severity=LogNormal(mu=10.0, sigma=1.5), section="property")])
+    >>> terms = PolicyTerms(sections={"property": SectionTerms(deductible=10_000)})
+    >>> result = simulate(profile, terms, n_years=10_000, seed=42)
+    >>> result.annual_loss.shape
+    (10000,)
+    """
+    if isinstance(n_years, bool) or not isinstance(n_years, int) or not 1 <= n_years <= MAX_YEARS:
+        raise ValueError(f"n_years must be an integer in [1, {MAX_YEARS:,}], got {n_years!r}")
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
+    seed = new_seed() if seed is None else check_seed(seed)
+    keys = {scenario.id: stream_key(seed, scenario.id) for scenario in profile.scenarios}
+    annual = np.empty(n_years)
+    annual_ground_up = np.empty(n_years)
+    max_occurrence = np.empty(n_years)
+    tables = []
+    for first in range(0, n_years, block_size):
+        size = min(block_size, n_years - first)
+        events = simulate_block_events(profile, keys, first, size)
+        insured = apply_terms(
+            EventLossTable(
+                year=events.year,
+                ground_up=events.ground_up,
+                n_years=size,
+                downtime_days=events.downtime_days,
+                daily_cost=events.daily_cost,
+            ),
+            terms,
+        )
+        annual[first : first + size] = insured.annual
+        annual_ground_up[first : first + size] = np.bincount(
+            events.year, weights=events.ground_up.sum(axis=1), minlength=size
+        )
+        block_max = np.zeros(size)
+        np.maximum.at(block_max, events.year, insured.occurrence.sum(axis=1) * terms.share)
+        max_occurrence[first : first + size] = block_max
+        tables.append(
+            _block_year_loss_table(events, insured.by_event, first, len(profile.scenarios))
+        )
+    return SimulationResult(
+        profile=profile,
+        terms=terms,
+        n_years=n_years,
+        seed=seed,
+        block_size=block_size,
+        annual_loss=annual,
+        annual_ground_up=annual_ground_up,
+        annual_max_occurrence=max_occurrence,
+        year_loss_table=YearLossTable.concatenate(tables),
+    )

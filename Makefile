@@ -17,7 +17,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m underwriting.examples
+	$(BIN)/python -m underwriting.examples examples/*.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

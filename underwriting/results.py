@@ -369,7 +369,7 @@ class SimulationResult:
         se = float(insured.std(ddof=1)) / math.sqrt(self.n_years) if self.n_years > 1 else 0.0
         return Contribution(
             name=name,
-            mean_ground_up=float(table.ground_up[mask].sum()) / self.n_years,
+            mean_ground_up=float(table.annual(mask, self.n_years, insured=False).mean()),
             mean_insured=mean,
             standard_error=se,
             share=mean / total if total > 0 else 0.0,

@@ -33,9 +33,9 @@ from underwriting.randomness import (
     uniforms_from_states,
     year_states,
 )
-from underwriting.results import SimulationResult, YearLossTable
+from underwriting.results import EventLosses, EventSource, SimulationResult, YearLossTable
 from underwriting.sections import SECTION_INDEX, SECTIONS, Section
-from underwriting.terms import EventLossTable, PolicyTerms, apply_terms
+from underwriting.terms import EventLossTable, InsuredLosses, PolicyTerms, apply_terms
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -279,17 +279,7 @@ def simulate(
     tables = []
     for first in range(0, n_years, block_size):
         size = min(block_size, n_years - first)
-        events = simulate_block_events(profile, keys, first, size)
-        insured = apply_terms(
-            EventLossTable(
-                year=events.year,
-                ground_up=events.ground_up,
-                n_years=size,
-                downtime_days=events.downtime_days,
-                daily_cost=events.daily_cost,
-            ),
-            terms,
-        )
+        events, insured = _simulate_block(profile, terms, keys, first, size)
         annual[first : first + size] = insured.annual
         annual_ground_up[first : first + size] = np.bincount(
             events.year, weights=events.ground_up.sum(axis=1), minlength=size
@@ -310,4 +300,61 @@ def simulate(
         annual_ground_up=annual_ground_up,
         annual_max_occurrence=max_occurrence,
         year_loss_table=YearLossTable.concatenate(tables),
+        event_source=_event_source(profile, terms, keys, block_size),
     )
+
+
+def _simulate_block(
+    profile: RiskProfile,
+    terms: PolicyTerms,
+    keys: dict[str, StreamKey],
+    first_year: int,
+    n_years: int,
+) -> tuple[BlockEvents, InsuredLosses]:
+    events = simulate_block_events(profile, keys, first_year, n_years)
+    insured = apply_terms(
+        EventLossTable(
+            year=events.year,
+            ground_up=events.ground_up,
+            n_years=n_years,
+            downtime_days=events.downtime_days,
+            daily_cost=events.daily_cost,
+        ),
+        terms,
+    )
+    return events, insured
+
+
+def _event_source(
+    profile: RiskProfile, terms: PolicyTerms, keys: dict[str, StreamKey], block_size: int
+) -> EventSource:
+    """Regenerates the event loss table of any range of years from the run's keys.
+
+    Blocks hold whole years and every draw is keyed by its year, so the events, and the annual
+    terms applied to them, are those of the original run.
+    """
+    ids = np.array([scenario.id for scenario in profile.scenarios])
+
+    def regenerate(first_year: int, n_years: int) -> EventLosses:
+        parts = []
+        for first in range(first_year, first_year + n_years, block_size):
+            size = min(block_size, first_year + n_years - first)
+            events, insured = _simulate_block(profile, terms, keys, first, size)
+            order = np.lexsort((events.event, events.scenario, events.year))
+            parts.append((events, insured, order, first))
+        if not parts:
+            parts.append(
+                (*_simulate_block(profile, terms, keys, first_year, 0), np.zeros(0, int), 0)
+            )
+        return EventLosses(
+            year=np.concatenate([e.year[o] + f for e, _, o, f in parts]),
+            scenario=ids[np.concatenate([e.scenario[o] for e, _, o, _ in parts])]
+            if ids.size
+            else np.zeros(0, dtype=str),
+            event=np.concatenate([e.event[o] for e, _, o, _ in parts]),
+            ground_up=np.concatenate([e.ground_up[o] for e, _, o, _ in parts]),
+            insured=np.concatenate([i.by_event[o] for _, i, o, _ in parts]),
+            downtime_days=np.concatenate([e.downtime_days[o] for e, _, o, _ in parts]),
+        )
+
+    return regenerate

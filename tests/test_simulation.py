@@ -1,0 +1,227 @@
+"""The properties that make a simulation trustworthy (issue 2, section 7; DESIGN.md 'Randomness')."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import reference_profile, reference_terms, rich_profile, rich_terms
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import underwriting as uw
+
+YEARS = 3_000
+FAST = settings(max_examples=20, deadline=None, derandomize=True)
+
+
+def _run(profile: uw.RiskProfile, terms: uw.PolicyTerms, **kwargs: int) -> uw.SimulationResult:
+    options = {"n_years": YEARS, "seed": 2026, **kwargs}
+    return uw.simulate(profile, terms, **options)
+
+
+# ----------------------------------------------------------------- 1. reproducible, any block size
+
+
+def test_same_seed_gives_bit_identical_results() -> None:
+    first = _run(rich_profile(), rich_terms())
+    second = _run(rich_profile(), rich_terms())
+    np.testing.assert_array_equal(first.annual_loss, second.annual_loss)
+    np.testing.assert_array_equal(first.year_loss_table.insured, second.year_loss_table.insured)
+    np.testing.assert_array_equal(first.annual_max_occurrence, second.annual_max_occurrence)
+
+
+def test_another_seed_gives_other_results() -> None:
+    first = _run(rich_profile(), rich_terms(), seed=1)
+    second = _run(rich_profile(), rich_terms(), seed=2)
+    assert not np.array_equal(first.annual_loss, second.annual_loss)
+
+
+@FAST
+@given(block_size=st.integers(min_value=1, max_value=YEARS + 10))
+def test_block_size_does_not_change_results(block_size: int) -> None:
+    reference = _run(rich_profile(), rich_terms())
+    cut = _run(rich_profile(), rich_terms(), block_size=block_size)
+    np.testing.assert_array_equal(reference.annual_loss, cut.annual_loss)
+    np.testing.assert_array_equal(reference.annual_ground_up, cut.annual_ground_up)
+    np.testing.assert_array_equal(reference.annual_max_occurrence, cut.annual_max_occurrence)
+    for name in ("fire", "explosion", "injury"):
+        assert reference.by_scenario()[name] == cut.by_scenario()[name]
+
+
+def test_first_years_do_not_depend_on_how_many_years_run() -> None:
+    short = _run(rich_profile(), rich_terms(), n_years=500)
+    long = _run(rich_profile(), rich_terms(), n_years=YEARS)
+    np.testing.assert_array_equal(short.annual_loss, long.annual_loss[:500])
+
+
+def test_event_table_regenerates_the_run() -> None:
+    result = _run(rich_profile(), rich_terms(), block_size=700)
+    events = result.event_losses()
+    per_year = np.bincount(events.year, weights=events.insured.sum(axis=1), minlength=YEARS)
+    np.testing.assert_allclose(per_year, result.annual_loss, rtol=1e-9, atol=1e-6)
+    window = result.event_losses(first_year=1_234, n_years=100)
+    inside = (events.year >= 1_234) & (events.year < 1_334)
+    np.testing.assert_array_equal(window.ground_up, events.ground_up[inside])
+
+
+# ----------------------------------------------------------------- 2. stable streams
+
+
+def test_adding_a_scenario_leaves_the_others_draws_alone() -> None:
+    base = rich_profile()
+    extra = uw.Scenario(
+        id="escape_of_water",
+        frequency=uw.Poisson(rate=0.5),
+        severity=uw.LogNormal(mu=10, sigma=1),
+        section="property",
+    )
+    extended = base.model_copy(update={"scenarios": (extra, *base.scenarios)})
+    before = _run(base, rich_terms()).event_losses()
+    after = _run(extended, rich_terms()).event_losses()
+    for scenario_id in ("fire", "explosion", "injury"):
+        np.testing.assert_array_equal(
+            before.ground_up[before.scenario == scenario_id],
+            after.ground_up[after.scenario == scenario_id],
+        )
+        np.testing.assert_array_equal(
+            before.year[before.scenario == scenario_id], after.year[after.scenario == scenario_id]
+        )
+    assert np.count_nonzero(after.scenario == "escape_of_water") > 0
+
+
+# ----------------------------------------------------------------- 3. common random numbers
+
+
+def _assert_not_above(smaller: uw.SimulationResult, larger: uw.SimulationResult) -> None:
+    """Year by year, exactly: ``smaller.annual_loss <= larger.annual_loss``."""
+    assert np.all(smaller.annual_loss <= larger.annual_loss), (
+        "a year's insured loss moved the wrong way: "
+        f"{np.flatnonzero(smaller.annual_loss > larger.annual_loss)[:5]}"
+    )
+
+
+amounts = st.floats(min_value=0, max_value=2e6, allow_nan=False, allow_infinity=False)
+
+
+@FAST
+@given(low=amounts, high=amounts)
+def test_insured_loss_never_rises_with_a_deductible(low: float, high: float) -> None:
+    low, high = sorted((low, high))
+    _assert_not_above(
+        _run(rich_profile(), rich_terms(property_deductible=high)),
+        _run(rich_profile(), rich_terms(property_deductible=low)),
+    )
+
+
+@FAST
+@given(low=st.floats(0, 60), high=st.floats(0, 60))
+def test_insured_loss_never_rises_with_the_waiting_period(low: float, high: float) -> None:
+    low, high = sorted((low, high))
+    _assert_not_above(
+        _run(rich_profile(), rich_terms(waiting_period_days=high)),
+        _run(rich_profile(), rich_terms(waiting_period_days=low)),
+    )
+
+
+@FAST
+@given(low=st.floats(0, 1), high=st.floats(0, 1))
+def test_insured_loss_never_rises_with_a_percentage_deductible(low: float, high: float) -> None:
+    low, high = sorted((low, high))
+    _assert_not_above(
+        _run(rich_profile(), rich_terms(spoilage_percent=high)),
+        _run(rich_profile(), rich_terms(spoilage_percent=low)),
+    )
+
+
+@FAST
+@given(
+    name=st.sampled_from(
+        ["property_limit", "property_aggregate_limit", "injury_limit", "aggregate_limit"]
+    ),
+    low=st.floats(1.0, 1e7),
+    high=st.floats(1.0, 1e7),
+)
+def test_insured_loss_never_falls_with_a_limit(name: str, low: float, high: float) -> None:
+    low, high = sorted((low, high))
+    _assert_not_above(
+        _run(rich_profile(), rich_terms(**{name: low})),
+        _run(rich_profile(), rich_terms(**{name: high})),
+    )
+
+
+@FAST
+@given(low=st.floats(0.5, 36), high=st.floats(0.5, 36))
+def test_insured_loss_never_falls_with_the_indemnity_period(low: float, high: float) -> None:
+    low, high = sorted((low, high))
+    _assert_not_above(
+        _run(rich_profile(), rich_terms(indemnity_period_months=low)),
+        _run(rich_profile(), rich_terms(indemnity_period_months=high)),
+    )
+
+
+relativities = st.floats(min_value=0.05, max_value=20, allow_nan=False)
+
+
+@FAST
+@given(low=relativities, high=relativities)
+def test_insured_loss_never_falls_with_a_frequency_relativity(low: float, high: float) -> None:
+    low, high = sorted((low, high))
+    _assert_not_above(
+        _run(rich_profile(frequency_multiplier=low), rich_terms()),
+        _run(rich_profile(frequency_multiplier=high), rich_terms()),
+    )
+
+
+@FAST
+@given(low=relativities, high=relativities)
+def test_insured_loss_never_falls_with_a_severity_relativity(low: float, high: float) -> None:
+    low, high = sorted((low, high))
+    _assert_not_above(
+        _run(rich_profile(severity_scale=low), rich_terms()),
+        _run(rich_profile(severity_scale=high), rich_terms()),
+    )
+
+
+# ----------------------------------------------------------------- physical bounds
+
+
+def test_losses_never_exceed_the_value_at_risk_or_the_ground_up_loss() -> None:
+    result = _run(rich_profile(severity_scale=50.0), rich_terms())
+    events = result.event_losses()
+    caps = rich_profile().value_at_risk
+    for section, cap in caps.items():
+        column = uw.SECTIONS.index(section)
+        assert events.ground_up[:, column].max() <= cap
+    assert np.all(events.insured <= events.ground_up + 1e-9)
+    assert np.all(events.insured >= 0)
+    assert np.all(result.annual_loss <= result.annual_ground_up + 1e-6)
+    assert np.all(events.downtime_days <= 365)
+
+
+def test_cascades_add_the_child_impacts_to_the_parent_occurrence() -> None:
+    with_cascade = _run(rich_profile(), rich_terms()).event_losses()
+    profile = rich_profile().model_copy(update={"cascades": ()})
+    without = _run(profile, rich_terms()).event_losses()
+    explosions = with_cascade.scenario == "explosion"
+    spoilage = uw.SECTIONS.index(uw.Section.SPOILAGE)
+    # Explosions hit no spoilage on their own: any spoilage there came from a fire they set off.
+    assert np.all(without.ground_up[without.scenario == "explosion", spoilage] == 0)
+    triggered = np.count_nonzero(with_cascade.downtime_days[explosions] > 0)
+    share = triggered / np.count_nonzero(explosions)
+    # 40% of explosions set off a fire, of which 70% stop research: about 28% (binomial s.e. ~1.5%).
+    assert 0.2 < share < 0.36
+
+
+def test_bad_arguments_are_refused_with_the_allowed_range() -> None:
+    with pytest.raises(ValueError, match="n_years must be an integer"):
+        uw.simulate(reference_profile(), reference_terms(), n_years=0, seed=1)
+    with pytest.raises(ValueError, match=r"seed must be in \[0, 2\*\*128\)"):
+        uw.simulate(reference_profile(), reference_terms(), n_years=10, seed=-1)
+    with pytest.raises(ValueError, match="block_size"):
+        uw.simulate(reference_profile(), reference_terms(), n_years=10, seed=1, block_size=0)
+
+
+def test_without_a_seed_the_entropy_is_recorded_and_replays() -> None:
+    first = uw.simulate(reference_profile(), reference_terms(), n_years=1_000)
+    again = uw.simulate(reference_profile(), reference_terms(), n_years=1_000, seed=first.seed)
+    np.testing.assert_array_equal(first.annual_loss, again.annual_loss)

@@ -33,7 +33,7 @@ def test_mean_matches_the_closed_form_within_four_standard_errors(
     # / sigma)) (Klugman, Panjer and Willmot, Loss Models, 4th ed., Appendix A.4.1.1).
     def lev(u: float) -> float:
         z = (math.log(u) - MU) / SIGMA
-        return math.exp(MU + SIGMA**2 / 2) * stats.norm.cdf(z - SIGMA) + u * stats.norm.sf(z)
+        return float(math.exp(MU + SIGMA**2 / 2) * stats.norm.cdf(z - SIGMA) + u * stats.norm.sf(z))
 
     expected = RATE * (lev(DEDUCTIBLE + LIMIT) - lev(DEDUCTIBLE))
     assert expected == pytest.approx(99_786.7, rel=1e-5)  # the same formula, evaluated by hand
@@ -82,7 +82,8 @@ def test_var_and_tvar_match_the_fft_aggregate_within_two_percent(
 
 def test_every_metric_has_a_standard_error_in_the_summary(result: uw.SimulationResult) -> None:
     for metric in result.metrics():
-        assert math.isfinite(metric.standard_error) and metric.standard_error >= 0, metric
+        assert math.isfinite(metric.standard_error), metric
+        assert metric.standard_error >= 0, metric
     text = result.summary()
     assert "std. error" in text
     for label in ("mean", "VaR 99.5%", "TVaR 99.0%", "P(any claim)", "coefficient of variation"):

@@ -183,7 +183,7 @@ class LogNormal(_Severity):
         return cls(mu=math.log(median), sigma=math.log(p95 / median) / _Z95)
 
     def isf(self, q: FloatArray) -> FloatArray:
-        return np.exp(self.mu - self.sigma * special.ndtri(q))
+        return np.asarray(np.exp(self.mu - self.sigma * special.ndtri(q)), dtype=np.float64)
 
     def from_normal(self, z: FloatArray) -> FloatArray:
         return np.exp(self.mu + self.sigma * z)
@@ -193,7 +193,7 @@ class LogNormal(_Severity):
         return math.exp(self.mu + self.sigma**2 / 2)
 
     def limited_expected_value(self, limit: float) -> float:
-        """``E[min(X, limit)]`` in closed form (Klugman, Panjer and Willmot, Loss Models, App. A)."""
+        """``E[min(X, limit)]`` in closed form (Klugman, Panjer and Willmot, Loss Models, A.4)."""
         if limit <= 0:
             return 0.0
         if math.isinf(limit):
@@ -294,7 +294,4 @@ class LogNormalGPD(_Severity):
         return below + self.tail_probability * (self.threshold + self.beta / (1 - self.xi))
 
 
-Severity = Annotated[
-    LogNormal | Gamma | Pareto | LogNormalGPD, Field(discriminator="family")
-]
-
+Severity = Annotated[LogNormal | Gamma | Pareto | LogNormalGPD, Field(discriminator="family")]

@@ -126,9 +126,7 @@ _FACTOR_LIST: tuple[Factor, ...] = (
         lambda s: s.protections.certified_fume_hoods,
         "fume hoods certified within the year",
     ),
-    _flag(
-        "flammable_cabinets", lambda s: s.protections.flammable_cabinets, "flammable cabinets"
-    ),
+    _flag("flammable_cabinets", lambda s: s.protections.flammable_cabinets, "flammable cabinets"),
     _flag("safety_training", lambda s: s.protections.safety_training, "documented training"),
     Factor(
         "inspection_regime",
@@ -170,7 +168,9 @@ FACTORS: dict[str, Factor] = {factor.name: factor for factor in _FACTOR_LIST}
 EXPOSURES: dict[str, Callable[[Submission], float]] = {
     "lab": lambda s: 1.0,
     "headcount": lambda s: float(s.headcount),
-    "cold_storage_units": lambda s: float(s.cold_storage.ultra_low_freezers + s.cold_storage.ln2_dewars),
+    "cold_storage_units": lambda s: float(
+        s.cold_storage.ultra_low_freezers + s.cold_storage.ln2_dewars
+    ),
     "equipment_value_millions": lambda s: s.values.equipment / 1e6,
 }
 """Exposure bases: a scenario's base rate is per unit of one of these."""

@@ -95,8 +95,14 @@ class Scenario(_Model):
     id: str = Field(pattern=_ID, max_length=64, description="stable id: keys the random stream")
     name: str = ""
     frequency: Frequency
-    impacts: tuple[SectionImpact, ...] = Field(min_length=1)
+    impacts: tuple[SectionImpact, ...] = ()
     rating: tuple[RatingStep, ...] = ()
+    severity: Severity | None = Field(
+        default=None, exclude=True, description="short form: the severity of a one-section scenario"
+    )
+    section: Section | None = Field(
+        default=None, exclude=True, description="short form: the section of a one-section scenario"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -109,6 +115,12 @@ class Scenario(_Model):
                 raise ValueError("the short form needs both severity and section")
             data["impacts"] = ({"section": data.pop("section"), "severity": data.pop("severity")},)
         return data
+
+    @model_validator(mode="after")
+    def _has_impacts(self) -> Self:
+        if not self.impacts:
+            raise ValueError(f"scenario {self.id}: give impacts, or severity and section")
+        return self
 
     @model_validator(mode="after")
     def _one_impact_per_section(self) -> Self:

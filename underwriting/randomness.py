@@ -17,9 +17,9 @@ of chunking); and two runs with the same seed that differ only in terms or ratin
 same underlying numbers (common random numbers).
 
 The hash is SplitMix64's finaliser (Steele, Lea and Flood, 2014) chained over the coordinates,
-keyed by 128 bits derived from ``(seed, stream id)`` with BLAKE2b. The uniforms are the midpoints of the
-2**-53 grid, so they lie strictly inside ``(0, 1)``: neither a normal deviate nor a heavy-tailed
-amount is ever infinite.
+keyed by 128 bits derived from ``(seed, stream id)`` with BLAKE2b. The uniforms are the
+midpoints of the 2**-53 grid, so they lie strictly inside ``(0, 1)``: neither a normal deviate
+nor a heavy-tailed amount is ever infinite.
 
 Example
 -------
@@ -119,9 +119,7 @@ def year_states(key: StreamKey, years: Int64Array) -> UInt64Array:
     return _mix(z)
 
 
-def uniforms_from_states(
-    states: UInt64Array, events: Int64Array, dimension: int
-) -> FloatArray:
+def uniforms_from_states(states: UInt64Array, events: Int64Array, dimension: int) -> FloatArray:
     """Uniforms in ``(0, 1)`` for ``(year state, event index, dimension)``, elementwise.
 
     Parameters

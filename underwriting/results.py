@@ -154,10 +154,14 @@ class YearLossTable:
             insured=np.concatenate([t.insured for t in tables]),
         )
 
-    def annual(self, mask: npt.NDArray[np.bool_], n_years: int, *, insured: bool = True) -> FloatArray:
+    def annual(
+        self, mask: npt.NDArray[np.bool_], n_years: int, *, insured: bool = True
+    ) -> FloatArray:
         """Annual loss of the rows selected by ``mask``, shape ``(n_years,)``."""
         values = self.insured if insured else self.ground_up
-        return np.bincount(self.year[mask], weights=values[mask], minlength=n_years)
+        return np.bincount(self.year[mask], weights=values[mask], minlength=n_years).astype(
+            np.float64, copy=False
+        )
 
 
 @dataclass(frozen=True, slots=True)

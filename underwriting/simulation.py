@@ -151,9 +151,7 @@ def simulate_block_events(
         event_states = states[local_year]
         ground_up = np.zeros((total, len(SECTIONS)))
         downtime = np.zeros(total)
-        daily = np.full(
-            total, _draw_impacts(scenario, event_states, event, 0, ground_up, downtime)
-        )
+        daily = np.full(total, _draw_impacts(scenario, event_states, event, 0, ground_up, downtime))
         for number, cascade in enumerate(profile.cascades):
             if cascade.parent != scenario.id:
                 continue
@@ -195,9 +193,7 @@ def simulate_block_events(
     )
 
 
-def _year_totals(
-    year: IntArray, values: FloatArray
-) -> tuple[IntArray, FloatArray]:
+def _year_totals(year: IntArray, values: FloatArray) -> tuple[IntArray, FloatArray]:
     """Sum ``values`` by ``year`` for rows sorted by year: ``(distinct years, sums)``."""
     if year.size == 0:
         return year, values

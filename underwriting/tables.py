@@ -27,6 +27,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import itertools
 import re
 import sys
 import tomllib
@@ -83,7 +84,7 @@ class LogNormalSpec(_Row):
         return LogNormal.from_median_p95(self.median, self.p95)
 
 
-class LogNormalGPDSpec(LogNormalSpec):  # type: ignore[override]
+class LogNormalGPDSpec(LogNormalSpec):
     """LN(median, p95) body spliced to a GPD(threshold, xi) tail."""
 
     family: Literal["lognormal_gpd"]  # type: ignore[assignment]
@@ -119,9 +120,7 @@ SeveritySpec = Annotated[
 ]
 
 Basis = Literal["amount", "damage_ratio", "downtime_days"]
-DAMAGE_RATIO_SECTIONS = frozenset(
-    {Section.PROPERTY, Section.EQUIPMENT_BREAKDOWN, Section.SPOILAGE}
-)
+DAMAGE_RATIO_SECTIONS = frozenset({Section.PROPERTY, Section.EQUIPMENT_BREAKDOWN, Section.SPOILAGE})
 
 
 # --------------------------------------------------------------------------- scenarios.toml
@@ -215,21 +214,20 @@ class RelativityRow(_Row):
     @classmethod
     def _blank_is_none(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            return {k: (None if v == "" and k in ("lower", "upper") else v) for k, v in data.items()}
+            return {
+                k: (None if v == "" and k in ("lower", "upper") else v) for k, v in data.items()
+            }
         return data
 
     @model_validator(mode="after")
     def _known_factor(self) -> Self:
         factor = FACTORS.get(self.factor)
         if factor is None:
-            raise ValueError(
-                f"factor {self.factor!r} is not one of {', '.join(sorted(FACTORS))}"
-            )
+            raise ValueError(f"factor {self.factor!r} is not one of {', '.join(sorted(FACTORS))}")
         if factor.kind == "categorical":
             if self.level not in factor.levels:
-                raise ValueError(
-                    f"level {self.level!r} of {self.factor} is not one of {', '.join(factor.levels)}"
-                )
+                allowed = ", ".join(factor.levels)
+                raise ValueError(f"level {self.level!r} of {self.factor} is not one of {allowed}")
             if self.lower is not None or self.upper is not None:
                 raise ValueError(f"{self.factor} is categorical: leave lower and upper empty")
         else:
@@ -404,7 +402,9 @@ def _load_manifest(directory: Path) -> tuple[str, dt.date, str, dict[str, str]]:
     for name in DATA_FILES:
         path = directory / name
         if not path.is_file():
-            raise RatingTableError("file listed in the manifest is missing", file=name, version=version)
+            raise RatingTableError(
+                "file listed in the manifest is missing", file=name, version=version
+            )
         actual = sha256_of(path)
         if actual != parsed.files[name]:
             raise RatingTableError(
@@ -501,9 +501,7 @@ def _check_groups(
                 )
         else:
             ordered = sorted(members, key=lambda item: item[1].lower or 0.0)
-            for (number, row), (next_number, following) in zip(
-                ordered, ordered[1:], strict=False
-            ):
+            for (_, row), (next_number, following) in itertools.pairwise(ordered):
                 if row.upper is None or row.upper != following.lower:
                     raise RatingTableError(
                         f"bands of {factor_name} for {scenario} ({applies_to}) are not "
@@ -592,7 +590,9 @@ def load_rating_tables(version: str | None = None, *, root: Path | None = None) 
             )
 
     base_rows: list[BaseFrequencyRow] = _validate_rows(
-        _read_csv(directory / "base_frequencies.csv", tuple(BaseFrequencyRow.model_fields), version),
+        _read_csv(
+            directory / "base_frequencies.csv", tuple(BaseFrequencyRow.model_fields), version
+        ),
         BaseFrequencyRow,
         "base_frequencies.csv",
         version,

@@ -104,7 +104,10 @@ class SectionTerms(_Model):
                 "deductible_minimum and deductible_maximum apply only with "
                 "deductible_percent_of_loss"
             )
-        if self.deductible_maximum is not None and self.deductible_maximum < self.deductible_minimum:
+        if (
+            self.deductible_maximum is not None
+            and self.deductible_maximum < self.deductible_minimum
+        ):
             raise ValueError(
                 f"deductible_maximum ({self.deductible_maximum}) must be at least "
                 f"deductible_minimum ({self.deductible_minimum})"

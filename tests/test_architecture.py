@@ -1,0 +1,75 @@
+"""The pipeline runs one way: a stage imports only the stages below it (STYLE.md, Architecture)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "underwriting"
+
+# Each module and the project modules it may import. Lower stages never import higher ones.
+ALLOWED: dict[str, set[str]] = {
+    "errors": set(),
+    "sections": set(),
+    "randomness": set(),
+    "distributions": set(),
+    "submission": set(),
+    "factors": {"submission"},
+    "terms": {"errors", "sections"},
+    "request": {"submission", "terms"},
+    "tables": {"distributions", "errors", "factors", "sections", "submission"},
+    "profile": {"distributions", "errors", "factors", "sections", "submission", "tables"},
+    "results": {"sections", "profile", "terms"},
+    "simulation": {"profile", "randomness", "results", "sections", "terms"},
+    "examples": {"profile", "request", "simulation", "tables"},
+    "__init__": {
+        "distributions",
+        "errors",
+        "profile",
+        "request",
+        "results",
+        "sections",
+        "simulation",
+        "submission",
+        "tables",
+        "terms",
+    },
+}
+
+
+def _project_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("underwriting"):
+            found.add(node.module.split(".")[1] if "." in node.module else "__init__")
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("underwriting."):
+                    found.add(alias.name.split(".")[1])
+    return found
+
+
+def test_every_module_has_a_place_in_the_pipeline() -> None:
+    modules = {path.stem for path in PACKAGE.glob("*.py")}
+    assert modules == set(ALLOWED), modules ^ set(ALLOWED)
+
+
+def test_imports_flow_downward_only() -> None:
+    for path in sorted(PACKAGE.glob("*.py")):
+        imported = _project_imports(path) - {path.stem}
+        extra = imported - ALLOWED[path.stem]
+        assert not extra, f"underwriting/{path.name} imports {sorted(extra)}, not allowed"
+
+
+def test_the_core_does_not_import_heavy_optional_libraries() -> None:
+    forbidden = {"pandas", "dask", "matplotlib", "fastapi", "sqlalchemy"}
+    for path in sorted(PACKAGE.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name.split(".")[0] for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module.split(".")[0]]
+            assert not set(names) & forbidden, f"{path.name} imports {names}"

@@ -41,8 +41,9 @@ def _project_imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     found = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("underwriting"):
-            found.add(node.module.split(".")[1] if "." in node.module else "__init__")
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("underwriting"):
+            module = node.module or ""
+            found.add(module.split(".")[1] if "." in module else "__init__")
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.startswith("underwriting."):

@@ -237,6 +237,8 @@ class RiskProfile(_Model):
                 value: float | None
                 if impact.basis == "damage_ratio":
                     value = section_values[impact.section]
+                    if impact.per_exposure_unit:
+                        value /= max(units, 1.0)
                 elif impact.basis == "downtime_days":
                     value = daily_cost
                 else:

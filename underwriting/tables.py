@@ -134,9 +134,16 @@ class ImpactDefinition(_Row):
     probability: float = Field(default=1.0, gt=0, le=1)
     correlation: float = Field(default=1.0, ge=0, le=1)
     severity: SeveritySpec
+    per_exposure_unit: bool = Field(
+        default=False,
+        description="the damage ratio applies to the section value divided by the exposure "
+        "units (one freezer's share of the specimens), not to the whole value",
+    )
 
     @model_validator(mode="after")
     def _basis_fits_section(self) -> Self:
+        if self.per_exposure_unit and self.basis != "damage_ratio":
+            raise ValueError("per_exposure_unit applies only to basis 'damage_ratio'")
         if self.section is Section.RESEARCH_INTERRUPTION and self.basis != "downtime_days":
             raise ValueError("research_interruption impacts must have basis 'downtime_days'")
         if self.basis == "downtime_days" and self.section is not Section.RESEARCH_INTERRUPTION:

@@ -323,8 +323,9 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _where(loc: Sequence[int | str]) -> str:
-    return ".".join(str(part) for part in loc) or "(file)"
+def _where(loc: Sequence[int | str]) -> str | None:
+    """A pydantic error location as a dotted field path; None for a whole-row check."""
+    return ".".join(str(part) for part in loc) or None
 
 
 def _validation_error(
@@ -338,7 +339,7 @@ def _validation_error(
         f"{first['msg']}{shown}",
         file=file,
         row=row,
-        field=f"{loc_prefix}{field_path}",
+        field=f"{loc_prefix}{field_path}" if field_path else (loc_prefix.rstrip(".") or None),
         version=version,
     )
 

@@ -1,0 +1,209 @@
+"""Rating tables load only when whole and consistent; errors name the file, row and field."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import underwriting as uw
+from underwriting.submission import LabCategory
+from underwriting.tables import write_manifest_hashes
+
+SOURCE = Path(__file__).resolve().parents[1] / "rating_tables" / "2026.1"
+
+
+def test_the_released_version_loads_whole() -> None:
+    tables = uw.load_rating_tables("2026.1")
+    assert tables.currency == "CNY"
+    assert str(tables.effective_date) == "2026-01-01"
+    expected = {
+        "contained_fire",
+        "major_fire",
+        "explosion",
+        "researcher_injury",
+        "cold_storage_failure",
+        "natural_catastrophe",
+        "instrument_breakdown",
+        "chemical_release",
+        "biosafety_exposure",
+        "third_party_injury",
+        "escape_of_water",
+    }
+    assert expected <= set(tables.scenario_ids)  # research.md section 5: the 11 scenarios
+    for scenario in tables.scenario_ids:
+        for category in LabCategory:
+            assert (scenario, category) in tables.base_rates
+    assert set(tables.sha256) == {"scenarios.toml", "base_frequencies.csv", "relativities.csv"}
+    assert "2026.1" in uw.available_versions()
+    assert uw.load_rating_tables().version == uw.available_versions()[-1]
+
+
+def test_every_number_has_a_source() -> None:
+    tables = uw.load_rating_tables("2026.1")
+    assert all(source for _, source in tables.base_rates.values())
+    assert all(row.source for row in tables.relativities)
+    readme = (SOURCE / "README.md").read_text(encoding="utf-8")
+    for scenario in tables.scenario_ids:
+        assert scenario in readme, f"{scenario} is not documented in the tables README"
+
+
+def test_an_unknown_version_lists_the_available_ones() -> None:
+    with pytest.raises(uw.RatingTableError, match=r"'1999.9' not found; available: .*2026\.1"):
+        uw.load_rating_tables("1999.9")
+
+
+# ----------------------------------------------------------------- broken copies
+
+
+@pytest.fixture
+def copy(tmp_path: Path) -> Path:
+    target = tmp_path / "2026.1"
+    shutil.copytree(SOURCE, target)
+    return target
+
+
+def _edit_csv(path: Path, change: Callable[[list[dict[str, str]]], list[dict[str, str]]]) -> None:
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        fields = list(reader.fieldnames or [])
+        rows = change(list(reader))
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _load(copy: Path, *, rehash: bool = True) -> uw.RatingTables:
+    if rehash:
+        write_manifest_hashes(copy)
+    return uw.load_rating_tables("2026.1", root=copy.parent)
+
+
+def test_an_unchanged_copy_loads(copy: Path) -> None:
+    assert _load(copy, rehash=False).version == "2026.1"
+
+
+def test_a_file_changed_after_release_is_refused(copy: Path) -> None:
+    path = copy / "relativities.csv"
+    path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    with pytest.raises(uw.RatingTableError) as caught:
+        _load(copy, rehash=False)
+    assert caught.value.file == "relativities.csv"
+    assert caught.value.field == "sha256"
+    assert "the manifest says" in str(caught.value)
+
+
+def test_a_negative_rate_names_the_row_and_field(copy: Path) -> None:
+    def negative(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+        rows[2]["rate"] = "-0.5"
+        return rows
+
+    _edit_csv(copy / "base_frequencies.csv", negative)
+    with pytest.raises(uw.RatingTableError) as caught:
+        _load(copy)
+    assert (caught.value.file, caught.value.row, caught.value.field) == (
+        "base_frequencies.csv",
+        3,
+        "rate",
+    )
+    assert "greater than or equal to 0" in str(caught.value)
+
+
+def test_a_missing_base_rate_is_named(copy: Path) -> None:
+    _edit_csv(copy / "base_frequencies.csv", lambda rows: rows[1:])
+    with pytest.raises(uw.RatingTableError, match="no base rate for scenario"):
+        _load(copy)
+
+
+def test_an_unknown_factor_names_the_row(copy: Path) -> None:
+    def unknown(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+        rows[4]["factor"] = "moon_phase"
+        return rows
+
+    _edit_csv(copy / "relativities.csv", unknown)
+    with pytest.raises(uw.RatingTableError) as caught:
+        _load(copy)
+    assert (caught.value.file, caught.value.row) == ("relativities.csv", 5)
+    assert "moon_phase" in str(caught.value)
+
+
+def test_a_missing_categorical_level_is_refused(copy: Path) -> None:
+    def drop_grade_iv(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+        index = next(
+            i for i, r in enumerate(rows) if r["factor"] == "hazard_grade" and r["level"] == "IV"
+        )
+        return rows[:index] + rows[index + 1 :]
+
+    _edit_csv(copy / "relativities.csv", drop_grade_iv)
+    with pytest.raises(uw.RatingTableError, match="no row for level"):
+        _load(copy)
+
+
+def test_a_gap_between_numeric_bands_is_refused(copy: Path) -> None:
+    def gap(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+        band = next(r for r in rows if r["upper"] and r["lower"] and float(r["lower"]) > 0)
+        band["lower"] = str((float(band["lower"]) + float(band["upper"])) / 2)
+        return rows
+
+    _edit_csv(copy / "relativities.csv", gap)
+    with pytest.raises(uw.RatingTableError, match="not contiguous"):
+        _load(copy)
+
+
+def test_an_unknown_scenario_in_a_relativity_is_refused(copy: Path) -> None:
+    def unknown(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+        for row in rows:
+            if row["scenario"] == rows[0]["scenario"]:
+                row["scenario"] = "alien_invasion"
+        return rows
+
+    _edit_csv(copy / "relativities.csv", unknown)
+    with pytest.raises(uw.RatingTableError, match="alien_invasion"):
+        _load(copy)
+
+
+def test_a_bad_impact_names_the_scenario_and_field(copy: Path) -> None:
+    path = copy / "scenarios.toml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('basis = "downtime_days"', 'basis = "amount"', 1), "utf-8")
+    with pytest.raises(uw.RatingTableError) as caught:
+        _load(copy)
+    assert caught.value.file == "scenarios.toml"
+    assert caught.value.row is not None
+    assert "downtime_days" in str(caught.value)
+
+
+def test_a_cascade_to_an_unknown_scenario_is_refused(copy: Path) -> None:
+    path = copy / "scenarios.toml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('child = "contained_fire"', 'child = "meteor"', 1), "utf-8")
+    with pytest.raises(uw.RatingTableError, match="'meteor' is not a scenario id"):
+        _load(copy)
+
+
+def test_broken_toml_is_refused(copy: Path) -> None:
+    (copy / "scenarios.toml").write_text("[model\nmax_downtime_days = ", encoding="utf-8")
+    with pytest.raises(uw.RatingTableError, match=r"scenarios\.toml: not valid TOML"):
+        _load(copy)
+
+
+def test_a_manifest_for_another_folder_is_refused(copy: Path) -> None:
+    manifest = copy / "manifest.toml"
+    manifest.write_text(
+        manifest.read_text(encoding="utf-8").replace('version = "2026.1"', 'version = "2027.1"'),
+        encoding="utf-8",
+    )
+    with pytest.raises(uw.RatingTableError, match="does not match its folder"):
+        _load(copy, rehash=False)
+
+
+def test_wrong_columns_are_refused(copy: Path) -> None:
+    path = copy / "base_frequencies.csv"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("rate,source", "frequency,source", 1), encoding="utf-8")
+    with pytest.raises(uw.RatingTableError, match="expected exactly scenario, lab_category"):
+        _load(copy)

@@ -43,6 +43,7 @@ def test_exported_names_are_curated() -> None:
         "factors",
         "profile",
         "randomness",
+        "rating_tables",
         "request",
         "results",
         "sections",

@@ -68,5 +68,3 @@ def test_seeds_outside_128_bits_are_refused() -> None:
         check_seed(2**128)
     with pytest.raises(TypeError, match="integer"):
         check_seed(1.5)  # type: ignore[arg-type]
-
-

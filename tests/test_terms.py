@@ -33,6 +33,7 @@ LIABILITY = SECTION_INDEX[Section.LIABILITY]
 RI = SECTION_INDEX[Section.RESEARCH_INTERRUPTION]
 
 
+# When a property test fails, Hypothesis's pytest plugin imports libcst to suggest a patch, and
 def _one_section(
     terms: SectionTerms,
     ground_up: list[float],
@@ -247,7 +248,7 @@ def test_waiting_period_and_indemnity_period_then_deductible() -> None:
     expected = [0.0, 4_000.0, (365 / 12 - 5) * 2_000 - 1_000, 6_500.0]
     np.testing.assert_allclose(insured.annual, expected)
     np.testing.assert_allclose(insured.annual[2], 49_833.333, rtol=1e-7)
-    assert DAYS_PER_MONTH == pytest.approx(365 / 12)
+    np.testing.assert_allclose(DAYS_PER_MONTH, 365 / 12)
 
 
 def test_indemnity_period_of_twelve_months_is_365_days() -> None:
@@ -301,7 +302,9 @@ def test_uncovered_section_pays_nothing() -> None:
     ground_up[0, PROPERTY] = 10_000.0
     ground_up[0, LIABILITY] = 50_000.0
     events = EventLossTable(year=np.array([0]), ground_up=ground_up, n_years=1)
-    insured = apply_terms(events, PolicyTerms(sections={"property": SectionTerms(deductible=1_000)}))
+    insured = apply_terms(
+        events, PolicyTerms(sections={"property": SectionTerms(deductible=1_000)})
+    )
     np.testing.assert_allclose(insured.annual, [9_000.0])
     for figures in (insured.by_event, insured.occurrence, insured.annual_by_section):
         assert figures[0, LIABILITY] == 0.0
@@ -440,7 +443,7 @@ def test_time_terms_only_on_research_interruption(field: str) -> None:
 
 def test_unknown_section_name() -> None:
     with pytest.raises(ValidationError, match=r"sections\.flood") as excinfo:
-        PolicyTerms(sections={"flood": SectionTerms()})  # type: ignore[dict-item]
+        PolicyTerms(sections={"flood": SectionTerms()})
     assert excinfo.value.errors()[0]["loc"][:2] == ("sections", "flood")
 
 
@@ -585,12 +588,12 @@ def knob_variants(draw: st.DrawFn, knob: str, level: str) -> Variants:
     events = draw(event_tables())
     kwargs = draw(policy_kwargs())
     if level == "policy":
-        small, large = (dict(kwargs), dict(kwargs))
-        values = SHARES if knob == "share" else AMOUNTS
-        lo, hi = sorted((draw(values), draw(values)))
-        small[knob] = lo
-        large[knob] = None if knob == "aggregate_limit" and draw(st.booleans()) else hi
-        return events, _policy(small), _policy(large)
+        policy_values = SHARES if knob == "share" else AMOUNTS
+        lo, hi = sorted((draw(policy_values), draw(policy_values)))
+        unbounded = knob == "aggregate_limit" and draw(st.booleans())
+        small_kwargs = {**kwargs, knob: lo}
+        large_kwargs = {**kwargs, knob: None if unbounded else hi}
+        return events, _policy(small_kwargs), _policy(large_kwargs)
 
     interruption_only = knob in ("waiting_period_days", "indemnity_period_months")
     section = (
@@ -624,9 +627,11 @@ def knob_variants(draw: st.DrawFn, knob: str, level: str) -> Variants:
 
     small_sections = {**kwargs["sections"], section: {**base, knob: lo}}
     large_sections = {**kwargs["sections"], section: {**base, knob: large_value}}
-    small = _policy({**kwargs, "sections": small_sections})
-    large = _policy({**kwargs, "sections": large_sections})
-    return events, small, large
+    return (
+        events,
+        _policy({**kwargs, "sections": small_sections}),
+        _policy({**kwargs, "sections": large_sections}),
+    )
 
 
 @pytest.mark.parametrize(
@@ -636,7 +641,9 @@ def knob_variants(draw: st.DrawFn, knob: str, level: str) -> Variants:
 )
 @settings(deadline=None, max_examples=100)
 @given(data=st.data())
-def test_annual_loss_non_increasing_in_deductibles(knob: str, level: str, data: st.DataObject) -> None:
+def test_annual_loss_non_increasing_in_deductibles(
+    knob: str, level: str, data: st.DataObject
+) -> None:
     events, small, large = data.draw(knob_variants(knob, level))
     less_retained = apply_terms(events, small).annual
     more_retained = apply_terms(events, large).annual
@@ -655,3 +662,37 @@ def test_annual_loss_non_decreasing_in_limits(knob: str, level: str, data: st.Da
     tighter = apply_terms(events, small).annual
     wider = apply_terms(events, large).annual
     assert np.all(tighter <= wider), (tighter, wider)
+
+
+def test_time_terms_never_pay_more_than_the_ground_up_loss() -> None:
+    ground_up = np.zeros((1, len(SECTIONS)))
+    events = EventLossTable(
+        year=np.array([0]),
+        ground_up=ground_up,
+        n_years=1,
+        downtime_days=np.array([10.0]),
+        daily_cost=np.array([100.0]),
+    )
+    terms = PolicyTerms(sections={"research_interruption": SectionTerms(waiting_period_days=1)})
+    assert apply_terms(events, terms).annual[0] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"downtime_days": np.array([np.nan])}, "downtime_days must be finite"),
+        ({"daily_cost": np.array([-1.0])}, "daily_cost must be finite and non-negative"),
+        ({"year": np.array([0.0])}, "year must be a 1-d array of integers"),
+    ],
+)
+def test_bad_event_tables_are_terms_errors(changes: dict[str, Any], message: str) -> None:
+    fields: dict[str, Any] = {
+        "year": np.array([0]),
+        "ground_up": np.zeros((1, len(SECTIONS))),
+        "n_years": 1,
+        "downtime_days": np.array([1.0]),
+        "daily_cost": np.array([1.0]),
+        **changes,
+    }
+    with pytest.raises(TermsError, match=message):
+        EventLossTable(**fields)

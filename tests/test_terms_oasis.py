@@ -31,8 +31,11 @@ deductible + limit; 5 deductible and limit as % of loss; 9 deductible as % of li
 deductible with minimum deductible2 and maximum deductible3 (0 = none).
 
 Cases that run: fm3, fm4, fm5, fm6, fm10, fm11, fm13, fm14, fm15, fm16, fm17, fm32, fm33.
-(fm13 is two levels, coverage deductible then a 3M xs-of-deductible 5M layer at 5%; fm32/fm33 are
-one level with calcrules 2/17; each has a single layer, so the layer is the policy terms above.)
+fm13 has two levels (a 50k deductible on the summed items, then calcrule 2 on the single
+policy agg_id: deductible 3M, limit 5M, share 5%); fm32 and fm33 have one level with calcrule 2
+(50k deductible, attachment 3M, limit 5M, share 5%) and 17 (the same with a 5% of loss
+deductible). Each has a single layer, so that layer is the policy terms above: these three cases
+check steps 5-7 (policy aggregate deductible, aggregate limit, share) against Oasis.
 
 Out of scope (checked against each case's files; ``test_out_of_scope_case_is_refused`` checks
 that the translator refuses them):

@@ -6,7 +6,8 @@ For every occurrence (event) and every covered section, in this order:
 
 1. **Time terms** (research interruption only): of the event's ``downtime_days`` the insurer
    pays the days after the waiting period and within the indemnity period,
-   ``max(min(downtime, indemnity days) - waiting days, 0)``, times the daily research cost.
+   ``max(min(downtime, indemnity days) - waiting days, 0)``, times the daily research cost
+   (never more than the event's ground-up research-interruption loss).
    An indemnity period of ``m`` months counts as ``m * 365 / 12`` days.
 2. **Per-occurrence deductible**: an amount, or a share of the loss clipped to
    ``[deductible_minimum, deductible_maximum]``. A straight deductible pays
@@ -175,6 +176,11 @@ class EventLossTable:
     daily_cost: FloatArray | None = None
 
     def __post_init__(self) -> None:
+        if self.year.ndim != 1 or not np.issubdtype(self.year.dtype, np.integer):
+            raise TermsError(
+                f"year must be a 1-d array of integers, got {self.year.dtype} with shape "
+                f"{self.year.shape}"
+            )
         n = self.year.shape[0]
         if self.ground_up.shape != (n, len(SECTIONS)):
             raise TermsError(
@@ -184,6 +190,8 @@ class EventLossTable:
             column = getattr(self, name)
             if column is not None and column.shape != (n,):
                 raise TermsError(f"{name} must have shape ({n},), got {column.shape}")
+            if column is not None and (not np.all(np.isfinite(column)) or np.any(column < 0)):
+                raise TermsError(f"{name} must be finite and non-negative")
         if n and (self.year.min() < 0 or self.year.max() >= self.n_years):
             raise TermsError(f"year must lie in [0, {self.n_years}), got values outside it")
         if not np.all(np.isfinite(self.ground_up)) or np.any(self.ground_up < 0):
@@ -250,7 +258,8 @@ def _occurrence_terms(
         paid_days = np.maximum(
             np.minimum(downtime_days, indemnity_days) - terms.waiting_period_days, 0.0
         )
-        loss = paid_days * daily_cost
+        # Never more than the stated ground-up loss, whatever the days and daily cost say.
+        loss = np.minimum(paid_days * daily_cost, loss)
     if terms.deductible_percent_of_loss is not None:
         upper = np.inf if terms.deductible_maximum is None else terms.deductible_maximum
         deductible: FloatArray | float = np.clip(

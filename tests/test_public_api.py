@@ -37,9 +37,13 @@ def test_exported_names_are_curated() -> None:
         assert hasattr(uw, name), name
     public = {name for name in dir(uw) if not name.startswith("_")}
     modules = {
+        "decision",
         "distributions",
         "errors",
         "examples",
+        "experience",
+        "pricing",
+        "quote",
         "factors",
         "profile",
         "randomness",

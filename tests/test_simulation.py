@@ -26,6 +26,8 @@ def test_same_seed_gives_bit_identical_results() -> None:
     first = _run(rich_profile(), rich_terms())
     second = _run(rich_profile(), rich_terms())
     np.testing.assert_array_equal(first.annual_loss, second.annual_loss)
+    assert first.year_loss_table is not None
+    assert second.year_loss_table is not None
     np.testing.assert_array_equal(first.year_loss_table.insured, second.year_loss_table.insured)
     np.testing.assert_array_equal(first.annual_max_occurrence, second.annual_max_occurrence)
 

@@ -37,7 +37,13 @@ def test_the_released_version_loads_whole() -> None:
     for scenario in tables.scenario_ids:
         for category in LabCategory:
             assert (scenario, category) in tables.base_rates
-    assert set(tables.sha256) == {"scenarios.toml", "base_frequencies.csv", "relativities.csv"}
+    assert set(tables.sha256) == {
+        "scenarios.toml",
+        "base_frequencies.csv",
+        "relativities.csv",
+        "pricing.toml",
+        "rules.toml",
+    }
     assert "2026.1" in uw.available_versions()
     assert uw.load_rating_tables().version == uw.available_versions()[-1]
 

@@ -5,6 +5,8 @@ The pipeline, one module per stage (imports flow downward only)::
     Submission ──> RiskProfile.from_submission(tables) ──> simulate(terms) ──> SimulationResult
     (submission)   (profile, tables, factors)              (simulation,        (results)
                                                             randomness, terms)
+    ──> rate_experience ──> price ──> decide ──> Quote        (experience, pricing, decision,
+                                                               quote: composes every stage)
 
 Example
 -------
@@ -18,6 +20,7 @@ Example
 True
 """
 
+from underwriting.decision import Decision, Reason, decide
 from underwriting.distributions import (
     Gamma,
     LogNormal,
@@ -27,7 +30,10 @@ from underwriting.distributions import (
     Poisson,
 )
 from underwriting.errors import ProfileError, RatingTableError, TermsError, UnderwritingError
+from underwriting.experience import ExperienceRating, rate_experience
+from underwriting.pricing import Premium, WorksheetRow, price
 from underwriting.profile import Cascade, RatingStep, RiskProfile, Scenario, SectionImpact
+from underwriting.quote import OptionQuote, Provenance, Quote, quote, quote_request, replay
 from underwriting.request import QuoteRequest
 from underwriting.results import (
     Contribution,
@@ -38,7 +44,7 @@ from underwriting.results import (
     YearLossTable,
 )
 from underwriting.sections import SECTIONS, Section
-from underwriting.simulation import simulate
+from underwriting.simulation import simulate, simulate_many
 from underwriting.submission import Submission
 from underwriting.tables import RatingTables, available_versions, load_rating_tables
 from underwriting.terms import (
@@ -55,23 +61,30 @@ __all__ = [
     "SECTIONS",
     "Cascade",
     "Contribution",
+    "Decision",
     "EPPoint",
     "EventLossTable",
     "EventLosses",
+    "ExperienceRating",
     "Gamma",
     "InsuredLosses",
     "LogNormal",
     "LogNormalGPD",
     "Metric",
     "NegativeBinomial",
+    "OptionQuote",
     "Pareto",
     "Poisson",
     "PolicyTerms",
+    "Premium",
     "ProfileError",
+    "Provenance",
+    "Quote",
     "QuoteRequest",
     "RatingStep",
     "RatingTableError",
     "RatingTables",
+    "Reason",
     "RiskProfile",
     "Scenario",
     "Section",
@@ -81,10 +94,18 @@ __all__ = [
     "Submission",
     "TermsError",
     "UnderwritingError",
+    "WorksheetRow",
     "YearLossTable",
     "__version__",
     "apply_terms",
     "available_versions",
+    "decide",
     "load_rating_tables",
+    "price",
+    "quote",
+    "quote_request",
+    "rate_experience",
+    "replay",
     "simulate",
+    "simulate_many",
 ]

@@ -1,8 +1,8 @@
-"""A quote request: the lab submission and the policy terms asked for."""
+"""A quote request: the lab submission, the policy terms asked for, and how to quote them."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from underwriting.submission import Submission
 from underwriting.terms import PolicyTerms
@@ -10,6 +10,10 @@ from underwriting.terms import PolicyTerms
 
 class QuoteRequest(BaseModel):
     """``{"submission": {...}, "terms": {...}}``, as sent by an underwriter or kept in a file.
+
+    Optional: ``options`` (alternative terms priced on the same events), ``seed`` (a decimal
+    string: 128-bit integers lose precision in JavaScript clients) and
+    ``target_relative_error`` (precision of the technical premium).
 
     Example
     -------
@@ -23,3 +27,10 @@ class QuoteRequest(BaseModel):
 
     submission: Submission
     terms: PolicyTerms
+    options: tuple[PolicyTerms, ...] = Field(default=(), max_length=20)
+    seed: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{1,39}$",
+        description="decimal integer in [0, 2**128), as a string",
+    )
+    target_relative_error: float | None = Field(default=None, gt=0, lt=1)

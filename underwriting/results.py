@@ -226,7 +226,8 @@ class SimulationResult:
         Largest single-occurrence insured loss of each year, after per-occurrence terms and the
         share, before annual aggregates (currency), shape ``(n_years,)``.
     year_loss_table
-        Ground-up and insured year losses by scenario and section.
+        Ground-up and insured year losses by scenario and section; ``None`` when the run was
+        asked not to keep it (``simulate_many(..., year_loss_tables=False)``).
     """
 
     profile: RiskProfile
@@ -237,7 +238,7 @@ class SimulationResult:
     annual_loss: FloatArray
     annual_ground_up: FloatArray
     annual_max_occurrence: FloatArray
-    year_loss_table: YearLossTable
+    year_loss_table: YearLossTable | None
     event_source: EventSource | None = field(default=None, repr=False, compare=False)
 
     # ------------------------------------------------------------------ moments
@@ -366,8 +367,16 @@ class SimulationResult:
 
     # ------------------------------------------------------------------ breakdowns
 
+    @property
+    def _table(self) -> YearLossTable:
+        if self.year_loss_table is None:
+            raise ValueError(
+                "this result kept no year loss table; simulate with year_loss_tables=True"
+            )
+        return self.year_loss_table
+
     def _contribution(self, name: str, mask: npt.NDArray[np.bool_], total: float) -> Contribution:
-        table = self.year_loss_table
+        table = self._table
         insured = table.annual(mask, self.n_years)
         mean = float(insured.mean())
         se = float(insured.std(ddof=1)) / math.sqrt(self.n_years) if self.n_years > 1 else 0.0
@@ -383,9 +392,7 @@ class SimulationResult:
         """Expected ground-up and insured loss of each section, with standard errors."""
         total = self.mean
         return {
-            section.value: self._contribution(
-                section.value, self.year_loss_table.section == index, total
-            )
+            section.value: self._contribution(section.value, self._table.section == index, total)
             for index, section in enumerate(SECTIONS)
         }
 
@@ -393,9 +400,7 @@ class SimulationResult:
         """Expected ground-up and insured loss of each scenario, with standard errors."""
         total = self.mean
         return {
-            scenario.id: self._contribution(
-                scenario.id, self.year_loss_table.scenario == index, total
-            )
+            scenario.id: self._contribution(scenario.id, self._table.scenario == index, total)
             for index, scenario in enumerate(self.profile.scenarios)
         }
 

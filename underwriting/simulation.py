@@ -18,6 +18,7 @@ Nothing loops in Python per year or per event: only per block, scenario and impa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -221,6 +222,14 @@ def _block_year_loss_table(
     return YearLossTable.from_parts(parts)
 
 
+def _check_run(n_years: int, block_size: int, seed: int | None) -> int:
+    if isinstance(n_years, bool) or not isinstance(n_years, int) or not 1 <= n_years <= MAX_YEARS:
+        raise ValueError(f"n_years must be an integer in [1, {MAX_YEARS:,}], got {n_years!r}")
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
+    return new_seed() if seed is None else check_seed(seed)
+
+
 def simulate(
     profile: RiskProfile,
     terms: PolicyTerms,
@@ -263,40 +272,93 @@ def simulate(
     >>> result.annual_loss.shape
     (10000,)
     """
-    if isinstance(n_years, bool) or not isinstance(n_years, int) or not 1 <= n_years <= MAX_YEARS:
-        raise ValueError(f"n_years must be an integer in [1, {MAX_YEARS:,}], got {n_years!r}")
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
-    seed = new_seed() if seed is None else check_seed(seed)
+    return simulate_many(profile, [terms], n_years=n_years, seed=seed, block_size=block_size)[0]
+
+
+def simulate_many(
+    profile: RiskProfile,
+    terms: Sequence[PolicyTerms],
+    *,
+    n_years: int,
+    seed: int | None = None,
+    block_size: int = DEFAULT_BLOCK_YEARS,
+    year_loss_tables: bool | Sequence[bool] = True,
+) -> tuple[SimulationResult, ...]:
+    """Simulate once and apply several sets of terms to the very same events.
+
+    Each result equals ``simulate(profile, terms[i], ...)`` with the same seed; the events are
+    drawn once. ``year_loss_tables`` says, for all or for each set of terms, whether to keep the
+    year loss table by scenario and section (needed for ``by_section`` and ``by_scenario``).
+
+    Example
+    -------
+    >>> from underwriting.distributions import LogNormal, Poisson
+    >>> from underwriting.profile import RiskProfile, Scenario
+    >>> from underwriting.terms import PolicyTerms, SectionTerms
+    >>> profile = RiskProfile(scenarios=[Scenario(id="ref", frequency=Poisson(rate=2.0),
+    ...                       severity=LogNormal(mu=10.0, sigma=1.5), section="property")])
+    >>> low, high = (PolicyTerms(sections={"property": SectionTerms(deductible=d)})
+    ...              for d in (1_000, 50_000))
+    >>> a, b = simulate_many(profile, [low, high], n_years=5_000, seed=1)
+    >>> bool((b.annual_loss <= a.annual_loss).all())
+    True
+    """
+    seed = _check_run(n_years, block_size, seed)
+    if not terms:
+        raise ValueError("terms must hold at least one set of policy terms")
+    keep = (
+        [year_loss_tables] * len(terms)
+        if isinstance(year_loss_tables, bool)
+        else list(year_loss_tables)
+    )
+    if len(keep) != len(terms):
+        raise ValueError(f"year_loss_tables has {len(keep)} entries for {len(terms)} term sets")
     keys = {scenario.id: stream_key(seed, scenario.id) for scenario in profile.scenarios}
-    annual = np.empty(n_years)
+    annual = [np.empty(n_years) for _ in terms]
+    max_occurrence = [np.empty(n_years) for _ in terms]
+    tables: list[list[YearLossTable]] = [[] for _ in terms]
     annual_ground_up = np.empty(n_years)
-    max_occurrence = np.empty(n_years)
-    tables = []
     for first in range(0, n_years, block_size):
         size = min(block_size, n_years - first)
-        events, insured = _simulate_block(profile, terms, keys, first, size)
-        annual[first : first + size] = insured.annual
+        events = simulate_block_events(profile, keys, first, size)
         annual_ground_up[first : first + size] = np.bincount(
             events.year, weights=events.ground_up.sum(axis=1), minlength=size
         )
-        block_max = np.zeros(size)
-        np.maximum.at(block_max, events.year, insured.occurrence.sum(axis=1) * terms.share)
-        max_occurrence[first : first + size] = block_max
-        tables.append(
-            _block_year_loss_table(events, insured.by_event, first, len(profile.scenarios))
+        table = _event_loss_table(events, size)
+        for index, term_set in enumerate(terms):
+            insured = apply_terms(table, term_set)
+            annual[index][first : first + size] = insured.annual
+            block_max = np.zeros(size)
+            np.maximum.at(block_max, events.year, insured.occurrence.sum(axis=1) * term_set.share)
+            max_occurrence[index][first : first + size] = block_max
+            if keep[index]:
+                tables[index].append(
+                    _block_year_loss_table(events, insured.by_event, first, len(profile.scenarios))
+                )
+    return tuple(
+        SimulationResult(
+            profile=profile,
+            terms=term_set,
+            n_years=n_years,
+            seed=seed,
+            block_size=block_size,
+            annual_loss=annual[index],
+            annual_ground_up=annual_ground_up,
+            annual_max_occurrence=max_occurrence[index],
+            year_loss_table=YearLossTable.concatenate(tables[index]) if keep[index] else None,
+            event_source=_event_source(profile, term_set, keys, block_size),
         )
-    return SimulationResult(
-        profile=profile,
-        terms=terms,
+        for index, term_set in enumerate(terms)
+    )
+
+
+def _event_loss_table(events: BlockEvents, n_years: int) -> EventLossTable:
+    return EventLossTable(
+        year=events.year,
+        ground_up=events.ground_up,
         n_years=n_years,
-        seed=seed,
-        block_size=block_size,
-        annual_loss=annual,
-        annual_ground_up=annual_ground_up,
-        annual_max_occurrence=max_occurrence,
-        year_loss_table=YearLossTable.concatenate(tables),
-        event_source=_event_source(profile, terms, keys, block_size),
+        downtime_days=events.downtime_days,
+        daily_cost=events.daily_cost,
     )
 
 
@@ -308,17 +370,7 @@ def _simulate_block(
     n_years: int,
 ) -> tuple[BlockEvents, InsuredLosses]:
     events = simulate_block_events(profile, keys, first_year, n_years)
-    insured = apply_terms(
-        EventLossTable(
-            year=events.year,
-            ground_up=events.ground_up,
-            n_years=n_years,
-            downtime_days=events.downtime_days,
-            daily_cost=events.daily_cost,
-        ),
-        terms,
-    )
-    return events, insured
+    return events, apply_terms(_event_loss_table(events, n_years), terms)
 
 
 def _event_source(

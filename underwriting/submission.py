@@ -105,6 +105,9 @@ class ChemicalInventory(_Model):
     water_reactive: bool = False
     explosive: bool = False
     acutely_toxic: bool = False
+    explosives_manufacturing: bool = Field(
+        default=False, description="the lab manufactures explosives (not only holds them)"
+    )
 
 
 class ColdStorage(_Model):

@@ -8,6 +8,8 @@ A version lives in ``rating_tables/<version>/`` (shipped inside the package as
 - ``scenarios.toml``: the model settings, the scenarios with their section impacts, and cascades;
 - ``base_frequencies.csv``: the base annual rate of every scenario for every lab category;
 - ``relativities.csv``: frequency and severity relativities by rating factor;
+- ``pricing.toml``: premium loadings, precision of a quote, experience-rating credibility;
+- ``rules.toml``: the underwriting rules (declines and referrals);
 - ``README.md``: the source of every number.
 
 :func:`load_rating_tables` checks every hash, validates every row and cross-checks the tables;
@@ -52,9 +54,15 @@ from underwriting.distributions import Severity as SeverityDistribution
 from underwriting.errors import RatingTableError
 from underwriting.factors import EXPOSURES, FACTORS
 from underwriting.sections import Section
-from underwriting.submission import LabCategory
+from underwriting.submission import LabCategory, Submission
 
-DATA_FILES = ("scenarios.toml", "base_frequencies.csv", "relativities.csv")
+DATA_FILES = (
+    "scenarios.toml",
+    "base_frequencies.csv",
+    "relativities.csv",
+    "pricing.toml",
+    "rules.toml",
+)
 """The files a manifest must list, each with its sha256."""
 
 _ID = r"^[a-z][a-z0-9_]*$"
@@ -251,6 +259,202 @@ class RelativityRow(_Row):
         return self.lower <= level and (self.upper is None or level < self.upper)
 
 
+# --------------------------------------------------------------------------- pricing.toml
+
+
+class PremiumSettings(_Row):
+    """How the premium is built (``pricing.toml`` ``[premium]``)."""
+
+    risk_load_method: Literal["cost_of_capital", "wang"]
+    capital_level: float = Field(gt=0.5, lt=1)
+    cost_of_capital_rate: float = Field(ge=0, le=1)
+    capital_share: float = Field(gt=0, le=1)
+    wang_lambda: float = Field(ge=0, le=5)
+    fixed_expense_per_policy: NonNegativeFloat = Field(allow_inf_nan=False)
+    variable_expense_ratio: float = Field(ge=0, lt=1)
+    commission_ratio: float = Field(ge=0, lt=1)
+    profit_margin: float = Field(ge=0, lt=1)
+    minimum_premium: NonNegativeFloat = Field(allow_inf_nan=False)
+    premium_tax_rate: float = Field(ge=0, lt=1)
+    rounding_unit: PositiveFloat = Field(allow_inf_nan=False)
+    quote_validity_days: int = Field(gt=0, le=366)
+
+    @model_validator(mode="after")
+    def _loadings_below_one(self) -> Self:
+        total = self.variable_expense_ratio + self.commission_ratio + self.profit_margin
+        if total >= 1:
+            raise ValueError(
+                f"variable expenses + commission + profit margin = {total:g}; must be below 1"
+            )
+        return self
+
+    @property
+    def premium_divisor(self) -> float:
+        """``1 - variable expenses - commission - profit margin``."""
+        return 1.0 - self.variable_expense_ratio - self.commission_ratio - self.profit_margin
+
+
+class PrecisionSettings(_Row):
+    """How many years a quote simulates (``pricing.toml`` ``[precision]``)."""
+
+    target_relative_error: float = Field(gt=0, lt=1)
+    pilot_years: int = Field(ge=1_000, le=10_000_000)
+    max_years: int = Field(ge=1_000, le=100_000_000)
+    batches: int = Field(ge=5, le=1_000)
+    default_seed: int = Field(ge=0, lt=2**128)
+
+    @model_validator(mode="after")
+    def _pilot_within_cap(self) -> Self:
+        if self.pilot_years > self.max_years:
+            raise ValueError(
+                f"pilot_years ({self.pilot_years}) must not exceed max_years ({self.max_years})"
+            )
+        return self
+
+
+class ExperienceSettings(_Row):
+    """Buhlmann-Straub credibility on a lab's own claims (``pricing.toml`` ``[experience]``)."""
+
+    credibility_k: PositiveFloat = Field(allow_inf_nan=False)
+    max_credibility: float = Field(ge=0, le=1)
+    scenarios: tuple[str, ...]
+
+
+class PricingTables(_Row):
+    """The whole of ``pricing.toml``."""
+
+    premium: PremiumSettings
+    precision: PrecisionSettings
+    experience: ExperienceSettings
+
+
+# --------------------------------------------------------------------------- rules.toml
+
+Comparison = Literal["eq", "ne", "gt", "ge", "lt", "le", "in", "not_in"]
+Scalar = bool | int | float | str
+
+
+class Leaf(_Row):
+    """Compare one fact with a value."""
+
+    fact: str = Field(pattern=r"^(submission|metrics|premium|experience)(\.[a-z_0-9]+)+$")
+    op: Comparison
+    value: Scalar | tuple[Scalar, ...]
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> Self:
+        if (self.op in ("in", "not_in")) != isinstance(self.value, tuple):
+            wanted = "a list" if self.op in ("in", "not_in") else "a single value"
+            raise ValueError(f"op {self.op!r} needs {wanted}")
+        return self
+
+
+class AllOf(_Row):
+    all: tuple[Condition, ...] = Field(min_length=1)
+
+
+class AnyOf(_Row):
+    any: tuple[Condition, ...] = Field(min_length=1)
+
+
+Condition = Leaf | AllOf | AnyOf
+AllOf.model_rebuild()
+AnyOf.model_rebuild()
+
+
+class Rule(_Row):
+    """One underwriting rule: when it fires, the quote is declined or referred with a reason."""
+
+    code: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
+    outcome: Literal["decline", "refer"]
+    authority: str | None = None
+    message: str = Field(min_length=1)
+    when: Condition
+    show: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _authority_for_referrals(self) -> Self:
+        if (self.outcome == "refer") != (self.authority is not None):
+            raise ValueError("a refer rule needs an authority, and only a refer rule has one")
+        return self
+
+    def leaves(self) -> list[Leaf]:
+        """Every comparison of the rule, depth first."""
+        found: list[Leaf] = []
+        pending: list[Condition] = [self.when]
+        while pending:
+            node = pending.pop(0)
+            if isinstance(node, Leaf):
+                found.append(node)
+            elif isinstance(node, AllOf):
+                pending[:0] = list(node.all)
+            else:
+                pending[:0] = list(node.any)
+        return found
+
+
+DERIVED_FACTS = frozenset(
+    {
+        "submission.values.total_insured_value",
+        "submission.values.property_value",
+        "submission.cryogenic_magnets",
+        "metrics.expected_loss",
+        "metrics.var_995",
+        "metrics.tvar_99",
+        "metrics.pml_250",
+        "metrics.probability_of_claim",
+        "metrics.probability_aggregate_exhausted",
+        "premium.technical",
+        "premium.minimum",
+        "premium.technical_to_minimum",
+        "premium.total",
+        "experience.years_observed",
+        "experience.claims_count",
+        "experience.expected_claims",
+        "experience.actual_to_expected",
+        "experience.credibility",
+    }
+)
+"""Facts a rule may use besides the submission's own scalar fields."""
+
+
+def _scalar_fields(model: type[BaseModel], prefix: str) -> set[str]:
+    found = set()
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found |= _scalar_fields(annotation, f"{prefix}.{name}")
+        elif "tuple" not in str(annotation):
+            found.add(f"{prefix}.{name}")
+    return found
+
+
+def known_facts() -> frozenset[str]:
+    """Every fact name a rule may compare or show."""
+    return frozenset(_scalar_fields(Submission, "submission")) | DERIVED_FACTS
+
+
+class RulesTable(_Row):
+    """The whole of ``rules.toml``."""
+
+    authority_levels: tuple[str, ...] = Field(min_length=1)
+    rules: tuple[Rule, ...]
+
+    @model_validator(mode="after")
+    def _known_authorities(self) -> Self:
+        codes = [rule.code for rule in self.rules]
+        duplicates = sorted({code for code in codes if codes.count(code) > 1})
+        if duplicates:
+            raise ValueError(f"rule codes must be unique: {', '.join(duplicates)} repeated")
+        for rule in self.rules:
+            if rule.authority is not None and rule.authority not in self.authority_levels:
+                raise ValueError(
+                    f"rule {rule.code}: authority {rule.authority!r} is not one of "
+                    f"{', '.join(self.authority_levels)}"
+                )
+        return self
+
+
 # --------------------------------------------------------------------------- the tables
 
 
@@ -276,6 +480,10 @@ class RatingTables:
         ``(scenario id, lab category) -> (rate per exposure unit per year, source)``.
     relativities
         Every relativity row, in file order.
+    pricing
+        Premium loadings, the precision of a quote and experience-rating credibility.
+    rules
+        The underwriting rules and the authority levels.
     """
 
     version: str
@@ -288,6 +496,8 @@ class RatingTables:
     cascades: tuple[CascadeDefinition, ...]
     base_rates: Mapping[tuple[str, LabCategory], tuple[float, str]]
     relativities: tuple[RelativityRow, ...]
+    pricing: PricingTables
+    rules: RulesTable
     _groups: Mapping[tuple[str, str, str], tuple[RelativityRow, ...]] = field(repr=False)
 
     @property
@@ -444,6 +654,40 @@ def _load_scenarios(directory: Path, version: str) -> ScenariosFile:
         return ScenariosFile.model_validate(raw)
     except ValidationError as error:
         raise _validation_error(error, file=name, version=version, row=None) from error
+
+
+def _load_toml_model(directory: Path, name: str, model: type[_Row], version: str) -> Any:
+    try:
+        with (directory / name).open("rb") as handle:
+            raw = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise RatingTableError(f"not valid TOML: {error}", file=name, version=version) from error
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        loc = error.errors()[0]["loc"]
+        row = (
+            int(loc[1]) + 1
+            if len(loc) > 1 and loc[0] == "rules" and isinstance(loc[1], int)
+            else None
+        )
+        raise _validation_error(error, file=name, version=version, row=row) from error
+
+
+def _check_rules(rules: RulesTable, version: str) -> None:
+    facts = known_facts()
+    for number, rule in enumerate(rules.rules, start=1):
+        names = [leaf.fact for leaf in rule.leaves()] + list(rule.show)
+        for name in names:
+            if name not in facts:
+                raise RatingTableError(
+                    f"rule {rule.code}: unknown fact {name!r}; facts are the submission's fields "
+                    f"and {', '.join(sorted(DERIVED_FACTS))}",
+                    file="rules.toml",
+                    row=number,
+                    field="when.fact",
+                    version=version,
+                )
 
 
 def _validate_rows(
@@ -645,6 +889,17 @@ def load_rating_tables(version: str | None = None, *, root: Path | None = None) 
         )
     )
     groups = _check_groups(relativity_rows, known, version)
+    pricing: PricingTables = _load_toml_model(directory, "pricing.toml", PricingTables, version)
+    for name in pricing.experience.scenarios:
+        if name not in known:
+            raise RatingTableError(
+                f"experience scenario {name!r} is not in scenarios.toml",
+                file="pricing.toml",
+                field="experience.scenarios",
+                version=version,
+            )
+    rules: RulesTable = _load_toml_model(directory, "rules.toml", RulesTable, version)
+    _check_rules(rules, version)
     return RatingTables(
         version=version,
         effective_date=effective_date,
@@ -656,6 +911,8 @@ def load_rating_tables(version: str | None = None, *, root: Path | None = None) 
         cascades=scenarios_file.cascades,
         base_rates=base_rates,
         relativities=relativity_rows,
+        pricing=pricing,
+        rules=rules,
         _groups=groups,
     )
 

@@ -1,0 +1,166 @@
+"""Experience rating: the lab's own claims, weighed by Buhlmann-Straub credibility.
+
+For every attritional scenario listed in the tables (``pricing.toml`` ``[experience]``), the
+rate becomes the credibility-weighted mix of the lab's own claim rate and the tables' rate::
+
+    Z = min(w / (w + k), Z_max)            w: years observed, k: Buhlmann-Straub k = EPV / VHM
+    adjusted rate = Z * (claims / w) + (1 - Z) * rate
+
+(research.md section 4.4: Z_i = w_i / (w_i + s^2/a), premium = Z X_i + (1 - Z) mu). Large-loss
+scenarios (major fire, explosion, natural catastrophe) are not rated on a single lab's history;
+their claims are listed but do not move the rate. A lab with no history gets Z = 0, and says so.
+
+The adjusted rate rises with the tables' rate whatever the claims, so a higher hazard relativity
+never lowers a premium, with or without history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from underwriting.errors import ProfileError
+from underwriting.profile import RatingStep, RiskProfile, Scenario
+from underwriting.submission import Submission
+from underwriting.tables import ExperienceSettings
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioExperience:
+    """The experience adjustment of one scenario."""
+
+    scenario: str
+    claims: int
+    expected_claims: float
+    table_rate: float
+    adjusted_rate: float
+    rated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ExperienceRating:
+    """The lab's claims history and what it does to the rates.
+
+    Attributes
+    ----------
+    years_observed
+        ``w``, the years of history.
+    credibility
+        ``Z``, after the cap.
+    claims_count, expected_claims
+        Claims in the rated (attritional) scenarios, and the number the tables expect over the
+        years observed.
+    scenarios
+        Per scenario with claims or rated: claims, expected claims, rates before and after.
+    explanation
+        One sentence for the worksheet.
+    """
+
+    years_observed: float
+    credibility: float
+    claims_count: int
+    expected_claims: float
+    scenarios: tuple[ScenarioExperience, ...]
+    explanation: str
+
+    @property
+    def actual_to_expected(self) -> float:
+        """Claims over expected claims in the rated scenarios (0 when none are expected)."""
+        return self.claims_count / self.expected_claims if self.expected_claims > 0 else 0.0
+
+    def apply(self, profile: RiskProfile) -> RiskProfile:
+        """The profile with every rated scenario's rate replaced by its adjusted rate."""
+        if self.credibility == 0:
+            return profile
+        adjusted = {s.scenario: s for s in self.scenarios if s.rated}
+        scenarios = []
+        for scenario in profile.scenarios:
+            change = adjusted.get(scenario.id)
+            if change is None or change.table_rate == 0:
+                scenarios.append(scenario)
+                continue
+            factor = change.adjusted_rate / change.table_rate
+            step = RatingStep(
+                name="experience",
+                value=factor,
+                explanation=f"{change.claims} claims in {self.years_observed:g} years against "
+                f"{change.expected_claims:.3f} expected; Z = {self.credibility:.3f}",
+            )
+            scenarios.append(
+                Scenario.model_validate(
+                    {
+                        **scenario.model_dump(exclude={"severity", "section"}),
+                        "frequency": scenario.frequency.scaled(factor),
+                        "rating": (*scenario.rating, step),
+                    }
+                )
+            )
+        return profile.model_copy(update={"scenarios": tuple(scenarios)})
+
+
+def rate_experience(
+    submission: Submission, profile: RiskProfile, settings: ExperienceSettings
+) -> ExperienceRating:
+    """Weigh the submission's claims history against the profile's rates.
+
+    Raises
+    ------
+    ProfileError
+        If a claim names a scenario that the profile does not know.
+    """
+    history = submission.claims_history
+    known = {scenario.id: scenario for scenario in profile.scenarios}
+    counts: dict[str, int] = {}
+    for number, claim in enumerate(history.claims):
+        if claim.scenario not in known:
+            raise ProfileError(
+                f"claims_history.claims[{number}].scenario = {claim.scenario!r} is not a "
+                f"scenario of this lab; allowed: {', '.join(sorted(known))}"
+            )
+        counts[claim.scenario] = counts.get(claim.scenario, 0) + 1
+    years = history.years_observed
+    credibility = (
+        min(years / (years + settings.credibility_k), settings.max_credibility) if years else 0.0
+    )
+    rows = []
+    for scenario_id in sorted(set(settings.scenarios) | set(counts)):
+        scenario = known.get(scenario_id)
+        if scenario is None:
+            continue
+        rate = scenario.frequency.mean
+        rated = scenario_id in settings.scenarios
+        claims = counts.get(scenario_id, 0)
+        adjusted = (
+            credibility * claims / years + (1 - credibility) * rate if rated and years > 0 else rate
+        )
+        rows.append(
+            ScenarioExperience(
+                scenario=scenario_id,
+                claims=claims,
+                expected_claims=rate * years,
+                table_rate=rate,
+                adjusted_rate=adjusted,
+                rated=rated,
+            )
+        )
+    rated_rows = [row for row in rows if row.rated]
+    claims_count = sum(row.claims for row in rated_rows)
+    expected = sum(row.expected_claims for row in rated_rows)
+    excluded = sum(row.claims for row in rows if not row.rated)
+    if years == 0:
+        explanation = "No claims history: credibility Z = 0, the tables' rates apply unchanged."
+    else:
+        explanation = (
+            f"{claims_count} claims in {years:g} years against {expected:.2f} expected in the "
+            f"attritional scenarios; Z = min({years:g} / ({years:g} + {settings.credibility_k:g}), "
+            f"{settings.max_credibility:g}) = {credibility:.3f}"
+        )
+        if excluded:
+            explanation += f"; {excluded} large-loss claims listed but not rated on"
+    return ExperienceRating(
+        years_observed=years,
+        credibility=credibility,
+        claims_count=claims_count,
+        expected_claims=expected,
+        scenarios=tuple(rows),
+        explanation=explanation,
+    )

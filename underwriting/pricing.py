@@ -1,0 +1,235 @@
+"""Pricing: from a simulated loss distribution to a premium with its full build-up.
+
+The technical premium (research.md section 4.1)::
+
+    technical = (expected loss + risk load + fixed expense) / (1 - variable expenses - commission
+                                                               - profit margin)
+
+then the minimum premium, rounding to the currency unit, and the premium tax (VAT) shown apart.
+Every number comes from ``pricing.toml``.
+
+Risk load, two methods selectable in the tables:
+
+- ``cost_of_capital``: ``rate * capital_share * (VaR_p - EL)``, the cost of holding the policy's
+  share of its standalone capital (Solvency II: VaR 99.5%, 6% a year; research.md 4.1).
+  Allocated to sections and scenarios by their contribution to the tail (co-TVaR, Euler):
+  part ``i`` carries ``(E[X_i | X >= VaR_p] - E[X_i]) / (TVaR_p - EL)`` of it.
+- ``wang``: ``rho - EL`` with ``rho`` the Wang-transform premium ``sum_k w_k x_(k)``, weights from
+  the distorted survival function ``g(s) = Phi(Phi^-1(s) + lambda)``; allocated by the same
+  weights applied to each part (Euler).
+
+Both are monotone: a loss that is larger in every year gets a larger premium, so, on common random
+numbers, the premium never falls when a limit or a hazard relativity rises, nor rises when a
+deductible rises. Expenses are allocated pro rata to expected loss plus risk load; the parts are
+rounded so they add up exactly to the total.
+
+The premium's standard error is estimated by batch means: the years are cut into ``batches``
+equal batches, the technical premium computed on each, and the spread of the batch premiums
+divided by ``sqrt(batches)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import special
+
+from underwriting.results import SimulationResult
+from underwriting.sections import SECTIONS
+from underwriting.tables import PremiumSettings
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class WorksheetRow:
+    """One step of the premium build-up: a name, a value and an explanation a person can read."""
+
+    name: str
+    value: float | None
+    explanation: str
+
+
+@dataclass(frozen=True, slots=True)
+class Premium:
+    """A premium and its build-up (currency amounts unless stated).
+
+    Attributes
+    ----------
+    expected_loss
+        Expected annual insured loss, as simulated.
+    risk_load
+        Loading for the capital the policy needs.
+    fixed_expense
+        Expense per policy.
+    technical
+        ``(expected_loss + risk_load + fixed_expense) / divisor``.
+    variable_expenses, commission, profit
+        Their shares of the technical premium.
+    minimum
+        The minimum premium of the tables; ``minimum_applied`` says whether it bound.
+    total
+        The premium charged, before tax, rounded to the currency unit.
+    tax
+        Premium tax (VAT), shown apart; ``total_with_tax`` is what the insured pays.
+    by_section, by_scenario
+        ``total`` split by section and by scenario; each adds up exactly to ``total``.
+    standard_error
+        Monte Carlo standard error of ``technical`` (batch means); ``relative_error`` over it.
+    """
+
+    expected_loss: float
+    risk_load: float
+    fixed_expense: float
+    technical: float
+    variable_expenses: float
+    commission: float
+    profit: float
+    minimum: float
+    minimum_applied: bool
+    total: float
+    tax: float
+    total_with_tax: float
+    by_section: Mapping[str, float]
+    by_scenario: Mapping[str, float]
+    standard_error: float
+    relative_error: float
+    risk_load_method: str
+
+
+def _wang_weights(n: int, wang_lambda: float) -> FloatArray:
+    """Weights of the ascending order statistics under the Wang transform, shape ``(n,)``."""
+    survival = 1.0 - np.arange(n + 1) / n  # S just below each order statistic, from 1 to 0
+    distorted = special.ndtr(special.ndtri(np.clip(survival, 0.0, 1.0)) + wang_lambda)
+    return np.asarray(distorted[:-1] - distorted[1:], dtype=np.float64)
+
+
+def _risk_measure(sorted_losses: FloatArray, settings: PremiumSettings) -> tuple[float, float]:
+    """``(risk load, expected loss)`` of annual losses sorted ascending."""
+    expected = float(sorted_losses.mean())
+    if settings.risk_load_method == "wang":
+        weights = _wang_weights(sorted_losses.size, settings.wang_lambda)
+        return max(float(weights @ sorted_losses) - expected, 0.0), expected
+    n = sorted_losses.size
+    var = float(sorted_losses[min(max(math.ceil(n * settings.capital_level) - 1, 0), n - 1)])
+    capital = max(var - expected, 0.0)
+    return settings.cost_of_capital_rate * settings.capital_share * capital, expected
+
+
+def technical_premium(annual_loss: FloatArray, settings: PremiumSettings) -> float:
+    """The technical premium of a sample of annual losses (no minimum, no rounding)."""
+    risk_load, expected = _risk_measure(np.sort(annual_loss), settings)
+    return (expected + risk_load + settings.fixed_expense_per_policy) / settings.premium_divisor
+
+
+def premium_standard_error(
+    annual_loss: FloatArray, settings: PremiumSettings, batches: int
+) -> float:
+    """Standard error of the technical premium by batch means over ``batches`` equal batches."""
+    size = annual_loss.size // batches
+    if size < 2:
+        return math.inf
+    values = [
+        technical_premium(annual_loss[b * size : (b + 1) * size], settings) for b in range(batches)
+    ]
+    return float(np.std(values, ddof=1) / math.sqrt(batches))
+
+
+def _tail_weights(result: SimulationResult, settings: PremiumSettings) -> FloatArray:
+    """Per-year weights whose weighted mean of a part's losses is its Euler risk measure."""
+    n = result.n_years
+    order = np.argsort(result.annual_loss, kind="stable")
+    weights = np.zeros(n)
+    if settings.risk_load_method == "wang":
+        weights[order] = _wang_weights(n, settings.wang_lambda)
+        return weights
+    tail = max(n - (min(max(math.ceil(n * settings.capital_level) - 1, 0), n - 1)), 1)
+    weights[order[n - tail :]] = 1.0 / tail  # co-TVaR: equal weight on the worst years
+    return weights
+
+
+def _split(total: float, shares: Mapping[str, float], unit: float) -> dict[str, float]:
+    """Split ``total`` (a multiple of ``unit``) in proportion to ``shares``, in whole units that
+    add up exactly (largest remainder)."""
+    names = list(shares)
+    raw = np.array([max(shares[name], 0.0) for name in names])
+    if raw.sum() <= 0:
+        raw = np.ones(len(names))
+    units = round(total / unit)
+    exact = raw / raw.sum() * units
+    floors = np.floor(exact).astype(np.int64)
+    remainder = units - int(floors.sum())
+    order = np.argsort(-(exact - floors), kind="stable")
+    floors[order[:remainder]] += 1
+    return {name: float(count * unit) for name, count in zip(names, floors, strict=True)}
+
+
+def price(result: SimulationResult, settings: PremiumSettings, *, batches: int) -> Premium:
+    """Price a simulated policy: the premium, its build-up and its split by section and scenario.
+
+    Parameters
+    ----------
+    result
+        A simulation that kept its year loss table.
+    settings
+        The ``[premium]`` table of ``pricing.toml``.
+    batches
+        Batches for the premium's standard error.
+    """
+    sorted_losses = np.sort(result.annual_loss)
+    risk_load, expected = _risk_measure(sorted_losses, settings)
+    fixed = settings.fixed_expense_per_policy
+    technical = (expected + risk_load + fixed) / settings.premium_divisor
+    minimum_applied = technical < settings.minimum_premium
+    charged = max(technical, settings.minimum_premium)
+    unit = settings.rounding_unit
+    total = round(charged / unit) * unit
+    tax = round(total * settings.premium_tax_rate / unit) * unit
+
+    table = result.year_loss_table
+    if table is None:
+        raise ValueError("pricing needs the year loss table: simulate with year_loss_tables=True")
+    weights = _tail_weights(result, settings)
+    loaded_by_part = {}
+    for label, column, names in (
+        ("section", table.section, [s.value for s in SECTIONS]),
+        ("scenario", table.scenario, [s.id for s in result.profile.scenarios]),
+    ):
+        means = np.bincount(column, weights=table.insured, minlength=len(names)) / result.n_years
+        tails = np.bincount(
+            column, weights=table.insured * weights[table.year], minlength=len(names)
+        )
+        excess = tails - means
+        excess_total = float(excess.sum())
+        allocated = (
+            excess / excess_total * risk_load
+            if excess_total > 0
+            else means / max(float(means.sum()), 1e-300) * risk_load
+        )
+        loaded_by_part[label] = {
+            name: float(means[i] + allocated[i]) for i, name in enumerate(names)
+        }
+    error = premium_standard_error(result.annual_loss, settings, batches)
+    return Premium(
+        expected_loss=expected,
+        risk_load=risk_load,
+        fixed_expense=fixed,
+        technical=technical,
+        variable_expenses=technical * settings.variable_expense_ratio,
+        commission=technical * settings.commission_ratio,
+        profit=technical * settings.profit_margin,
+        minimum=settings.minimum_premium,
+        minimum_applied=minimum_applied,
+        total=total,
+        tax=tax,
+        total_with_tax=total + tax,
+        by_section=_split(total, loaded_by_part["section"], unit),
+        by_scenario=_split(total, loaded_by_part["scenario"], unit),
+        standard_error=error,
+        relative_error=error / technical if technical > 0 else 0.0,
+        risk_load_method=settings.risk_load_method,
+    )

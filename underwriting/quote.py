@@ -1,0 +1,573 @@
+"""``quote``: the composing stage, from a submission and terms to a defensible quote.
+
+The only module that imports every stage::
+
+    Submission + tables -> RiskProfile -> experience rating -> simulate_many (the terms, every
+    option and the term variants, on the same events) -> price -> decide -> Quote
+
+Precision: unless ``n_years`` is given, a pilot run estimates the premium's standard error and
+the number of years is chosen so that the relative standard error of the technical premium meets
+``target_relative_error``, within the tables' cap; the quote reports the error achieved.
+
+Reproducibility: the seed (the tables' fixed default unless given), the tables version and hashes,
+the package version, the number of years and the timestamp are recorded in ``Quote.provenance``;
+:func:`replay` rebuilds the same quote from them, bit for bit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, is_dataclass
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from underwriting.decision import Decision, Fact, decide
+from underwriting.errors import UnderwritingError
+from underwriting.experience import ExperienceRating, rate_experience
+from underwriting.pricing import (
+    Premium,
+    WorksheetRow,
+    premium_standard_error,
+    price,
+    technical_premium,
+)
+from underwriting.profile import RiskProfile
+from underwriting.request import QuoteRequest
+from underwriting.results import Metric, SimulationResult
+from underwriting.simulation import simulate_many
+from underwriting.submission import Submission
+from underwriting.tables import RatingTables, load_rating_tables
+from underwriting.terms import PolicyTerms, SectionTerms
+
+_YEAR_STEP = 10_000
+"""Simulated years are chosen in steps of this many (tidy figures; no effect on results)."""
+
+
+def package_version() -> str:
+    """The installed version of this package."""
+    try:
+        return metadata.version("lab-underwriting")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Everything needed to reproduce a quote.
+
+    ``seed`` is a string: 128-bit integers lose precision in JavaScript clients.
+    """
+
+    seed: str
+    tables_version: str
+    tables_sha256: Mapping[str, str]
+    package_version: str
+    n_years: int
+    block_size: int
+    target_relative_error: float | None
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OptionQuote:
+    """An alternative set of terms, priced on the same simulated events as the main terms."""
+
+    label: str
+    terms: PolicyTerms
+    premium: Premium
+    metrics: tuple[Metric, ...]
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A priced, decided quote with its build-up and provenance.
+
+    Attributes
+    ----------
+    submission, terms
+        What was quoted.
+    premium
+        The premium, its build-up and its split by section and scenario.
+    worksheet
+        Every step of the build-up as rows (name, value, explanation).
+    decision
+        ``quoted``, ``referred`` or ``declined``, with reasons.
+    options
+        Each alternative set of terms with its premium and metrics.
+    metrics
+        Headline figures of the insured loss under ``terms``, each with its standard error.
+    experience
+        The claims history and its credibility.
+    provenance
+        Seed, tables version and hashes, package version, years, timestamp.
+    valid_until
+        When the quote expires.
+    result
+        The simulation under ``terms`` (not part of comparisons or serialisation).
+    """
+
+    submission: Submission
+    terms: PolicyTerms
+    premium: Premium
+    worksheet: tuple[WorksheetRow, ...]
+    decision: Decision
+    options: tuple[OptionQuote, ...]
+    metrics: tuple[Metric, ...]
+    experience: ExperienceRating
+    provenance: Provenance
+    valid_until: dt.datetime
+    result: SimulationResult | None = field(default=None, compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary of the quote (without the simulation arrays)."""
+        converted = _jsonable(self)
+        assert isinstance(converted, dict)
+        return converted
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """The quote as JSON."""
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_none=False)
+    if is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: _jsonable(getattr(value, f.name))
+            for f in fields(value)
+            if f.compare and f.name != "result"
+        }
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+# --------------------------------------------------------------------------- term variants
+
+
+def _without_deductibles(terms: PolicyTerms) -> PolicyTerms:
+    sections = {
+        section: SectionTerms.model_validate(
+            {
+                **t.model_dump(),
+                "deductible": 0.0,
+                "deductible_percent_of_loss": None,
+                "deductible_minimum": 0.0,
+                "deductible_maximum": None,
+                "franchise": False,
+                "waiting_period_days": 0.0,
+            }
+        )
+        for section, t in terms.sections.items()
+    }
+    return PolicyTerms(
+        sections=sections,
+        aggregate_limit=terms.aggregate_limit,
+        aggregate_deductible=0.0,
+        share=terms.share,
+    )
+
+
+def _without_sublimits(terms: PolicyTerms) -> PolicyTerms:
+    sections = {
+        section: SectionTerms.model_validate(
+            {
+                **t.model_dump(),
+                "limit": None,
+                "limit_percent_of_loss": None,
+                "aggregate_limit": None,
+                "indemnity_period_months": None,
+            }
+        )
+        for section, t in terms.sections.items()
+    }
+    return terms.model_copy(update={"sections": sections})
+
+
+def _term_variants(terms: PolicyTerms) -> dict[str, PolicyTerms]:
+    """Terms with one kind of term removed, to value each kind on the same events."""
+    variants = {
+        "ground_up": PolicyTerms(sections={section: SectionTerms() for section in terms.sections}),
+        "deductibles": _without_deductibles(terms),
+        "sub_limits": _without_sublimits(terms),
+    }
+    if terms.aggregate_limit is not None:
+        variants["aggregate_limit"] = terms.model_copy(update={"aggregate_limit": None})
+    if terms.share < 1:
+        variants["share"] = terms.model_copy(update={"share": 1.0})
+    return variants
+
+
+_TERM_EXPLANATIONS = {
+    "deductibles": "what the deductibles, franchise and waiting period take off the expected loss",
+    "sub_limits": "what the per-occurrence and section aggregate limits and the indemnity period "
+    "take off",
+    "aggregate_limit": "what the policy annual aggregate limit takes off",
+    "share": "what the insurer's share takes off",
+}
+
+
+# --------------------------------------------------------------------------- facts
+
+
+def _flatten(prefix: str, value: Any, into: dict[str, Fact]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _flatten(f"{prefix}.{key}", item, into)
+    elif isinstance(value, bool | int | float | str) or value is None:
+        into[prefix] = value
+
+
+def _facts(
+    submission: Submission,
+    result: SimulationResult,
+    premium: Premium,
+    experience: ExperienceRating,
+) -> dict[str, Fact]:
+    facts: dict[str, Fact] = {}
+    _flatten("submission", submission.model_dump(mode="json"), facts)
+    facts["submission.values.total_insured_value"] = submission.values.total_insured_value
+    facts["submission.values.property_value"] = submission.values.property_value
+    facts["submission.cryogenic_magnets"] = submission.cryogenic_magnets
+    terms = result.terms
+    if terms.aggregate_limit is not None:
+        ceiling = terms.aggregate_limit * terms.share
+        exhausted = float(np.mean(result.annual_loss >= ceiling * (1 - 1e-12)))
+    else:
+        exhausted = 0.0
+    facts.update(
+        {
+            "metrics.expected_loss": result.mean,
+            "metrics.var_995": result.var(0.995),
+            "metrics.tvar_99": result.tvar(0.99),
+            "metrics.pml_250": result.var(1 - 1 / 250),
+            "metrics.probability_of_claim": result.probability_of_claim().value,
+            "metrics.probability_aggregate_exhausted": exhausted,
+            "premium.technical": premium.technical,
+            "premium.minimum": premium.minimum,
+            "premium.technical_to_minimum": (
+                premium.technical / premium.minimum if premium.minimum > 0 else math.inf
+            ),
+            "premium.total": premium.total,
+            "experience.years_observed": experience.years_observed,
+            "experience.claims_count": experience.claims_count,
+            "experience.expected_claims": experience.expected_claims,
+            "experience.actual_to_expected": experience.actual_to_expected,
+            "experience.credibility": experience.credibility,
+        }
+    )
+    return facts
+
+
+def _headline(result: SimulationResult) -> tuple[Metric, ...]:
+    return (
+        Metric("expected insured loss", result.mean, result.standard_error()),
+        result.var_metric(0.995),
+        result.tvar_metric(0.99),
+        result.probability_of_claim(),
+    )
+
+
+# --------------------------------------------------------------------------- worksheet
+
+
+def _worksheet(
+    tables: RatingTables,
+    profile: RiskProfile,
+    experience: ExperienceRating,
+    result: SimulationResult,
+    variants: Mapping[str, SimulationResult],
+    premium: Premium,
+) -> tuple[WorksheetRow, ...]:
+    settings = tables.pricing.premium
+    money = tables.currency
+    rows = [
+        WorksheetRow(
+            "rating tables",
+            None,
+            f"version {tables.version}, effective {tables.effective_date}, amounts in {money}",
+        ),
+        WorksheetRow("experience: claims", experience.claims_count, experience.explanation),
+        WorksheetRow(
+            "experience: credibility Z",
+            experience.credibility,
+            "Buhlmann-Straub Z = w / (w + k), capped"
+            if experience.years_observed
+            else "no claims history: Z = 0, the tables' rates apply",
+        ),
+    ]
+    for scenario in profile.scenarios:
+        steps = "; ".join(f"{s.name} {s.value:g} ({s.explanation})" for s in scenario.rating)
+        rows.append(
+            WorksheetRow(
+                f"rate: {scenario.id}",
+                scenario.frequency.mean,
+                f"events per year = product of {steps}" if steps else "events per year",
+            )
+        )
+    ground_up = variants["ground_up"].mean
+    rows.append(
+        WorksheetRow(
+            "expected loss before terms",
+            ground_up,
+            "expected annual ground-up loss of the covered sections",
+        )
+    )
+    taken = 0.0
+    for name, explanation in _TERM_EXPLANATIONS.items():
+        if name in variants:
+            value = result.mean - variants[name].mean
+            taken += value
+            rows.append(WorksheetRow(f"value of {name.replace('_', ' ')}", value, explanation))
+    rows.append(
+        WorksheetRow(
+            "interaction of terms",
+            (result.mean - ground_up) - taken,
+            "what the terms take together beyond the sum of the rows above",
+        )
+    )
+    rows += [
+        WorksheetRow(
+            "expected insured loss",
+            premium.expected_loss,
+            f"mean over {result.n_years:,} simulated years, standard error "
+            f"{result.standard_error():,.0f}",
+        ),
+        WorksheetRow(
+            "risk load",
+            premium.risk_load,
+            (
+                f"cost of capital {settings.cost_of_capital_rate:.1%} x capital share "
+                f"{settings.capital_share:.0%} x (VaR {settings.capital_level:.1%} "
+                f"{result.var(settings.capital_level):,.0f} - expected loss)"
+                if settings.risk_load_method == "cost_of_capital"
+                else f"Wang transform premium (lambda {settings.wang_lambda:g}) - expected loss"
+            ),
+        ),
+        WorksheetRow("fixed expense", premium.fixed_expense, "per policy"),
+        WorksheetRow(
+            "technical premium",
+            premium.technical,
+            f"(expected loss + risk load + fixed expense) / {settings.premium_divisor:.3f}; "
+            f"standard error {premium.standard_error:,.0f} ({premium.relative_error:.2%})",
+        ),
+        WorksheetRow(
+            "variable expenses",
+            premium.variable_expenses,
+            f"{settings.variable_expense_ratio:.1%} of the technical premium",
+        ),
+        WorksheetRow("commission", premium.commission, f"{settings.commission_ratio:.1%} of it"),
+        WorksheetRow("profit", premium.profit, f"{settings.profit_margin:.1%} of it"),
+        WorksheetRow(
+            "minimum premium",
+            premium.minimum,
+            "applied: the technical premium is below it"
+            if premium.minimum_applied
+            else "not applied",
+        ),
+        WorksheetRow(
+            "premium",
+            premium.total,
+            f"rounded to {settings.rounding_unit:g} {money}, before tax",
+        ),
+        WorksheetRow(
+            "premium tax",
+            premium.tax,
+            f"VAT {settings.premium_tax_rate:.0%}, shown separately",
+        ),
+        WorksheetRow("total payable", premium.total_with_tax, "premium plus tax"),
+    ]
+    return tuple(rows)
+
+
+# --------------------------------------------------------------------------- quote
+
+
+def _choose_years(
+    profile: RiskProfile,
+    terms: PolicyTerms,
+    tables: RatingTables,
+    seed: int,
+    target: float,
+) -> int:
+    precision = tables.pricing.precision
+    pilot = simulate_many(
+        profile, [terms], n_years=precision.pilot_years, seed=seed, year_loss_tables=False
+    )[0]
+    settings = tables.pricing.premium
+    error = premium_standard_error(pilot.annual_loss, settings, precision.batches)
+    premium = technical_premium(pilot.annual_loss, settings)
+    relative = error / premium if premium > 0 else 0.0
+    needed = math.ceil(precision.pilot_years * (relative / target) ** 2 / _YEAR_STEP) * _YEAR_STEP
+    return int(min(max(needed, precision.pilot_years), precision.max_years))
+
+
+def _seed(seed: int | str | None, tables: RatingTables) -> int:
+    if seed is None:
+        return tables.pricing.precision.default_seed
+    try:
+        value = int(seed)
+    except ValueError as error:
+        raise UnderwritingError(f"seed must be a decimal integer, got {seed!r}") from error
+    if not 0 <= value < 2**128:
+        raise UnderwritingError(f"seed must be in [0, 2**128), got {seed!r}")
+    return value
+
+
+def quote(
+    submission: Submission,
+    terms: PolicyTerms,
+    *,
+    tables: RatingTables | None = None,
+    seed: int | str | None = None,
+    options: Sequence[PolicyTerms] = (),
+    target_relative_error: float | None = None,
+    n_years: int | None = None,
+    created_at: dt.datetime | None = None,
+) -> Quote:
+    """Quote a lab: premium with its build-up, options, experience and decision.
+
+    Parameters
+    ----------
+    submission, terms
+        The lab and the terms asked for.
+    tables
+        Rating tables; the newest version by default.
+    seed
+        Integer or decimal string; the tables' fixed default when ``None``, so that two quotes of
+        the same lab differ only by what the underwriter changed.
+    options
+        Alternative terms, priced on the same simulated events.
+    target_relative_error
+        Relative standard error of the technical premium to reach (the tables' default when
+        ``None``); ignored when ``n_years`` is given.
+    n_years
+        Simulate exactly this many years instead of choosing by precision.
+    created_at
+        Timestamp of the quote (now by default); the validity period runs from it.
+
+    Example
+    -------
+    >>> import pathlib
+    >>> from underwriting.request import QuoteRequest
+    >>> request = QuoteRequest.model_validate_json(
+    ...     pathlib.Path("examples/physics_low_hazard.json").read_text())
+    >>> q = quote(request.submission, request.terms, n_years=20_000)
+    >>> q.decision.outcome in ("quoted", "referred", "declined")
+    True
+    >>> sum(q.premium.by_section.values()) == q.premium.total
+    True
+    """
+    tables = tables or load_rating_tables()
+    chosen_seed = _seed(seed, tables)
+    precision = tables.pricing.precision
+    target = target_relative_error or precision.target_relative_error
+    if not 0 < target < 1:
+        raise UnderwritingError(f"target_relative_error must be in (0, 1), got {target}")
+    base_profile = RiskProfile.from_submission(submission, tables)
+    experience = rate_experience(submission, base_profile, tables.pricing.experience)
+    profile = experience.apply(base_profile)
+    if n_years is None:
+        n_years = _choose_years(profile, terms, tables, chosen_seed, target)
+        recorded_target: float | None = target
+    else:
+        recorded_target = None
+    variants = _term_variants(terms)
+    term_sets = [terms, *options, *variants.values()]
+    keep = [True] * (1 + len(options)) + [False] * len(variants)
+    results = simulate_many(
+        profile, term_sets, n_years=n_years, seed=chosen_seed, year_loss_tables=keep
+    )
+    main = results[0]
+    option_results = results[1 : 1 + len(options)]
+    variant_results = dict(zip(variants, results[1 + len(options) :], strict=True))
+    settings = tables.pricing.premium
+    premium = price(main, settings, batches=precision.batches)
+    option_quotes = tuple(
+        OptionQuote(
+            label=f"option {number}",
+            terms=option_terms,
+            premium=price(option_result, settings, batches=precision.batches),
+            metrics=_headline(option_result),
+        )
+        for number, (option_terms, option_result) in enumerate(
+            zip(options, option_results, strict=True), start=1
+        )
+    )
+    decision = decide(_facts(submission, main, premium, experience), tables.rules)
+    created = created_at or dt.datetime.now(dt.UTC)
+    provenance = Provenance(
+        seed=str(chosen_seed),
+        tables_version=tables.version,
+        tables_sha256=dict(tables.sha256),
+        package_version=package_version(),
+        n_years=n_years,
+        block_size=main.block_size,
+        target_relative_error=recorded_target,
+        created_at=created,
+    )
+    return Quote(
+        submission=submission,
+        terms=terms,
+        premium=premium,
+        worksheet=_worksheet(tables, profile, experience, main, variant_results, premium),
+        decision=decision,
+        options=option_quotes,
+        metrics=_headline(main),
+        experience=experience,
+        provenance=provenance,
+        valid_until=created + dt.timedelta(days=settings.quote_validity_days),
+        result=main,
+    )
+
+
+def quote_request(request: QuoteRequest, *, tables: RatingTables | None = None) -> Quote:
+    """Quote a :class:`QuoteRequest` with its options, seed and precision."""
+    return quote(
+        request.submission,
+        request.terms,
+        tables=tables,
+        seed=request.seed,
+        options=request.options,
+        target_relative_error=request.target_relative_error,
+    )
+
+
+def replay(provenance: Provenance, request: QuoteRequest) -> Quote:
+    """Rebuild a quote from its provenance: the same tables, seed, years and timestamp.
+
+    Raises
+    ------
+    UnderwritingError
+        If the tables of that version no longer have the recorded hashes.
+    """
+    tables = load_rating_tables(provenance.tables_version)
+    if dict(tables.sha256) != dict(provenance.tables_sha256):
+        raise UnderwritingError(
+            f"tables {provenance.tables_version} have changed since the quote: their sha256 no "
+            "longer match the provenance"
+        )
+    return quote(
+        request.submission,
+        request.terms,
+        tables=tables,
+        seed=provenance.seed,
+        options=request.options,
+        n_years=provenance.n_years,
+        created_at=provenance.created_at,
+    )

@@ -149,3 +149,12 @@ def rich_terms(**changes: float) -> uw.PolicyTerms:
 @pytest.fixture
 def ref_profile() -> uw.RiskProfile:
     return reference_profile()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite the golden quote files in tests/golden/ instead of comparing with them",
+    )

@@ -1,0 +1,248 @@
+"""``uw.quote``: options on common random numbers, precision, provenance, replay, golden quotes."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import underwriting as uw
+from underwriting.tables import RelativityRow
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = Path(__file__).resolve().parent / "golden"
+EXAMPLES = ("physics_low_hazard", "chemistry_high_hazard", "bsl3_biobank")
+WHEN = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
+YEARS = 20_000
+FAST = settings(max_examples=15, deadline=None, derandomize=True)
+
+
+def _request(name: str) -> uw.QuoteRequest:
+    return uw.QuoteRequest.model_validate_json((ROOT / "examples" / f"{name}.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def tables() -> uw.RatingTables:
+    return uw.load_rating_tables("2026.1")
+
+
+def _with_property(terms: uw.PolicyTerms, **changes: Any) -> uw.PolicyTerms:
+    section = terms.sections[uw.Section.PROPERTY]
+    updated = uw.SectionTerms.model_validate({**section.model_dump(), **changes})
+    return terms.model_copy(update={"sections": {**terms.sections, uw.Section.PROPERTY: updated}})
+
+
+# ----------------------------------------------------------------- options, one call
+
+
+def test_an_option_equal_to_the_terms_prices_identically(tables: uw.RatingTables) -> None:
+    request = _request("physics_low_hazard")
+    q = uw.quote(
+        request.submission, request.terms, tables=tables, options=[request.terms], n_years=YEARS
+    )
+    assert q.options[0].premium == q.premium
+    assert q.options[0].label == "option 1"
+
+
+@FAST
+@given(low=st.floats(0, 2e6), high=st.floats(0, 2e6))
+def test_options_never_cost_more_with_a_higher_deductible(low: float, high: float) -> None:
+    low, high = sorted((low, high))
+    request = _request("physics_low_hazard")
+    base = request.terms.model_copy(
+        update={
+            "sections": {
+                **request.terms.sections,
+                uw.Section.PROPERTY: uw.SectionTerms(deductible=0, limit=5e6),
+            }
+        }
+    )
+    q = uw.quote(
+        request.submission,
+        base,
+        options=[_with_property(base, deductible=low), _with_property(base, deductible=high)],
+        n_years=YEARS,
+    )
+    cheap, dear = q.options[1].premium, q.options[0].premium
+    assert cheap.total <= dear.total
+    assert cheap.technical <= dear.technical
+    assert dear.total <= q.premium.total
+
+
+@FAST
+@given(low=st.floats(1e4, 2e7), high=st.floats(1e4, 2e7), name=st.sampled_from(["limit", "agg"]))
+def test_options_never_cost_less_with_a_higher_limit(low: float, high: float, name: str) -> None:
+    low, high = sorted((low, high))
+    request = _request("chemistry_high_hazard")
+    if name == "limit":
+        options = [_with_property(request.terms, limit=v) for v in (low, high)]
+    else:
+        options = [request.terms.model_copy(update={"aggregate_limit": v}) for v in (low, high)]
+    q = uw.quote(request.submission, request.terms, options=options, n_years=YEARS)
+    assert q.options[0].premium.technical <= q.options[1].premium.technical
+    assert q.options[0].premium.total <= q.options[1].premium.total
+
+
+# ----------------------------------------------------------------- hazard relativities
+
+
+def _scaled_relativity(tables: uw.RatingTables, index: int, factor: float) -> uw.RatingTables:
+    """A copy of the tables with one relativity row multiplied by ``factor``."""
+    target = tables.relativities[index]
+    scaled = RelativityRow.model_validate(
+        {**target.model_dump(), "relativity": target.relativity * factor}
+    )
+    groups = {
+        key: tuple(scaled if row is target else row for row in rows)
+        for key, rows in tables._groups.items()
+    }
+    relativities = tuple(scaled if row is target else row for row in tables.relativities)
+    return dataclasses.replace(tables, relativities=relativities, _groups=groups)
+
+
+@FAST
+@given(data=st.data())
+def test_the_premium_never_falls_when_a_hazard_relativity_rises(data: st.DataObject) -> None:
+    tables = uw.load_rating_tables("2026.1")
+    name = data.draw(st.sampled_from(EXAMPLES))
+    request = _request(name)
+    index = data.draw(st.integers(0, len(tables.relativities) - 1))
+    factor = data.draw(st.floats(1.0, 5.0))
+    before = uw.quote(request.submission, request.terms, tables=tables, n_years=YEARS)
+    raised = _scaled_relativity(tables, index, factor)
+    after = uw.quote(request.submission, request.terms, tables=raised, n_years=YEARS)
+    assert before.premium.technical <= after.premium.technical
+    assert before.premium.total <= after.premium.total
+
+
+# ----------------------------------------------------------------- precision and provenance
+
+
+def test_the_quote_meets_the_target_precision_or_the_cap(tables: uw.RatingTables) -> None:
+    request = _request("physics_low_hazard")
+    q = uw.quote(request.submission, request.terms, tables=tables, target_relative_error=0.03)
+    precision = tables.pricing.precision
+    assert precision.pilot_years <= q.provenance.n_years <= precision.max_years
+    assert q.provenance.target_relative_error == 0.03
+    # Batch-means errors are themselves estimates: allow their own noise (25 batches: ~15%).
+    assert q.premium.relative_error <= 0.03 * 1.5 or q.provenance.n_years == precision.max_years
+    assert any("standard error" in row.explanation for row in q.worksheet)
+
+
+def test_provenance_records_what_replays_the_quote(tables: uw.RatingTables) -> None:
+    request = _request("chemistry_high_hazard")
+    q = uw.quote(request.submission, request.terms, tables=tables, n_years=YEARS, created_at=WHEN)
+    p = q.provenance
+    assert p.seed == str(tables.pricing.precision.default_seed)
+    assert p.tables_version == "2026.1"
+    assert dict(p.tables_sha256) == dict(tables.sha256)
+    assert p.package_version == uw.__version__
+    assert p.n_years == YEARS
+    assert q.valid_until - p.created_at == dt.timedelta(days=30)
+
+
+def test_replay_reproduces_the_quote_bit_for_bit(tables: uw.RatingTables) -> None:
+    request = _request("bsl3_biobank").model_copy(
+        update={"seed": "340282366920938463463374607431768211455"}  # 2**128 - 1
+    )
+    first = uw.quote(
+        request.submission,
+        request.terms,
+        tables=tables,
+        seed=request.seed,
+        options=[request.terms.model_copy(update={"aggregate_limit": 5e6})],
+        n_years=YEARS,
+    )
+    again = uw.replay(
+        first.provenance, request.model_copy(update={"options": (first.options[0].terms,)})
+    )
+    assert again == first
+    assert again.to_json() == first.to_json()
+    assert again.provenance.seed == "340282366920938463463374607431768211455"
+
+
+def test_two_quotes_of_one_lab_differ_only_by_what_changed(tables: uw.RatingTables) -> None:
+    request = _request("physics_low_hazard")
+    one = uw.quote(request.submission, request.terms, tables=tables, n_years=YEARS)
+    two = uw.quote(request.submission, request.terms, tables=tables, n_years=YEARS)
+    assert one.premium == two.premium
+    other = uw.quote(request.submission, request.terms, tables=tables, n_years=YEARS, seed=7)
+    assert other.premium.total != one.premium.total
+
+
+def test_the_worksheet_reconciles(tables: uw.RatingTables) -> None:
+    request = _request("chemistry_high_hazard")
+    q = uw.quote(request.submission, request.terms, tables=tables, n_years=YEARS)
+    rows = {row.name: row.value for row in q.worksheet}
+    terms_taken = sum(
+        value or 0.0
+        for name, value in rows.items()
+        if name.startswith("value of") or name == "interaction of terms"
+    )
+    before = rows["expected loss before terms"]
+    assert before is not None
+    assert before + terms_taken == pytest.approx(q.premium.expected_loss, rel=1e-9)
+    deductibles = rows["value of deductibles"]
+    assert deductibles is not None
+    assert deductibles < 0
+    assert rows["premium"] == q.premium.total
+    assert rows["total payable"] == q.premium.total_with_tax
+    assert any(name.startswith("rate: ") for name in rows)
+
+
+def test_a_bad_seed_is_refused_with_the_allowed_range(tables: uw.RatingTables) -> None:
+    request = _request("physics_low_hazard")
+    with pytest.raises(uw.UnderwritingError, match=r"seed must be in \[0, 2\*\*128\)"):
+        uw.quote(request.submission, request.terms, tables=tables, seed=str(2**128), n_years=YEARS)
+
+
+# ----------------------------------------------------------------- golden quotes
+
+
+def _close(actual: Any, expected: Any, path: str = "") -> list[str]:
+    """Differences between two JSON trees; floats compared to 1e-9 relative."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        problems = (
+            [f"{path}: keys {sorted(set(actual) ^ set(expected))}"]
+            if set(actual) != set(expected)
+            else []
+        )
+        for key in expected.keys() & actual.keys():
+            problems += _close(actual[key], expected[key], f"{path}.{key}")
+        return problems
+    if isinstance(expected, list) and isinstance(actual, list):
+        if len(actual) != len(expected):
+            return [f"{path}: length {len(actual)} != {len(expected)}"]
+        return [
+            p
+            for i, (a, e) in enumerate(zip(actual, expected, strict=True))
+            for p in _close(a, e, f"{path}[{i}]")
+        ]
+    if isinstance(expected, float) or isinstance(actual, float):
+        numbers = isinstance(expected, int | float) and isinstance(actual, int | float)
+        if numbers and math.isclose(actual, expected, rel_tol=1e-9, abs_tol=1e-6):
+            return []
+        return [f"{path}: {actual!r} != {expected!r}"]
+    return [] if actual == expected else [f"{path}: {actual!r} != {expected!r}"]
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_golden_quotes(name: str, tables: uw.RatingTables, request: pytest.FixtureRequest) -> None:
+    """The example labs' quotes, pinned. Rewrite only with ``pytest --update-golden``."""
+    example = _request(name)
+    q = uw.quote(example.submission, example.terms, tables=tables, n_years=50_000, created_at=WHEN)
+    actual = q.to_dict()
+    actual["provenance"]["package_version"] = "pinned"
+    path = GOLDEN / f"{name}.json"
+    if request.config.getoption("--update-golden"):
+        path.write_text(json.dumps(actual, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    expected = json.loads(path.read_text(encoding="utf-8"))
+    problems = _close(actual, expected)
+    assert not problems, "\n".join(problems[:20])

@@ -25,6 +25,7 @@ from underwriting.terms import (
     InsuredLosses,
     PolicyTerms,
     SectionTerms,
+    annual_insured,
     apply_terms,
 )
 
@@ -696,3 +697,30 @@ def test_bad_event_tables_are_terms_errors(changes: dict[str, Any], message: str
     }
     with pytest.raises(TermsError, match=message):
         EventLossTable(**fields)
+
+
+@settings(deadline=None, max_examples=50)
+@given(data=st.data())
+def test_the_fast_path_gives_the_same_annual_losses(data: st.DataObject) -> None:
+    # annual_insured skips the pro-rata allocation; the year totals must be the same numbers.
+    from conftest import rich_terms
+
+    n_years = data.draw(st.integers(1, 20))
+    n_events = data.draw(st.integers(0, 60))
+    year = np.array(
+        data.draw(st.lists(st.integers(0, n_years - 1), min_size=n_events, max_size=n_events)),
+        dtype=np.int64,
+    )
+    ground_up = data.draw(arrays(np.float64, (n_events, len(SECTIONS)), elements=st.floats(0, 5e6)))
+    events = EventLossTable(
+        year=year,
+        ground_up=ground_up,
+        n_years=n_years,
+        downtime_days=ground_up[:, SECTION_INDEX[Section.RESEARCH_INTERRUPTION]] / 3_000,
+        daily_cost=np.full(n_events, 3_000.0),
+    )
+    terms = rich_terms()
+    annual, occurrence = annual_insured(events, terms)
+    full = apply_terms(events, terms)
+    np.testing.assert_array_equal(annual, full.annual)
+    np.testing.assert_array_equal(occurrence, full.occurrence)

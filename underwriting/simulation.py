@@ -36,7 +36,13 @@ from underwriting.randomness import (
 )
 from underwriting.results import EventLosses, EventSource, SimulationResult, YearLossTable
 from underwriting.sections import SECTION_INDEX, SECTIONS, Section
-from underwriting.terms import EventLossTable, InsuredLosses, PolicyTerms, apply_terms
+from underwriting.terms import (
+    EventLossTable,
+    InsuredLosses,
+    PolicyTerms,
+    annual_insured,
+    apply_terms,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -326,15 +332,18 @@ def simulate_many(
         )
         table = _event_loss_table(events, size)
         for index, term_set in enumerate(terms):
-            insured = apply_terms(table, term_set)
-            annual[index][first : first + size] = insured.annual
-            block_max = np.zeros(size)
-            np.maximum.at(block_max, events.year, insured.occurrence.sum(axis=1) * term_set.share)
-            max_occurrence[index][first : first + size] = block_max
             if keep[index]:
+                insured = apply_terms(table, term_set)
+                year_losses, occurrence = insured.annual, insured.occurrence
                 tables[index].append(
                     _block_year_loss_table(events, insured.by_event, first, len(profile.scenarios))
                 )
+            else:
+                year_losses, occurrence = annual_insured(table, term_set)
+            annual[index][first : first + size] = year_losses
+            block_max = np.zeros(size)
+            np.maximum.at(block_max, events.year, occurrence.sum(axis=1) * term_set.share)
+            max_occurrence[index][first : first + size] = block_max
     return tuple(
         SimulationResult(
             profile=profile,

@@ -285,6 +285,40 @@ def _ratio(after: FloatArray, before: FloatArray) -> FloatArray:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _AnnualSteps:
+    occurrence: FloatArray
+    before_section_aggregates: FloatArray
+    after_section_aggregates: FloatArray
+    sections_total: FloatArray
+    annual: FloatArray
+
+
+def _annual_steps(events: EventLossTable, terms: PolicyTerms) -> _AnnualSteps:
+    """Steps 1-7 of the module docstring, keeping what the allocation needs."""
+    n_events, n_sections = events.ground_up.shape
+    occurrence = np.zeros((n_events, n_sections))
+    before = np.zeros((events.n_years, n_sections))
+    for section, section_terms in terms.sections.items():
+        column = SECTION_INDEX[section]
+        paid = _occurrence_terms(
+            events.ground_up[:, column], section_terms, events.downtime_days, events.daily_cost
+        )
+        occurrence[:, column] = paid
+        before[:, column] = np.bincount(events.year, weights=paid, minlength=events.n_years)
+    after = before.copy()
+    for section, section_terms in terms.sections.items():
+        if section_terms.aggregate_limit is not None:
+            column = SECTION_INDEX[section]
+            np.minimum(after[:, column], section_terms.aggregate_limit, out=after[:, column])
+    sections_total = after.sum(axis=1)
+    annual = np.maximum(sections_total - terms.aggregate_deductible, 0.0)
+    if terms.aggregate_limit is not None:
+        annual = np.minimum(annual, terms.aggregate_limit)
+    annual = annual * terms.share
+    return _AnnualSteps(occurrence, before, after, sections_total, annual)
+
+
 def apply_terms(events: EventLossTable, terms: PolicyTerms) -> InsuredLosses:
     """Apply policy terms to ground-up event losses, in the order of the module docstring.
 
@@ -309,40 +343,27 @@ def apply_terms(events: EventLossTable, terms: PolicyTerms) -> InsuredLosses:
     >>> float(apply_terms(events, terms).annual[0])
     1500.0
     """
-    n_events, n_sections = events.ground_up.shape
-    occurrence = np.zeros((n_events, n_sections))
-    annual_by_section = np.zeros((events.n_years, n_sections))
-    for section, section_terms in terms.sections.items():
-        column = SECTION_INDEX[section]
-        paid = _occurrence_terms(
-            events.ground_up[:, column], section_terms, events.downtime_days, events.daily_cost
-        )
-        occurrence[:, column] = paid
-        annual_by_section[:, column] = np.bincount(
-            events.year, weights=paid, minlength=events.n_years
-        )
-    before_section_aggregates = annual_by_section.copy()
-    for section, section_terms in terms.sections.items():
-        if section_terms.aggregate_limit is not None:
-            column = SECTION_INDEX[section]
-            np.minimum(
-                annual_by_section[:, column],
-                section_terms.aggregate_limit,
-                out=annual_by_section[:, column],
-            )
-    sections_total = annual_by_section.sum(axis=1)
-    annual = np.maximum(sections_total - terms.aggregate_deductible, 0.0)
-    if terms.aggregate_limit is not None:
-        annual = np.minimum(annual, terms.aggregate_limit)
-    annual = annual * terms.share
-
-    policy_factor = _ratio(annual, sections_total)
-    section_factor = _ratio(annual_by_section, before_section_aggregates)
+    steps = _annual_steps(events, terms)
+    policy_factor = _ratio(steps.annual, steps.sections_total)
+    section_factor = _ratio(steps.after_section_aggregates, steps.before_section_aggregates)
     year_factor = section_factor * policy_factor[:, None]
-    by_event = occurrence * year_factor[events.year]
+    by_event = steps.occurrence * year_factor[events.year]
+    annual_by_section = steps.after_section_aggregates * policy_factor[:, None]
+    occurrence, annual = steps.occurrence, steps.annual
     return InsuredLosses(
         by_event=by_event,
         occurrence=occurrence,
         annual=annual,
-        annual_by_section=annual_by_section * policy_factor[:, None],
+        annual_by_section=annual_by_section,
     )
+
+
+def annual_insured(events: EventLossTable, terms: PolicyTerms) -> tuple[FloatArray, FloatArray]:
+    """Steps 1-7 without the pro-rata allocation: ``(annual, occurrence)``.
+
+    ``annual`` is the insured loss of each year, shape ``(n_years,)``, identical to
+    ``apply_terms(events, terms).annual``; ``occurrence`` what each event pays after the
+    per-occurrence terms, shape ``(n_events, len(SECTIONS))``. Cheaper when no breakdown is needed.
+    """
+    steps = _annual_steps(events, terms)
+    return steps.annual, steps.occurrence

@@ -26,6 +26,7 @@ def test_readme_python_blocks_run() -> None:
             with contextlib.redirect_stdout(output):
                 exec(compile(block, "README.md", "exec"), {"__name__": "__readme__"})
             assert "expected insured loss" in output.getvalue()
+            assert "Traceback" not in output.getvalue()
     finally:
         os.chdir(previous)
 

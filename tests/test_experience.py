@@ -222,11 +222,6 @@ def test_a_higher_table_rate_never_lowers_the_adjusted_rate(
     assert adjusted[0] <= adjusted[1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: apply() scales the rate by adjusted/table instead of setting it, so the "
-    "simulated rate is off by an ulp and can fall when the table rate rises",
-)
 def test_the_simulated_rate_is_the_adjusted_rate_exactly(tables: RatingTables) -> None:
     low = 0.058178671070978405
     high = math.nextafter(low, 1.0)
@@ -241,11 +236,6 @@ def test_the_simulated_rate_is_the_adjusted_rate_exactly(tables: RatingTables) -
     assert simulated[0] <= simulated[1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a rated scenario with a zero table rate reports an adjusted rate above zero "
-    "but apply() leaves the simulated rate at zero",
-)
 def test_the_profile_uses_the_reported_adjusted_rates(tables: RatingTables) -> None:
     # The physics lab has no freezers: its cold storage rate in the tables is zero.
     submission = _submission("physics_low_hazard", years=5, claims=["cold_storage_failure"] * 2)

@@ -51,7 +51,7 @@ class Decision:
 
 def _compare(actual: Fact, op: str, expected: Scalar | tuple[Scalar, ...]) -> bool:
     if actual is None:
-        return op in ("ne", "not_in")
+        return False  # a missing fact satisfies no comparison: rules fire on evidence only
     if op == "eq":
         return bool(actual == expected)
     if op == "ne":

@@ -60,7 +60,12 @@ class _Frequency(_Model):
 
     def scaled(self, multiplier: float) -> Self:
         """The same distribution with its expected count multiplied by ``multiplier``."""
-        raise NotImplementedError
+        return self.with_rate(self.mean * multiplier)
+
+    def with_rate(self, rate: float) -> Self:
+        """The same distribution with expected count ``rate`` (a new instance: the cached count
+        table must not be carried over, as ``model_copy`` would)."""
+        return type(self).model_validate({**self.model_dump(), "rate": rate})
 
     @cached_property
     def survival_table(self) -> FloatArray:
@@ -110,10 +115,6 @@ class Poisson(_Frequency):
     def _survival(self, k: IntArray) -> FloatArray:
         return np.asarray(stats.poisson.sf(k, self.rate), dtype=np.float64)
 
-    def scaled(self, multiplier: float) -> Self:
-        # A new instance, not model_copy: the cached count table must not be carried over.
-        return type(self).model_validate({**self.model_dump(), "rate": self.rate * multiplier})
-
 
 class NegativeBinomial(_Frequency):
     """Negative binomial annual count: Poisson with a gamma-distributed rate.
@@ -140,10 +141,6 @@ class NegativeBinomial(_Frequency):
         n = 1.0 / self.rate_cv**2
         p = n / (n + self.rate)
         return np.asarray(stats.nbinom.sf(k, n, p), dtype=np.float64)
-
-    def scaled(self, multiplier: float) -> Self:
-        # A new instance, not model_copy: the cached count table must not be carried over.
-        return type(self).model_validate({**self.model_dump(), "rate": self.rate * multiplier})
 
 
 Frequency = Annotated[Poisson | NegativeBinomial, Field(discriminator="family")]

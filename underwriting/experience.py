@@ -16,6 +16,7 @@ never lowers a premium, with or without history.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from underwriting.errors import ProfileError
@@ -75,13 +76,15 @@ class ExperienceRating:
         scenarios = []
         for scenario in profile.scenarios:
             change = adjusted.get(scenario.id)
-            if change is None or change.table_rate == 0:
+            if change is None or change.adjusted_rate == change.table_rate:
                 scenarios.append(scenario)
                 continue
-            factor = change.adjusted_rate / change.table_rate
+            # The rate is set to the adjusted rate itself (not multiplied by a ratio, which could
+            # round one unit in the last place the wrong way and break monotonicity).
+            factor = change.adjusted_rate / change.table_rate if change.table_rate else math.inf
             step = RatingStep(
                 name="experience",
-                value=factor,
+                value=factor if math.isfinite(factor) else change.adjusted_rate,
                 explanation=f"{change.claims} claims in {self.years_observed:g} years against "
                 f"{change.expected_claims:.3f} expected; Z = {self.credibility:.3f}",
             )
@@ -89,7 +92,7 @@ class ExperienceRating:
                 Scenario.model_validate(
                     {
                         **scenario.model_dump(exclude={"severity", "section"}),
-                        "frequency": scenario.frequency.scaled(factor),
+                        "frequency": scenario.frequency.with_rate(change.adjusted_rate),
                         "rating": (*scenario.rating, step),
                     }
                 )

@@ -42,9 +42,11 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     NonNegativeFloat,
     PositiveFloat,
+    Tag,
     ValidationError,
     model_validator,
 )
@@ -357,7 +359,27 @@ class AnyOf(_Row):
     any: tuple[Condition, ...] = Field(min_length=1)
 
 
-Condition = Leaf | AllOf | AnyOf
+def _condition_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        for key in ("fact", "all", "any"):
+            if key in value:
+                return key
+        return None
+    if isinstance(value, Leaf):
+        return "fact"
+    if isinstance(value, AllOf):
+        return "all"
+    return "any" if isinstance(value, AnyOf) else None
+
+
+Condition = Annotated[
+    Annotated[Leaf, Tag("fact")] | Annotated[AllOf, Tag("all")] | Annotated[AnyOf, Tag("any")],
+    Discriminator(
+        _condition_kind,
+        custom_error_type="condition",
+        custom_error_message="a condition has 'fact' (with op and value), 'all' or 'any'",
+    ),
+]
 AllOf.model_rebuild()
 AnyOf.model_rebuild()
 
@@ -439,20 +461,6 @@ class RulesTable(_Row):
 
     authority_levels: tuple[str, ...] = Field(min_length=1)
     rules: tuple[Rule, ...]
-
-    @model_validator(mode="after")
-    def _known_authorities(self) -> Self:
-        codes = [rule.code for rule in self.rules]
-        duplicates = sorted({code for code in codes if codes.count(code) > 1})
-        if duplicates:
-            raise ValueError(f"rule codes must be unique: {', '.join(duplicates)} repeated")
-        for rule in self.rules:
-            if rule.authority is not None and rule.authority not in self.authority_levels:
-                raise ValueError(
-                    f"rule {rule.code}: authority {rule.authority!r} is not one of "
-                    f"{', '.join(self.authority_levels)}"
-                )
-        return self
 
 
 # --------------------------------------------------------------------------- the tables
@@ -676,16 +684,36 @@ def _load_toml_model(directory: Path, name: str, model: type[_Row], version: str
 
 def _check_rules(rules: RulesTable, version: str) -> None:
     facts = known_facts()
+    seen: set[str] = set()
     for number, rule in enumerate(rules.rules, start=1):
-        names = [leaf.fact for leaf in rule.leaves()] + list(rule.show)
-        for name in names:
+        if rule.code in seen:
+            raise RatingTableError(
+                f"rule code {rule.code} appears twice; codes must be unique",
+                file="rules.toml",
+                row=number,
+                field="code",
+                version=version,
+            )
+        seen.add(rule.code)
+        if rule.authority is not None and rule.authority not in rules.authority_levels:
+            raise RatingTableError(
+                f"rule {rule.code}: authority {rule.authority!r} is not one of "
+                f"{', '.join(rules.authority_levels)}",
+                file="rules.toml",
+                row=number,
+                field="authority",
+                version=version,
+            )
+        named = [("when.fact", leaf.fact) for leaf in rule.leaves()]
+        named += [("show", fact) for fact in rule.show]
+        for field_name, name in named:
             if name not in facts:
                 raise RatingTableError(
                     f"rule {rule.code}: unknown fact {name!r}; facts are the submission's fields "
                     f"and {', '.join(sorted(DERIVED_FACTS))}",
                     file="rules.toml",
                     row=number,
-                    field="when.fact",
+                    field=field_name,
                     version=version,
                 )
 

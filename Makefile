@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: run test lint typecheck pytest clean bench
+.PHONY: run examples test lint typecheck pytest clean bench
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -17,6 +17,9 @@ $(STAMP): $(BIN)/python pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/underwriting serve --dev-key
+
+examples: $(STAMP)
 	$(BIN)/python -m underwriting.examples examples/*.json
 
 lint: $(STAMP)

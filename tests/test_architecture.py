@@ -94,3 +94,27 @@ def test_the_core_does_not_import_heavy_optional_libraries() -> None:
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module.split(".")[0]]
             assert not set(names) & forbidden, f"{path.name} imports {names}"
+
+
+def test_the_api_is_a_thin_shell() -> None:
+    # No actuarial logic in api/: it never computes with numpy or scipy, and reaches the engine
+    # only through the package's public names (``import underwriting as uw``) or its errors.
+    api = PACKAGE.parent / "api"
+    for path in sorted(api.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    assert alias.name.split(".")[0] not in {"numpy", "scipy"}, path.name
+                    if alias.name.startswith("underwriting"):
+                        assert alias.name == "underwriting", (path.name, alias.name)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                assert node.module.split(".")[0] not in {"numpy", "scipy"}, path.name
+                if node.module.startswith("underwriting"):
+                    assert node.module in {
+                        "underwriting",
+                        "underwriting.errors",
+                        "underwriting.submission",
+                        "underwriting.terms",
+                        "underwriting.profile",
+                    }, (path.name, node.module)

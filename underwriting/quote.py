@@ -455,7 +455,7 @@ def quote(
         Alternative terms, priced on the same simulated events.
     target_relative_error
         Relative standard error of the technical premium to reach (the tables' default when
-        ``None``); ignored when ``n_years`` is given.
+        ``None``); when ``n_years`` is given it is only recorded (replay passes the original).
     n_years
         Simulate exactly this many years instead of choosing by precision.
     created_at
@@ -486,7 +486,7 @@ def quote(
         n_years = _choose_years(profile, terms, tables, chosen_seed, target)
         recorded_target: float | None = target
     else:
-        recorded_target = None
+        recorded_target = target_relative_error
     variants = _term_variants(terms)
     term_sets = [terms, *options, *variants.values()]
     keep = [True] * (1 + len(options)) + [False] * len(variants)
@@ -568,6 +568,7 @@ def replay(provenance: Provenance, request: QuoteRequest) -> Quote:
         tables=tables,
         seed=provenance.seed,
         options=request.options,
+        target_relative_error=provenance.target_relative_error,
         n_years=provenance.n_years,
         created_at=provenance.created_at,
     )

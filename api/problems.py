@@ -1,0 +1,147 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``).
+
+Every error names what was wrong: for validation, each field, the value sent and what is allowed.
+A stack trace never reaches the client; an unexpected error is a bare 500 problem and is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from underwriting.errors import UnderwritingError
+
+PROBLEM_JSON = "application/problem+json"
+logger = logging.getLogger("api")
+
+
+class Problem(Exception):  # noqa: N818 - named for what it carries: RFC 9457 problem details
+    """An error to send as problem details."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        title: str | None = None,
+        errors: Sequence[dict[str, Any]] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.title = title or HTTPStatus(status).phrase
+        self.errors = list(errors)
+        self.headers = headers
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    instance: str | None = None,
+    title: str | None = None,
+    errors: Sequence[dict[str, Any]] = (),
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = list(errors)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _safe(value: Any) -> Any:
+    """A JSON-safe, bounded echo of a submitted value."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value if not isinstance(value, str) else value[:200]
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Pydantic errors as ``{"field", "value", "message"}``, the field as a dotted path."""
+    out = []
+    for error in errors:
+        location = [str(part) for part in error.get("loc", ()) if part != "body"]
+        out.append(
+            {
+                "field": ".".join(location) or "(body)",
+                "value": _safe(error.get("input")),
+                "message": str(error.get("msg", "invalid")),
+            }
+        )
+    return out
+
+
+def install(app: FastAPI) -> None:
+    """Register the problem-details handlers on ``app``."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(
+            exc.status,
+            exc.detail,
+            title=exc.title,
+            errors=exc.errors,
+            headers=exc.headers,
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = validation_errors(exc.errors())
+        first = errors[0] if errors else {"field": "(body)", "message": "invalid"}
+        return problem_response(
+            422,
+            f"{first['field']}: {first['message']}"
+            + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
+            errors=errors,
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(ValidationError)
+    async def _invalid_model(request: Request, exc: ValidationError) -> JSONResponse:
+        errors = validation_errors(exc.errors())
+        return problem_response(
+            422,
+            f"{errors[0]['field']}: {errors[0]['message']}",
+            errors=errors,
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(UnderwritingError)
+    async def _domain(request: Request, exc: UnderwritingError) -> JSONResponse:
+        return problem_response(
+            422, str(exc), title="Cannot underwrite this request", instance=request.url.path
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(
+            exc.status_code,
+            str(exc.detail),
+            headers=getattr(exc, "headers", None),
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem_response(
+            500, "An unexpected error occurred; it has been logged.", instance=request.url.path
+        )

@@ -1,0 +1,437 @@
+"""The endpoints: thin routes that call the ``underwriting`` package and map its results."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
+
+import underwriting as uw
+from api.problems import Problem
+from api.schemas import (
+    ContributionOut,
+    EPPointOut,
+    Health,
+    MetricOut,
+    QuoteOut,
+    QuotePage,
+    QuoteSummary,
+    RatingTablesDetailOut,
+    RatingTablesOut,
+    Readiness,
+    ReferralDecisionIn,
+    ReplayOut,
+    SimulationIn,
+    SimulationOut,
+)
+from api.security import Principal, current_principal, get_store, require
+from api.settings import Settings
+from api.store import DecisionRecord, QuoteRecord, Store, now
+
+router = APIRouter()
+QUOTING_ROLES = ("underwriter", "senior_underwriter")
+
+Store_ = Annotated[Store, Depends(get_store)]
+
+
+def get_tables(request: Request) -> uw.RatingTables:
+    tables: uw.RatingTables = request.app.state.tables
+    return tables
+
+
+def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+Tables = Annotated[uw.RatingTables, Depends(get_tables)]
+AppSettings = Annotated[Settings, Depends(get_app_settings)]
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+def _quote_out(record: QuoteRecord, referral: DecisionRecord | None) -> QuoteOut:
+    stored = record.quote
+    return QuoteOut.model_validate(
+        {
+            "id": record.id,
+            "status": record.status,
+            "created_by": record.principal,
+            "created_at": record.created_at,
+            "valid_until": stored["valid_until"],
+            "lab_id": record.lab_id,
+            "decision": stored["decision"],
+            "premium": stored["premium"],
+            "worksheet": stored["worksheet"],
+            "options": stored["options"],
+            "metrics": stored["metrics"],
+            "experience": stored["experience"],
+            "provenance": stored["provenance"],
+            "referral_decision": None
+            if referral is None
+            else {
+                "decision": referral.decision,
+                "note": referral.note,
+                "decided_by": referral.decided_by,
+                "decided_at": referral.decided_at,
+            },
+        }
+    )
+
+
+def _request_hash(body: uw.QuoteRequest) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _visible(record: QuoteRecord | None, principal: Principal) -> QuoteRecord:
+    """The record if this principal may see it; 404 otherwise (never 403: no existence leak)."""
+    if record is None or (not principal.sees_all_quotes and record.principal != principal.name):
+        raise Problem(404, "No quote with this id.")
+    return record
+
+
+# --------------------------------------------------------------------------- quotes
+
+
+@router.post(
+    "/v1/quotes",
+    status_code=201,
+    response_model=QuoteOut,
+    tags=["quotes"],
+    summary="Quote a lab: premium with its build-up, options, decision",
+)
+def create_quote(
+    body: uw.QuoteRequest,
+    response: Response,
+    store: Store_,
+    tables: Tables,
+    settings: AppSettings,
+    principal: Annotated[Principal, Depends(require(*QUOTING_ROLES))],
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", max_length=200, min_length=1)
+    ] = None,
+) -> QuoteOut:
+    request_hash = _request_hash(body)
+    if idempotency_key is not None:
+        existing = _by_idempotency_key(store, principal, idempotency_key, request_hash)
+        if existing is not None:
+            response.headers["Idempotent-Replayed"] = "true"
+            return existing
+    quote = uw.quote_request(body, tables=_capped(tables, settings.max_quote_years))
+    record = QuoteRecord(
+        id=str(uuid.uuid4()),
+        principal=principal.name,
+        lab_id=body.submission.lab_id,
+        outcome=quote.decision.outcome,
+        status=quote.decision.outcome,
+        created_at=quote.provenance.created_at,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        request=body.model_dump(mode="json"),
+        quote=quote.to_dict(),
+    )
+    try:
+        with store.session() as session:
+            session.add(record)
+    except IntegrityError:
+        # Another request with the same idempotency key won the race: answer as it did.
+        if idempotency_key is None:
+            raise
+        existing = _by_idempotency_key(store, principal, idempotency_key, request_hash)
+        if existing is None:
+            raise
+        response.headers["Idempotent-Replayed"] = "true"
+        return existing
+    response.headers["Location"] = f"/v1/quotes/{record.id}"
+    return _quote_out(record, None)
+
+
+def _capped(tables: uw.RatingTables, cap: int | None) -> uw.RatingTables:
+    """The tables with the service's cap on the years of one quote, if lower than theirs."""
+    if cap is None or cap >= tables.pricing.precision.max_years:
+        return tables
+    precision = tables.pricing.precision.model_copy(
+        update={"max_years": cap, "pilot_years": min(tables.pricing.precision.pilot_years, cap)}
+    )
+    pricing = tables.pricing.model_copy(update={"precision": precision})
+    return dataclasses.replace(tables, pricing=pricing)
+
+
+def _by_idempotency_key(
+    store: Store, principal: Principal, key: str, request_hash: str
+) -> QuoteOut | None:
+    with store.session() as session:
+        record = session.scalars(
+            select(QuoteRecord).where(
+                QuoteRecord.principal == principal.name, QuoteRecord.idempotency_key == key
+            )
+        ).first()
+        if record is None:
+            return None
+        if record.request_hash != request_hash:
+            raise Problem(
+                409,
+                "This Idempotency-Key was used with a different request body; use a new key "
+                "for a new request.",
+            )
+        return _quote_out(record, session.get(DecisionRecord, record.id))
+
+
+@router.get("/v1/quotes/{quote_id}", response_model=QuoteOut, tags=["quotes"])
+def get_quote(
+    quote_id: str,
+    store: Store_,
+    principal: Annotated[Principal, Depends(require(*QUOTING_ROLES))],
+) -> QuoteOut:
+    with store.session() as session:
+        record = _visible(session.get(QuoteRecord, quote_id), principal)
+        return _quote_out(record, session.get(DecisionRecord, record.id))
+
+
+def _encode_cursor(record: QuoteRecord) -> str:
+    raw = f"{record.created_at.isoformat()}|{record.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    try:
+        created, quote_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return dt.datetime.fromisoformat(created), quote_id
+    except (ValueError, UnicodeDecodeError) as error:
+        raise Problem(
+            422,
+            f"cursor: {cursor!r} is not a cursor returned by this endpoint",
+            errors=[{"field": "cursor", "value": cursor[:200], "message": "unknown cursor"}],
+        ) from error
+
+
+@router.get("/v1/quotes", response_model=QuotePage, tags=["quotes"])
+def list_quotes(
+    store: Store_,
+    principal: Annotated[Principal, Depends(require(*QUOTING_ROLES))],
+    outcome: Literal["quoted", "referred", "declined"] | None = None,
+    lab_id: Annotated[str | None, Query(max_length=100)] = None,
+    created_from: dt.datetime | None = None,
+    created_to: dt.datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> QuotePage:
+    conditions: list[Any] = []
+    if not principal.sees_all_quotes:
+        conditions.append(QuoteRecord.principal == principal.name)
+    if outcome is not None:
+        conditions.append(QuoteRecord.outcome == outcome)
+    if lab_id is not None:
+        conditions.append(QuoteRecord.lab_id == lab_id)
+    if created_from is not None:
+        conditions.append(QuoteRecord.created_at >= _aware(created_from))
+    if created_to is not None:
+        conditions.append(QuoteRecord.created_at < _aware(created_to))
+    if cursor is not None:
+        created, quote_id = _decode_cursor(cursor)
+        conditions.append(
+            or_(
+                QuoteRecord.created_at < created,
+                and_(QuoteRecord.created_at == created, QuoteRecord.id < quote_id),
+            )
+        )
+    with store.session() as session:
+        records = list(
+            session.scalars(
+                select(QuoteRecord)
+                .where(*conditions)
+                .order_by(QuoteRecord.created_at.desc(), QuoteRecord.id.desc())
+                .limit(limit + 1)
+            )
+        )
+    page, more = records[:limit], len(records) > limit
+    return QuotePage(
+        items=[
+            QuoteSummary(
+                id=r.id,
+                lab_id=r.lab_id,
+                outcome=r.outcome,
+                status=r.status,
+                premium_total=float(r.quote["premium"]["total"]),
+                created_by=r.principal,
+                created_at=r.created_at,
+            )
+            for r in page
+        ],
+        next_cursor=_encode_cursor(page[-1]) if more and page else None,
+    )
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+@router.post("/v1/quotes/{quote_id}/decision", response_model=QuoteOut, tags=["quotes"])
+def decide_referral(
+    quote_id: str,
+    body: ReferralDecisionIn,
+    store: Store_,
+    principal: Annotated[Principal, Depends(require("senior_underwriter"))],
+) -> QuoteOut:
+    with store.session() as session:
+        record = _visible(session.get(QuoteRecord, quote_id), principal)
+        if record.outcome != "referred":
+            raise Problem(
+                409, f"Only referred quotes can be decided; this quote was {record.outcome}."
+            )
+        if session.get(DecisionRecord, record.id) is not None:
+            raise Problem(409, "This referral has already been decided.")
+        decision = DecisionRecord(
+            quote_id=record.id,
+            decision=body.decision,
+            note=body.note,
+            decided_by=principal.name,
+            decided_at=now(),
+        )
+        session.add(decision)
+        record.status = "approved" if body.decision == "approve" else "declined"
+        return _quote_out(record, decision)
+
+
+@router.post("/v1/quotes/{quote_id}/replay", response_model=ReplayOut, tags=["quotes"])
+def replay_quote(
+    quote_id: str,
+    store: Store_,
+    principal: Annotated[Principal, Depends(require(*QUOTING_ROLES))],
+) -> ReplayOut:
+    with store.session() as session:
+        record = _visible(session.get(QuoteRecord, quote_id), principal)
+        stored_request, stored_quote = record.request, record.quote
+    request = uw.QuoteRequest.model_validate(stored_request)
+    provenance = uw.Provenance(
+        **{
+            **stored_quote["provenance"],
+            "created_at": dt.datetime.fromisoformat(stored_quote["provenance"]["created_at"]),
+        }
+    )
+    again = uw.replay(provenance, request).to_dict()
+    differences = [
+        key
+        for key in sorted(stored_quote.keys() | again.keys())
+        if stored_quote.get(key) != again.get(key)
+    ]
+    return ReplayOut(quote_id=quote_id, matches=not differences, differences=differences)
+
+
+# --------------------------------------------------------------------------- simulations
+
+
+@router.post("/v1/simulations", response_model=SimulationOut, tags=["simulations"])
+def run_simulation(
+    body: SimulationIn,
+    tables: Tables,
+    settings: AppSettings,
+    principal: Annotated[Principal, Depends(require("actuary"))],
+) -> SimulationOut:
+    if body.n_years > settings.max_simulation_years:
+        raise Problem(
+            422,
+            f"n_years: {body.n_years} is above the cap of {settings.max_simulation_years}",
+            errors=[
+                {
+                    "field": "n_years",
+                    "value": body.n_years,
+                    "message": f"must be at most {settings.max_simulation_years}",
+                }
+            ],
+        )
+    if body.submission is not None:
+        profile = uw.RiskProfile.from_submission(body.submission, tables)
+    else:
+        assert body.profile is not None
+        profile = body.profile
+    seed = int(body.seed) if body.seed is not None else tables.pricing.precision.default_seed
+    if seed >= 2**128:
+        raise Problem(
+            422,
+            "seed: must be below 2**128",
+            errors=[{"field": "seed", "value": body.seed, "message": "must be in [0, 2**128)"}],
+        )
+    result = uw.simulate(profile, body.terms, n_years=body.n_years, seed=seed)
+    return SimulationOut(
+        n_years=result.n_years,
+        seed=str(result.seed),
+        tables_version=profile.tables_version,
+        metrics=[MetricOut.model_validate(m, from_attributes=True) for m in result.metrics()],
+        ep_curve=[EPPointOut.model_validate(p, from_attributes=True) for p in result.ep_curve()],
+        by_section=[
+            ContributionOut.model_validate(c, from_attributes=True)
+            for c in result.by_section().values()
+        ],
+        by_scenario=[
+            ContributionOut.model_validate(c, from_attributes=True)
+            for c in result.by_scenario().values()
+        ],
+    )
+
+
+# --------------------------------------------------------------------------- rating tables
+
+
+def _tables_out(tables: uw.RatingTables, current: str) -> RatingTablesOut:
+    return RatingTablesOut(
+        version=tables.version,
+        effective_date=tables.effective_date,
+        currency=tables.currency,
+        sha256=dict(tables.sha256),
+        current=tables.version == current,
+    )
+
+
+@router.get("/v1/rating-tables", response_model=list[RatingTablesOut], tags=["rating tables"])
+def list_rating_tables(
+    tables: Tables, principal: Annotated[Principal, Depends(current_principal)]
+) -> list[RatingTablesOut]:
+    return [
+        _tables_out(uw.load_rating_tables(version), tables.version)
+        for version in uw.available_versions()
+    ]
+
+
+@router.get(
+    "/v1/rating-tables/{version}", response_model=RatingTablesDetailOut, tags=["rating tables"]
+)
+def get_rating_tables(
+    version: str, tables: Tables, principal: Annotated[Principal, Depends(current_principal)]
+) -> RatingTablesDetailOut:
+    if version not in uw.available_versions():
+        raise Problem(404, f"No rating tables version {version!r}.")
+    loaded = uw.load_rating_tables(version)
+    return RatingTablesDetailOut(
+        **_tables_out(loaded, tables.version).model_dump(),
+        scenarios=list(loaded.scenario_ids),
+        rules=[rule.code for rule in loaded.rules.rules],
+        risk_load_method=loaded.pricing.premium.risk_load_method,
+    )
+
+
+# --------------------------------------------------------------------------- health
+
+
+@router.get("/healthz", response_model=Health, tags=["health"])
+def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Readiness, tags=["health"])
+def readyz(request: Request) -> Readiness:
+    tables = getattr(request.app.state, "tables", None)
+    store: Store | None = getattr(request.app.state, "store", None)
+    if tables is None or store is None or not store.ping():
+        raise Problem(503, "Not ready: the rating tables or the store are not available.")
+    return Readiness(status="ready", tables_version=tables.version)

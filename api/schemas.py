@@ -1,0 +1,228 @@
+"""Request and response bodies of the HTTP API (separate from the domain models they carry)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from underwriting.profile import RiskProfile
+from underwriting.submission import Submission
+from underwriting.terms import PolicyTerms
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class WorksheetRowOut(_Out):
+    name: str
+    value: float | None
+    explanation: str
+
+
+class PremiumOut(_Out):
+    expected_loss: float
+    risk_load: float
+    fixed_expense: float
+    technical: float
+    variable_expenses: float
+    commission: float
+    profit: float
+    minimum: float
+    minimum_applied: bool
+    total: float
+    tax: float
+    total_with_tax: float
+    by_section: dict[str, float]
+    by_scenario: dict[str, float]
+    standard_error: float | None
+    relative_error: float | None
+    risk_load_method: str
+
+
+class MetricOut(_Out):
+    name: str
+    value: float
+    standard_error: float | None
+
+
+class ReasonOut(_Out):
+    code: str
+    outcome: Literal["decline", "refer"]
+    message: str
+    figures: dict[str, bool | int | float | str | None]
+    authority: str | None
+
+
+class DecisionOut(_Out):
+    outcome: Literal["quoted", "referred", "declined"]
+    reasons: list[ReasonOut]
+    authority_required: str | None
+    rules_evaluated: list[str]
+
+
+class OptionOut(_Out):
+    label: str
+    terms: PolicyTerms
+    premium: PremiumOut
+    metrics: list[MetricOut]
+
+
+class ScenarioExperienceOut(_Out):
+    scenario: str
+    claims: int
+    expected_claims: float
+    table_rate: float
+    adjusted_rate: float
+    rated: bool
+
+
+class ExperienceOut(_Out):
+    years_observed: float
+    credibility: float
+    claims_count: int
+    expected_claims: float
+    scenarios: list[ScenarioExperienceOut]
+    explanation: str
+
+
+class ProvenanceOut(_Out):
+    seed: str = Field(description="decimal string: 128-bit seeds lose precision as JSON numbers")
+    tables_version: str
+    tables_sha256: dict[str, str]
+    package_version: str
+    n_years: int
+    block_size: int
+    target_relative_error: float | None
+    created_at: dt.datetime
+
+
+class ReferralDecisionOut(_Out):
+    decision: Literal["approve", "decline"]
+    note: str
+    decided_by: str
+    decided_at: dt.datetime
+
+
+QuoteStatus = Literal["quoted", "referred", "declined", "approved"]
+
+
+class QuoteOut(_Out):
+    """A stored quote."""
+
+    id: str
+    status: QuoteStatus = Field(
+        description="the decision's outcome, or 'approved'/'declined' once a referral is decided"
+    )
+    created_by: str
+    created_at: dt.datetime
+    valid_until: dt.datetime
+    lab_id: str
+    decision: DecisionOut
+    premium: PremiumOut
+    worksheet: list[WorksheetRowOut]
+    options: list[OptionOut]
+    metrics: list[MetricOut]
+    experience: ExperienceOut
+    provenance: ProvenanceOut
+    referral_decision: ReferralDecisionOut | None = None
+
+
+class QuoteSummary(_Out):
+    id: str
+    lab_id: str
+    outcome: Literal["quoted", "referred", "declined"]
+    status: QuoteStatus
+    premium_total: float
+    created_by: str
+    created_at: dt.datetime
+
+
+class QuotePage(_Out):
+    items: list[QuoteSummary]
+    next_cursor: str | None = Field(
+        description="pass as ?cursor= for the next page; null at the end"
+    )
+
+
+class ReferralDecisionIn(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    decision: Literal["approve", "decline"]
+    note: str = Field(min_length=1, max_length=4_000)
+
+
+class ReplayOut(_Out):
+    quote_id: str
+    matches: bool
+    differences: list[str]
+
+
+class SimulationIn(BaseModel):
+    """A simulation: a lab (rated with the tables) or an actuary's own profile, with terms."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    submission: Submission | None = None
+    profile: RiskProfile | None = None
+    terms: PolicyTerms
+    n_years: int = Field(gt=0, description="simulated years (capped by the service's settings)")
+    seed: str | None = Field(default=None, pattern=r"^[0-9]{1,39}$")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SimulationIn:
+        if (self.submission is None) == (self.profile is None):
+            raise ValueError("give exactly one of submission or profile")
+        return self
+
+
+class EPPointOut(_Out):
+    return_period: float
+    exceedance_probability: float
+    aep: float
+    aep_standard_error: float
+    oep: float
+    oep_standard_error: float
+
+
+class ContributionOut(_Out):
+    name: str
+    mean_ground_up: float
+    mean_insured: float
+    standard_error: float
+    share: float
+
+
+class SimulationOut(_Out):
+    n_years: int
+    seed: str
+    tables_version: str | None
+    metrics: list[MetricOut]
+    ep_curve: list[EPPointOut]
+    by_section: list[ContributionOut]
+    by_scenario: list[ContributionOut]
+
+
+class RatingTablesOut(_Out):
+    version: str
+    effective_date: dt.date
+    currency: str
+    sha256: dict[str, str]
+    current: bool
+
+
+class RatingTablesDetailOut(RatingTablesOut):
+    scenarios: list[str]
+    rules: list[str]
+    risk_load_method: str
+
+
+class Health(_Out):
+    status: Literal["ok"]
+
+
+class Readiness(_Out):
+    status: Literal["ready"]
+    tables_version: str

@@ -1,0 +1,39 @@
+"""Service settings, from the environment (prefix ``UW_``; ``DATABASE_URL`` also accepted)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of the quoting service."""
+
+    model_config = SettingsConfigDict(env_prefix="UW_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///var/underwriting.db",
+        validation_alias=AliasChoices("UW_DATABASE_URL", "DATABASE_URL"),
+        description="SQLAlchemy URL; SQLite file by default, PostgreSQL for several processes",
+    )
+    tables_version: str | None = Field(
+        default=None, description="rating tables version to serve; the newest when unset"
+    )
+    max_body_bytes: int = Field(default=1_000_000, gt=0, description="largest request body")
+    max_simulation_years: int = Field(
+        default=2_000_000, gt=0, description="cap on n_years of POST /v1/simulations"
+    )
+    max_quote_years: int | None = Field(
+        default=None,
+        gt=0,
+        description="cap on the years one quote may simulate (tables' cap if unset)",
+    )
+    sqlite_busy_timeout_ms: int = Field(default=30_000, gt=0)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()

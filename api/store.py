@@ -1,0 +1,204 @@
+"""Storage of API keys, quotes and referral decisions (SQLAlchemy 2; SQLite or PostgreSQL).
+
+SQLite runs in WAL mode with ``synchronous=FULL`` (an acknowledged quote survives a crash) and a
+busy timeout (concurrent writers wait instead of failing with 'database is locked'). The schema
+is created on start and its version recorded; a store written by a newer version is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+SCHEMA_VERSION = 1
+ROLES = ("underwriter", "senior_underwriter", "actuary", "admin")
+KEY_PREFIX = "uwk_"
+
+
+class StoreError(RuntimeError):
+    """The store cannot be used (for example, written by a newer version)."""
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON}
+
+
+class SchemaInfo(Base):
+    __tablename__ = "schema_info"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    principal: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class QuoteRecord(Base):
+    __tablename__ = "quotes"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    principal: Mapped[str] = mapped_column(String(100), index=True)
+    lab_id: Mapped[str] = mapped_column(String(100), index=True)
+    outcome: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    quote: Mapped[dict[str, Any]] = mapped_column(JSON)
+    __table_args__ = (
+        UniqueConstraint("principal", "idempotency_key", name="uq_quotes_idempotency"),
+        Index("ix_quotes_created_id", "created_at", "id"),
+    )
+
+
+class DecisionRecord(Base):
+    __tablename__ = "referral_decisions"
+    quote_id: Mapped[str] = mapped_column(ForeignKey("quotes.id"), primary_key=True)
+    decision: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text)
+    decided_by: Mapped[str] = mapped_column(String(100))
+    decided_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+def hash_key(key: str) -> str:
+    """The stored form of an API key: its SHA-256, hex."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def new_key() -> str:
+    """A fresh API key (shown once, stored only as a hash)."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Store:
+    """The database behind the service."""
+
+    def __init__(self, url: str, *, busy_timeout_ms: int = 30_000) -> None:
+        self.url = url
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        connect_args: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            connect_args = {"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
+        self.engine: Engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+        if url.startswith("sqlite"):
+            self._configure_sqlite(busy_timeout_ms)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def _configure_sqlite(self, busy_timeout_ms: int) -> None:
+        @event.listens_for(self.engine, "connect")
+        def _pragmas(connection: Any, _record: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        # Take the write lock at BEGIN, so two writers queue instead of deadlocking on upgrade.
+        @event.listens_for(self.engine, "connect")
+        def _no_implicit_begin(connection: Any, _record: Any) -> None:
+            connection.isolation_level = None
+
+        @event.listens_for(self.engine, "begin")
+        def _begin_immediate(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def create_schema(self) -> None:
+        """Create the tables if missing; refuse a store written by a newer schema version."""
+        Base.metadata.create_all(self.engine)
+        with self.session() as session:
+            info = session.get(SchemaInfo, 1)
+            if info is None:
+                session.add(SchemaInfo(id=1, version=SCHEMA_VERSION))
+            elif info.version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the store at {self.engine.url.render_as_string(hide_password=True)} has "
+                    f"schema version {info.version}, newer than this service's {SCHEMA_VERSION}; "
+                    "upgrade the service instead of using an older one"
+                )
+
+    def ping(self) -> bool:
+        """Whether the store answers."""
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+            return True
+        except Exception:  # any failure means not ready
+            return False
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session committed on success, rolled back on error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    # ------------------------------------------------------------------ keys
+
+    def create_key(self, principal: str, role: str) -> tuple[str, ApiKey]:
+        """Create a key for ``principal`` with ``role``; returns the key (shown once) and record."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        if not principal.strip():
+            raise ValueError("principal must not be empty")
+        key = new_key()
+        record = ApiKey(
+            id=str(uuid.uuid4()),
+            key_hash=hash_key(key),
+            principal=principal,
+            role=role,
+            created_at=now(),
+            revoked_at=None,
+        )
+        with self.session() as session:
+            session.add(record)
+        return key, record
+
+    def list_keys(self) -> list[ApiKey]:
+        with self.session() as session:
+            return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at)))
+
+    def revoke_key(self, key_id: str) -> bool:
+        """Revoke a key by id; False if there is no such active key."""
+        with self.session() as session:
+            record = session.get(ApiKey, key_id)
+            if record is None or record.revoked_at is not None:
+                return False
+            record.revoked_at = now()
+            return True
+
+    def key_by_hash(self, key_hash: str) -> ApiKey | None:
+        with self.session() as session:
+            return session.scalars(select(ApiKey).where(ApiKey.key_hash == key_hash)).first()

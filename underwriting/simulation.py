@@ -18,7 +18,7 @@ Nothing loops in Python per year or per event: only per block, scenario and impa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -243,6 +243,7 @@ def simulate(
     n_years: int,
     seed: int | None = None,
     block_size: int = DEFAULT_BLOCK_YEARS,
+    progress: Callable[[int], None] | None = None,
 ) -> SimulationResult:
     """Simulate ``n_years`` independent years of the profile's losses under the terms.
 
@@ -259,6 +260,8 @@ def simulate(
         the run can be replayed).
     block_size
         Years simulated at once. Bounds memory; the result does not depend on it.
+    progress
+        Called with the number of years just simulated after each block (for a progress bar).
 
     Returns
     -------
@@ -278,7 +281,9 @@ def simulate(
     >>> result.annual_loss.shape
     (10000,)
     """
-    return simulate_many(profile, [terms], n_years=n_years, seed=seed, block_size=block_size)[0]
+    return simulate_many(
+        profile, [terms], n_years=n_years, seed=seed, block_size=block_size, progress=progress
+    )[0]
 
 
 def simulate_many(
@@ -289,6 +294,7 @@ def simulate_many(
     seed: int | None = None,
     block_size: int = DEFAULT_BLOCK_YEARS,
     year_loss_tables: bool | Sequence[bool] = True,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[SimulationResult, ...]:
     """Simulate once and apply several sets of terms to the very same events.
 
@@ -344,6 +350,8 @@ def simulate_many(
             block_max = np.zeros(size)
             np.maximum.at(block_max, events.year, occurrence.sum(axis=1) * term_set.share)
             max_occurrence[index][first : first + size] = block_max
+        if progress is not None:
+            progress(size)
     return tuple(
         SimulationResult(
             profile=profile,

@@ -97,6 +97,17 @@ class Scenario(_Model):
     frequency: Frequency
     impacts: tuple[SectionImpact, ...] = ()
     rating: tuple[RatingStep, ...] = ()
+    site_level: bool = Field(
+        default=False, description="in a portfolio, one event hits every lab of the site"
+    )
+    stream: str | None = Field(
+        default=None,
+        max_length=200,
+        description="stream id of this scenario's draws; the scenario id when None",
+    )
+    occurrence: SharedOccurrence | None = Field(
+        default=None, description="events shared with other labs (set by portfolios)"
+    )
     severity: Severity | None = Field(
         default=None, exclude=True, description="short form: the severity of a one-section scenario"
     )
@@ -120,7 +131,17 @@ class Scenario(_Model):
     def _has_impacts(self) -> Self:
         if not self.impacts:
             raise ValueError(f"scenario {self.id}: give impacts, or severity and section")
+        if self.occurrence is not None and self.frequency.mean > self.occurrence.rate * (1 + 1e-12):
+            raise ValueError(
+                f"scenario {self.id}: its rate {self.frequency.mean} exceeds the shared "
+                f"occurrence rate {self.occurrence.rate}"
+            )
         return self
+
+    @property
+    def stream_id(self) -> str:
+        """The id keying this scenario's own random numbers."""
+        return self.stream or self.id
 
     @model_validator(mode="after")
     def _one_impact_per_section(self) -> Self:
@@ -128,6 +149,18 @@ class Scenario(_Model):
         if len(set(sections)) != len(sections):
             raise ValueError(f"scenario {self.id}: each section may appear in only one impact")
         return self
+
+
+class SharedOccurrence(_Model):
+    """Events shared by several labs: a site-level fire or flood hits every lab of the site.
+
+    The year's events and each event's common severity factor are drawn from ``stream``, at
+    ``rate`` (the largest rate among the labs sharing it); a lab with a lower rate takes part in
+    each shared event with probability ``its rate / rate``, so its own expected count is kept.
+    """
+
+    stream: str = Field(min_length=1, max_length=200)
+    rate: float = Field(gt=0, allow_inf_nan=False)
 
 
 class Cascade(_Model):
@@ -266,6 +299,7 @@ class RiskProfile(_Model):
                     frequency=frequency,
                     impacts=tuple(impacts),
                     rating=tuple(steps),
+                    site_level=definition.site_level,
                 )
             )
         kept = {s.id for s in scenarios}

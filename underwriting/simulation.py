@@ -58,6 +58,7 @@ _DIM_COUNT = 0  # with event index 0: the year's event count
 _DIM_EVENT_FACTOR = 0  # with event index >= 1: the event's common severity factor
 _DIM_HIT = 1  # + 2 * section index
 _DIM_SEVERITY = 2  # + 2 * section index
+_DIM_THIN = 99  # whether a lab takes part in a shared (site-level) event
 _DIM_CASCADE_TRIGGER = 100  # + cascade number
 _DIM_CASCADE_BASE = 1_000  # * (cascade number + 1): the child's draws inside the parent's event
 _RI = SECTION_INDEX[Section.RESEARCH_INTERRUPTION]
@@ -102,13 +103,18 @@ def _draw_impacts(
     base: int,
     ground_up: FloatArray,
     downtime_days: FloatArray,
+    factor_states: npt.NDArray[np.uint64] | None = None,
 ) -> float:
     """Add one scenario's impacts for the given events into ``ground_up`` and ``downtime_days``.
 
-    Returns the daily research cost of the scenario's research-interruption impact (0 if none).
+    ``factor_states`` (default ``states``) key the event's common severity factor: a shared
+    stream for site-level events, so that every lab hit by one event sees the same severity
+    percentile. Returns the daily research cost of the research-interruption impact (0 if none).
     """
     daily_cost = 0.0
-    event_factor = _normal(states, events, base + _DIM_EVENT_FACTOR)
+    event_factor = _normal(
+        states if factor_states is None else factor_states, events, base + _DIM_EVENT_FACTOR
+    )
     for impact in scenario.impacts:
         column = SECTION_INDEX[impact.section]
         if impact.correlation == 1.0:
@@ -145,9 +151,15 @@ def simulate_block_events(
     years = np.arange(first_year, first_year + n_years, dtype=np.int64)
     parts: list[tuple[IntArray, int, IntArray, FloatArray, FloatArray, FloatArray]] = []
     for index, scenario in enumerate(profile.scenarios):
-        states = year_states(keys[scenario.id], years)
-        counts = scenario.frequency.counts(
-            uniforms_from_states(states, np.zeros(n_years, dtype=np.int64), _DIM_COUNT)
+        states = year_states(keys[scenario.stream_id], years)
+        shared = scenario.occurrence
+        if shared is None:
+            count_states, frequency = states, scenario.frequency
+        else:
+            count_states = year_states(keys[shared.stream], years)
+            frequency = scenario.frequency.with_rate(shared.rate)
+        counts = frequency.counts(
+            uniforms_from_states(count_states, np.zeros(n_years, dtype=np.int64), _DIM_COUNT)
         )
         total = int(counts.sum())
         if total == 0:
@@ -156,9 +168,25 @@ def simulate_block_events(
         first_of_year = np.cumsum(counts) - counts
         event = np.arange(total, dtype=np.int64) - np.repeat(first_of_year, counts) + 1
         event_states = states[local_year]
+        factor_states = None
+        if shared is not None:
+            factor_states = count_states[local_year]
+            share = scenario.frequency.mean / shared.rate
+            if share < 1.0:
+                taken = uniforms_from_states(event_states, event, _DIM_THIN) < share
+                local_year, event = local_year[taken], event[taken]
+                event_states, factor_states = event_states[taken], factor_states[taken]
+                total = int(local_year.size)
+                if total == 0:
+                    continue
         ground_up = np.zeros((total, len(SECTIONS)))
         downtime = np.zeros(total)
-        daily = np.full(total, _draw_impacts(scenario, event_states, event, 0, ground_up, downtime))
+        daily = np.full(
+            total,
+            _draw_impacts(
+                scenario, event_states, event, 0, ground_up, downtime, factor_states=factor_states
+            ),
+        )
         for number, cascade in enumerate(profile.cascades):
             if cascade.parent != scenario.id:
                 continue
@@ -325,7 +353,7 @@ def simulate_many(
     )
     if len(keep) != len(terms):
         raise ValueError(f"year_loss_tables has {len(keep)} entries for {len(terms)} term sets")
-    keys = {scenario.id: stream_key(seed, scenario.id) for scenario in profile.scenarios}
+    keys = stream_keys(profile, seed)
     annual = [np.empty(n_years) for _ in terms]
     max_occurrence = [np.empty(n_years) for _ in terms]
     tables: list[list[YearLossTable]] = [[] for _ in terms]
@@ -367,6 +395,13 @@ def simulate_many(
         )
         for index, term_set in enumerate(terms)
     )
+
+
+def stream_keys(profile: RiskProfile, seed: int) -> dict[str, StreamKey]:
+    """The key of every stream the profile draws from: its scenarios' and shared occurrences'."""
+    names = {scenario.stream_id for scenario in profile.scenarios}
+    names |= {s.occurrence.stream for s in profile.scenarios if s.occurrence is not None}
+    return {name: stream_key(seed, name) for name in sorted(names)}
 
 
 def _event_loss_table(events: BlockEvents, n_years: int) -> EventLossTable:

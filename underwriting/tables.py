@@ -173,6 +173,10 @@ class ScenarioDefinition(_Row):
     frequency: Literal["poisson", "negative_binomial"]
     rate_cv: PositiveFloat | None = Field(default=None, allow_inf_nan=False)
     exposure: str
+    site_level: bool = Field(
+        default=False,
+        description="one event hits every lab of the site at once (accumulation in portfolios)",
+    )
     impacts: tuple[ImpactDefinition, ...] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -183,8 +183,8 @@ class EPPointOut(_Out):
     exceedance_probability: float
     aep: float
     aep_standard_error: float
-    oep: float
-    oep_standard_error: float
+    oep: float | None
+    oep_standard_error: float | None
 
 
 class ContributionOut(_Out):

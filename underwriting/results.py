@@ -96,8 +96,8 @@ class EPPoint:
     exceedance_probability: float
     aep: float
     aep_standard_error: float
-    oep: float
-    oep_standard_error: float
+    oep: float | None
+    oep_standard_error: float | None
 
 
 @dataclass(frozen=True)
@@ -209,37 +209,24 @@ def _format_money(value: float) -> str:
 
 
 @dataclass(frozen=True)
-class SimulationResult:
-    """The simulated annual losses of one profile under one set of terms.
+class LossDistribution:
+    """A simulated distribution of annual insured losses, with Monte Carlo errors.
 
     Attributes
     ----------
-    profile, terms
-        What was simulated.
-    n_years, seed, block_size
-        How it was simulated; ``seed`` replays it exactly (any ``block_size`` gives the same).
+    n_years, seed
+        How many years were simulated, and the seed that replays them.
     annual_loss
         Insured loss of each simulated year (currency), shape ``(n_years,)``.
-    annual_ground_up
-        Ground-up loss of each simulated year (currency), shape ``(n_years,)``.
     annual_max_occurrence
-        Largest single-occurrence insured loss of each year, after per-occurrence terms and the
-        share, before annual aggregates (currency), shape ``(n_years,)``.
-    year_loss_table
-        Ground-up and insured year losses by scenario and section; ``None`` when the run was
-        asked not to keep it (``simulate_many(..., year_loss_tables=False)``).
+        Largest single-occurrence insured loss of each year (currency), shape ``(n_years,)``;
+        ``None`` where occurrences are not defined (a portfolio), and then the OEP is absent.
     """
 
-    profile: RiskProfile
-    terms: PolicyTerms
     n_years: int
     seed: int
-    block_size: int
     annual_loss: FloatArray
-    annual_ground_up: FloatArray
-    annual_max_occurrence: FloatArray
-    year_loss_table: YearLossTable | None
-    event_source: EventSource | None = field(default=None, repr=False, compare=False)
+    annual_max_occurrence: FloatArray | None
 
     # ------------------------------------------------------------------ moments
 
@@ -264,6 +251,8 @@ class SimulationResult:
 
     @cached_property
     def _sorted_occurrence(self) -> FloatArray:
+        if self.annual_max_occurrence is None:
+            raise ValueError("this distribution has no occurrence losses")
         return np.sort(self.annual_max_occurrence)
 
     def _std_error_of_std(self) -> float:
@@ -352,18 +341,116 @@ class SimulationResult:
                 raise ValueError(f"return periods must exceed 1 year, got {period}")
             level = 1 - 1 / period
             aep = _quantile(self._sorted, level)
-            oep = _quantile(self._sorted_occurrence, level)
+            oep = (
+                _quantile(self._sorted_occurrence, level)
+                if self.annual_max_occurrence is not None
+                else None
+            )
             points.append(
                 EPPoint(
                     return_period=float(period),
                     exceedance_probability=1 / period,
                     aep=aep.value,
                     aep_standard_error=aep.standard_error,
-                    oep=oep.value,
-                    oep_standard_error=oep.standard_error,
+                    oep=None if oep is None else oep.value,
+                    oep_standard_error=None if oep is None else oep.standard_error,
                 )
             )
         return tuple(points)
+
+    # ------------------------------------------------------------------ report
+
+    @property
+    def currency(self) -> str:
+        return "CNY"
+
+    def _summary_title(self) -> str:
+        return f"Simulated {self.n_years:,} years, seed {self.seed}, amounts in {self.currency}"
+
+    def _summary_breakdowns(self) -> list[str]:
+        return []
+
+    def summary(self) -> str:
+        """A plain-text report of every metric with its standard error."""
+        lines = [self._summary_title(), "", f"{'metric':<28}{'value':>18}{'std. error':>16}"]
+        for metric in self.metrics():
+            if metric.name in ("coefficient of variation", "P(any claim)"):
+                lines.append(
+                    f"{metric.name:<28}{metric.value:>18.4f}{metric.standard_error:>16.4f}"
+                )
+            else:
+                lines.append(
+                    f"{metric.name:<28}{_format_money(metric.value):>18}"
+                    f"{_format_money(metric.standard_error):>16}"
+                )
+        lines += ["", f"{'return period':>13}{'AEP':>16}{'(s.e.)':>12}{'OEP':>16}{'(s.e.)':>12}"]
+        for point in self.ep_curve():
+            oep = "" if point.oep is None else _format_money(point.oep)
+            oep_se = (
+                "" if point.oep_standard_error is None else _format_money(point.oep_standard_error)
+            )
+            lines.append(
+                f"{point.return_period:>13,.0f}{_format_money(point.aep):>16}"
+                f"{_format_money(point.aep_standard_error):>12}{oep:>16}{oep_se:>12}"
+            )
+        return "\n".join(lines + self._summary_breakdowns())
+
+
+@dataclass(frozen=True)
+class SimulationResult(LossDistribution):
+    """The simulated annual losses of one profile under one set of terms.
+
+    Attributes
+    ----------
+    profile, terms
+        What was simulated.
+    n_years, seed, block_size
+        How it was simulated; ``seed`` replays it exactly (any ``block_size`` gives the same).
+    annual_loss
+        Insured loss of each simulated year (currency), shape ``(n_years,)``.
+    annual_ground_up
+        Ground-up loss of each simulated year (currency), shape ``(n_years,)``.
+    annual_max_occurrence
+        Largest single-occurrence insured loss of each year, after per-occurrence terms and the
+        share, before annual aggregates (currency), shape ``(n_years,)``.
+    year_loss_table
+        Ground-up and insured year losses by scenario and section; ``None`` when the run was
+        asked not to keep it (``simulate_many(..., year_loss_tables=False)``).
+    """
+
+    profile: RiskProfile
+    terms: PolicyTerms
+    block_size: int
+    annual_ground_up: FloatArray
+    year_loss_table: YearLossTable | None
+    event_source: EventSource | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def currency(self) -> str:
+        return self.profile.currency
+
+    def _summary_title(self) -> str:
+        return (
+            f"Simulated {self.n_years:,} years, seed {self.seed}, tables "
+            f"{self.profile.tables_version or 'none (own profile)'}, amounts in {self.currency}"
+        )
+
+    def _summary_breakdowns(self) -> list[str]:
+        lines: list[str] = []
+        for title, rows in (("section", self.by_section()), ("scenario", self.by_scenario())):
+            lines += [
+                "",
+                f"{'by ' + title:<24}{'ground-up':>14}{'insured':>14}{'(s.e.)':>12}{'share':>8}",
+            ]
+            for row in rows.values():
+                if row.mean_ground_up == 0 and row.mean_insured == 0:
+                    continue
+                lines.append(
+                    f"{row.name:<24}{_format_money(row.mean_ground_up):>14}"
+                    f"{_format_money(row.mean_insured):>14}"
+                    f"{_format_money(row.standard_error):>12}{row.share:>8.1%}"
+                )
+        return lines
 
     # ------------------------------------------------------------------ breakdowns
 
@@ -418,47 +505,6 @@ class SimulationResult:
                 f"years [{first_year}, {first_year + count}) are outside [0, {self.n_years})"
             )
         return self.event_source(first_year, count)
-
-    # ------------------------------------------------------------------ report
-
-    def summary(self) -> str:
-        """A plain-text report of every metric with its standard error."""
-        currency = self.profile.currency
-        lines = [
-            f"Simulated {self.n_years:,} years, seed {self.seed}, tables "
-            f"{self.profile.tables_version or 'none (own profile)'}, amounts in {currency}",
-            "",
-            f"{'metric':<28}{'value':>18}{'std. error':>16}",
-        ]
-        for metric in self.metrics():
-            if metric.name in ("coefficient of variation", "P(any claim)"):
-                lines.append(
-                    f"{metric.name:<28}{metric.value:>18.4f}{metric.standard_error:>16.4f}"
-                )
-            else:
-                lines.append(
-                    f"{metric.name:<28}{_format_money(metric.value):>18}"
-                    f"{_format_money(metric.standard_error):>16}"
-                )
-        lines += ["", f"{'return period':>13}{'AEP':>16}{'(s.e.)':>12}{'OEP':>16}{'(s.e.)':>12}"]
-        for point in self.ep_curve():
-            lines.append(
-                f"{point.return_period:>13,.0f}{_format_money(point.aep):>16}"
-                f"{_format_money(point.aep_standard_error):>12}{_format_money(point.oep):>16}"
-                f"{_format_money(point.oep_standard_error):>12}"
-            )
-        for title, rows in (("section", self.by_section()), ("scenario", self.by_scenario())):
-            lines += [
-                "",
-                f"{'by ' + title:<24}{'ground-up':>14}{'insured':>14}{'(s.e.)':>12}{'share':>8}",
-            ]
-            for row in rows.values():
-                lines.append(
-                    f"{row.name:<24}{_format_money(row.mean_ground_up):>14}"
-                    f"{_format_money(row.mean_insured):>14}"
-                    f"{_format_money(row.standard_error):>12}{row.share:>8.1%}"
-                )
-        return "\n".join(lines)
 
 
 def _check_level(level: float) -> None:

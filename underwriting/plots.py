@@ -1,0 +1,326 @@
+"""Plots of results and quotes for the actuary: EP curves, loss histogram, premium waterfall.
+
+Needs matplotlib, the optional extra ``[plots]`` (``pip install 'lab-underwriting[plots]'``).
+matplotlib is imported inside the functions, never when this module is imported, so the engine
+works without it. Each function draws on a new :class:`matplotlib.figure.Figure` with the Agg
+canvas, without pyplot and without changing any global setting: nothing is registered with pyplot
+(no figure to close) and no backend is switched. Each returns the figure (a notebook shows it)
+and, given ``path``, also saves it as a PNG.
+
+Example
+-------
+>>> import underwriting as uw
+>>> from underwriting import plots
+>>> profile = uw.RiskProfile(scenarios=[uw.Scenario(id="ref", frequency=uw.Poisson(rate=2.0),
+...                          severity=uw.LogNormal(mu=10.0, sigma=1.5), section="property")])
+>>> terms = uw.PolicyTerms(sections={"property": uw.SectionTerms(deductible=10_000)})
+>>> result = uw.simulate(profile, terms, n_years=2_000, seed=1)
+>>> figure = plots.plot_ep_curve(result)  # or plots.plot_ep_curve(result, "ep_curve.png")
+>>> [axes.get_xscale() for axes in figure.axes]
+['log']
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from underwriting.quote import Quote
+    from underwriting.results import SimulationResult
+
+DPI = 120
+"""Resolution of the saved PNGs (dots per inch)."""
+
+_INSTALL = "pip install 'lab-underwriting[plots]'"
+
+# Colours (matplotlib's tab palette): rises, falls and subtotals of the waterfall; AEP and OEP.
+_RISE, _FALL, _TOTAL = "tab:blue", "tab:red", "tab:gray"
+_AEP, _OEP = "tab:blue", "tab:orange"
+
+
+def _new_figure(width: float = 8.0, height: float = 5.0) -> Figure:
+    """A figure on its own Agg canvas (no pyplot, no global state)."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as error:
+        raise ImportError(
+            f"underwriting.plots needs matplotlib, the optional extra [plots]: {_INSTALL}"
+        ) from error
+    figure = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _money_axis(axes: Axes, which: str = "y") -> None:
+    """Thousands separators on an amount axis."""
+    from matplotlib.ticker import FuncFormatter
+
+    formatter = FuncFormatter(lambda value, _position: f"{value:,.0f}")
+    axis = axes.yaxis if which == "y" else axes.xaxis
+    axis.set_major_formatter(formatter)
+
+
+def _money(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+
+
+def _finish(figure: Figure, path: str | os.PathLike[str] | None) -> Figure:
+    if path is not None:
+        figure.savefig(path, dpi=DPI, format="png")
+    return figure
+
+
+def plot_ep_curve(
+    result: SimulationResult,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    return_periods: Sequence[float] | None = None,
+) -> Figure:
+    """AEP and OEP against return period (log scale), each with a ±1 standard error band.
+
+    Parameters
+    ----------
+    result
+        A simulation result.
+    path
+        Where to save the PNG; not saved when ``None``.
+    return_periods
+        Return periods in years (each above 1); the result's default set when ``None``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    figure = _new_figure()
+    points = result.ep_curve() if return_periods is None else result.ep_curve(return_periods)
+    periods = [p.return_period for p in points]
+    axes = figure.add_subplot()
+    for label, colour, values, errors in (
+        (
+            "AEP (annual aggregate)",
+            _AEP,
+            [p.aep for p in points],
+            [p.aep_standard_error for p in points],
+        ),
+        (
+            "OEP (largest occurrence)",
+            _OEP,
+            [p.oep for p in points],
+            [p.oep_standard_error for p in points],
+        ),
+    ):
+        low = [max(v - e, 0.0) for v, e in zip(values, errors, strict=True)]
+        high = [v + e for v, e in zip(values, errors, strict=True)]
+        axes.plot(periods, values, marker="o", markersize=3, color=colour, label=label)
+        axes.fill_between(periods, low, high, color=colour, alpha=0.2, linewidth=0)
+    axes.set_xscale("log")
+    axes.set_xlabel("return period (years)")
+    axes.set_ylabel(f"insured loss ({result.profile.currency})")
+    _money_axis(axes)
+    axes.set_ylim(bottom=0)
+    axes.grid(True, which="both", alpha=0.3)
+    axes.set_title(
+        f"Exceedance probability curves, {result.n_years:,} simulated years (bands: ±1 s.e.)"
+    )
+    axes.legend(loc="upper left")
+    return _finish(figure, path)
+
+
+def plot_histogram(
+    result: SimulationResult,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    bins: int = 60,
+) -> Figure:
+    """Histogram of the years' insured loss: log-spaced bins, log-scaled counts.
+
+    Years without an insured loss cannot sit on a log axis; their number and share are in the
+    title.
+
+    Parameters
+    ----------
+    result
+        A simulation result.
+    path
+        Where to save the PNG; not saved when ``None``.
+    bins
+        Number of bins between the smallest and the largest non-zero annual loss.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if bins < 1:
+        raise ValueError(f"bins must be at least 1, got {bins}")
+    figure = _new_figure()
+    axes = figure.add_subplot()
+    losses = result.annual_loss
+    positive = losses[losses > 0]
+    zero_years = int(losses.size - positive.size)
+    share = zero_years / losses.size if losses.size else 0.0
+    if positive.size:
+        low, high = float(positive.min()), float(positive.max())
+        edges = np.geomspace(low, high * 1.000001 if high > low else low * 2, bins + 1)
+        axes.hist(positive, bins=edges, color=_AEP, edgecolor="white", linewidth=0.3)
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        mean = result.mean
+        if mean > 0:
+            axes.axvline(mean, color="black", linestyle="--", linewidth=1)
+            axes.annotate(
+                f"mean {_money(mean)}",
+                xy=(mean, 1),
+                xycoords=("data", "axes fraction"),
+                xytext=(3, -12),
+                textcoords="offset points",
+                fontsize=8,
+            )
+    else:
+        axes.text(0.5, 0.5, "no year with an insured loss", ha="center", transform=axes.transAxes)
+    axes.set_xlabel(f"annual insured loss ({result.profile.currency}, log scale)")
+    axes.set_ylabel("years (log scale)")
+    axes.grid(True, which="major", alpha=0.3)
+    axes.set_title(
+        f"Annual insured loss, {result.n_years:,} simulated years\n"
+        f"{zero_years:,} years ({share:.1%}) with no insured loss (not shown)"
+    )
+    return _finish(figure, path)
+
+
+def _currency_of(quote: Quote) -> str:
+    if quote.result is not None:
+        return quote.result.profile.currency
+    return "CNY"
+
+
+def plot_worksheet(quote: Quote, path: str | os.PathLike[str] | None = None) -> Figure:
+    """A waterfall of the premium build-up, from the expected loss to the total payable.
+
+    Rises: expected loss, risk load, fixed expense, variable expenses, commission and profit, up
+    to the technical premium; then the minimum-premium and rounding adjustment to the premium;
+    then the tax, to the total payable. Subtotals are grey bars from zero.
+
+    Parameters
+    ----------
+    quote
+        A quote.
+    path
+        Where to save the PNG; not saved when ``None``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    premium = quote.premium
+    steps: list[tuple[str, float, bool]] = [
+        ("expected loss", premium.expected_loss, False),
+        ("risk load", premium.risk_load, False),
+        ("fixed expense", premium.fixed_expense, False),
+        ("variable expenses", premium.variable_expenses, False),
+        ("commission", premium.commission, False),
+        ("profit", premium.profit, False),
+        ("technical premium", premium.technical, True),
+        (
+            "minimum premium" if premium.minimum_applied else "rounding",
+            premium.total - premium.technical,
+            False,
+        ),
+        ("premium", premium.total, True),
+        ("tax", premium.tax, False),
+        ("total payable", premium.total_with_tax, True),
+    ]
+    figure = _new_figure(width=10.0, height=5.5)
+    axes = figure.add_subplot()
+    running = 0.0
+    top = max(value for _, value, _ in steps if math.isfinite(value)) or 1.0
+    for index, (name, value, subtotal) in enumerate(steps):
+        if subtotal:
+            bottom, height, colour = 0.0, value, _TOTAL
+            running = value
+        else:
+            bottom, height = (running, value) if value >= 0 else (running + value, -value)
+            colour = _RISE if value >= 0 else _FALL
+            running += value
+        axes.bar(index, height, bottom=bottom, color=colour, edgecolor="black", linewidth=0.5)
+        text = _money(value) if subtotal or value < 0 else f"+{_money(value)}"
+        axes.text(index, bottom + height + top * 0.01, text, ha="center", va="bottom", fontsize=8)
+        if index + 1 < len(steps):
+            axes.plot([index + 0.4, index + 0.6], [running, running], color="black", lw=0.5)
+    axes.set_xticks(range(len(steps)), [name for name, _, _ in steps], rotation=30, ha="right")
+    axes.set_ylabel(f"amount ({_currency_of(quote)})")
+    _money_axis(axes)
+    axes.set_ylim(0, top * 1.1)
+    axes.grid(True, axis="y", alpha=0.3)
+    axes.set_axisbelow(True)
+    lab = quote.submission.lab_id
+    axes.set_title(
+        f"Premium build-up, {lab}: premium {_money(premium.total)} + tax {_money(premium.tax)} "
+        f"(relative s.e. {premium.relative_error:.2%})"
+    )
+    return _finish(figure, path)
+
+
+def plot_contributions(
+    names: Sequence[str],
+    values: Sequence[float],
+    path: str | os.PathLike[str] | None = None,
+    *,
+    title: str = "Contributions to TVaR 99%",
+    currency: str = "CNY",
+) -> Figure:
+    """Horizontal bars of contributions (for example each lab's Euler share of a portfolio's TVaR).
+
+    Bars run top to bottom in the order given; the total is in the title.
+
+    Parameters
+    ----------
+    names, values
+        The parts and their contributions (currency), the same length.
+    path
+        Where to save the PNG; not saved when ``None``.
+    title
+        The figure's title.
+    currency
+        Shown on the amount axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if len(names) != len(values):
+        raise ValueError(f"{len(names)} names but {len(values)} values")
+    figure = _new_figure(width=8.0, height=max(2.5, 1.2 + 0.35 * len(names)))
+    axes = figure.add_subplot()
+    positions = list(range(len(names)))
+    amounts = [float(v) for v in values]
+    colours = [_RISE if v >= 0 else _FALL for v in amounts]
+    axes.barh(positions, amounts, color=colours, edgecolor="black", linewidth=0.5)
+    axes.set_yticks(positions, list(names))
+    axes.invert_yaxis()
+    axes.axvline(0, color="black", linewidth=0.8)
+    for position, amount in zip(positions, amounts, strict=True):
+        axes.annotate(
+            _money(amount),
+            xy=(amount, position),
+            xytext=(4 if amount >= 0 else -4, 0),
+            textcoords="offset points",
+            ha="left" if amount >= 0 else "right",
+            va="center",
+            fontsize=8,
+        )
+    axes.set_xlabel(f"contribution ({currency})")
+    _money_axis(axes, "x")
+    axes.margins(x=0.15)
+    axes.grid(True, axis="x", alpha=0.3)
+    axes.set_axisbelow(True)
+    axes.set_title(f"{title} (total {_money(sum(amounts))})")
+    return _finish(figure, path)

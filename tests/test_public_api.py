@@ -37,11 +37,14 @@ def test_exported_names_are_curated() -> None:
         assert hasattr(uw, name), name
     public = {name for name in dir(uw) if not name.startswith("_")}
     modules = {
+        "analysis",
         "decision",
         "distributions",
         "errors",
         "examples",
         "experience",
+        "plots",
+        "portfolio",
         "pricing",
         "quote",
         "factors",

@@ -20,8 +20,10 @@ Example
 True
 """
 
+from underwriting.analysis import SensitivityPoint, StressResult, sensitivity, stress
 from underwriting.decision import Decision, Reason, decide
 from underwriting.distributions import (
+    Fixed,
     Gamma,
     LogNormal,
     LogNormalGPD,
@@ -31,14 +33,29 @@ from underwriting.distributions import (
 )
 from underwriting.errors import ProfileError, RatingTableError, TermsError, UnderwritingError
 from underwriting.experience import ExperienceRating, rate_experience
+from underwriting.portfolio import (
+    MarginalImpact,
+    Portfolio,
+    PortfolioResult,
+    marginal_impact,
+    simulate_portfolio,
+)
 from underwriting.pricing import Premium, WorksheetRow, price
-from underwriting.profile import Cascade, RatingStep, RiskProfile, Scenario, SectionImpact
+from underwriting.profile import (
+    Cascade,
+    RatingStep,
+    RiskProfile,
+    Scenario,
+    SectionImpact,
+    SharedOccurrence,
+)
 from underwriting.quote import OptionQuote, Provenance, Quote, quote, quote_request, replay
 from underwriting.request import QuoteRequest
 from underwriting.results import (
     Contribution,
     EPPoint,
     EventLosses,
+    LossDistribution,
     Metric,
     SimulationResult,
     YearLossTable,
@@ -66,16 +83,21 @@ __all__ = [
     "EventLossTable",
     "EventLosses",
     "ExperienceRating",
+    "Fixed",
     "Gamma",
     "InsuredLosses",
     "LogNormal",
     "LogNormalGPD",
+    "LossDistribution",
+    "MarginalImpact",
     "Metric",
     "NegativeBinomial",
     "OptionQuote",
     "Pareto",
     "Poisson",
     "PolicyTerms",
+    "Portfolio",
+    "PortfolioResult",
     "Premium",
     "ProfileError",
     "Provenance",
@@ -90,7 +112,10 @@ __all__ = [
     "Section",
     "SectionImpact",
     "SectionTerms",
+    "SensitivityPoint",
+    "SharedOccurrence",
     "SimulationResult",
+    "StressResult",
     "Submission",
     "TermsError",
     "UnderwritingError",
@@ -101,11 +126,15 @@ __all__ = [
     "available_versions",
     "decide",
     "load_rating_tables",
+    "marginal_impact",
     "price",
     "quote",
     "quote_request",
     "rate_experience",
     "replay",
+    "sensitivity",
     "simulate",
     "simulate_many",
+    "simulate_portfolio",
+    "stress",
 ]

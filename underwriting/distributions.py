@@ -143,7 +143,35 @@ class NegativeBinomial(_Frequency):
         return np.asarray(stats.nbinom.sf(k, n, p), dtype=np.float64)
 
 
-Frequency = Annotated[Poisson | NegativeBinomial, Field(discriminator="family")]
+class Fixed(_Frequency):
+    """Exactly ``count`` events every year: a forced event for stress tests ("what if a fire
+    happens this year?")."""
+
+    family: Literal["fixed"] = "fixed"
+    count: int = Field(ge=0, le=1_000)
+
+    @property
+    def mean(self) -> float:
+        return float(self.count)
+
+    @property
+    def variance(self) -> float:
+        return 0.0
+
+    def _survival(self, k: IntArray) -> FloatArray:
+        return (k < self.count).astype(np.float64)
+
+    @cached_property
+    def survival_table(self) -> FloatArray:
+        return np.ones(self.count)
+
+    def with_rate(self, rate: float) -> Self:
+        if rate != self.count:
+            raise ValueError(f"a fixed count of {self.count} events cannot take rate {rate}")
+        return self
+
+
+Frequency = Annotated[Poisson | NegativeBinomial | Fixed, Field(discriminator="family")]
 
 
 # --------------------------------------------------------------------------- severities

@@ -22,7 +22,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel
@@ -44,6 +44,11 @@ from underwriting.simulation import simulate_many
 from underwriting.submission import Submission
 from underwriting.tables import RatingTables, load_rating_tables
 from underwriting.terms import PolicyTerms, SectionTerms
+
+if TYPE_CHECKING:
+    import os
+
+    from matplotlib.figure import Figure
 
 _YEAR_STEP = 10_000
 """Simulated years are chosen in steps of this many (tidy figures; no effect on results)."""
@@ -123,6 +128,15 @@ class Quote:
     provenance: Provenance
     valid_until: dt.datetime
     result: SimulationResult | None = field(default=None, compare=False, repr=False)
+
+    def plot_worksheet(self, path: str | os.PathLike[str] | None = None) -> Figure:
+        """A waterfall of the premium build-up; saved as PNG at ``path`` if given.
+
+        Needs the ``[plots]`` extra (matplotlib).
+        """
+        from underwriting.plots import plot_worksheet
+
+        return plot_worksheet(self, path)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary of the quote (without the simulation arrays)."""

@@ -29,6 +29,10 @@ import numpy.typing as npt
 from underwriting.sections import SECTIONS
 
 if TYPE_CHECKING:
+    import os
+
+    from matplotlib.figure import Figure
+
     from underwriting.profile import RiskProfile
     from underwriting.terms import PolicyTerms
 
@@ -204,7 +208,7 @@ def _quantile(sorted_values: FloatArray, level: float) -> Metric:
     return Metric(f"VaR {level:.1%}", value, float(upper - lower) / 2)
 
 
-def _format_money(value: float) -> str:
+def format_money(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
 
 
@@ -271,7 +275,7 @@ class LossDistribution:
 
     def var_metric(self, level: float) -> Metric:
         """VaR at ``level`` with its standard error."""
-        _check_level(level)
+        check_level(level)
         return _quantile(self._sorted, level)
 
     def tvar(self, level: float) -> float:
@@ -280,7 +284,7 @@ class LossDistribution:
 
     def tvar_metric(self, level: float) -> Metric:
         """TVaR at ``level`` with its standard error (Manistre and Hancock, 2005)."""
-        _check_level(level)
+        check_level(level)
         var = self.var(level)
         excess = np.maximum(self._sorted - var, 0.0)
         tvar = var + float(excess.mean()) / (1 - level)
@@ -358,6 +362,25 @@ class LossDistribution:
             )
         return tuple(points)
 
+    # ------------------------------------------------------------------ plots
+
+    def plot_ep_curve(self, path: str | os.PathLike[str] | None = None) -> Figure:
+        """AEP and OEP curves with standard-error bands; saved as PNG at ``path`` if given.
+
+        Needs the ``[plots]`` extra (matplotlib).
+        """
+        from underwriting.plots import plot_ep_curve
+
+        return plot_ep_curve(self, path)
+
+    def plot_histogram(
+        self, path: str | os.PathLike[str] | None = None, *, bins: int = 60
+    ) -> Figure:
+        """Histogram of the annual insured loss; saved as PNG at ``path`` if given."""
+        from underwriting.plots import plot_histogram
+
+        return plot_histogram(self, path, bins=bins)
+
     # ------------------------------------------------------------------ report
 
     @property
@@ -380,18 +403,18 @@ class LossDistribution:
                 )
             else:
                 lines.append(
-                    f"{metric.name:<28}{_format_money(metric.value):>18}"
-                    f"{_format_money(metric.standard_error):>16}"
+                    f"{metric.name:<28}{format_money(metric.value):>18}"
+                    f"{format_money(metric.standard_error):>16}"
                 )
         lines += ["", f"{'return period':>13}{'AEP':>16}{'(s.e.)':>12}{'OEP':>16}{'(s.e.)':>12}"]
         for point in self.ep_curve():
-            oep = "" if point.oep is None else _format_money(point.oep)
+            oep = "" if point.oep is None else format_money(point.oep)
             oep_se = (
-                "" if point.oep_standard_error is None else _format_money(point.oep_standard_error)
+                "" if point.oep_standard_error is None else format_money(point.oep_standard_error)
             )
             lines.append(
-                f"{point.return_period:>13,.0f}{_format_money(point.aep):>16}"
-                f"{_format_money(point.aep_standard_error):>12}{oep:>16}{oep_se:>12}"
+                f"{point.return_period:>13,.0f}{format_money(point.aep):>16}"
+                f"{format_money(point.aep_standard_error):>12}{oep:>16}{oep_se:>12}"
             )
         return "\n".join(lines + self._summary_breakdowns())
 
@@ -446,9 +469,9 @@ class SimulationResult(LossDistribution):
                 if row.mean_ground_up == 0 and row.mean_insured == 0:
                     continue
                 lines.append(
-                    f"{row.name:<24}{_format_money(row.mean_ground_up):>14}"
-                    f"{_format_money(row.mean_insured):>14}"
-                    f"{_format_money(row.standard_error):>12}{row.share:>8.1%}"
+                    f"{row.name:<24}{format_money(row.mean_ground_up):>14}"
+                    f"{format_money(row.mean_insured):>14}"
+                    f"{format_money(row.standard_error):>12}{row.share:>8.1%}"
                 )
         return lines
 
@@ -507,6 +530,6 @@ class SimulationResult(LossDistribution):
         return self.event_source(first_year, count)
 
 
-def _check_level(level: float) -> None:
+def check_level(level: float) -> None:
     if not 0 < level < 1:
         raise ValueError(f"level must be strictly between 0 and 1, got {level}")

@@ -256,7 +256,7 @@ def _block_year_loss_table(
     return YearLossTable.from_parts(parts)
 
 
-def _check_run(n_years: int, block_size: int, seed: int | None) -> int:
+def check_run(n_years: int, block_size: int, seed: int | None) -> int:
     if isinstance(n_years, bool) or not isinstance(n_years, int) or not 1 <= n_years <= MAX_YEARS:
         raise ValueError(f"n_years must be an integer in [1, {MAX_YEARS:,}], got {n_years!r}")
     if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
@@ -343,7 +343,7 @@ def simulate_many(
     >>> bool((b.annual_loss <= a.annual_loss).all())
     True
     """
-    seed = _check_run(n_years, block_size, seed)
+    seed = check_run(n_years, block_size, seed)
     if not terms:
         raise ValueError("terms must hold at least one set of policy terms")
     keep = (
@@ -364,7 +364,7 @@ def simulate_many(
         annual_ground_up[first : first + size] = np.bincount(
             events.year, weights=events.ground_up.sum(axis=1), minlength=size
         )
-        table = _event_loss_table(events, size)
+        table = event_loss_table(events, size)
         for index, term_set in enumerate(terms):
             if keep[index]:
                 insured = apply_terms(table, term_set)
@@ -404,7 +404,7 @@ def stream_keys(profile: RiskProfile, seed: int) -> dict[str, StreamKey]:
     return {name: stream_key(seed, name) for name in sorted(names)}
 
 
-def _event_loss_table(events: BlockEvents, n_years: int) -> EventLossTable:
+def event_loss_table(events: BlockEvents, n_years: int) -> EventLossTable:
     return EventLossTable(
         year=events.year,
         ground_up=events.ground_up,
@@ -422,7 +422,7 @@ def _simulate_block(
     n_years: int,
 ) -> tuple[BlockEvents, InsuredLosses]:
     events = simulate_block_events(profile, keys, first_year, n_years)
-    return events, apply_terms(_event_loss_table(events, n_years), terms)
+    return events, apply_terms(event_loss_table(events, n_years), terms)
 
 
 def _event_source(

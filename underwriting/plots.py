@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from underwriting.quote import Quote
-    from underwriting.results import SimulationResult
+    from underwriting.results import LossDistribution
 
 DPI = 120
 """Resolution of the saved PNGs (dots per inch)."""
@@ -80,17 +80,19 @@ def _finish(figure: Figure, path: str | os.PathLike[str] | None) -> Figure:
 
 
 def plot_ep_curve(
-    result: SimulationResult,
+    result: LossDistribution,
     path: str | os.PathLike[str] | None = None,
     *,
     return_periods: Sequence[float] | None = None,
 ) -> Figure:
     """AEP and OEP against return period (log scale), each with a ±1 standard error band.
 
+    A result without occurrences (a portfolio) has no OEP: only the AEP is drawn.
+
     Parameters
     ----------
     result
-        A simulation result.
+        A simulation result (of one lab or a portfolio).
     path
         Where to save the PNG; not saved when ``None``.
     return_periods
@@ -103,28 +105,33 @@ def plot_ep_curve(
     figure = _new_figure()
     points = result.ep_curve() if return_periods is None else result.ep_curve(return_periods)
     periods = [p.return_period for p in points]
-    axes = figure.add_subplot()
-    for label, colour, values, errors in (
+    curves = [
         (
             "AEP (annual aggregate)",
             _AEP,
             [p.aep for p in points],
             [p.aep_standard_error for p in points],
-        ),
-        (
-            "OEP (largest occurrence)",
-            _OEP,
-            [p.oep for p in points],
-            [p.oep_standard_error for p in points],
-        ),
-    ):
+        )
+    ]
+    occurrence = [(p.oep, p.oep_standard_error) for p in points]
+    if all(value is not None and error is not None for value, error in occurrence):
+        curves.append(
+            (
+                "OEP (largest occurrence)",
+                _OEP,
+                [float(value or 0.0) for value, _ in occurrence],
+                [float(error or 0.0) for _, error in occurrence],
+            )
+        )
+    axes = figure.add_subplot()
+    for label, colour, values, errors in curves:
         low = [max(v - e, 0.0) for v, e in zip(values, errors, strict=True)]
         high = [v + e for v, e in zip(values, errors, strict=True)]
         axes.plot(periods, values, marker="o", markersize=3, color=colour, label=label)
         axes.fill_between(periods, low, high, color=colour, alpha=0.2, linewidth=0)
     axes.set_xscale("log")
     axes.set_xlabel("return period (years)")
-    axes.set_ylabel(f"insured loss ({result.profile.currency})")
+    axes.set_ylabel(f"insured loss ({result.currency})")
     _money_axis(axes)
     axes.set_ylim(bottom=0)
     axes.grid(True, which="both", alpha=0.3)
@@ -136,7 +143,7 @@ def plot_ep_curve(
 
 
 def plot_histogram(
-    result: SimulationResult,
+    result: LossDistribution,
     path: str | os.PathLike[str] | None = None,
     *,
     bins: int = 60,
@@ -149,7 +156,7 @@ def plot_histogram(
     Parameters
     ----------
     result
-        A simulation result.
+        A simulation result (of one lab or a portfolio).
     path
         Where to save the PNG; not saved when ``None``.
     bins
@@ -170,7 +177,7 @@ def plot_histogram(
     if positive.size:
         low, high = float(positive.min()), float(positive.max())
         edges = np.geomspace(low, high * 1.000001 if high > low else low * 2, bins + 1)
-        axes.hist(positive, bins=edges, color=_AEP, edgecolor="white", linewidth=0.3)
+        axes.hist(positive, bins=list(edges), color=_AEP, edgecolor="white", linewidth=0.3)
         axes.set_xscale("log")
         axes.set_yscale("log")
         mean = result.mean
@@ -186,7 +193,7 @@ def plot_histogram(
             )
     else:
         axes.text(0.5, 0.5, "no year with an insured loss", ha="center", transform=axes.transAxes)
-    axes.set_xlabel(f"annual insured loss ({result.profile.currency}, log scale)")
+    axes.set_xlabel(f"annual insured loss ({result.currency}, log scale)")
     axes.set_ylabel("years (log scale)")
     axes.grid(True, which="major", alpha=0.3)
     axes.set_title(
@@ -197,9 +204,7 @@ def plot_histogram(
 
 
 def _currency_of(quote: Quote) -> str:
-    if quote.result is not None:
-        return quote.result.profile.currency
-    return "CNY"
+    return quote.result.currency if quote.result is not None else "CNY"
 
 
 def plot_worksheet(quote: Quote, path: str | os.PathLike[str] | None = None) -> Figure:
@@ -242,7 +247,7 @@ def plot_worksheet(quote: Quote, path: str | os.PathLike[str] | None = None) -> 
     axes = figure.add_subplot()
     running = 0.0
     top = max(value for _, value, _ in steps if math.isfinite(value)) or 1.0
-    for index, (name, value, subtotal) in enumerate(steps):
+    for index, (_name, value, subtotal) in enumerate(steps):
         if subtotal:
             bottom, height, colour = 0.0, value, _TOTAL
             running = value

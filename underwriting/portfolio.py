@@ -150,8 +150,8 @@ class PortfolioResult(LossDistribution):
     tail_level
         The level of the TVaR split among labs.
     lab_tail_means
-        Each lab's mean insured loss in the portfolio's worst ``1 - tail_level`` years: its
-        Euler contribution to the portfolio's TVaR; they add up to it.
+        Each lab's mean insured loss in the portfolio's worst ``1 - tail_level`` of years (as the
+        TVaR weighs them): its Euler contribution to the portfolio's TVaR; they add up to it.
     """
 
     lab_ids: tuple[str, ...]
@@ -265,19 +265,21 @@ def simulate_portfolio(
             squares[index] += float(np.dot(annual, annual))
         if progress is not None:
             progress(size)
-    # Second pass: each lab's losses in the portfolio's worst years (the same as for the VaR).
-    order = np.argsort(total, kind="stable")
-    tail_count = n_years - min(max(math.ceil(n_years * tail_level) - 1, 0), n_years - 1)
-    in_tail = np.zeros(n_years, dtype=bool)
-    in_tail[order[n_years - tail_count :]] = True
-    tail_sums = np.zeros(count)
+    # Second pass: each lab's losses in the portfolio's tail years, regenerated block by block
+    # (exact: counter-based draws), weighted as the TVaR weighs the years.
+    tail_years, tail_weights = LossDistribution(n_years, seed, total, None).tail_weights(
+        tail_level
+    )
+    tail_losses = np.zeros((count, tail_years.size))
     for first in range(0, n_years, block_size):
         size = min(block_size, n_years - first)
-        block_tail = in_tail[first : first + size]
-        if not block_tail.any():
+        lo, hi = np.searchsorted(tail_years, [first, first + size])
+        if lo == hi:
             continue
         for index, lab in enumerate(portfolio.labs):
-            tail_sums[index] += float(_lab_block(lab, keys, first, size)[block_tail].sum())
+            tail_losses[index, lo:hi] = _lab_block(lab, keys, first, size)[
+                tail_years[lo:hi] - first
+            ]
     means = sums / n_years
     variances = np.maximum(squares / n_years - means**2, 0.0) * n_years / max(n_years - 1, 1)
     return PortfolioResult(
@@ -290,7 +292,7 @@ def simulate_portfolio(
         lab_means=means,
         lab_standard_errors=np.sqrt(variances / n_years),
         tail_level=tail_level,
-        lab_tail_means=tail_sums / tail_count,
+        lab_tail_means=tail_losses @ tail_weights,
         currency_code=portfolio.tables.currency,
     )
 

@@ -140,15 +140,15 @@ def premium_standard_error(
 
 
 def _tail_weights(result: SimulationResult, settings: PremiumSettings) -> FloatArray:
-    """Per-year weights whose weighted mean of a part's losses is its Euler risk measure."""
+    """Per-year weights whose weighted sum of a part's losses is its Euler risk measure."""
     n = result.n_years
-    order = np.argsort(result.annual_loss, kind="stable")
     weights = np.zeros(n)
     if settings.risk_load_method == "wang":
+        order = np.argsort(result.annual_loss, kind="stable")
         weights[order] = _wang_weights(n, settings.wang_lambda)
         return weights
-    tail = max(n - (min(max(math.ceil(n * settings.capital_level) - 1, 0), n - 1)), 1)
-    weights[order[n - tail :]] = 1.0 / tail  # co-TVaR: equal weight on the worst years
+    years, tail = result.tail_weights(settings.capital_level)  # co-TVaR at the capital level
+    weights[years] = tail
     return weights
 
 

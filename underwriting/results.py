@@ -195,13 +195,13 @@ class EventLosses:
 EventSource = Callable[[int, int], EventLosses]
 
 
-def _quantile_index(n: int, level: float) -> int:
+def quantile_index(n: int, level: float) -> int:
     return min(max(math.ceil(n * level) - 1, 0), n - 1)
 
 
 def _quantile(sorted_values: FloatArray, level: float) -> Metric:
     n = sorted_values.size
-    value = float(sorted_values[_quantile_index(n, level)])
+    value = float(sorted_values[quantile_index(n, level)])
     spread = math.sqrt(n * level * (1 - level))
     lower = sorted_values[min(max(math.floor(n * level - spread) - 1, 0), n - 1)]
     upper = sorted_values[min(max(math.ceil(n * level + spread) - 1, 0), n - 1)]
@@ -294,6 +294,24 @@ class LossDistribution:
             (tail_variance + level * (tvar - var) ** 2) / (self.n_years * (1 - level))
         )
         return Metric(f"TVaR {level:.1%}", tvar, error)
+
+    def tail_weights(self, level: float) -> tuple[IntArray, FloatArray]:
+        """Years and weights whose weighted sum of annual losses is exactly ``tvar(level)``.
+
+        Each year above the VaR weighs ``1 / (n (1 - level))``; the VaR year takes what is left.
+        The same weights applied to a part's losses give its Euler (co-TVaR) contribution, and
+        the parts' contributions add up to the TVaR. Shapes ``(k,)``, years ascending.
+        """
+        check_level(level)
+        n = self.n_years
+        order = np.argsort(self.annual_loss, kind="stable")
+        at_var = int(order[quantile_index(n, level)])
+        var = self.annual_loss[at_var]
+        above = np.flatnonzero(self.annual_loss > var)
+        unit = 1.0 / (n * (1 - level))
+        years = np.sort(np.append(above, at_var)).astype(np.int64)
+        weights = np.where(years == at_var, 1.0 - above.size * unit, unit)
+        return years, weights
 
     def probability_of_claim(self) -> Metric:
         """Probability that a year has any insured loss."""

@@ -1,4 +1,4 @@
-"""Portfolios: accumulation on shared sites, Euler contributions, marginal impact, bounded memory."""
+"""Portfolios: accumulation on shared sites, Euler contributions, marginal impact."""
 
 from __future__ import annotations
 

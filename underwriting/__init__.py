@@ -62,7 +62,19 @@ from underwriting.results import (
 )
 from underwriting.sections import SECTIONS, Section
 from underwriting.simulation import simulate, simulate_many
-from underwriting.submission import Submission
+from underwriting.submission import (
+    ChemicalInventory,
+    Claim,
+    ClaimsHistory,
+    ColdStorage,
+    EquipmentItem,
+    GasCylinders,
+    LabCategory,
+    NaturalHazards,
+    Protections,
+    Submission,
+    Values,
+)
 from underwriting.tables import RatingTables, available_versions, load_rating_tables
 from underwriting.terms import (
     EventLossTable,
@@ -77,20 +89,28 @@ __version__ = "0.1.0"
 __all__ = [
     "SECTIONS",
     "Cascade",
+    "ChemicalInventory",
+    "Claim",
+    "ClaimsHistory",
+    "ColdStorage",
     "Contribution",
     "Decision",
     "EPPoint",
+    "EquipmentItem",
     "EventLossTable",
     "EventLosses",
     "ExperienceRating",
     "Fixed",
     "Gamma",
+    "GasCylinders",
     "InsuredLosses",
+    "LabCategory",
     "LogNormal",
     "LogNormalGPD",
     "LossDistribution",
     "MarginalImpact",
     "Metric",
+    "NaturalHazards",
     "NegativeBinomial",
     "OptionQuote",
     "Pareto",
@@ -100,6 +120,7 @@ __all__ = [
     "PortfolioResult",
     "Premium",
     "ProfileError",
+    "Protections",
     "Provenance",
     "Quote",
     "QuoteRequest",
@@ -119,6 +140,7 @@ __all__ = [
     "Submission",
     "TermsError",
     "UnderwritingError",
+    "Values",
     "WorksheetRow",
     "YearLossTable",
     "__version__",

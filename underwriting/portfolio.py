@@ -267,9 +267,7 @@ def simulate_portfolio(
             progress(size)
     # Second pass: each lab's losses in the portfolio's tail years, regenerated block by block
     # (exact: counter-based draws), weighted as the TVaR weighs the years.
-    tail_years, tail_weights = LossDistribution(n_years, seed, total, None).tail_weights(
-        tail_level
-    )
+    tail_years, tail_weights = LossDistribution(n_years, seed, total, None).tail_weights(tail_level)
     tail_losses = np.zeros((count, tail_years.size))
     for first in range(0, n_years, block_size):
         size = min(block_size, n_years - first)

@@ -424,7 +424,9 @@ class LossDistribution:
                     f"{metric.name:<28}{format_money(metric.value):>18}"
                     f"{format_money(metric.standard_error):>16}"
                 )
-        lines += ["", f"{'return period':>13}{'AEP':>16}{'(s.e.)':>12}{'OEP':>16}{'(s.e.)':>12}"]
+        has_oep = self.annual_max_occurrence is not None
+        header = f"{'return period':>13}{'AEP':>16}{'(s.e.)':>12}"
+        lines += ["", header + (f"{'OEP':>16}{'(s.e.)':>12}" if has_oep else "")]
         for point in self.ep_curve():
             oep = "" if point.oep is None else format_money(point.oep)
             oep_se = (
@@ -432,7 +434,8 @@ class LossDistribution:
             )
             lines.append(
                 f"{point.return_period:>13,.0f}{format_money(point.aep):>16}"
-                f"{format_money(point.aep_standard_error):>12}{oep:>16}{oep_se:>12}"
+                f"{format_money(point.aep_standard_error):>12}"
+                + (f"{oep:>16}{oep_se:>12}" if has_oep else "")
             )
         return "\n".join(lines + self._summary_breakdowns())
 

@@ -1,19 +1,49 @@
-"""The ``underwriting`` command: serve the API and manage API keys."""
+"""The ``underwriting`` command: quotes, simulations and rating tables; the API and its keys.
+
+Exit codes: 0 done; 1 the engine refused (rating tables invalid or missing, a lab the tables
+cannot rate: the message says what and where); 2 bad input (a file missing or unreadable, a request
+that does not validate: one ``field: message`` line per problem).
+"""
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import importlib
+import json
 import os
+import tomllib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
 
+import underwriting as uw
 from api.settings import Settings
 from api.store import ROLES, Store, hash_key
+from underwriting import plots
 
 app = typer.Typer(help="Laboratory all-risk underwriting engine.", no_args_is_help=True)
 keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys, name="keys")
+tables_app = typer.Typer(help="Validate and compare rating-tables versions.", no_args_is_help=True)
+app.add_typer(tables_app, name="tables")
 
 DatabaseUrl = Annotated[
     str | None,
@@ -107,6 +137,627 @@ def serve(
         workers=workers,
         log_level="info",
     )
+
+
+# --------------------------------------------------------------------------- output and errors
+
+
+def _console() -> Console:
+    """Standard output (made per call: tests and pipes swap ``sys.stdout``)."""
+    return Console(highlight=False)
+
+
+def _error_console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+class _BadInputError(Exception):
+    """Input a person must fix (exit 2); the lines say what is wrong."""
+
+    def __init__(self, *lines: str) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+@contextmanager
+def _exit_codes() -> Iterator[None]:
+    """Turn the engine's and the input's errors into a message and exit code 1 or 2."""
+    console = _error_console()
+    try:
+        yield
+    except _BadInputError as error:
+        for line in error.lines:
+            console.print(line, markup=False)
+        raise typer.Exit(2) from None
+    except uw.RatingTableError as error:
+        console.print(f"error: {error}", markup=False)
+        where = {"file": error.file, "row": error.row, "field": error.field}
+        shown = ", ".join(f"{name} {value}" for name, value in where.items() if value is not None)
+        if shown:
+            console.print(f"  at {shown}", markup=False)
+        raise typer.Exit(1) from None
+    except uw.UnderwritingError as error:
+        console.print(f"error: {error}", markup=False)
+        raise typer.Exit(1) from None
+    except OSError as error:
+        target = f": {error.filename}" if error.filename else ""
+        console.print(f"error: {error.strerror or error}{target}", markup=False)
+        raise typer.Exit(2) from None
+
+
+def _validation_lines(error: ValidationError, source: str) -> list[str]:
+    """``field: message`` lines of a pydantic error, the field as a dotted path."""
+    lines = [f"error: {source} is not valid ({error.error_count()} problem(s)):"]
+    for problem in error.errors(include_url=False):
+        where = ".".join(str(part) for part in problem["loc"]) or "(whole file)"
+        value = problem.get("input")
+        quiet = isinstance(value, dict | list) or problem["type"] in ("missing", "json_invalid")
+        got = "" if quiet else f" (got {_shorten(repr(value))})"
+        lines.append(f"  {where}: {problem['msg']}{got}")
+    return lines
+
+
+def _shorten(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def _read_model(path: Path, model: type[Model]) -> Model:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise _BadInputError(f"error: cannot read {path}: {error}") from error
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as error:
+        raise _BadInputError(*_validation_lines(error, str(path))) from error
+
+
+def _read_request(path: Path) -> uw.QuoteRequest:
+    return _read_model(path, uw.QuoteRequest)
+
+
+def _read_terms(path: Path) -> uw.PolicyTerms:
+    """The terms of a request file, or a file of terms alone."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise _BadInputError(f"error: cannot read {path}: {error}") from error
+    except json.JSONDecodeError as error:
+        raise _BadInputError(f"error: {path} is not valid JSON: {error}") from error
+    if isinstance(data, dict) and "submission" in data:
+        return _read_request(path).terms
+    return _read_model(path, uw.PolicyTerms)
+
+
+def _load_tables(spec: str | None) -> uw.RatingTables:
+    """Rating tables by version name (the packaged ones) or by version folder."""
+    if spec is None:
+        return uw.load_rating_tables()
+    path = Path(spec)
+    try:
+        if path.is_dir():
+            folder = path.resolve()
+            return uw.load_rating_tables(folder.name, root=folder.parent)
+        if os.sep in spec or (os.altsep is not None and os.altsep in spec):
+            raise _BadInputError(f"error: {spec} is not a rating-tables folder")
+        return uw.load_rating_tables(spec)
+    except tomllib.TOMLDecodeError as error:
+        raise uw.RatingTableError(
+            f"a manifest.toml beside {spec} is not valid TOML: {error}"
+        ) from error
+
+
+def _money(value: float) -> str:
+    if value == 0:
+        return "0"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+
+
+def _one_step_a_line(text: str) -> str:
+    """``a; b (x; y); c`` as one line per step: split at ``; `` outside parentheses."""
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and text.startswith("; ", index):
+            parts.append(text[start : index + 1])
+            start = index + 2
+    return "\n".join([*parts, text[start:]])
+
+
+def _number(value: float | int | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, int):
+        return f"{value:,}"
+    if value == 0 or abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def _change(old: float, new: float) -> str:
+    if old == new:
+        return "0.0%"
+    return f"{(new - old) / old:+.1%}" if old else "n/a"
+
+
+FileArgument = Annotated[
+    Path,
+    typer.Argument(
+        exists=True, dir_okay=False, readable=True, help="a quote request (JSON), as in examples/"
+    ),
+]
+TablesOption = Annotated[
+    str | None,
+    typer.Option("--tables", help="rating-tables version or folder (default: the newest)"),
+]
+SeedOption = Annotated[
+    str | None,
+    typer.Option(help="random seed, an integer in [0, 2**128) (default: the tables' seed)"),
+]
+
+
+def _seed(value: str | None) -> int | None:
+    """The ``--seed`` option as an integer in ``[0, 2**128)``."""
+    if value is None:
+        return None
+    digits = value.replace("_", "")
+    if not digits.isdigit() or int(digits) >= 2**128:
+        raise typer.BadParameter(
+            f"must be an integer in [0, 2**128), got {value!r}", param_hint="'--seed'"
+        )
+    return int(digits)
+
+
+# --------------------------------------------------------------------------- quote
+
+
+def _print_quote(quote: uw.Quote, currency: str, years: int) -> None:
+    console = _console()
+    premium = quote.premium
+    submission = quote.submission
+    console.print(
+        f"[bold]Quote for {escape(submission.lab_id)}[/bold] {escape(submission.lab_name)}".rstrip()
+    )
+    provenance = quote.provenance
+    console.print(
+        f"tables {provenance.tables_version}, seed {provenance.seed}, {years:,} simulated years, "
+        f"valid until {quote.valid_until:%Y-%m-%d}",
+        markup=False,
+    )
+    worksheet = Table(title="Worksheet", title_justify="left", show_lines=False)
+    worksheet.add_column("step")
+    worksheet.add_column("value", justify="right", no_wrap=True)
+    worksheet.add_column("explanation")
+    for row in quote.worksheet:
+        worksheet.add_row(
+            Text(row.name), _number(row.value), Text(_one_step_a_line(row.explanation))
+        )
+    console.print(worksheet)
+    console.print(
+        f"[bold]Premium {_money(premium.total)} {currency}[/bold] + tax {_money(premium.tax)} = "
+        f"{_money(premium.total_with_tax)} {currency} payable "
+        f"(technical {_money(premium.technical)}, relative standard error "
+        f"{premium.relative_error:.2%})"
+    )
+    sections = Table(title="Premium by section", title_justify="left")
+    sections.add_column("section")
+    sections.add_column(f"premium ({currency})", justify="right")
+    sections.add_column("share", justify="right")
+    for section, amount in premium.by_section.items():
+        share = amount / premium.total if premium.total else 0.0
+        sections.add_row(Text(section), _money(amount), f"{share:.1%}")
+    console.print(sections)
+    if quote.options:
+        options = Table(title="Options (same simulated events)", title_justify="left")
+        for column in ("option", f"premium ({currency})", "vs terms asked", "expected loss"):
+            options.add_column(column, justify="left" if column == "option" else "right")
+        for option in quote.options:
+            options.add_row(
+                Text(option.label),
+                _money(option.premium.total),
+                _change(premium.total, option.premium.total),
+                _money(option.premium.expected_loss),
+            )
+        console.print(options)
+    decision = quote.decision
+    colour = {"quoted": "green", "referred": "yellow", "declined": "red"}[decision.outcome]
+    authority = f" to {decision.authority_required}" if decision.authority_required else ""
+    console.print(f"Decision: [bold {colour}]{decision.outcome}{authority}[/]")
+    for reason in decision.reasons:
+        console.print(f"  {reason.code}: {reason.message}", markup=False)
+
+
+@app.command()
+def quote(
+    file: FileArgument,
+    option: Annotated[
+        list[Path] | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="alternative terms: a request file (its terms) or a terms file; repeatable",
+        ),
+    ] = None,
+    seed: SeedOption = None,
+    years: Annotated[
+        int | None,
+        typer.Option(min=1_000, help="simulated years (default: enough for the target precision)"),
+    ] = None,
+    tables: TablesOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the quote as JSON")] = False,
+) -> None:
+    """Quote a lab from a request file: worksheet, premium by section, decision."""
+    chosen_seed = _seed(seed)
+    with _exit_codes():
+        request = _read_request(file)
+        extra = [_read_terms(path) for path in option or ()]
+        rating = _load_tables(tables)
+        result = uw.quote(
+            request.submission,
+            request.terms,
+            tables=rating,
+            seed=request.seed if chosen_seed is None else chosen_seed,
+            options=[*request.options, *extra],
+            target_relative_error=request.target_relative_error,
+            n_years=years,
+        )
+    if as_json:
+        typer.echo(result.to_json())
+    else:
+        _print_quote(result, rating.currency, result.provenance.n_years)
+
+
+# --------------------------------------------------------------------------- simulate
+
+
+def _write_year_losses(result: uw.SimulationResult, out: Path) -> tuple[Path, str | None]:
+    """The annual losses as Parquet (pyarrow) or, without pyarrow, CSV; and a note."""
+    n = result.n_years
+    try:
+        pa: Any = importlib.import_module("pyarrow")
+        parquet: Any = importlib.import_module("pyarrow.parquet")
+    except ImportError:
+        path = out / "annual_losses.csv"
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(("year", "insured", "ground_up"))
+            writer.writerows(
+                zip(
+                    range(n),
+                    result.annual_loss.tolist(),
+                    result.annual_ground_up.tolist(),
+                    strict=True,
+                )
+            )
+        return path, "pyarrow is not installed: wrote CSV (pip install pyarrow for Parquet)"
+    path = out / "annual_losses.parquet"
+    table = pa.table(
+        {
+            "year": pa.array(range(n), type=pa.int64()),
+            "insured": pa.array(result.annual_loss),
+            "ground_up": pa.array(result.annual_ground_up),
+        }
+    )
+    parquet.write_table(table, path)
+    return path, None
+
+
+def _progress_bar(unit: str) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=_error_console(),
+    )
+
+
+@app.command()
+def simulate(
+    file: FileArgument,
+    years: Annotated[int, typer.Option(min=1, help="simulated years, e.g. 10_000_000")],
+    seed: Annotated[
+        str | None,
+        typer.Option(help="random seed, an integer in [0, 2**128) (default: fresh, reported)"),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            file_okay=False,
+            help="folder for ep_curve.png, histogram.png and the annual losses table",
+        ),
+    ] = None,
+    tables: TablesOption = None,
+) -> None:
+    """Simulate a lab's annual losses with a progress bar; print every metric and the EP curve."""
+    chosen_seed = _seed(seed)
+    with _exit_codes():
+        request = _read_request(file)
+        rating = _load_tables(tables)
+        profile = uw.RiskProfile.from_submission(request.submission, rating)
+        with _progress_bar("years") as bar:
+            task = bar.add_task("simulating", total=years)
+
+            def advance(done: int) -> None:
+                bar.advance(task, done)
+
+            try:
+                result = uw.simulate(
+                    profile, request.terms, n_years=years, seed=chosen_seed, progress=advance
+                )
+            except ValueError as error:  # the engine's bound on years (a pydantic error is not)
+                raise _BadInputError(f"error: {error}") from error
+        typer.echo(result.summary())
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            console = _console()
+            table_path, note = _write_year_losses(result, out)
+            console.print(f"wrote {table_path}", markup=False)
+            if note:
+                console.print(f"note: {note}", markup=False)
+            try:
+                for name, draw in (
+                    ("ep_curve.png", plots.plot_ep_curve),
+                    ("histogram.png", plots.plot_histogram),
+                ):
+                    draw(result, out / name)
+                    console.print(f"wrote {out / name}", markup=False)
+            except ImportError as error:
+                _error_console().print(f"error: {error}", markup=False)
+                raise typer.Exit(1) from None
+
+
+# --------------------------------------------------------------------------- tables
+
+
+@tables_app.command("validate")
+def validate_tables(
+    directory: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            file_okay=False,
+            help="a version folder (manifest.toml, scenarios.toml, ...), e.g. rating_tables/2026.1",
+        ),
+    ],
+) -> None:
+    """Check a rating-tables folder: hashes, every row and every cross reference."""
+    with _exit_codes():
+        rating = _load_tables(str(directory.resolve()))
+    console = _console()
+    console.print(
+        f"[bold green]OK[/] rating tables {rating.version}, effective {rating.effective_date}, "
+        f"amounts in {rating.currency}"
+    )
+    console.print(
+        f"{len(rating.scenarios)} scenarios, {len(rating.cascades)} cascades, "
+        f"{len(rating.base_rates)} base rates, {len(rating.relativities)} relativities, "
+        f"{len(rating.rules.rules)} rules",
+        markup=False,
+    )
+    hashes = Table("file", "sha256 (verified)")
+    hashes.columns[1].overflow = "fold"
+    for name, digest in rating.sha256.items():
+        hashes.add_row(name, digest)
+    console.print(hashes)
+
+
+Scalar = bool | int | float | str | None
+_PROSE = frozenset({"name", "description", "source", "message"})
+
+
+def _flatten(prefix: str, value: Any, into: dict[str, Scalar]) -> None:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if key not in _PROSE:
+                _flatten(f"{prefix}.{key}" if prefix else str(key), item, into)
+    elif isinstance(value, list | tuple) and all(not isinstance(v, Mapping) for v in value):
+        into[prefix] = ", ".join(str(v) for v in value)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value, start=1):
+            _flatten(f"{prefix}[{index}]", item, into)
+    else:
+        into[prefix] = value.isoformat() if isinstance(value, dt.date) else value
+
+
+def _table_numbers(rating: uw.RatingTables) -> dict[tuple[str, str], Scalar]:
+    """Every number and setting of a version, keyed by ``(file, item)``; prose left out."""
+    found: dict[tuple[str, str], Scalar] = {("manifest.toml", "currency"): rating.currency}
+
+    def add(file: str, prefix: str, value: Any) -> None:
+        flat: dict[str, Scalar] = {}
+        _flatten(prefix, value, flat)
+        found.update({(file, item): v for item, v in flat.items()})
+
+    add("scenarios.toml", "model", rating.model.model_dump(mode="json"))
+    for scenario in rating.scenarios:
+        data = scenario.model_dump(mode="json", exclude={"id", "impacts"})
+        add("scenarios.toml", scenario.id, data)
+        for impact in scenario.impacts:
+            add(
+                "scenarios.toml",
+                f"{scenario.id} -> {impact.section.value}",
+                impact.model_dump(mode="json", exclude={"section"}),
+            )
+    for cascade in rating.cascades:
+        found[("scenarios.toml", f"cascade {cascade.parent} -> {cascade.child}")] = (
+            cascade.probability
+        )
+    for (scenario_id, category), (rate, _source) in rating.base_rates.items():
+        found[("base_frequencies.csv", f"{scenario_id} / {category.value}")] = rate
+    for row in rating.relativities:
+        item = f"{row.factor}={row.level} / {row.scenario} / {row.applies_to}"
+        copies = sum(1 for file, name in found if file == "relativities.csv" and name == item)
+        item += f" #{copies + 1}" if copies else ""
+        found[("relativities.csv", item)] = row.relativity
+        if row.lower is not None:
+            upper = "inf" if row.upper is None else f"{row.upper:g}"
+            found[("relativities.csv", f"{item} band")] = f"[{row.lower:g}, {upper})"
+    add("pricing.toml", "", rating.pricing.model_dump(mode="json"))
+    for rule in rating.rules.rules:
+        leaves = rule.leaves()
+        for leaf in leaves:
+            value = leaf.value
+            shown = ", ".join(str(v) for v in value) if isinstance(value, tuple) else value
+            found[("rules.toml", f"{rule.code}: {leaf.fact} {leaf.op}")] = shown
+        found[("rules.toml", f"{rule.code}: outcome")] = rule.outcome + (
+            f" ({rule.authority})" if rule.authority else ""
+        )
+    return found
+
+
+def _show(value: Scalar) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1_000:
+        return f"{value:,.0f}"
+    return f"{value:,}" if isinstance(value, int) else f"{value:.6g}"
+
+
+def _numeric_change(old: Scalar, new: Scalar) -> str:
+    numbers = (int, float)
+    if (
+        isinstance(old, numbers)
+        and isinstance(new, numbers)
+        and not isinstance(old, bool)
+        and not isinstance(new, bool)
+    ):
+        return _change(float(old), float(new))
+    return ""
+
+
+def _example_premiums(
+    examples: Sequence[Path],
+    versions: Sequence[uw.RatingTables],
+    seed: int,
+    years: int,
+    progress: Callable[[], None],
+) -> list[tuple[str, list[uw.Quote | str]]]:
+    rows: list[tuple[str, list[uw.Quote | str]]] = []
+    for path in examples:
+        request = _read_request(path)
+        quotes: list[uw.Quote | str] = []
+        for rating in versions:
+            try:
+                quotes.append(
+                    uw.quote(
+                        request.submission, request.terms, tables=rating, seed=seed, n_years=years
+                    )
+                )
+            except uw.UnderwritingError as error:
+                quotes.append(f"error: {error}")
+            progress()
+        rows.append((request.submission.lab_id, quotes))
+    return rows
+
+
+@tables_app.command("diff")
+def diff_tables(
+    old: Annotated[str, typer.Argument(help="the earlier version: a name (2026.1) or a folder")],
+    new: Annotated[str, typer.Argument(help="the later version: a name or a folder")],
+    years: Annotated[
+        int, typer.Option(min=1_000, help="simulated years per example quote")
+    ] = 50_000,
+    seed: Annotated[
+        str | None,
+        typer.Option(help="seed of every quote, both versions (default: OLD's default seed)"),
+    ] = None,
+    examples: Annotated[
+        Path, typer.Option(help="folder of example requests, quoted under both versions")
+    ] = Path("examples"),
+) -> None:
+    """List every number that changed between two versions and the example labs' premiums."""
+    given = _seed(seed)
+    with _exit_codes():
+        before, after = _load_tables(old), _load_tables(new)
+        console = _console()
+        for label, rating in (("old", before), ("new", after)):
+            console.print(
+                f"{label} [bold]{escape(rating.version)}[/], effective {rating.effective_date}, "
+                f"{escape(str(rating.directory))}"
+            )
+        old_numbers, new_numbers = _table_numbers(before), _table_numbers(after)
+        changes = Table(title="What changed", title_justify="left")
+        changes.add_column("file")
+        changes.add_column("item")
+        for column in (before.version, after.version, "change"):
+            changes.add_column(column, justify="right")
+        count = 0
+        for key in sorted(
+            old_numbers.keys() | new_numbers.keys(), key=lambda k: (k[0], k[1].lower())
+        ):
+            was = old_numbers.get(key, None)
+            now = new_numbers.get(key, None)
+            present = (key in old_numbers, key in new_numbers)
+            if present == (True, True) and was == now:
+                continue
+            count += 1
+            label = {(True, False): "removed", (False, True): "added"}.get(
+                present, _numeric_change(was, now)
+            )
+            changes.add_row(key[0], Text(key[1]), Text(_show(was)), Text(_show(now)), label)
+        if count:
+            console.print(changes)
+            console.print(f"{count} number(s) changed")
+        else:
+            console.print("No number changed.")
+
+        found = sorted(examples.glob("*.json")) if examples.is_dir() else []
+        if not found:
+            console.print(
+                f"No example labs in {examples}/ (run from the repository root or pass "
+                "--examples DIR): premiums not compared.",
+                markup=False,
+            )
+            return
+        chosen_seed = before.pricing.precision.default_seed if given is None else given
+        with _progress_bar("quotes") as bar:
+            task = bar.add_task("quoting", total=2 * len(found))
+            rows = _example_premiums(
+                found, (before, after), chosen_seed, years, lambda: bar.advance(task)
+            )
+        premiums = Table(
+            title=f"Premiums of the example labs (seed {chosen_seed}, {years:,} years, the same "
+            "events under both versions)",
+            title_justify="left",
+        )
+        premiums.add_column("lab")
+        for column in (f"premium {before.version}", f"premium {after.version}", "change"):
+            premiums.add_column(column, justify="right")
+        premiums.add_column("decision")
+        for lab, (was_quote, now_quote) in rows:
+            if isinstance(was_quote, str) or isinstance(now_quote, str):
+                premiums.add_row(
+                    Text(lab),
+                    Text(
+                        was_quote if isinstance(was_quote, str) else _money(was_quote.premium.total)
+                    ),
+                    Text(
+                        now_quote if isinstance(now_quote, str) else _money(now_quote.premium.total)
+                    ),
+                )
+                continue
+            was_outcome, now_outcome = was_quote.decision.outcome, now_quote.decision.outcome
+            premiums.add_row(
+                Text(lab),
+                _money(was_quote.premium.total),
+                _money(now_quote.premium.total),
+                _change(was_quote.premium.total, now_quote.premium.total),
+                was_outcome if was_outcome == now_outcome else f"{was_outcome} -> {now_outcome}",
+            )
+        console.print(premiums)
 
 
 def main() -> None:

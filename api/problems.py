@@ -7,6 +7,7 @@ A stack trace never reaches the client; an unexpected error is a bare 500 proble
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -66,7 +67,9 @@ def problem_response(
 
 
 def _safe(value: Any) -> Any:
-    """A JSON-safe, bounded echo of a submitted value."""
+    """A JSON-safe, bounded echo of a submitted value (NaN and infinities as text)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
     if isinstance(value, str | int | float | bool) or value is None:
         return value if not isinstance(value, str) else value[:200]
     text = repr(value)
@@ -77,6 +80,17 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     """Pydantic errors as ``{"field", "value", "message"}``, the field as a dotted path."""
     out = []
     for error in errors:
+        if error.get("type") == "json_invalid":
+            position = error.get("loc", ("body", "?"))[-1]
+            out.append(
+                {
+                    "field": "(body)",
+                    "value": None,
+                    "message": f"not valid JSON at character {position}: "
+                    f"{error.get('ctx', {}).get('error', 'invalid')}",
+                }
+            )
+            continue
         location = [str(part) for part in error.get("loc", ()) if part != "body"]
         out.append(
             {

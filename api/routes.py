@@ -127,7 +127,11 @@ def create_quote(
         if existing is not None:
             response.headers["Idempotent-Replayed"] = "true"
             return existing
-    quote = uw.quote_request(body, tables=_capped(tables, settings.max_quote_years))
+    quote = uw.quote_request(
+        body,
+        tables=_capped(tables, settings.max_quote_years),
+        max_events=settings.max_simulated_events,
+    )
     record = QuoteRecord(
         id=str(uuid.uuid4()),
         principal=principal.name,
@@ -273,7 +277,8 @@ def list_quotes(
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+    """In UTC; a time without a zone is taken as UTC."""
+    return moment.astimezone(dt.UTC) if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
 @router.post("/v1/quotes/{quote_id}/decision", response_model=QuoteOut, tags=["quotes"])
@@ -362,7 +367,13 @@ def run_simulation(
             "seed: must be below 2**128",
             errors=[{"field": "seed", "value": body.seed, "message": "must be in [0, 2**128)"}],
         )
-    result = uw.simulate(profile, body.terms, n_years=body.n_years, seed=seed)
+    result = uw.simulate(
+        profile,
+        body.terms,
+        n_years=body.n_years,
+        seed=seed,
+        max_events=settings.max_simulated_events,
+    )
     return SimulationOut(
         n_years=result.n_years,
         seed=str(result.seed),

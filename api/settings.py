@@ -30,6 +30,11 @@ class Settings(BaseSettings):
         gt=0,
         description="cap on the years one quote may simulate (tables' cap if unset)",
     )
+    max_simulated_events: float = Field(
+        default=50_000_000,
+        gt=0,
+        description="refuse a quote or simulation expected to draw more events (422)",
+    )
     sqlite_busy_timeout_ms: int = Field(default=30_000, gt=0)
 
 

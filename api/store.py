@@ -24,6 +24,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     create_engine,
     event,
@@ -35,6 +36,26 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 SCHEMA_VERSION = 1
 ROLES = ("underwriter", "senior_underwriter", "actuary", "admin")
 KEY_PREFIX = "uwk_"
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp stored as UTC and read back as an aware UTC datetime, on every database
+    (SQLite keeps no time zone of its own)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timestamps must be time-zone aware")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 class StoreError(RuntimeError):
@@ -57,8 +78,8 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     principal: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(32))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class QuoteRecord(Base):
@@ -68,7 +89,7 @@ class QuoteRecord(Base):
     lab_id: Mapped[str] = mapped_column(String(100), index=True)
     outcome: Mapped[str] = mapped_column(String(16), index=True)
     status: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -85,7 +106,7 @@ class DecisionRecord(Base):
     decision: Mapped[str] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(Text)
     decided_by: Mapped[str] = mapped_column(String(100))
-    decided_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
 def hash_key(key: str) -> str:

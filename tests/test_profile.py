@@ -56,7 +56,7 @@ def test_rates_are_base_times_exposure_times_relativities(path: Path) -> None:
         exposure = next(s.exposure for s in tables.scenarios if s.id == scenario.id)
         units = uw.factors.EXPOSURES[exposure](request.submission)
         expected = _rate_by_hand(request.submission, scenario.id, units)
-        assert scenario.frequency.rate == pytest.approx(expected, rel=1e-12), scenario.id
+        assert scenario.frequency.mean == pytest.approx(expected, rel=1e-12), scenario.id
         names = [step.name for step in scenario.rating]
         assert names[:2] == ["base_rate", "exposure"]
 
@@ -101,14 +101,14 @@ def test_sprinklers_never_make_a_fire_more_likely_or_worse() -> None:
     without, with_ = with_sprinklers(False), with_sprinklers(True)
     for scenario_id in ("contained_fire", "major_fire"):
         assert (
-            with_.scenario(scenario_id).frequency.rate
-            <= without.scenario(scenario_id).frequency.rate
+            with_.scenario(scenario_id).frequency.mean
+            <= without.scenario(scenario_id).frequency.mean
         )
         scale_with = with_.scenario(scenario_id).impacts[0].severity_scale
         scale_without = without.scenario(scenario_id).impacts[0].severity_scale
         assert scale_with <= scale_without
     assert (
-        with_.scenario("major_fire").frequency.rate < without.scenario("major_fire").frequency.rate
+        with_.scenario("major_fire").frequency.mean < without.scenario("major_fire").frequency.mean
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from conftest import reference_profile, reference_terms, rich_profile, rich_terms
@@ -14,7 +16,7 @@ YEARS = 3_000
 FAST = settings(max_examples=20, deadline=None, derandomize=True)
 
 
-def _run(profile: uw.RiskProfile, terms: uw.PolicyTerms, **kwargs: int) -> uw.SimulationResult:
+def _run(profile: uw.RiskProfile, terms: uw.PolicyTerms, **kwargs: Any) -> uw.SimulationResult:
     options = {"n_years": YEARS, "seed": 2026, **kwargs}
     return uw.simulate(profile, terms, **options)
 

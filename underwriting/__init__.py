@@ -31,7 +31,13 @@ from underwriting.distributions import (
     Pareto,
     Poisson,
 )
-from underwriting.errors import ProfileError, RatingTableError, TermsError, UnderwritingError
+from underwriting.errors import (
+    ProfileError,
+    RatingTableError,
+    SimulationLimitError,
+    TermsError,
+    UnderwritingError,
+)
 from underwriting.experience import ExperienceRating, rate_experience
 from underwriting.portfolio import (
     MarginalImpact,
@@ -135,6 +141,7 @@ __all__ = [
     "SectionTerms",
     "SensitivityPoint",
     "SharedOccurrence",
+    "SimulationLimitError",
     "SimulationResult",
     "StressResult",
     "Submission",

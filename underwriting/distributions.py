@@ -28,6 +28,8 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 from scipy import special, stats
 
+from underwriting.errors import SimulationLimitError
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -75,7 +77,7 @@ class _Frequency(_Model):
         size = max(32, int(self.mean + 12 * math.sqrt(self.variance) + 32))
         while True:
             if size > _MAX_TABLE:
-                raise ValueError(
+                raise SimulationLimitError(
                     f"expected count {self.mean:g} per year is too large to simulate "
                     f"(the count table would exceed {_MAX_TABLE:,} entries)"
                 )

@@ -6,7 +6,8 @@ The tree::
     ├── RatingTableError         a rating table is missing, corrupt or inconsistent
     │                            (names the file, the row and the field)
     ├── ProfileError             a submission cannot be turned into a risk profile
-    └── TermsError               policy terms cannot be applied to the losses given
+    ├── TermsError               policy terms cannot be applied to the losses given
+    └── SimulationLimitError     a simulation would be too large (events or years)
 
 Shape and type problems in inputs are pydantic ``ValidationError`` at the boundary, not these.
 Declines and referrals are results with reasons, never exceptions.
@@ -65,3 +66,7 @@ class ProfileError(UnderwritingError):
 
 class TermsError(UnderwritingError):
     """Policy terms cannot be applied to the event losses given."""
+
+
+class SimulationLimitError(UnderwritingError):
+    """A simulation would need more events or memory than allowed."""

@@ -43,6 +43,7 @@ from underwriting.request import QuoteRequest
 from underwriting.results import LossDistribution, Metric, check_level, format_money
 from underwriting.simulation import (
     DEFAULT_BLOCK_YEARS,
+    bounded_block_size,
     check_run,
     event_loss_table,
     simulate_block_events,
@@ -252,6 +253,7 @@ def simulate_portfolio(
     keys: dict[str, StreamKey] = {}
     for lab in portfolio.labs:
         keys.update(stream_keys(lab.profile, seed))
+        block_size = bounded_block_size(lab.profile, n_years, block_size)
     count = len(portfolio.labs)
     total = np.zeros(n_years)
     sums = np.zeros(count)

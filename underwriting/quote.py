@@ -40,7 +40,7 @@ from underwriting.pricing import (
 from underwriting.profile import RiskProfile
 from underwriting.request import QuoteRequest
 from underwriting.results import Metric, SimulationResult
-from underwriting.simulation import simulate_many
+from underwriting.simulation import bounded_block_size, simulate_many
 from underwriting.submission import Submission
 from underwriting.tables import RatingTables, load_rating_tables
 from underwriting.terms import PolicyTerms, SectionTerms
@@ -453,6 +453,7 @@ def quote(
     target_relative_error: float | None = None,
     n_years: int | None = None,
     created_at: dt.datetime | None = None,
+    max_events: float | None = None,
 ) -> Quote:
     """Quote a lab: premium with its build-up, options, experience and decision.
 
@@ -474,6 +475,9 @@ def quote(
         Simulate exactly this many years instead of choosing by precision.
     created_at
         Timestamp of the quote (now by default); the validity period runs from it.
+    max_events
+        Refuse (``SimulationLimitError``) a quote expected to draw more events (a service's
+        guard against pathological submissions).
 
     Example
     -------
@@ -496,6 +500,10 @@ def quote(
     base_profile = RiskProfile.from_submission(submission, tables)
     experience = rate_experience(submission, base_profile, tables.pricing.experience)
     profile = experience.apply(base_profile)
+    if max_events is not None:
+        bounded_block_size(
+            profile, precision.max_years if n_years is None else n_years, 1, max_events
+        )
     if n_years is None:
         n_years = _choose_years(profile, terms, tables, chosen_seed, target)
         recorded_target: float | None = target
@@ -550,7 +558,12 @@ def quote(
     )
 
 
-def quote_request(request: QuoteRequest, *, tables: RatingTables | None = None) -> Quote:
+def quote_request(
+    request: QuoteRequest,
+    *,
+    tables: RatingTables | None = None,
+    max_events: float | None = None,
+) -> Quote:
     """Quote a :class:`QuoteRequest` with its options, seed and precision."""
     return quote(
         request.submission,
@@ -559,6 +572,7 @@ def quote_request(request: QuoteRequest, *, tables: RatingTables | None = None) 
         seed=request.seed,
         options=request.options,
         target_relative_error=request.target_relative_error,
+        max_events=max_events,
     )
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
+from underwriting.errors import SimulationLimitError
 from underwriting.profile import RiskProfile, Scenario
 from underwriting.randomness import (
     StreamKey,
@@ -49,6 +50,9 @@ IntArray = npt.NDArray[np.int64]
 
 DEFAULT_BLOCK_YEARS = 65_536
 """Years per block: bounds memory; results do not depend on it."""
+
+MAX_EVENTS_PER_BLOCK = 2_000_000
+"""Expected events per block above which blocks are made smaller (memory; results unchanged)."""
 
 MAX_YEARS = 1_000_000_000
 
@@ -272,6 +276,7 @@ def simulate(
     seed: int | None = None,
     block_size: int = DEFAULT_BLOCK_YEARS,
     progress: Callable[[int], None] | None = None,
+    max_events: float | None = None,
 ) -> SimulationResult:
     """Simulate ``n_years`` independent years of the profile's losses under the terms.
 
@@ -290,6 +295,8 @@ def simulate(
         Years simulated at once. Bounds memory; the result does not depend on it.
     progress
         Called with the number of years just simulated after each block (for a progress bar).
+    max_events
+        Refuse (``SimulationLimitError``) a run expected to draw more events than this.
 
     Returns
     -------
@@ -310,7 +317,13 @@ def simulate(
     (10000,)
     """
     return simulate_many(
-        profile, [terms], n_years=n_years, seed=seed, block_size=block_size, progress=progress
+        profile,
+        [terms],
+        n_years=n_years,
+        seed=seed,
+        block_size=block_size,
+        progress=progress,
+        max_events=max_events,
     )[0]
 
 
@@ -323,12 +336,14 @@ def simulate_many(
     block_size: int = DEFAULT_BLOCK_YEARS,
     year_loss_tables: bool | Sequence[bool] = True,
     progress: Callable[[int], None] | None = None,
+    max_events: float | None = None,
 ) -> tuple[SimulationResult, ...]:
     """Simulate once and apply several sets of terms to the very same events.
 
     Each result equals ``simulate(profile, terms[i], ...)`` with the same seed; the events are
     drawn once. ``year_loss_tables`` says, for all or for each set of terms, whether to keep the
     year loss table by scenario and section (needed for ``by_section`` and ``by_scenario``).
+    ``max_events`` refuses (``SimulationLimitError``) a run expected to draw more events.
 
     Example
     -------
@@ -346,6 +361,7 @@ def simulate_many(
     seed = check_run(n_years, block_size, seed)
     if not terms:
         raise ValueError("terms must hold at least one set of policy terms")
+    block_size = bounded_block_size(profile, n_years, block_size, max_events)
     keep = (
         [year_loss_tables] * len(terms)
         if isinstance(year_loss_tables, bool)
@@ -395,6 +411,34 @@ def simulate_many(
         )
         for index, term_set in enumerate(terms)
     )
+
+
+def expected_events_per_year(profile: RiskProfile) -> float:
+    """Expected events a year over all scenarios (shared occurrences at the shared rate)."""
+    return sum(
+        s.occurrence.rate if s.occurrence is not None else s.frequency.mean
+        for s in profile.scenarios
+    )
+
+
+def bounded_block_size(
+    profile: RiskProfile, n_years: int, block_size: int, max_events: float | None = None
+) -> int:
+    """A block size that keeps a block's expected events within ``MAX_EVENTS_PER_BLOCK``.
+
+    Results do not depend on the block size, so shrinking it only bounds memory. Raises
+    ``SimulationLimitError`` if the whole run is expected to draw more than ``max_events``.
+    """
+    rate = expected_events_per_year(profile)
+    if max_events is not None and rate * n_years > max_events:
+        raise SimulationLimitError(
+            f"this simulation would draw about {rate * n_years:,.0f} events ({rate:,.4g} a year "
+            f"for {n_years:,} years); the limit is {max_events:,.0f}: simulate fewer years or "
+            "check the rates"
+        )
+    if rate <= 0:
+        return block_size
+    return max(1, min(block_size, int(MAX_EVENTS_PER_BLOCK / rate)))
 
 
 def stream_keys(profile: RiskProfile, seed: int) -> dict[str, StreamKey]:

@@ -1,0 +1,190 @@
+"""Plots: each renders to a non-empty PNG and returns its figure; matplotlib stays optional."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import reference_profile, reference_terms
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+import underwriting as uw
+from underwriting import plots
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def result() -> uw.SimulationResult:
+    return uw.simulate(reference_profile(), reference_terms(), n_years=5_000, seed=7)
+
+
+@pytest.fixture(scope="module")
+def quote() -> uw.Quote:
+    request = uw.QuoteRequest.model_validate_json(
+        (ROOT / "examples" / "physics_low_hazard.json").read_text(encoding="utf-8")
+    )
+    return uw.quote(request.submission, request.terms, n_years=20_000)
+
+
+def _is_png(path: Path) -> bool:
+    data = path.read_bytes()
+    return len(data) > 1_000 and data.startswith(PNG_MAGIC)
+
+
+def _check(figure: Figure, path: Path) -> None:
+    try:
+        assert isinstance(figure, Figure)
+        assert _is_png(path), path
+        assert figure.axes, "the figure has no axes"
+    finally:
+        figure.clear()  # no pyplot involved: clearing releases the artists, nothing to close
+
+
+Draw = Callable[[uw.SimulationResult, uw.Quote, Path], Figure]
+
+DRAWINGS: dict[str, Draw] = {
+    "ep_curve": lambda r, q, p: plots.plot_ep_curve(r, p),
+    "histogram": lambda r, q, p: plots.plot_histogram(r, p, bins=30),
+    "worksheet": lambda r, q, p: plots.plot_worksheet(q, p),
+    "contributions": lambda r, q, p: plots.plot_contributions(
+        list(q.premium.by_scenario), list(q.premium.by_scenario.values()), p, title="By scenario"
+    ),
+    "result.plot_ep_curve": lambda r, q, p: r.plot_ep_curve(p),
+    "result.plot_histogram": lambda r, q, p: r.plot_histogram(p),
+    "quote.plot_worksheet": lambda r, q, p: q.plot_worksheet(p),
+}
+
+
+@pytest.mark.parametrize("name", list(DRAWINGS))
+def test_each_plot_saves_a_png_and_returns_its_figure(
+    name: str, result: uw.SimulationResult, quote: uw.Quote, tmp_path: Path
+) -> None:
+    path = tmp_path / f"{name}.png"
+    _check(DRAWINGS[name](result, quote, path), path)
+
+
+def test_without_a_path_nothing_is_written(
+    result: uw.SimulationResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    figure = plots.plot_ep_curve(result)
+    assert isinstance(figure, Figure)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_ep_curve_has_both_curves_with_bands_on_a_log_axis(
+    result: uw.SimulationResult,
+) -> None:
+    figure = plots.plot_ep_curve(result)
+    (axes,) = figure.axes
+    assert axes.get_xscale() == "log"
+    assert [line.get_label() for line in axes.get_lines()] == [
+        "AEP (annual aggregate)",
+        "OEP (largest occurrence)",
+    ]
+    assert len(axes.collections) == 2  # the ±1 standard error bands
+    assert "CNY" in axes.get_ylabel()
+    aep = axes.get_lines()[0].get_ydata()
+    assert np.allclose(aep, [p.aep for p in result.ep_curve()])
+
+
+def test_a_distribution_without_occurrences_draws_the_aep_alone(tmp_path: Path) -> None:
+    losses = np.random.default_rng(1).lognormal(10, 1.5, size=2_000)
+    portfolio_like = uw.LossDistribution(
+        n_years=2_000, seed=1, annual_loss=losses, annual_max_occurrence=None
+    )
+    path = tmp_path / "aep.png"
+    figure = plots.plot_ep_curve(portfolio_like, path)
+    assert [line.get_label() for line in figure.axes[0].get_lines()] == ["AEP (annual aggregate)"]
+    _check(figure, path)
+
+
+def test_the_histogram_reports_the_years_without_loss(result: uw.SimulationResult) -> None:
+    zero_years = int(np.count_nonzero(result.annual_loss == 0))
+    figure = plots.plot_histogram(result)
+    (axes,) = figure.axes
+    assert f"{zero_years:,} years" in axes.get_title()
+    assert axes.get_yscale() == "log"
+    with pytest.raises(ValueError, match="bins"):
+        plots.plot_histogram(result, bins=0)
+
+
+def test_a_histogram_of_no_loss_at_all_still_renders(tmp_path: Path) -> None:
+    nothing = uw.LossDistribution(
+        n_years=100, seed=0, annual_loss=np.zeros(100), annual_max_occurrence=None
+    )
+    path = tmp_path / "empty.png"
+    figure = plots.plot_histogram(nothing, path)
+    assert "100 years (100.0%)" in figure.axes[0].get_title()
+    _check(figure, path)
+
+
+def test_the_waterfall_climbs_to_the_technical_premium_and_the_total(quote: uw.Quote) -> None:
+    figure = plots.plot_worksheet(quote)
+    (axes,) = figure.axes
+    labels = [tick.get_text() for tick in axes.get_xticklabels()]
+    assert labels[0] == "expected loss"
+    assert labels[-1] == "total payable"
+    assert {"technical premium", "premium", "tax"} <= set(labels)
+    bars = [patch for patch in axes.patches if isinstance(patch, Rectangle)]
+    assert len(bars) == len(labels)
+    tops = [bar.get_y() + bar.get_height() for bar in bars]
+    premium = quote.premium
+    assert tops[labels.index("technical premium")] == pytest.approx(premium.technical)
+    assert tops[labels.index("profit")] == pytest.approx(premium.technical)
+    assert tops[labels.index("total payable")] == pytest.approx(premium.total_with_tax)
+
+
+def test_contributions_need_a_value_per_name() -> None:
+    figure = plots.plot_contributions(["a", "b", "c"], [3.0, -1.0, 0.0], currency="EUR")
+    assert figure.axes[0].get_xlabel() == "contribution (EUR)"
+    assert "total 2.00" in figure.axes[0].get_title()
+    with pytest.raises(ValueError, match="2 names but 1 values"):
+        plots.plot_contributions(["a", "b"], [1.0])
+
+
+def test_without_matplotlib_the_error_names_the_extra(
+    result: uw.SimulationResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for module in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
+        monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(ImportError, match=r"\[plots\]"):
+        plots.plot_ep_curve(result)
+
+
+def test_plotting_neither_loads_matplotlib_early_nor_touches_pyplot(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys
+        import underwriting as uw
+        from underwriting import plots
+        assert "matplotlib" not in sys.modules, "imported at import time"
+        profile = uw.RiskProfile(scenarios=[uw.Scenario(id="ref", frequency=uw.Poisson(rate=2.0),
+                                 severity=uw.LogNormal(mu=10.0, sigma=1.5), section="property")])
+        terms = uw.PolicyTerms(sections={{"property": uw.SectionTerms()}})
+        result = uw.simulate(profile, terms, n_years=1_000, seed=1)
+        import matplotlib
+        backend = matplotlib.rcParams._get_backend_or_none()
+        plots.plot_histogram(result, {str(tmp_path / "h.png")!r})
+        assert "matplotlib.pyplot" not in sys.modules, "pyplot imported"
+        assert matplotlib.rcParams._get_backend_or_none() == backend, "backend changed"
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert _is_png(tmp_path / "h.png")

@@ -433,7 +433,7 @@ def _write_year_losses(result: uw.SimulationResult, out: Path) -> tuple[Path, st
                     strict=True,
                 )
             )
-        return path, "pyarrow is not installed: wrote CSV (pip install pyarrow for Parquet)"
+        return path, "pyarrow is not installed: wrote CSV (install the [parquet] extra for Parquet)"
     path = out / "annual_losses.parquet"
     table = pa.table(
         {

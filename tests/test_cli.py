@@ -142,7 +142,7 @@ def test_simulate_prints_the_summary_and_writes_plots_and_year_losses(
         data = (out_dir / name).read_bytes()
         assert data.startswith(PNG_MAGIC), name
         assert len(data) > 1_000, name
-    assert "install pyarrow for Parquet" in out
+    assert "install the [parquet] extra for Parquet" in out
     with (out_dir / "annual_losses.csv").open(encoding="utf-8", newline="") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == ["year", "insured", "ground_up"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -129,8 +128,9 @@ def create_quote(
             return existing
     quote = uw.quote_request(
         body,
-        tables=_capped(tables, settings.max_quote_years),
+        tables=tables,
         max_events=settings.max_simulated_events,
+        max_years=settings.max_quote_years,
     )
     record = QuoteRecord(
         id=str(uuid.uuid4()),
@@ -158,17 +158,6 @@ def create_quote(
         return existing
     response.headers["Location"] = f"/v1/quotes/{record.id}"
     return _quote_out(record, None)
-
-
-def _capped(tables: uw.RatingTables, cap: int | None) -> uw.RatingTables:
-    """The tables with the service's cap on the years of one quote, if lower than theirs."""
-    if cap is None or cap >= tables.pricing.precision.max_years:
-        return tables
-    precision = tables.pricing.precision.model_copy(
-        update={"max_years": cap, "pilot_years": min(tables.pricing.precision.pilot_years, cap)}
-    )
-    pricing = tables.pricing.model_copy(update={"precision": precision})
-    return dataclasses.replace(tables, pricing=pricing)
 
 
 def _by_idempotency_key(
@@ -318,12 +307,7 @@ def replay_quote(
         record = _visible(session.get(QuoteRecord, quote_id), principal)
         stored_request, stored_quote = record.request, record.quote
     request = uw.QuoteRequest.model_validate(stored_request)
-    provenance = uw.Provenance(
-        **{
-            **stored_quote["provenance"],
-            "created_at": dt.datetime.fromisoformat(stored_quote["provenance"]["created_at"]),
-        }
-    )
+    provenance = uw.provenance_from_dict(stored_quote["provenance"])
     again = uw.replay(provenance, request).to_dict()
     differences = [
         key

@@ -55,7 +55,15 @@ from underwriting.profile import (
     SectionImpact,
     SharedOccurrence,
 )
-from underwriting.quote import OptionQuote, Provenance, Quote, quote, quote_request, replay
+from underwriting.quote import (
+    OptionQuote,
+    Provenance,
+    Quote,
+    provenance_from_dict,
+    quote,
+    quote_request,
+    replay,
+)
 from underwriting.request import QuoteRequest
 from underwriting.results import (
     Contribution,
@@ -157,6 +165,7 @@ __all__ = [
     "load_rating_tables",
     "marginal_impact",
     "price",
+    "provenance_from_dict",
     "quote",
     "quote_request",
     "rate_experience",

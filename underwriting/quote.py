@@ -79,6 +79,23 @@ class Provenance:
     created_at: dt.datetime
 
 
+def provenance_from_dict(data: Mapping[str, Any]) -> Provenance:
+    """A provenance as stored by ``Quote.to_dict()`` (timestamps as ISO 8601 text)."""
+    created = data["created_at"]
+    return Provenance(
+        seed=str(data["seed"]),
+        tables_version=str(data["tables_version"]),
+        tables_sha256=dict(data["tables_sha256"]),
+        package_version=str(data["package_version"]),
+        n_years=int(data["n_years"]),
+        block_size=int(data["block_size"]),
+        target_relative_error=data.get("target_relative_error"),
+        created_at=created
+        if isinstance(created, dt.datetime)
+        else dt.datetime.fromisoformat(str(created)),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class OptionQuote:
     """An alternative set of terms, priced on the same simulated events as the main terms."""
@@ -418,17 +435,20 @@ def _choose_years(
     tables: RatingTables,
     seed: int,
     target: float,
+    max_years: int | None = None,
 ) -> int:
     precision = tables.pricing.precision
-    pilot = simulate_many(
-        profile, [terms], n_years=precision.pilot_years, seed=seed, year_loss_tables=False
-    )[0]
+    cap = precision.max_years if max_years is None else min(max_years, precision.max_years)
+    pilot_years = min(precision.pilot_years, cap)
+    pilot = simulate_many(profile, [terms], n_years=pilot_years, seed=seed, year_loss_tables=False)[
+        0
+    ]
     settings = tables.pricing.premium
     error = premium_standard_error(pilot.annual_loss, settings, precision.batches)
     premium = technical_premium(pilot.annual_loss, settings)
     relative = error / premium if premium > 0 else 0.0
-    needed = math.ceil(precision.pilot_years * (relative / target) ** 2 / _YEAR_STEP) * _YEAR_STEP
-    return int(min(max(needed, precision.pilot_years), precision.max_years))
+    needed = math.ceil(pilot_years * (relative / target) ** 2 / _YEAR_STEP) * _YEAR_STEP
+    return int(min(max(needed, pilot_years), cap))
 
 
 def _seed(seed: int | str | None, tables: RatingTables) -> int:
@@ -454,6 +474,7 @@ def quote(
     n_years: int | None = None,
     created_at: dt.datetime | None = None,
     max_events: float | None = None,
+    max_years: int | None = None,
 ) -> Quote:
     """Quote a lab: premium with its build-up, options, experience and decision.
 
@@ -478,6 +499,9 @@ def quote(
     max_events
         Refuse (``SimulationLimitError``) a quote expected to draw more events (a service's
         guard against pathological submissions).
+    max_years
+        A cap on the years chosen by precision, below the tables' own cap (a service's latency
+        budget); the quote then reports the error it reached.
 
     Example
     -------
@@ -501,11 +525,10 @@ def quote(
     experience = rate_experience(submission, base_profile, tables.pricing.experience)
     profile = experience.apply(base_profile)
     if max_events is not None:
-        bounded_block_size(
-            profile, precision.max_years if n_years is None else n_years, 1, max_events
-        )
+        planned = n_years or min(precision.max_years, max_years or precision.max_years)
+        bounded_block_size(profile, planned, 1, max_events)
     if n_years is None:
-        n_years = _choose_years(profile, terms, tables, chosen_seed, target)
+        n_years = _choose_years(profile, terms, tables, chosen_seed, target, max_years)
         recorded_target: float | None = target
     else:
         recorded_target = target_relative_error
@@ -563,6 +586,7 @@ def quote_request(
     *,
     tables: RatingTables | None = None,
     max_events: float | None = None,
+    max_years: int | None = None,
 ) -> Quote:
     """Quote a :class:`QuoteRequest` with its options, seed and precision."""
     return quote(
@@ -573,6 +597,7 @@ def quote_request(
         options=request.options,
         target_relative_error=request.target_relative_error,
         max_events=max_events,
+        max_years=max_years,
     )
 
 

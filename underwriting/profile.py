@@ -184,7 +184,7 @@ class RiskProfile(_Model):
         Per section, the most one event can cost ground-up (sums of impacts are capped).
     """
 
-    scenarios: tuple[Scenario, ...] = Field(min_length=1)
+    scenarios: tuple[Scenario, ...] = Field(min_length=1, max_length=1_000)
     cascades: tuple[Cascade, ...] = ()
     value_at_risk: dict[Section, float] = Field(default_factory=dict)
     currency: str = "CNY"

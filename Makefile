@@ -39,3 +39,24 @@ clean:
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/quote_latency.py
+
+.PHONY: bench-engine
+bench-engine: $(STAMP)
+	$(BIN)/python benchmarks/engine.py --runs 5
+
+# Peer and HTTP benchmarks need the [bench] extra (gemact, lossmodels, aggregate, locust).
+BENCH_STAMP := $(VENV)/.bench-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	@rm -f $(VENV)/.bench-*
+	@touch $(BENCH_STAMP)
+
+.PHONY: bench-peers bench-http
+
+bench-peers: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/peers.py --years 1000000 --runs 5
+
+bench-http: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/http_load.py --duration 60 --clients 8 --workers 2
+	$(BIN)/python benchmarks/http_load.py --duration 60 --clients 8 --workers 2 --target-relative-error 0.05

@@ -56,7 +56,17 @@ def _run_blocks(path: Path) -> str:
     return output.getvalue()
 
 
-@pytest.mark.parametrize("path", sorted(DOCS.glob("*.md")), ids=lambda path: path.name)
+WALKTHROUGHS = sorted(
+    path for path in DOCS.glob("*.md") if _python_blocks(path.read_text(encoding="utf-8"))
+)
+"""Docs with Python blocks (walk-throughs); reference pages such as performance.md have none."""
+
+
+def test_the_actuary_guide_is_a_walkthrough() -> None:
+    assert GUIDE in WALKTHROUGHS
+
+
+@pytest.mark.parametrize("path", WALKTHROUGHS, ids=lambda path: path.name)
 def test_docs_python_blocks_run(
     path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -380,7 +380,20 @@ def simulate_many(
         annual_ground_up[first : first + size] = np.bincount(
             events.year, weights=events.ground_up.sum(axis=1), minlength=size
         )
-        table = event_loss_table(events, size)
+        # Terms act only on years with events (a year without one pays nothing): apply them on
+        # those years alone, numbered compactly, and put the results back in place.
+        event_years, compact = np.unique(events.year, return_inverse=True)
+        table = event_loss_table(
+            BlockEvents(
+                year=compact.astype(np.int64),
+                scenario=events.scenario,
+                event=events.event,
+                ground_up=events.ground_up,
+                downtime_days=events.downtime_days,
+                daily_cost=events.daily_cost,
+            ),
+            int(event_years.size),
+        )
         for index, term_set in enumerate(terms):
             if keep[index]:
                 insured = apply_terms(table, term_set)
@@ -390,10 +403,14 @@ def simulate_many(
                 )
             else:
                 year_losses, occurrence = annual_insured(table, term_set)
-            annual[index][first : first + size] = year_losses
-            block_max = np.zeros(size)
-            np.maximum.at(block_max, events.year, occurrence.sum(axis=1) * term_set.share)
-            max_occurrence[index][first : first + size] = block_max
+            block_annual = annual[index][first : first + size]
+            block_annual[:] = 0.0
+            block_annual[event_years] = year_losses
+            block_max = np.zeros(event_years.size)
+            np.maximum.at(block_max, table.year, occurrence.sum(axis=1) * term_set.share)
+            block_occurrence = max_occurrence[index][first : first + size]
+            block_occurrence[:] = 0.0
+            block_occurrence[event_years] = block_max
         if progress is not None:
             progress(size)
     return tuple(

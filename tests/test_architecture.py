@@ -26,6 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "decision": {"tables"},
     "quote": {
         "decision",
+        "randomness",
         "errors",
         "experience",
         "plots",

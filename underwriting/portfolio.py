@@ -327,21 +327,11 @@ def _batched_difference(
 
 
 def _var(level: float) -> Callable[[FloatArray], float]:
-    def statistic(values: FloatArray) -> float:
-        ordered = np.sort(values)
-        return float(ordered[min(max(math.ceil(values.size * level) - 1, 0), values.size - 1)])
-
-    return statistic
+    return lambda losses: LossDistribution(losses.size, 0, losses, None).var(level)
 
 
 def _tvar(level: float) -> Callable[[FloatArray], float]:
-    var = _var(level)
-
-    def statistic(values: FloatArray) -> float:
-        threshold = var(values)
-        return threshold + float(np.maximum(values - threshold, 0.0).mean()) / (1 - level)
-
-    return statistic
+    return lambda losses: LossDistribution(losses.size, 0, losses, None).tvar(level)
 
 
 def marginal_impact(

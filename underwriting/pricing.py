@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
-from underwriting.results import SimulationResult
+from underwriting.results import SimulationResult, quantile_index
 from underwriting.sections import SECTIONS
 from underwriting.tables import PremiumSettings
 
@@ -115,7 +115,7 @@ def _risk_measure(sorted_losses: FloatArray, settings: PremiumSettings) -> tuple
         weights = _wang_weights(sorted_losses.size, settings.wang_lambda)
         return max(float(weights @ sorted_losses) - expected, 0.0), expected
     n = sorted_losses.size
-    var = float(sorted_losses[min(max(math.ceil(n * settings.capital_level) - 1, 0), n - 1)])
+    var = float(sorted_losses[quantile_index(n, settings.capital_level)])
     capital = max(var - expected, 0.0)
     return settings.cost_of_capital_rate * settings.capital_share * capital, expected
 

@@ -38,6 +38,7 @@ from underwriting.pricing import (
     technical_premium,
 )
 from underwriting.profile import RiskProfile
+from underwriting.randomness import check_seed
 from underwriting.request import QuoteRequest
 from underwriting.results import Metric, SimulationResult
 from underwriting.simulation import bounded_block_size, simulate_many
@@ -455,12 +456,9 @@ def _seed(seed: int | str | None, tables: RatingTables) -> int:
     if seed is None:
         return tables.pricing.precision.default_seed
     try:
-        value = int(seed)
+        return check_seed(int(seed))
     except ValueError as error:
-        raise UnderwritingError(f"seed must be a decimal integer, got {seed!r}") from error
-    if not 0 <= value < 2**128:
-        raise UnderwritingError(f"seed must be in [0, 2**128), got {seed!r}")
-    return value
+        raise UnderwritingError(f"seed {seed!r}: {error}") from error
 
 
 def quote(

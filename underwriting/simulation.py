@@ -380,20 +380,7 @@ def simulate_many(
         annual_ground_up[first : first + size] = np.bincount(
             events.year, weights=events.ground_up.sum(axis=1), minlength=size
         )
-        # Terms act only on years with events (a year without one pays nothing): apply them on
-        # those years alone, numbered compactly, and put the results back in place.
-        event_years, compact = np.unique(events.year, return_inverse=True)
-        table = event_loss_table(
-            BlockEvents(
-                year=compact.astype(np.int64),
-                scenario=events.scenario,
-                event=events.event,
-                ground_up=events.ground_up,
-                downtime_days=events.downtime_days,
-                daily_cost=events.daily_cost,
-            ),
-            int(event_years.size),
-        )
+        event_years, table = _terms_table(events)
         for index, term_set in enumerate(terms):
             if keep[index]:
                 insured = apply_terms(table, term_set)
@@ -475,6 +462,23 @@ def event_loss_table(events: BlockEvents, n_years: int) -> EventLossTable:
     )
 
 
+def _terms_table(events: BlockEvents) -> tuple[IntArray, EventLossTable]:
+    """The block's years with events, and its event table with those years numbered 0, 1, ...
+
+    Terms act only on years with events (a year without one pays nothing), so they are applied
+    on those years alone; callers put year results back at ``years``.
+    """
+    years, compact = np.unique(events.year, return_inverse=True)
+    table = EventLossTable(
+        year=compact.astype(np.int64),
+        ground_up=events.ground_up,
+        n_years=int(years.size),
+        downtime_days=events.downtime_days,
+        daily_cost=events.daily_cost,
+    )
+    return years, table
+
+
 def _simulate_block(
     profile: RiskProfile,
     terms: PolicyTerms,
@@ -483,7 +487,7 @@ def _simulate_block(
     n_years: int,
 ) -> tuple[BlockEvents, InsuredLosses]:
     events = simulate_block_events(profile, keys, first_year, n_years)
-    return events, apply_terms(event_loss_table(events, n_years), terms)
+    return events, apply_terms(_terms_table(events)[1], terms)
 
 
 def _event_source(

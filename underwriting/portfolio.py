@@ -43,14 +43,13 @@ from underwriting.request import QuoteRequest
 from underwriting.results import LossDistribution, Metric, check_level, format_money
 from underwriting.simulation import (
     DEFAULT_BLOCK_YEARS,
+    annual_block_losses,
     bounded_block_size,
     check_run,
-    event_loss_table,
-    simulate_block_events,
     stream_keys,
 )
 from underwriting.tables import RatingTables, load_rating_tables
-from underwriting.terms import PolicyTerms, annual_insured
+from underwriting.terms import PolicyTerms
 
 if TYPE_CHECKING:
     import os
@@ -220,9 +219,7 @@ class PortfolioResult(LossDistribution):
 
 
 def _lab_block(lab: PortfolioLab, keys: dict[str, StreamKey], first: int, size: int) -> FloatArray:
-    events = simulate_block_events(lab.profile, keys, first, size)
-    annual, _ = annual_insured(event_loss_table(events, size), lab.terms)
-    return annual
+    return annual_block_losses(lab.profile, lab.terms, keys, first, size)
 
 
 def simulate_portfolio(

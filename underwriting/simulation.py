@@ -479,6 +479,23 @@ def _terms_table(events: BlockEvents) -> tuple[IntArray, EventLossTable]:
     return years, table
 
 
+def annual_block_losses(
+    profile: RiskProfile,
+    terms: PolicyTerms,
+    keys: dict[str, StreamKey],
+    first_year: int,
+    n_years: int,
+) -> FloatArray:
+    """The insured loss of each year ``first_year .. first_year + n_years - 1``.
+
+    A pure function of its arguments (every draw is keyed by its year), so blocks can be computed
+    in any order, in any process, and give the same numbers.
+    """
+    events = simulate_block_events(profile, keys, first_year, n_years)
+    annual, _ = annual_insured(event_loss_table(events, n_years), terms)
+    return annual
+
+
 def _simulate_block(
     profile: RiskProfile,
     terms: PolicyTerms,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "underwriting"
@@ -10,6 +12,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "underwriting"
 # Each module and the project modules it may import. Lower stages never import higher ones.
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
+    # Where blocks run (in process or on Dask); knows nothing of insurance.
+    "executors": {"errors"},
     "sections": set(),
     "randomness": set(),
     "distributions": {"errors"},
@@ -40,6 +44,7 @@ ALLOWED: dict[str, set[str]] = {
         "terms",
     },
     "portfolio": {
+        "executors",
         "experience",
         "plots",
         "profile",
@@ -125,6 +130,19 @@ def test_the_core_does_not_import_heavy_optional_libraries() -> None:
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module.split(".")[0]]
             assert not set(names) & forbidden, f"{path.name} imports {names}"
+
+
+def test_importing_the_package_loads_no_dask() -> None:
+    # Dask is the optional [dask] extra: only backend="dask" imports it, inside the call. A fresh
+    # interpreter, since this test session may have imported dask already.
+    code = (
+        "import sys, underwriting, underwriting.executors, underwriting.portfolio; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'dask', 'distributed'}))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PACKAGE.parent
+    ).stdout.strip()
+    assert loaded == "[]", loaded
 
 
 def test_the_api_is_a_thin_shell() -> None:

@@ -243,9 +243,10 @@ def _run_dask(
         while pending:
             yield pending.popleft().result()
     finally:
-        if pending:
-            client.cancel(list(pending))
-        client.cancel([handle])
+        # Nothing left behind on the cluster when the caller stops early or a block fails (the
+        # client may already be closed when an abandoned generator is collected).
+        if client.status == "running":
+            client.cancel([*pending, handle])
 
 
 def _dask_client(client: Any | None) -> Any:

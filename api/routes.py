@@ -277,24 +277,32 @@ def decide_referral(
     store: Store_,
     principal: Annotated[Principal, Depends(require("senior_underwriter"))],
 ) -> QuoteOut:
-    with store.session() as session:
-        record = _visible(session.get(QuoteRecord, quote_id), principal)
-        if record.outcome != "referred":
-            raise Problem(
-                409, f"Only referred quotes can be decided; this quote was {record.outcome}."
+    already = "This referral has already been decided."
+    try:
+        with store.session() as session:
+            # Lock the quote's row so two seniors deciding at once queue and the second sees the
+            # first's decision (PostgreSQL; SQLite's writers already queue at BEGIN IMMEDIATE).
+            record = _visible(session.get(QuoteRecord, quote_id, with_for_update=True), principal)
+            if record.outcome != "referred":
+                raise Problem(
+                    409, f"Only referred quotes can be decided; this quote was {record.outcome}."
+                )
+            if session.get(DecisionRecord, record.id) is not None:
+                raise Problem(409, already)
+            decision = DecisionRecord(
+                quote_id=record.id,
+                decision=body.decision,
+                note=body.note,
+                decided_by=principal.name,
+                decided_at=now(),
             )
-        if session.get(DecisionRecord, record.id) is not None:
-            raise Problem(409, "This referral has already been decided.")
-        decision = DecisionRecord(
-            quote_id=record.id,
-            decision=body.decision,
-            note=body.note,
-            decided_by=principal.name,
-            decided_at=now(),
-        )
-        session.add(decision)
-        record.status = "approved" if body.decision == "approve" else "declined"
-        return _quote_out(record, decision)
+            session.add(decision)
+            record.status = "approved" if body.decision == "approve" else "declined"
+            decided = _quote_out(record, decision)
+    except IntegrityError as error:
+        # Any other path to a second decision on the same quote meets the primary key.
+        raise Problem(409, already) from error
+    return decided
 
 
 @router.post("/v1/quotes/{quote_id}/replay", response_model=ReplayOut, tags=["quotes"])

@@ -36,6 +36,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 SCHEMA_VERSION = 1
 ROLES = ("underwriter", "senior_underwriter", "actuary", "admin")
 KEY_PREFIX = "uwk_"
+# The PostgreSQL advisory lock held while the schema is created (any fixed 64-bit number).
+_SCHEMA_LOCK = 7_020_260_701
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
@@ -159,11 +161,17 @@ class Store:
 
     def create_schema(self) -> None:
         """Create the tables if missing; refuse a store written by a newer schema version."""
-        Base.metadata.create_all(self.engine)
-        with self.session() as session:
+        # One transaction, serialised: services starting together on an empty database would
+        # otherwise race to create the same tables, and all but one would fail to start.
+        with self.engine.begin() as connection, Session(bind=connection) as session:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
+            # (SQLite: the transaction began with BEGIN IMMEDIATE, which already serialises.)
+            Base.metadata.create_all(connection)
             info = session.get(SchemaInfo, 1)
             if info is None:
                 session.add(SchemaInfo(id=1, version=SCHEMA_VERSION))
+                session.flush()
             elif info.version > SCHEMA_VERSION:
                 raise StoreError(
                     f"the store at {self.engine.url.render_as_string(hide_password=True)} has "

@@ -9,10 +9,15 @@ test`` runs 20 s of load, ``make soak`` several minutes. The same scenarios run 
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from scenarios import decision_race, idempotency_race, load
+from sqlalchemy import select
+
+from api.store import SCHEMA_VERSION, SchemaInfo, Store
 
 
 def _assert_load(tmp_path: Path, seconds: float, seed: int) -> None:
@@ -42,3 +47,24 @@ def test_same_idempotency_key_at_once_stores_one_quote(tmp_path: Path) -> None:
 def test_one_referral_decided_by_many_at_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/uw.db"
     assert decision_race(url, tmp_path, clients=16, rounds=3) == []
+
+
+def test_services_starting_at_once_on_a_fresh_database(tmp_path: Path) -> None:
+    """Several processes' stores created together on a new file: every one of them starts."""
+    url = f"sqlite:///{tmp_path}/uw.db"
+    stores = [Store(url) for _ in range(8)]
+    barrier = threading.Barrier(len(stores))
+
+    def start(store: Store) -> None:
+        barrier.wait()
+        store.create_schema()
+
+    try:
+        with ThreadPoolExecutor(max_workers=len(stores)) as pool:
+            for future in [pool.submit(start, store) for store in stores]:
+                future.result()
+        with stores[0].session() as session:
+            assert session.scalars(select(SchemaInfo)).all()[0].version == SCHEMA_VERSION
+    finally:
+        for store in stores:
+            store.engine.dispose()

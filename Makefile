@@ -34,6 +34,12 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+# The long reliability runs (docs/reliability.md): kill -9 cycles and minutes of load, on SQLite
+# and PostgreSQL; -rP prints each run's figures.
+.PHONY: soak
+soak: $(STAMP)
+	$(BIN)/python -m pytest -q -m soak -rP
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
 

@@ -212,6 +212,14 @@ class PostgresServer:
         query = self.admin_url.partition("?")[2]
         return f"{base}/{name}" + (f"?{query}" if query else "")
 
+    def drop_database(self, url: str) -> None:
+        """Drop a database made by :meth:`new_database`, closing what is still connected."""
+        import psycopg
+
+        name = url.rpartition("/")[2].partition("?")[0]
+        with psycopg.connect(libpq_url(self.admin_url), autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
 
 class PostgresUnavailable(Exception):  # noqa: N818 - a reason to skip, not an error
     """Why the PostgreSQL tests cannot run here."""

@@ -36,8 +36,10 @@ def postgres() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture
-def database_url(postgres: PostgresServer) -> str:
-    return postgres.new_database()
+def database_url(postgres: PostgresServer) -> Iterator[str]:
+    url = postgres.new_database()
+    yield url
+    postgres.drop_database(url)
 
 
 @pytest.fixture(scope="module")

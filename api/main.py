@@ -11,6 +11,7 @@ from fastapi import FastAPI
 import underwriting as uw
 from api import problems
 from api.routes import router
+from api.schemas import ProblemOut
 from api.settings import Settings, get_settings
 from api.store import Store
 
@@ -118,4 +119,21 @@ def create_app(
     problems.install(app)
     app.include_router(router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.openapi = _with_problem_schema(app)  # type: ignore[method-assign]
     return app
+
+
+def _with_problem_schema(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """``app.openapi`` with the problem-details schema that the documented errors refer to."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = generate()
+            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+            problem = ProblemOut.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(problem.pop("$defs", {}))
+            schemas["ProblemOut"] = problem
+        return app.openapi_schema  # type: ignore[return-value]
+
+    return openapi

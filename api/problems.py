@@ -6,6 +6,7 @@ A stack trace never reaches the client; an unexpected error is a bare 500 proble
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Sequence
@@ -21,7 +22,29 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from underwriting.errors import UnderwritingError
 
 PROBLEM_JSON = "application/problem+json"
+PROBLEM_SCHEMA_REF = "#/components/schemas/ProblemOut"
 logger = logging.getLogger("api")
+
+_MEANINGS = {
+    401: "No valid API key: missing, unknown or revoked.",
+    403: "The key's role may not do this.",
+    404: "No such object, or not one this key may see.",
+    409: "The request conflicts with what is stored (the detail says what).",
+    413: "The request body is over the service's limit.",
+    422: "Invalid request: each field named with the value sent and what is allowed.",
+    503: "Not ready: the rating tables or the store are not available.",
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the problem-details errors an endpoint can answer."""
+    return {
+        status: {
+            "description": _MEANINGS[status],
+            "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_SCHEMA_REF}}},
+        }
+        for status in statuses
+    }
 
 
 class Problem(Exception):  # noqa: N818 - named for what it carries: RFC 9457 problem details
@@ -44,6 +67,16 @@ class Problem(Exception):  # noqa: N818 - named for what it carries: RFC 9457 pr
         self.headers = headers
 
 
+class ProblemResponse(JSONResponse):
+    """Problem details as ASCII JSON: text echoed from the request may hold a lone surrogate
+    (``"\\ud927"`` is valid JSON), which has no UTF-8 form but escapes as ``\\ud927``."""
+
+    media_type = PROBLEM_JSON
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False).encode("ascii")
+
+
 def problem_response(
     status: int,
     detail: str,
@@ -52,7 +85,7 @@ def problem_response(
     title: str | None = None,
     errors: Sequence[dict[str, Any]] = (),
     headers: dict[str, str] | None = None,
-) -> JSONResponse:
+) -> ProblemResponse:
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": title or HTTPStatus(status).phrase,
@@ -63,7 +96,7 @@ def problem_response(
         body["instance"] = instance
     if errors:
         body["errors"] = list(errors)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return ProblemResponse(body, status_code=status, headers=headers)
 
 
 def _safe(value: Any) -> Any:
@@ -146,6 +179,21 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            # FastAPI's 400 for a body that is not UTF-8: answered like any other bad JSON.
+            cause = exc.__cause__
+            return problem_response(
+                422,
+                f"(body): not valid UTF-8 at byte {cause.start}",
+                errors=[
+                    {
+                        "field": "(body)",
+                        "value": None,
+                        "message": f"not valid UTF-8 at byte {cause.start}: {cause.reason}",
+                    }
+                ],
+                instance=request.url.path,
+            )
         return problem_response(
             exc.status_code,
             str(exc.detail),

@@ -14,7 +14,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 import underwriting as uw
-from api.problems import Problem
+from api.problems import Problem, documented
 from api.schemas import (
     ContributionOut,
     EPPointOut,
@@ -108,6 +108,7 @@ def _visible(record: QuoteRecord | None, principal: Principal) -> QuoteRecord:
     response_model=QuoteOut,
     tags=["quotes"],
     summary="Quote a lab: premium with its build-up, options, decision",
+    responses=documented(401, 403, 409, 413, 422),
 )
 def create_quote(
     body: uw.QuoteRequest,
@@ -180,7 +181,12 @@ def _by_idempotency_key(
         return _quote_out(record, session.get(DecisionRecord, record.id))
 
 
-@router.get("/v1/quotes/{quote_id}", response_model=QuoteOut, tags=["quotes"])
+@router.get(
+    "/v1/quotes/{quote_id}",
+    response_model=QuoteOut,
+    tags=["quotes"],
+    responses=documented(401, 403, 404, 422),
+)
 def get_quote(
     quote_id: str,
     store: Store_,
@@ -208,7 +214,9 @@ def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
         ) from error
 
 
-@router.get("/v1/quotes", response_model=QuotePage, tags=["quotes"])
+@router.get(
+    "/v1/quotes", response_model=QuotePage, tags=["quotes"], responses=documented(401, 403, 422)
+)
 def list_quotes(
     store: Store_,
     principal: Annotated[Principal, Depends(require(*QUOTING_ROLES))],
@@ -270,7 +278,12 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC) if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
-@router.post("/v1/quotes/{quote_id}/decision", response_model=QuoteOut, tags=["quotes"])
+@router.post(
+    "/v1/quotes/{quote_id}/decision",
+    response_model=QuoteOut,
+    tags=["quotes"],
+    responses=documented(401, 403, 404, 409, 413, 422),
+)
 def decide_referral(
     quote_id: str,
     body: ReferralDecisionIn,
@@ -305,7 +318,12 @@ def decide_referral(
     return decided
 
 
-@router.post("/v1/quotes/{quote_id}/replay", response_model=ReplayOut, tags=["quotes"])
+@router.post(
+    "/v1/quotes/{quote_id}/replay",
+    response_model=ReplayOut,
+    tags=["quotes"],
+    responses=documented(401, 403, 404, 422),
+)
 def replay_quote(
     quote_id: str,
     store: Store_,
@@ -328,7 +346,12 @@ def replay_quote(
 # --------------------------------------------------------------------------- simulations
 
 
-@router.post("/v1/simulations", response_model=SimulationOut, tags=["simulations"])
+@router.post(
+    "/v1/simulations",
+    response_model=SimulationOut,
+    tags=["simulations"],
+    responses=documented(401, 403, 413, 422),
+)
 def run_simulation(
     body: SimulationIn,
     tables: Tables,
@@ -396,7 +419,12 @@ def _tables_out(tables: uw.RatingTables, current: str) -> RatingTablesOut:
     )
 
 
-@router.get("/v1/rating-tables", response_model=list[RatingTablesOut], tags=["rating tables"])
+@router.get(
+    "/v1/rating-tables",
+    response_model=list[RatingTablesOut],
+    tags=["rating tables"],
+    responses=documented(401),
+)
 def list_rating_tables(
     tables: Tables, principal: Annotated[Principal, Depends(current_principal)]
 ) -> list[RatingTablesOut]:
@@ -407,7 +435,10 @@ def list_rating_tables(
 
 
 @router.get(
-    "/v1/rating-tables/{version}", response_model=RatingTablesDetailOut, tags=["rating tables"]
+    "/v1/rating-tables/{version}",
+    response_model=RatingTablesDetailOut,
+    tags=["rating tables"],
+    responses=documented(401, 404, 422),
 )
 def get_rating_tables(
     version: str, tables: Tables, principal: Annotated[Principal, Depends(current_principal)]
@@ -431,7 +462,7 @@ def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Readiness, tags=["health"])
+@router.get("/readyz", response_model=Readiness, tags=["health"], responses=documented(503))
 def readyz(request: Request) -> Readiness:
     tables = getattr(request.app.state, "tables", None)
     store: Store | None = getattr(request.app.state, "store", None)

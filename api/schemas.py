@@ -219,6 +219,27 @@ class RatingTablesDetailOut(RatingTablesOut):
     risk_load_method: str
 
 
+class FieldErrorOut(_Out):
+    """One invalid field: its dotted path, the value sent (bounded) and what is allowed."""
+
+    field: str
+    value: bool | int | float | str | None
+    message: str
+
+
+class ProblemOut(_Out):
+    """An error as RFC 9457 problem details (``application/problem+json``)."""
+
+    type: str = Field(description="always 'about:blank': the status says what kind of error")
+    title: str
+    status: int
+    detail: str = Field(description="what was wrong, naming the field or the cause")
+    instance: str | None = Field(default=None, description="the path of the request")
+    errors: list[FieldErrorOut] | None = Field(
+        default=None, description="every invalid field, for validation errors"
+    )
+
+
 class Health(_Out):
     status: Literal["ok"]
 

@@ -448,7 +448,12 @@ def _choose_years(
     error = premium_standard_error(pilot.annual_loss, settings, precision.batches)
     premium = technical_premium(pilot.annual_loss, settings)
     relative = error / premium if premium > 0 else 0.0
-    needed = math.ceil(pilot_years * (relative / target) ** 2 / _YEAR_STEP) * _YEAR_STEP
+    # Squared in floats: a tiny premium or target can make this overflow to infinity.
+    ratio = relative / target
+    years = pilot_years * ratio * ratio
+    if not math.isfinite(years) or years >= cap:
+        return cap
+    needed = math.ceil(years / _YEAR_STEP) * _YEAR_STEP
     return int(min(max(needed, pilot_years), cap))
 
 

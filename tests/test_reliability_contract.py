@@ -1,0 +1,236 @@
+"""Contract fuzzing: schemathesis sends generated requests to every endpoint of the app's OpenAPI.
+
+Valid requests (that fit the schema) and invalid ones (that break it), each with a key of one of
+the four roles, a wrong key, a revoked key or none; path parameters are often the id of a stored
+quote (of this principal or of another) or the served tables version, so that the success paths
+run too. Every response must be a documented status with a documented content type and a body
+that conforms to the schema; no 5xx, ever. The number of requests sent is printed.
+
+The app runs in process (ASGI) with quotes cut to a few thousand simulated years, so that a valid
+quote costs milliseconds and the run stays around a minute.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+import underwriting as uw
+from api.main import create_app
+from api.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLES_VERSION = "2026.1"
+ROLES = ("underwriter", "senior_underwriter", "actuary", "admin")
+MINIMUM_REQUESTS = 2_000
+EXAMPLES = {GenerationMode.POSITIVE: 160, GenerationMode.NEGATIVE: 90}
+"""Generated cases per operation and mode (fewer where the schema allows fewer)."""
+
+# Not negative_data_rejection: pydantic's lax parsing accepts, for example, a Unix time for a
+# date-time query parameter, which that check counts as accepting invalid data.
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+
+
+def cheap_settings(path: Path) -> Settings:
+    """Quotes of at most 1,000 simulated years; at most 2 million events per request."""
+    return Settings(
+        database_url=f"sqlite:///{path}/uw.db",
+        max_quote_years=1_000,
+        max_simulation_years=2_000,
+        max_simulated_events=2_000_000,
+    )
+
+
+def example(name: str) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads((ROOT / "examples" / f"{name}.json").read_text("utf-8"))
+    body["target_relative_error"] = 0.2
+    return body
+
+
+def within_the_cap(body: Any) -> Any:
+    """A generated simulation body with ``n_years`` under the cap and one source, if it can be.
+
+    The cap is a setting, not part of the schema: left alone, nearly every generated simulation
+    asks for more years than allowed and only the refusal would be exercised.
+    """
+    if not isinstance(body, dict):
+        return body
+    changed = dict(body)
+    if isinstance(changed.get("n_years"), int) and changed["n_years"] > 0:
+        changed["n_years"] = 1 + changed["n_years"] % 2_000
+    if changed.get("submission") is not None and changed.get("profile") is not None:
+        del changed["profile"]
+    return changed
+
+
+class Service:
+    """The app with a key per role, a wrong and a revoked key, and stored quotes to aim at."""
+
+    def __init__(self, app: FastAPI, client: TestClient) -> None:
+        self.app = app
+        self.client = client
+        store = app.state.store
+        self.credentials: list[str | None] = []
+        for role in ROLES:
+            key, _ = store.create_key(f"{role}-1", role)
+            self.credentials += [f"Bearer {key}"] * 2  # valid keys are most of the traffic
+        revoked, record = store.create_key("underwriter-1", "underwriter")
+        store.revoke_key(record.id)
+        self.credentials += [f"Bearer {revoked}", "Bearer uwk_" + "x" * 43, None]
+        underwriter = self.credentials[0]
+        admin = self.credentials[6]
+        assert underwriter is not None
+        assert admin is not None
+        self.quote_ids = [
+            self._post(client, underwriter, "physics_low_hazard"),
+            self._post(client, underwriter, "bsl3_biobank"),
+            self._post(client, admin, "bsl3_biobank"),
+        ]
+
+    @staticmethod
+    def _post(client: TestClient, authorization: str, name: str) -> str:
+        response = client.post(
+            "/v1/quotes", json=example(name), headers={"Authorization": authorization}
+        )
+        assert response.status_code == 201, response.text
+        quote_id: str = response.json()["id"]
+        return quote_id
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    tables = uw.load_rating_tables(TABLES_VERSION)
+    app = create_app(cheap_settings(tmp_path_factory.mktemp("contract")), tables=tables)
+    with TestClient(app) as client:  # runs the lifespan: tables and store in app.state
+        yield Service(app, client)
+
+
+def test_generated_requests_conform_to_the_contract(
+    service: Service, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schema = schemathesis.openapi.from_asgi("/openapi.json", service.app)
+    sent: Counter[tuple[str, int]] = Counter()
+    operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
+    assert len(operations) == 10
+
+    for operation in operations:
+        has_inputs = bool(operation.path_parameters or operation.query or operation.body)
+        modes = [GenerationMode.POSITIVE]
+        if has_inputs or operation.headers:
+            modes.append(GenerationMode.NEGATIVE)
+        for mode in modes:
+
+            @settings(
+                max_examples=EXAMPLES[mode],
+                deadline=None,
+                derandomize=True,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
+            @given(
+                case=operation.as_strategy(generation_mode=mode),
+                credential=st.sampled_from(service.credentials),
+                target=st.sampled_from([*service.quote_ids, None]),
+            )
+            def run(
+                case: Any,
+                credential: str | None,
+                target: str | None,
+                operation: Any = operation,
+            ) -> None:
+                headers = dict(case.headers or {})
+                headers.pop("Authorization", None)
+                if credential is not None:
+                    headers["Authorization"] = credential
+                case.headers = headers
+                if target is not None and "quote_id" in (case.path_parameters or {}):
+                    case.path_parameters = {**case.path_parameters, "quote_id": target}
+                if target is not None and "version" in (case.path_parameters or {}):
+                    case.path_parameters = {**case.path_parameters, "version": TABLES_VERSION}
+                if target is not None and operation.path == "/v1/simulations":
+                    case.body = within_the_cap(case.body)
+                response = case.call()
+                sent[(operation.label, response.status_code)] += 1
+                case.validate_response(response, checks=CHECKS)
+
+            run()
+
+    total = sum(sent.values())
+    by_status = Counter[int]()
+    for (_, status), count in sent.items():
+        by_status[status] += count
+    with capsys.disabled():
+        print(
+            f"\ncontract fuzzing: {total:,} requests over {len(operations)} operations; "
+            f"statuses {dict(sorted(by_status.items()))}"
+        )
+    assert total >= MINIMUM_REQUESTS
+    labels = {label for label, _ in sent}
+    assert labels == {operation.label for operation in operations}
+    for label in labels - {"GET /healthz", "GET /readyz"}:
+        assert {status for (name, status) in sent if name == label} >= {401}, label
+    successes = {label for (label, status) in sent if status < 300}
+    assert successes == labels, "every endpoint answered a generated request with success"
+
+
+def test_a_body_that_is_not_utf8_is_422_naming_the_body(service: Service) -> None:
+    authorization = service.credentials[0]
+    assert authorization is not None
+    response = service.client.post(
+        "/v1/quotes",
+        content=b'{"lab": "\xff"}',
+        headers={"Authorization": authorization, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    [error] = response.json()["errors"]
+    assert error["field"] == "(body)"
+    assert "UTF-8" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"lab": "\\ud927"}',
+        b'{"submission": {"lab_id": "\\udc00"}, "terms": {"sections": {"\\ud800": {}}}}',
+    ],
+)
+def test_an_escaped_lone_surrogate_is_echoed_in_a_422_not_a_500(
+    service: Service, body: bytes
+) -> None:
+    """JSON may escape half a surrogate pair; the error echoes it escaped, as valid JSON."""
+    authorization = service.credentials[0]
+    assert authorization is not None
+    response = service.client.post(
+        "/v1/quotes",
+        content=body,
+        headers={"Authorization": authorization, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "\\ud" in response.text
+    assert response.json()["errors"]

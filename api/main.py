@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
+from types import MappingProxyType
 from typing import Any
 
 from fastapi import FastAPI
@@ -100,7 +101,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.tables = tables or uw.load_rating_tables(settings.tables_version)
+        # Every version is loaded and validated whole before one request is served; the
+        # catalogue is then only read, never reloaded, so no request sees a half-loaded table.
+        catalogue = load_catalogue(settings, tables)
+        app.state.catalogue = catalogue
+        app.state.tables = catalogue[tables.version if tables else _served(settings, catalogue)]
         app.state.store = store or Store(
             settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
         )
@@ -121,6 +126,41 @@ def create_app(
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.openapi = _with_problem_schema(app)  # type: ignore[method-assign]
     return app
+
+
+def load_catalogue(
+    settings: Settings, served: uw.RatingTables | None = None
+) -> Mapping[str, uw.RatingTables]:
+    """Every rating-tables version under ``settings.tables_dir``, each loaded and validated.
+
+    ``served``, when given, stands for its own version. Raises ``RatingTableError`` naming the
+    file, row and field of the first problem, so that a broken table stops the start.
+    """
+    root = settings.tables_dir
+    versions = uw.available_versions(root)
+    if not versions and served is None:
+        raise uw.RatingTableError(f"no rating tables found under {root or 'the package'}")
+    loaded = {
+        version: served
+        if served is not None and version == served.version
+        else uw.load_rating_tables(version, root=root)
+        for version in versions
+    }
+    if served is not None:
+        loaded[served.version] = served
+    return MappingProxyType(loaded)
+
+
+def _served(settings: Settings, catalogue: Mapping[str, uw.RatingTables]) -> str:
+    """The version to quote with: the setting's, or the newest."""
+    if settings.tables_version is None:
+        return max(catalogue.values(), key=lambda t: (t.effective_date, t.version)).version
+    if settings.tables_version not in catalogue:
+        raise uw.RatingTableError(
+            f"UW_TABLES_VERSION {settings.tables_version!r} not found; available: "
+            f"{', '.join(catalogue) or 'none'}"
+        )
+    return settings.tables_version
 
 
 def _with_problem_schema(app: FastAPI) -> Callable[[], dict[str, Any]]:

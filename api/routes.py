@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -51,7 +52,14 @@ def get_app_settings(request: Request) -> Settings:
     return settings
 
 
+def get_catalogue(request: Request) -> Mapping[str, uw.RatingTables]:
+    """Every version loaded at start, by version (read-only)."""
+    catalogue: Mapping[str, uw.RatingTables] = request.app.state.catalogue
+    return catalogue
+
+
 Tables = Annotated[uw.RatingTables, Depends(get_tables)]
+Catalogue = Annotated[Mapping[str, uw.RatingTables], Depends(get_catalogue)]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
 
 
@@ -327,6 +335,7 @@ def decide_referral(
 def replay_quote(
     quote_id: str,
     store: Store_,
+    catalogue: Catalogue,
     principal: Annotated[Principal, Depends(require(*QUOTING_ROLES))],
 ) -> ReplayOut:
     with store.session() as session:
@@ -334,7 +343,14 @@ def replay_quote(
         stored_request, stored_quote = record.request, record.quote
     request = uw.QuoteRequest.model_validate(stored_request)
     provenance = uw.provenance_from_dict(stored_quote["provenance"])
-    again = uw.replay(provenance, request).to_dict()
+    tables = catalogue.get(provenance.tables_version)
+    if tables is None:
+        raise Problem(
+            422,
+            f"The quote was made with rating tables {provenance.tables_version}, which this "
+            f"service does not serve (it serves {', '.join(catalogue)}).",
+        )
+    again = uw.replay(provenance, request, tables=tables).to_dict()
     differences = [
         key
         for key in sorted(stored_quote.keys() | again.keys())
@@ -426,12 +442,12 @@ def _tables_out(tables: uw.RatingTables, current: str) -> RatingTablesOut:
     responses=documented(401),
 )
 def list_rating_tables(
-    tables: Tables, principal: Annotated[Principal, Depends(current_principal)]
+    tables: Tables,
+    catalogue: Catalogue,
+    principal: Annotated[Principal, Depends(current_principal)],
 ) -> list[RatingTablesOut]:
-    return [
-        _tables_out(uw.load_rating_tables(version), tables.version)
-        for version in uw.available_versions()
-    ]
+    ordered = sorted(catalogue.values(), key=lambda loaded: (loaded.effective_date, loaded.version))
+    return [_tables_out(loaded, tables.version) for loaded in ordered]
 
 
 @router.get(
@@ -441,11 +457,14 @@ def list_rating_tables(
     responses=documented(401, 404, 422),
 )
 def get_rating_tables(
-    version: str, tables: Tables, principal: Annotated[Principal, Depends(current_principal)]
+    version: str,
+    tables: Tables,
+    catalogue: Catalogue,
+    principal: Annotated[Principal, Depends(current_principal)],
 ) -> RatingTablesDetailOut:
-    if version not in uw.available_versions():
+    loaded = catalogue.get(version)
+    if loaded is None:
         raise Problem(404, f"No rating tables version {version!r}.")
-    loaded = uw.load_rating_tables(version)
     return RatingTablesDetailOut(
         **_tables_out(loaded, tables.version).model_dump(),
         scenarios=list(loaded.scenario_ids),

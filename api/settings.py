@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +21,11 @@ class Settings(BaseSettings):
     )
     tables_version: str | None = Field(
         default=None, description="rating tables version to serve; the newest when unset"
+    )
+    tables_dir: Path | None = Field(
+        default=None,
+        description="folder of rating-table version folders; the tables shipped with the package "
+        "when unset. Every version in it is loaded and validated before the service starts",
     )
     max_body_bytes: int = Field(default=1_000_000, gt=0, description="largest request body")
     max_simulation_years: int = Field(

@@ -604,15 +604,25 @@ def quote_request(
     )
 
 
-def replay(provenance: Provenance, request: QuoteRequest) -> Quote:
+def replay(
+    provenance: Provenance, request: QuoteRequest, *, tables: RatingTables | None = None
+) -> Quote:
     """Rebuild a quote from its provenance: the same tables, seed, years and timestamp.
+
+    ``tables`` are the tables of the recorded version already loaded (a service's); they are
+    loaded from the packaged tables when ``None``.
 
     Raises
     ------
     UnderwritingError
-        If the tables of that version no longer have the recorded hashes.
+        If the tables are of another version, or no longer have the recorded hashes.
     """
-    tables = load_rating_tables(provenance.tables_version)
+    if tables is None:
+        tables = load_rating_tables(provenance.tables_version)
+    if tables.version != provenance.tables_version:
+        raise UnderwritingError(
+            f"the quote was made with tables {provenance.tables_version}, not {tables.version}"
+        )
     if dict(tables.sha256) != dict(provenance.tables_sha256):
         raise UnderwritingError(
             f"tables {provenance.tables_version} have changed since the quote: their sha256 no "

@@ -534,8 +534,7 @@ def available_versions(root: Path | None = None) -> tuple[str, ...]:
     base = root or _tables_root()
     found = []
     for manifest in sorted(base.glob("*/manifest.toml")):
-        with manifest.open("rb") as handle:
-            data = tomllib.load(handle)
+        data = _read_toml(manifest, manifest.parent.name)
         found.append((str(data.get("effective_date", "")), manifest.parent.name))
     return tuple(name for _, name in sorted(found))
 
@@ -566,8 +565,34 @@ def _validation_error(
     )
 
 
+def _read_text(path: Path, version: str | None) -> str:
+    """The file as UTF-8 text; a corrupt byte is a ``RatingTableError`` naming its line."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise RatingTableError(
+            f"not valid UTF-8 at line {line} (byte {error.start}: {error.reason}); the file is "
+            "corrupt",
+            file=path.name,
+            version=version,
+        ) from error
+
+
+def _read_toml(path: Path, version: str | None) -> dict[str, Any]:
+    """The file as TOML; corrupt bytes or syntax are a ``RatingTableError`` naming the file."""
+    text = _read_text(path, version)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise RatingTableError(
+            f"not valid TOML: {error}", file=path.name, version=version
+        ) from error
+
+
 def _read_csv(path: Path, columns: tuple[str, ...], version: str) -> list[dict[str, str]]:
-    text = path.read_text(encoding="utf-8")
+    text = _read_text(path, version)
     reader = csv.DictReader(io.StringIO(text))
     header = tuple(reader.fieldnames or ())
     if header != columns:
@@ -594,11 +619,7 @@ def _load_manifest(directory: Path) -> tuple[str, dt.date, str, dict[str, str]]:
     manifest_path = directory / "manifest.toml"
     if not manifest_path.is_file():
         raise RatingTableError("manifest.toml is missing", file=str(manifest_path))
-    try:
-        with manifest_path.open("rb") as handle:
-            manifest = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as error:
-        raise RatingTableError(f"not valid TOML: {error}", file="manifest.toml") from error
+    manifest = _read_toml(manifest_path, directory.name)
 
     class Manifest(_Row):
         version: str = Field(min_length=1)
@@ -649,11 +670,7 @@ def _load_manifest(directory: Path) -> tuple[str, dt.date, str, dict[str, str]]:
 
 def _load_scenarios(directory: Path, version: str) -> ScenariosFile:
     name = "scenarios.toml"
-    try:
-        with (directory / name).open("rb") as handle:
-            raw = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as error:
-        raise RatingTableError(f"not valid TOML: {error}", file=name, version=version) from error
+    raw = _read_toml(directory / name, version)
     for index, scenario in enumerate(raw.get("scenarios", []) or [], start=1):
         try:
             ScenarioDefinition.model_validate(scenario)
@@ -669,11 +686,7 @@ def _load_scenarios(directory: Path, version: str) -> ScenariosFile:
 
 
 def _load_toml_model(directory: Path, name: str, model: type[_Row], version: str) -> Any:
-    try:
-        with (directory / name).open("rb") as handle:
-            raw = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as error:
-        raise RatingTableError(f"not valid TOML: {error}", file=name, version=version) from error
+    raw = _read_toml(directory / name, version)
     try:
         return model.model_validate(raw)
     except ValidationError as error:

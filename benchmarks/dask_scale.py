@@ -67,6 +67,11 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _noop(number: int) -> int:
     return number
 
@@ -92,6 +97,8 @@ def _one_run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
         client.wait_for_workers(workers)
         # Warm the workers (imports), so the run measures the simulation.
         client.run(__import__, "underwriting.portfolio")
+        cpu_before = sum(client.run(_cpu_seconds).values())
+        load_before = os.getloadavg()[0]
         with distributed.get_task_stream(client) as stream:
             started = time.perf_counter()
             result = uw.simulate_portfolio(
@@ -103,6 +110,8 @@ def _one_run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
                 client=client,
             )
             wall = time.perf_counter() - started
+        worker_cpu = sum(client.run(_cpu_seconds).values()) - cpu_before
+        load_after = os.getloadavg()[0]
         worker_peaks = client.run(_peak_rss_mib)
         # Scheduler overhead: no-op tasks through the same client, per task.
         tasks = 2_000
@@ -126,6 +135,8 @@ def _one_run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
         "workers": workers,
         "rating_s": rating,
         "wall_s": wall,
+        "worker_cores_used": worker_cpu / wall,
+        "load_average": [load_before, load_after],
         "client_peak_mib": _peak_rss_mib(),
         "worker_peak_mib": sorted(worker_peaks.values()),
         "pieces": len(pieces["pieces"]),
@@ -193,6 +204,11 @@ def main() -> None:
             f"combines {run['combines']} "
             f"({run['combine_s'] * 1e3:.1f} ms each); scheduler overhead "
             f"{run['task_overhead_s'] * 1e3:.2f} ms a task"
+        )
+        print(
+            f"    the workers used {run['worker_cores_used']:.2f} cores on average (CPU time / "
+            f"wall time); machine load average {run['load_average'][0]:.1f} before, "
+            f"{run['load_average'][1]:.1f} after"
         )
         print(
             f"    mean {run['mean']:,.0f} (s.e. {run['mean_se']:,.0f}); "

@@ -1,7 +1,7 @@
 """Portfolios on Dask: bit-identical to the local run, whatever the workers, the block order or a
 worker lost mid-run (DESIGN.md, randomness property 2: independent of how the work is cut).
 
-Runs on ``dask.distributed.LocalCluster``: in-process clusters (cheap to start) for the identity
+Runs on ``dask.LocalCluster``: in-process clusters (cheap to start) for the identity
 checks, a two-process cluster for the worker-loss check. Skipped when the ``[dask]`` extra is not
 installed.
 """
@@ -12,7 +12,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -22,9 +22,8 @@ import pytest
 import underwriting as uw
 from underwriting.executors import reduce_blocks, run_blocks
 
-distributed = pytest.importorskip(
-    "distributed", reason="the Dask backend needs the [dask] extra (dask.distributed)"
-)
+pytest.importorskip("distributed", reason="the Dask backend needs the [dask] extra")
+from distributed import Client, LocalCluster
 
 ROOT = Path(__file__).resolve().parents[1]
 YEARS = 12_000
@@ -51,10 +50,8 @@ def _portfolio(tables: uw.RatingTables) -> uw.Portfolio:
     return uw.Portfolio(requests, tables=tables)
 
 
-def _cluster(
-    workers: int, *, threads: int = 1, processes: bool = False
-) -> distributed.LocalCluster:
-    return distributed.LocalCluster(
+def _cluster(workers: int, *, threads: int = 1, processes: bool = False) -> LocalCluster:
+    return LocalCluster(  # type: ignore[no-untyped-call]
         n_workers=workers,
         threads_per_worker=threads,
         processes=processes,
@@ -64,6 +61,11 @@ def _cluster(
         scheduler_kwargs={"dashboard_address": ":0"},
         silence_logs=logging.CRITICAL,
     )
+
+
+def _client(cluster: LocalCluster, *, default: bool = False) -> Client:
+    # Not the default client unless asked, so a test can check what happens when none is active.
+    return Client(cluster, set_as_default=default)  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +81,10 @@ def local(portfolio: uw.Portfolio) -> uw.PortfolioResult:
 
 
 @pytest.fixture(scope="module", params=[1, 2], ids=["1 worker", "2 workers"])
-def client(request: pytest.FixtureRequest) -> Iterator[distributed.Client]:
-    # Not the default client, so a test can check what happens when none is active.
+def client(request: pytest.FixtureRequest) -> Iterator[Client]:
     with (
         _cluster(request.param) as cluster,
-        distributed.Client(cluster, set_as_default=False) as client,
+        _client(cluster) as client,
     ):
         yield client
 
@@ -98,7 +99,7 @@ def _assert_identical(result: uw.PortfolioResult, expected: uw.PortfolioResult) 
 
 
 def test_dask_gives_the_local_result_bit_for_bit(
-    portfolio: uw.Portfolio, local: uw.PortfolioResult, client: distributed.Client
+    portfolio: uw.Portfolio, local: uw.PortfolioResult, client: Client
 ) -> None:
     result = uw.simulate_portfolio(
         portfolio,
@@ -115,7 +116,7 @@ def test_dask_gives_the_local_result_bit_for_bit(
 
 
 def test_blocks_of_another_size_give_the_same_losses_on_dask(
-    portfolio: uw.Portfolio, local: uw.PortfolioResult, client: distributed.Client
+    portfolio: uw.Portfolio, local: uw.PortfolioResult, client: Client
 ) -> None:
     # Another cut of the years (uneven blocks, more of them in flight than workers) gives the same
     # annual losses and TVaR split; the labs' means add block sums, so agree to rounding only.
@@ -156,7 +157,7 @@ def _piece(last_first: int, first: int, size: int, index: int) -> np.ndarray:
     return values
 
 
-def _add(pieces: tuple[np.ndarray, ...]) -> np.ndarray:
+def _add(pieces: Sequence[np.ndarray]) -> np.ndarray:
     total = pieces[0].copy()
     for piece in pieces[1:]:
         total += piece
@@ -173,7 +174,7 @@ def test_blocks_finishing_in_reverse_order_give_the_same_sums() -> None:
     # Every block in flight at once; a spare thread on each worker while the first piece waits.
     with (
         _cluster(2, threads=2) as cluster,
-        distributed.Client(cluster, set_as_default=False) as client,
+        _client(cluster) as client,
     ):
         result = list(
             reduce_blocks(
@@ -190,7 +191,7 @@ def test_blocks_finishing_in_reverse_order_give_the_same_sums() -> None:
 
 
 def test_the_active_client_is_used_when_none_is_given() -> None:
-    with _cluster(1) as cluster, distributed.Client(cluster):
+    with _cluster(1) as cluster, _client(cluster, default=True):
         squares = list(run_blocks(_square_sum, [(0, 3), (3, 2)], backend="dask"))
     assert squares == [5, 25]
 
@@ -222,7 +223,7 @@ def test_a_worker_killed_mid_run_changes_nothing(
     killed: list[int] = []
     with (
         _cluster(2, processes=True) as cluster,
-        distributed.Client(cluster, set_as_default=False) as client,
+        _client(cluster) as client,
     ):
         client.wait_for_workers(2)
         pids: dict[str, int] = client.run(os.getpid)

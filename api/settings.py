@@ -39,7 +39,9 @@ class Settings(BaseSettings):
     max_simulated_events: float = Field(
         default=50_000_000,
         gt=0,
-        description="refuse a quote or simulation expected to draw more events (422)",
+        description="refuse (422) a simulation expected to draw more events, or a quote whose "
+        "events times the sets of terms priced on them (terms, options, build-up) exceed it; "
+        "sized so that a request finishes in seconds",
     )
     sqlite_busy_timeout_ms: int = Field(default=30_000, gt=0)
 

@@ -39,6 +39,19 @@ _SMALLEST_SURVIVAL = 2.0**-54
 _MAX_TABLE = 50_000_000
 
 
+MAX_SCALE = 1e15
+"""Largest scale of a severity (currency, or days, or a damage ratio): far beyond any lab."""
+MAX_LOG_SCALE = 35.0
+"""Largest ``|mu|`` of a lognormal: ``exp(35)`` is about 1.6e15."""
+MAX_SIGMA = 5.0
+"""Largest lognormal ``sigma``: a 95th percentile about 3,700 times the median."""
+MAX_GAMMA_SHAPE = 1e6
+MIN_PARETO_ALPHA = 0.5
+"""Smallest Pareto tail index. These bounds are the parameter domain: within them the largest
+draw (at a uniform of 2**-53), its square and fourth power stay finite in float64, so no
+simulated loss or metric becomes infinite or NaN."""
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -199,8 +212,8 @@ class LogNormal(_Severity):
     """Lognormal severity: ``log X ~ Normal(mu, sigma**2)``."""
 
     family: Literal["lognormal"] = "lognormal"
-    mu: float = Field(allow_inf_nan=False)
-    sigma: PositiveFloat = Field(allow_inf_nan=False)
+    mu: float = Field(ge=-MAX_LOG_SCALE, le=MAX_LOG_SCALE, allow_inf_nan=False)
+    sigma: PositiveFloat = Field(le=MAX_SIGMA, allow_inf_nan=False)
 
     @classmethod
     def from_median_p95(cls, median: float, p95: float) -> LogNormal:
@@ -235,8 +248,8 @@ class Gamma(_Severity):
     """Gamma severity with ``shape`` and ``scale`` (mean ``shape * scale``)."""
 
     family: Literal["gamma"] = "gamma"
-    shape: PositiveFloat = Field(allow_inf_nan=False)
-    scale: PositiveFloat = Field(allow_inf_nan=False)
+    shape: PositiveFloat = Field(le=MAX_GAMMA_SHAPE, allow_inf_nan=False)
+    scale: PositiveFloat = Field(le=MAX_SCALE, allow_inf_nan=False)
 
     def isf(self, q: FloatArray) -> FloatArray:
         return np.asarray(self.scale * special.gammainccinv(self.shape, q), dtype=np.float64)
@@ -250,8 +263,8 @@ class Pareto(_Severity):
     """Single-parameter (type I) Pareto: ``P(X > x) = (scale / x)**alpha`` for ``x >= scale``."""
 
     family: Literal["pareto"] = "pareto"
-    alpha: PositiveFloat = Field(allow_inf_nan=False, description="tail index")
-    scale: PositiveFloat = Field(allow_inf_nan=False, description="smallest value")
+    alpha: float = Field(ge=MIN_PARETO_ALPHA, allow_inf_nan=False, description="tail index")
+    scale: PositiveFloat = Field(le=MAX_SCALE, allow_inf_nan=False, description="smallest value")
 
     def isf(self, q: FloatArray) -> FloatArray:
         return np.asarray(self.scale * q ** (-1.0 / self.alpha), dtype=np.float64)
@@ -271,11 +284,11 @@ class LogNormalGPD(_Severity):
     """
 
     family: Literal["lognormal_gpd"] = "lognormal_gpd"
-    mu: float = Field(allow_inf_nan=False)
-    sigma: PositiveFloat = Field(allow_inf_nan=False)
-    threshold: PositiveFloat = Field(allow_inf_nan=False)
+    mu: float = Field(ge=-MAX_LOG_SCALE, le=MAX_LOG_SCALE, allow_inf_nan=False)
+    sigma: PositiveFloat = Field(le=MAX_SIGMA, allow_inf_nan=False)
+    threshold: PositiveFloat = Field(le=MAX_SCALE, allow_inf_nan=False)
     xi: float = Field(ge=0, lt=1, allow_inf_nan=False, description="GPD shape (tail heaviness)")
-    tail_scale: PositiveFloat | None = Field(default=None, allow_inf_nan=False)
+    tail_scale: PositiveFloat | None = Field(default=None, le=MAX_SCALE, allow_inf_nan=False)
 
     @classmethod
     def from_median_p95(

@@ -60,8 +60,8 @@ class SectionImpact(_Model):
     section: Section
     severity: Severity
     basis: Basis = "amount"
-    value: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    severity_scale: PositiveFloat = Field(default=1.0, allow_inf_nan=False)
+    value: float | None = Field(default=None, ge=0, le=1e17, allow_inf_nan=False)
+    severity_scale: PositiveFloat = Field(default=1.0, le=1e6, allow_inf_nan=False)
     probability: float = Field(default=1.0, gt=0, le=1)
     correlation: float = Field(default=1.0, ge=0, le=1)
     max_days: PositiveFloat | None = Field(default=None, allow_inf_nan=False)

@@ -28,7 +28,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from underwriting.decision import Decision, Fact, decide
-from underwriting.errors import UnderwritingError
+from underwriting.errors import SimulationLimitError, UnderwritingError
 from underwriting.experience import ExperienceRating, rate_experience
 from underwriting.pricing import (
     Premium,
@@ -41,7 +41,7 @@ from underwriting.profile import RiskProfile
 from underwriting.randomness import check_seed
 from underwriting.request import QuoteRequest
 from underwriting.results import Metric, SimulationResult
-from underwriting.simulation import bounded_block_size, simulate_many
+from underwriting.simulation import expected_events_per_year, simulate_many
 from underwriting.submission import Submission
 from underwriting.tables import RatingTables, load_rating_tables
 from underwriting.terms import PolicyTerms, SectionTerms
@@ -457,6 +457,23 @@ def _choose_years(
     return int(min(max(needed, pilot_years), cap))
 
 
+def _check_budget(profile: RiskProfile, n_years: int, term_sets: int, max_events: float) -> None:
+    """Refuse a quote whose simulated events times the sets of terms priced on them (the terms,
+    each option and the build-up's variants) exceed ``max_events``: a service's time budget."""
+    rate = expected_events_per_year(profile)
+    work = rate * n_years * term_sets
+    if work <= max_events:
+        return
+    frequent = sorted(profile.scenarios, key=lambda s: s.frequency.mean, reverse=True)[:3]
+    named = ", ".join(f"{s.id} {s.frequency.mean:,.4g}" for s in frequent)
+    raise SimulationLimitError(
+        f"this quote would price {term_sets} sets of terms on about {rate * n_years:,.0f} "
+        f"simulated events ({rate:,.4g} a year for {n_years:,} years), {work:,.0f} in all; the "
+        f"limit is {max_events:,.0f}. Most frequent scenarios (events a year): {named}. Check "
+        "the exposures that drive them, or ask for fewer options"
+    )
+
+
 def _seed(seed: int | str | None, tables: RatingTables) -> int:
     if seed is None:
         return tables.pricing.precision.default_seed
@@ -500,8 +517,9 @@ def quote(
     created_at
         Timestamp of the quote (now by default); the validity period runs from it.
     max_events
-        Refuse (``SimulationLimitError``) a quote expected to draw more events (a service's
-        guard against pathological submissions).
+        Refuse (``SimulationLimitError``) a quote whose expected events times the sets of terms
+        priced on them (the terms, each option, the build-up's variants) exceed it: a service's
+        time budget against pathological submissions, checked before anything is simulated.
     max_years
         A cap on the years chosen by precision, below the tables' own cap (a service's latency
         budget); the quote then reports the error it reached.
@@ -529,7 +547,8 @@ def quote(
     profile = experience.apply(base_profile)
     if max_events is not None:
         planned = n_years or min(precision.max_years, max_years or precision.max_years)
-        bounded_block_size(profile, planned, 1, max_events)
+        priced = 1 + len(options) + len(_term_variants(terms))
+        _check_budget(profile, planned, priced, max_events)
     if n_years is None:
         n_years = _choose_years(profile, terms, tables, chosen_seed, target, max_years)
         recorded_target: float | None = target

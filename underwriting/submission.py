@@ -30,6 +30,10 @@ from pydantic import (
     model_validator,
 )
 
+MAX_AMOUNT = 1e15
+"""Largest amount (currency) or quantity a submission may state: far beyond any laboratory, and
+small enough that sums of values and the squares of simulated losses stay finite."""
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -57,14 +61,14 @@ BiosafetyLevel = Literal[1, 2, 3, 4]
 class Values(_Model):
     """Sums insured and the research budget, in the policy currency."""
 
-    building_improvements: NonNegativeFloat = Field(default=0.0, allow_inf_nan=False)
-    contents: NonNegativeFloat = Field(default=0.0, allow_inf_nan=False)
-    equipment: NonNegativeFloat = Field(default=0.0, allow_inf_nan=False)
+    building_improvements: NonNegativeFloat = Field(default=0.0, le=MAX_AMOUNT, allow_inf_nan=False)
+    contents: NonNegativeFloat = Field(default=0.0, le=MAX_AMOUNT, allow_inf_nan=False)
+    equipment: NonNegativeFloat = Field(default=0.0, le=MAX_AMOUNT, allow_inf_nan=False)
     specimens: NonNegativeFloat = Field(
-        default=0.0, allow_inf_nan=False, description="specimens at re-creation cost"
+        default=0.0, le=MAX_AMOUNT, allow_inf_nan=False, description="specimens at re-creation cost"
     )
     annual_research_spend: NonNegativeFloat = Field(
-        default=0.0, allow_inf_nan=False, description="for research interruption"
+        default=0.0, le=MAX_AMOUNT, allow_inf_nan=False, description="for research interruption"
     )
 
     @property
@@ -82,7 +86,7 @@ class EquipmentItem(_Model):
     """One scheduled instrument."""
 
     type: str = Field(min_length=1, max_length=200)
-    value: NonNegativeFloat = Field(allow_inf_nan=False)
+    value: NonNegativeFloat = Field(le=MAX_AMOUNT, allow_inf_nan=False)
     age_years: NonNegativeFloat = Field(allow_inf_nan=False, le=100)
     cryogenic_magnet: bool = Field(default=False, description="NMR/MRI superconducting magnet")
 
@@ -99,7 +103,9 @@ class GasCylinders(_Model):
 class ChemicalInventory(_Model):
     """Hazardous chemicals on hand (research.md §2.3)."""
 
-    flammable_liquids_litres: NonNegativeFloat = Field(default=0.0, allow_inf_nan=False)
+    flammable_liquids_litres: NonNegativeFloat = Field(
+        default=0.0, le=MAX_AMOUNT, allow_inf_nan=False
+    )
     gas_cylinders: GasCylinders = GasCylinders()
     pyrophoric: bool = False
     water_reactive: bool = False
@@ -148,7 +154,7 @@ class Claim(_Model):
 
     scenario: str = Field(min_length=1, description="scenario id from the rating tables")
     date: dt.date
-    amount: NonNegativeFloat = Field(allow_inf_nan=False)
+    amount: NonNegativeFloat = Field(le=MAX_AMOUNT, allow_inf_nan=False)
 
 
 class ClaimsHistory(_Model):

@@ -129,6 +129,42 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         yield Service(app, client)
 
 
+def fuzz(
+    service: Service, operation: Any, mode: GenerationMode, sent: Counter[tuple[str, int]]
+) -> None:
+    """Send ``operation``'s generated cases of ``mode``; count each response in ``sent``."""
+
+    @settings(
+        max_examples=EXAMPLES[mode],
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(
+        case=operation.as_strategy(generation_mode=mode),
+        credential=st.sampled_from(service.credentials),
+        target=st.sampled_from([*service.quote_ids, None]),
+    )
+    def run(case: Any, credential: str | None, target: str | None) -> None:
+        headers = dict(case.headers or {})
+        headers.pop("Authorization", None)
+        if credential is not None:
+            headers["Authorization"] = credential
+        case.headers = headers
+        if target is not None and "quote_id" in (case.path_parameters or {}):
+            case.path_parameters = {**case.path_parameters, "quote_id": target}
+        if target is not None and "version" in (case.path_parameters or {}):
+            case.path_parameters = {**case.path_parameters, "version": TABLES_VERSION}
+        if target is not None and operation.path == "/v1/simulations":
+            case.body = within_the_cap(case.body)
+        response = case.call()
+        sent[(operation.label, response.status_code)] += 1
+        case.validate_response(response, checks=CHECKS)
+
+    run()
+
+
 def test_generated_requests_conform_to_the_contract(
     service: Service, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -143,41 +179,7 @@ def test_generated_requests_conform_to_the_contract(
         if has_inputs or operation.headers:
             modes.append(GenerationMode.NEGATIVE)
         for mode in modes:
-
-            @settings(
-                max_examples=EXAMPLES[mode],
-                deadline=None,
-                derandomize=True,
-                database=None,
-                suppress_health_check=list(HealthCheck),
-            )
-            @given(
-                case=operation.as_strategy(generation_mode=mode),
-                credential=st.sampled_from(service.credentials),
-                target=st.sampled_from([*service.quote_ids, None]),
-            )
-            def run(
-                case: Any,
-                credential: str | None,
-                target: str | None,
-                operation: Any = operation,
-            ) -> None:
-                headers = dict(case.headers or {})
-                headers.pop("Authorization", None)
-                if credential is not None:
-                    headers["Authorization"] = credential
-                case.headers = headers
-                if target is not None and "quote_id" in (case.path_parameters or {}):
-                    case.path_parameters = {**case.path_parameters, "quote_id": target}
-                if target is not None and "version" in (case.path_parameters or {}):
-                    case.path_parameters = {**case.path_parameters, "version": TABLES_VERSION}
-                if target is not None and operation.path == "/v1/simulations":
-                    case.body = within_the_cap(case.body)
-                response = case.call()
-                sent[(operation.label, response.status_code)] += 1
-                case.validate_response(response, checks=CHECKS)
-
-            run()
+            fuzz(service, operation, mode, sent)
 
     total = sum(sent.values())
     by_status = Counter[int]()

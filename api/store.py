@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -125,6 +127,24 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _write_ahead_log(cursor: Any, timeout_ms: int) -> None:
+    """Put a SQLite file in WAL mode (it stays so), waiting up to ``timeout_ms`` for the file.
+
+    Switching a new file to WAL needs it alone for a moment, and SQLite answers 'database is
+    locked' at once instead of waiting: processes opening a new store together would fail.
+    """
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class Store:
     """The database behind the service."""
 
@@ -144,9 +164,9 @@ class Store:
         @event.listens_for(self.engine, "connect")
         def _pragmas(connection: Any, _record: Any) -> None:
             cursor = connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            _write_ahead_log(cursor, busy_timeout_ms)
+            cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 

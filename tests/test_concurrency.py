@@ -50,21 +50,25 @@ def test_one_referral_decided_by_many_at_once(tmp_path: Path) -> None:
 
 
 def test_services_starting_at_once_on_a_fresh_database(tmp_path: Path) -> None:
-    """Several processes' stores created together on a new file: every one of them starts."""
-    url = f"sqlite:///{tmp_path}/uw.db"
-    stores = [Store(url) for _ in range(8)]
-    barrier = threading.Barrier(len(stores))
+    """Several processes' stores opened together on a new file: every one of them starts.
 
-    def start(store: Store) -> None:
-        barrier.wait()
-        store.create_schema()
+    (The race is narrow on SQLite, so it is run on twenty new files.)
+    """
+    for attempt in range(20):
+        url = f"sqlite:///{tmp_path}/uw-{attempt}.db"
+        stores = [Store(url) for _ in range(16)]
+        barrier = threading.Barrier(len(stores))
 
-    try:
-        with ThreadPoolExecutor(max_workers=len(stores)) as pool:
-            for future in [pool.submit(start, store) for store in stores]:
-                future.result()
-        with stores[0].session() as session:
-            assert session.scalars(select(SchemaInfo)).all()[0].version == SCHEMA_VERSION
-    finally:
-        for store in stores:
-            store.engine.dispose()
+        def start(store: Store, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            store.create_schema()
+
+        try:
+            with ThreadPoolExecutor(max_workers=len(stores)) as pool:
+                for future in [pool.submit(start, store) for store in stores]:
+                    future.result()
+            with stores[0].session() as session:
+                assert session.scalars(select(SchemaInfo)).all()[0].version == SCHEMA_VERSION
+        finally:
+            for store in stores:
+                store.engine.dispose()

@@ -24,7 +24,9 @@ ALLOWED: dict[str, set[str]] = {
     "tables": {"distributions", "errors", "factors", "sections", "submission"},
     "profile": {"distributions", "errors", "factors", "sections", "submission", "tables"},
     "results": {"sections", "profile", "terms", "plots"},
-    "simulation": {"errors", "profile", "randomness", "results", "sections", "terms"},
+    # The compiled kernel: flattens profiles and terms, draws as randomness does.
+    "kernel": {"distributions", "profile", "randomness", "sections", "terms"},
+    "simulation": {"errors", "kernel", "profile", "randomness", "results", "sections", "terms"},
     "experience": {"errors", "profile", "submission", "tables"},
     "pricing": {"results", "sections", "tables"},
     "decision": {"tables"},

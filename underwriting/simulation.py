@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 from scipy import special
 
 from underwriting.errors import SimulationLimitError
+from underwriting.kernel import Plan, make_plan, run_block, switched_on
 from underwriting.profile import RiskProfile, Scenario
 from underwriting.randomness import (
     StreamKey,
@@ -55,6 +57,9 @@ MAX_EVENTS_PER_BLOCK = 2_000_000
 """Expected events per block above which blocks are made smaller (memory; results unchanged)."""
 
 MAX_YEARS = 1_000_000_000
+
+Engine = Literal["auto", "compiled", "numpy"]
+"""Which implementation simulates: the compiled kernel where it can (``auto``), or one of them."""
 
 # Dimensions of the draws of one event (see underwriting.randomness). Fixed forever: changing them
 # changes every simulated figure.
@@ -277,6 +282,7 @@ def simulate(
     block_size: int = DEFAULT_BLOCK_YEARS,
     progress: Callable[[int], None] | None = None,
     max_events: float | None = None,
+    engine: Engine = "auto",
 ) -> SimulationResult:
     """Simulate ``n_years`` independent years of the profile's losses under the terms.
 
@@ -297,6 +303,9 @@ def simulate(
         Called with the number of years just simulated after each block (for a progress bar).
     max_events
         Refuse (``SimulationLimitError``) a run expected to draw more events than this.
+    engine
+        ``auto`` runs the compiled kernel (:mod:`underwriting.kernel`) where it can and the NumPy
+        engine otherwise; ``numpy`` or ``compiled`` forces one (the same results to 1e-9).
 
     Returns
     -------
@@ -324,6 +333,7 @@ def simulate(
         block_size=block_size,
         progress=progress,
         max_events=max_events,
+        engine=engine,
     )[0]
 
 
@@ -337,13 +347,15 @@ def simulate_many(
     year_loss_tables: bool | Sequence[bool] = True,
     progress: Callable[[int], None] | None = None,
     max_events: float | None = None,
+    engine: Engine = "auto",
 ) -> tuple[SimulationResult, ...]:
     """Simulate once and apply several sets of terms to the very same events.
 
     Each result equals ``simulate(profile, terms[i], ...)`` with the same seed; the events are
     drawn once. ``year_loss_tables`` says, for all or for each set of terms, whether to keep the
     year loss table by scenario and section (needed for ``by_section`` and ``by_scenario``).
-    ``max_events`` refuses (``SimulationLimitError``) a run expected to draw more events.
+    ``max_events`` refuses (``SimulationLimitError``) a run expected to draw more events;
+    ``engine`` is as for :func:`simulate`.
 
     Example
     -------
@@ -370,34 +382,30 @@ def simulate_many(
     if len(keep) != len(terms):
         raise ValueError(f"year_loss_tables has {len(keep)} entries for {len(terms)} term sets")
     keys = stream_keys(profile, seed)
+    plan = compiled_plan(profile, keys, terms, engine)
     annual = [np.empty(n_years) for _ in terms]
     max_occurrence = [np.empty(n_years) for _ in terms]
     tables: list[list[YearLossTable]] = [[] for _ in terms]
     annual_ground_up = np.empty(n_years)
     for first in range(0, n_years, block_size):
         size = min(block_size, n_years - first)
-        events = simulate_block_events(profile, keys, first, size)
-        annual_ground_up[first : first + size] = np.bincount(
-            events.year, weights=events.ground_up.sum(axis=1), minlength=size
-        )
-        event_years, table = _terms_table(events)
-        for index, term_set in enumerate(terms):
-            if keep[index]:
-                insured = apply_terms(table, term_set)
-                year_losses, occurrence = insured.annual, insured.occurrence
-                tables[index].append(
-                    _block_year_loss_table(events, insured.by_event, first, len(profile.scenarios))
-                )
-            else:
-                year_losses, occurrence = annual_insured(table, term_set)
-            block_annual = annual[index][first : first + size]
-            block_annual[:] = 0.0
-            block_annual[event_years] = year_losses
-            block_max = np.zeros(event_years.size)
-            np.maximum.at(block_max, table.year, occurrence.sum(axis=1) * term_set.share)
-            block_occurrence = max_occurrence[index][first : first + size]
-            block_occurrence[:] = 0.0
-            block_occurrence[event_years] = block_max
+        if plan is not None:
+            _compiled_block(
+                plan, first, size, keep, annual, max_occurrence, annual_ground_up, tables
+            )
+        else:
+            _numpy_block(
+                profile,
+                terms,
+                keys,
+                first,
+                size,
+                keep,
+                annual,
+                max_occurrence,
+                annual_ground_up,
+                tables,
+            )
         if progress is not None:
             progress(size)
     return tuple(
@@ -415,6 +423,92 @@ def simulate_many(
         )
         for index, term_set in enumerate(terms)
     )
+
+
+def compiled_plan(
+    profile: RiskProfile,
+    keys: dict[str, StreamKey],
+    terms: Sequence[PolicyTerms],
+    engine: Engine = "auto",
+) -> Plan | None:
+    """The compiled kernel's plan for this run, or ``None`` where the NumPy engine runs."""
+    if engine not in ("auto", "compiled", "numpy"):
+        raise ValueError(f"engine must be 'auto', 'compiled' or 'numpy', got {engine!r}")
+    if engine == "numpy":
+        return None
+    plan = make_plan(profile, keys, terms) if switched_on() else None
+    if plan is None and engine == "compiled":
+        raise ValueError(
+            "the compiled engine cannot run here: it needs numba (not switched off by "
+            "UW_ENGINE=numpy) and severities with closed-form quantiles (lognormal, "
+            "lognormal_gpd, pareto); use engine='auto' or 'numpy'"
+        )
+    return plan
+
+
+def _compiled_block(
+    plan: Plan,
+    first: int,
+    size: int,
+    keep: Sequence[bool],
+    annual: list[FloatArray],
+    max_occurrence: list[FloatArray],
+    annual_ground_up: FloatArray,
+    tables: list[list[YearLossTable]],
+) -> None:
+    out = run_block(plan, first, size, keep)
+    annual_ground_up[first : first + size] = out.annual_ground_up
+    kept = 0
+    for index in range(plan.n_term_sets):
+        annual[index][first : first + size] = out.annual[index]
+        max_occurrence[index][first : first + size] = out.max_occurrence[index]
+        if keep[index]:
+            tables[index].append(
+                YearLossTable(
+                    year=out.year.astype(np.int32),
+                    scenario=out.scenario.astype(np.int16),
+                    section=out.section.astype(np.int8),
+                    ground_up=out.ground_up.copy(),
+                    insured=out.insured[kept].copy(),
+                )
+            )
+            kept += 1
+
+
+def _numpy_block(
+    profile: RiskProfile,
+    terms: Sequence[PolicyTerms],
+    keys: dict[str, StreamKey],
+    first: int,
+    size: int,
+    keep: Sequence[bool],
+    annual: list[FloatArray],
+    max_occurrence: list[FloatArray],
+    annual_ground_up: FloatArray,
+    tables: list[list[YearLossTable]],
+) -> None:
+    events = simulate_block_events(profile, keys, first, size)
+    annual_ground_up[first : first + size] = np.bincount(
+        events.year, weights=events.ground_up.sum(axis=1), minlength=size
+    )
+    event_years, table = _terms_table(events)
+    for index, term_set in enumerate(terms):
+        if keep[index]:
+            insured = apply_terms(table, term_set)
+            year_losses, occurrence = insured.annual, insured.occurrence
+            tables[index].append(
+                _block_year_loss_table(events, insured.by_event, first, len(profile.scenarios))
+            )
+        else:
+            year_losses, occurrence = annual_insured(table, term_set)
+        block_annual = annual[index][first : first + size]
+        block_annual[:] = 0.0
+        block_annual[event_years] = year_losses
+        block_max = np.zeros(event_years.size)
+        np.maximum.at(block_max, table.year, occurrence.sum(axis=1) * term_set.share)
+        block_occurrence = max_occurrence[index][first : first + size]
+        block_occurrence[:] = 0.0
+        block_occurrence[event_years] = block_max
 
 
 def expected_events_per_year(profile: RiskProfile) -> float:
@@ -491,6 +585,10 @@ def annual_block_losses(
     A pure function of its arguments (every draw is keyed by its year), so blocks can be computed
     in any order, in any process, and give the same numbers.
     """
+    plan = compiled_plan(profile, keys, [terms])
+    if plan is not None:
+        annual: FloatArray = run_block(plan, first_year, n_years, [False]).annual[0]
+        return annual
     events = simulate_block_events(profile, keys, first_year, n_years)
     annual, _ = annual_insured(event_loss_table(events, n_years), terms)
     return annual

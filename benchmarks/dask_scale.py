@@ -17,7 +17,9 @@ scheduler's overhead per task with no-op tasks, and models the wall time on larg
     time(W) = rating + scatter + sum over passes of ceil(pieces / W) x piece time
               + tasks x overhead per task
 
-(whole pieces per worker, so a cluster with more workers than pieces gains nothing more).
+(whole pieces per worker, so a cluster with more workers than pieces gains nothing more), with
+the piece cost taken as the CPU time per piece of the one-worker run. ``--model-only PIECE_SECONDS
+OVERHEAD_MS`` prints the model from given costs without running anything.
 """
 
 from __future__ import annotations
@@ -136,6 +138,7 @@ def _one_run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
         "rating_s": rating,
         "wall_s": wall,
         "worker_cores_used": worker_cpu / wall,
+        "piece_cpu_s": worker_cpu / max(len(pieces["pieces"]), 1),
         "load_average": [load_before, load_after],
         "client_peak_mib": _peak_rss_mib(),
         "worker_peak_mib": sorted(worker_peaks.values()),
@@ -161,8 +164,8 @@ def _modelled_seconds(
     blocks = math.ceil(years / block_size)
     groups = math.ceil(labs / LAB_GROUP_SIZE)
     pieces = blocks * groups
-    # Piece time scales with the lab-years in a piece.
-    piece = piece_s * block_size / 10_000
+    # Piece time scales with the lab-years in a piece (the blocks' mean length).
+    piece = piece_s * years / blocks / 10_000
     combines = blocks * math.ceil((groups - 1) / (REDUCTION_FAN_IN - 1))
     compute = 2 * math.ceil(pieces / workers) * piece
     return compute + 2 * (pieces + combines) * overhead_s, 2 * pieces
@@ -177,7 +180,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--model-only",
+        nargs=2,
+        type=float,
+        metavar=("PIECE_SECONDS", "OVERHEAD_MS"),
+        help="print the model from these costs (a piece of 64 labs x 10,000 years in seconds of "
+        "a core, the scheduler's overhead per task in ms) without running anything",
+    )
     args = parser.parse_args()
+    if args.model_only is not None:
+        _print_model(args.model_only[0], args.model_only[1] / 1e3)
+        return
     if args.one is not None:
         print(json.dumps(_one_run(args, args.one)))
         return
@@ -219,21 +233,33 @@ def main() -> None:
     if len(runs) > 1:
         speedup = runs[0]["wall_s"] / runs[-1]["wall_s"]
         print(f"speed-up {runs[0]['workers']} -> {runs[-1]['workers']} workers: {speedup:.2f}x")
-    # The model, from the one-worker run's piece time (the least disturbed by sharing the cores)
-    # and the smallest measured overhead per task.
-    piece_s = runs[0]["piece_s"] * 10_000 / args.block_size
+    # The model: the CPU time of a piece on the one-worker run (what a piece costs on a core of
+    # its own; on this shared machine the workers got less than a core each) and the smallest
+    # measured overhead per task.
+    piece_s = runs[0]["piece_cpu_s"] * 10_000 / args.block_size
     overhead_s = min(r["task_overhead_s"] for r in runs)
+    _print_model(piece_s, overhead_s)
+
+
+def _print_model(piece_s: float, overhead_s: float) -> None:
     lab_years_per_s = LAB_GROUP_SIZE * 10_000 / piece_s
     print(
-        f"model: a piece of {LAB_GROUP_SIZE} labs x 10,000 years takes {piece_s:.2f} s "
+        f"model: a piece of {LAB_GROUP_SIZE} labs x 10,000 years costs {piece_s:.2f} s of a core "
         f"({lab_years_per_s:,.0f} lab-years/s, {1 / piece_s:.2f} pieces/s per worker); "
         f"{overhead_s * 1e3:.2f} ms of scheduler time a task"
     )
-    print(f"{'workers':>8}{'1,000 labs x 100k years':>26}{'10,000 labs x 1M years':>26}")
+    cases = [
+        ("1,000 labs x 100k", 1_000, 100_000, 10_000),
+        ("10,000 labs x 1M", 10_000, 1_000_000, 10_000),
+        ("10,000 x 1M, blocks 65,536", 10_000, 1_000_000, 65_536),
+    ]
+    print(f"{'workers':>8}" + "".join(f"{name:>30}" for name, *_ in cases))
     for workers in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512):
-        small, _ = _modelled_seconds(workers, 1_000, 100_000, 10_000, piece_s, overhead_s)
-        large, _ = _modelled_seconds(workers, 10_000, 1_000_000, 10_000, piece_s, overhead_s)
-        print(f"{workers:>8}{small:>24,.0f} s{large:>24,.0f} s")
+        row = [
+            _modelled_seconds(workers, labs, years, block, piece_s, overhead_s)[0]
+            for _, labs, years, block in cases
+        ]
+        print(f"{workers:>8}" + "".join(f"{seconds:>28,.0f} s" for seconds in row))
 
 
 if __name__ == "__main__":

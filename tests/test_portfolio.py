@@ -122,3 +122,21 @@ def test_duplicate_lab_ids_are_refused(tables: uw.RatingTables) -> None:
     request = _requests()[0]
     with pytest.raises(ValueError, match="lab ids must be unique"):
         uw.Portfolio([request, request], tables=tables)
+
+
+def test_backend_and_group_size_mistakes_are_named(tables: uw.RatingTables) -> None:
+    portfolio = uw.Portfolio(_requests()[:1], tables=tables)
+    with pytest.raises(ValueError, match="lab_group_size must be a positive integer, got 0"):
+        uw.simulate_portfolio(portfolio, n_years=100, seed=1, lab_group_size=0)
+    with pytest.raises(ValueError, match="backend must be one of 'local', 'dask', got 'spark'"):
+        uw.simulate_portfolio(portfolio, n_years=100, seed=1, backend="spark")  # type: ignore[arg-type]
+
+
+def test_groups_of_labs_change_the_sums_by_rounding_at_most(tables: uw.RatingTables) -> None:
+    # The group size fixes the order of the portfolio's sums (the same on every backend); with
+    # groups of one lab or of all three, the years agree to rounding.
+    portfolio = uw.Portfolio(_requests(), tables=tables)
+    whole = uw.simulate_portfolio(portfolio, n_years=5_000, seed=2)
+    single = uw.simulate_portfolio(portfolio, n_years=5_000, seed=2, lab_group_size=1)
+    np.testing.assert_allclose(single.annual_loss, whole.annual_loss, rtol=1e-12)
+    np.testing.assert_array_equal(single.lab_means, whole.lab_means)

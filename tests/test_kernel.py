@@ -277,6 +277,30 @@ def test_compiled_results_do_not_depend_on_the_block_size(block_size: int) -> No
         np.testing.assert_array_equal(getattr(a, column), getattr(b, column))
 
 
+@pytest.mark.parametrize("count", ["2", "3"])
+def test_compiled_results_do_not_depend_on_the_threads(
+    count: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UW_THREADS", "1")
+    one = _run(n_years=30_000)
+    monkeypatch.setenv("UW_THREADS", count)
+    assert kernel.threads() == int(count)
+    many = _run(n_years=30_000)
+    np.testing.assert_array_equal(one.annual_loss, many.annual_loss)
+    np.testing.assert_array_equal(one.annual_max_occurrence, many.annual_max_occurrence)
+    a, b = one.year_loss_table, many.year_loss_table
+    assert a is not None
+    assert b is not None
+    for column in ("year", "scenario", "section", "ground_up", "insured"):
+        np.testing.assert_array_equal(getattr(a, column), getattr(b, column))
+
+
+def test_a_bad_thread_count_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UW_THREADS", "zero")
+    with pytest.raises(ValueError, match="UW_THREADS must be a positive integer, got 'zero'"):
+        kernel.threads()
+
+
 def test_compiled_results_are_reproducible_and_keep_stable_streams() -> None:
     np.testing.assert_array_equal(_run().annual_loss, _run().annual_loss)
     base = compiled_profile()

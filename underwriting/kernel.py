@@ -27,6 +27,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -249,12 +250,64 @@ class BlockOutput:
     insured: FloatArray
 
 
+MIN_YEARS_PER_THREAD = 4_096
+"""A block is split among threads only where each gets at least this many years."""
+
+
+def threads() -> int:
+    """Threads the kernel uses: ``UW_THREADS`` from the environment, else every core.
+
+    Results do not depend on it: each thread simulates whole years, and the pieces are put back
+    in year order.
+    """
+    value = os.environ.get("UW_THREADS", "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"UW_THREADS must be a positive integer, got {value!r}")
+        return int(value)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def run_block(plan: Plan, first_year: int, n_years: int, keep: Sequence[bool]) -> BlockOutput:
     """Simulate years ``first_year .. first_year + n_years - 1`` under every term set.
 
-    Year loss table rows are kept for the term sets where ``keep`` is true.
+    Year loss table rows are kept for the term sets where ``keep`` is true. The years are shared
+    among :func:`threads` threads (the kernel runs without the GIL); the result is the same.
     """
     kept = np.flatnonzero(np.asarray(keep, dtype=np.bool_)).astype(np.int64)
+    pieces = max(1, min(threads(), n_years // MIN_YEARS_PER_THREAD))
+    bounds = [first_year + n_years * k // pieces for k in range(pieces + 1)]
+    if pieces == 1:
+        return _run_piece(plan, first_year, n_years, kept)
+    outputs = list(
+        _pool(pieces).map(
+            lambda k: _run_piece(plan, bounds[k], bounds[k + 1] - bounds[k], kept), range(pieces)
+        )
+    )
+    return BlockOutput(
+        annual=np.concatenate([o.annual for o in outputs], axis=1),
+        max_occurrence=np.concatenate([o.max_occurrence for o in outputs], axis=1),
+        annual_ground_up=np.concatenate([o.annual_ground_up for o in outputs]),
+        year=np.concatenate([o.year for o in outputs]),
+        scenario=np.concatenate([o.scenario for o in outputs]),
+        section=np.concatenate([o.section for o in outputs]),
+        ground_up=np.concatenate([o.ground_up for o in outputs]),
+        insured=np.concatenate([o.insured for o in outputs], axis=1),
+    )
+
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(size: int) -> ThreadPoolExecutor:
+    with _pools_lock:
+        if size not in _pools:
+            _pools[size] = ThreadPoolExecutor(size, thread_name_prefix="uw-kernel")
+        return _pools[size]
+
+
+def _run_piece(plan: Plan, first_year: int, n_years: int, kept: IntArray) -> BlockOutput:
     capacity = int(n_years * plan.rows_per_year * 1.25) + 1024 if kept.size else 0
     kernel = _compiled()
     annual = np.empty((plan.n_term_sets, n_years))
@@ -287,7 +340,7 @@ def run_block(plan: Plan, first_year: int, n_years: int, keep: Sequence[bool]) -
                 ground_up=out_ground_up[:rows],
                 insured=out_insured[:, :rows],
             )
-        capacity *= 2  # more rows than expected (rare): the block is run again, identically
+        capacity *= 2  # more rows than expected (rare): the piece is run again, identically
 
 
 # --------------------------------------------------------------------------- kernel source
@@ -780,4 +833,4 @@ def _compile() -> Callable[..., int]:
     namespace = globals()
     for name in _HELPERS:
         namespace[name] = jit(cache=True, inline="always", error_model="numpy")(namespace[name])
-    return cast(Callable[..., int], jit(cache=True, error_model="numpy")(_simulate))
+    return cast(Callable[..., int], jit(cache=True, nogil=True, error_model="numpy")(_simulate))

@@ -26,7 +26,16 @@ ALLOWED: dict[str, set[str]] = {
     "results": {"sections", "profile", "terms", "plots"},
     # The compiled kernel: flattens profiles and terms, draws as randomness does.
     "kernel": {"distributions", "profile", "randomness", "sections", "terms"},
-    "simulation": {"errors", "kernel", "profile", "randomness", "results", "sections", "terms"},
+    "simulation": {
+        "errors",
+        "executors",
+        "kernel",
+        "profile",
+        "randomness",
+        "results",
+        "sections",
+        "terms",
+    },
     "experience": {"errors", "profile", "submission", "tables"},
     "pricing": {"results", "sections", "tables"},
     "decision": {"tables"},

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -112,6 +113,25 @@ def test_dask_gives_the_local_result_bit_for_bit(
     )
     _assert_identical(result, local)
     # What the actuary reads: the same figures, to the last digit.
+    assert result.summary() == local.summary()
+
+
+@pytest.mark.parametrize("engine", ["compiled", "numpy"])
+def test_a_single_profile_on_dask_gives_the_local_result_bit_for_bit(
+    client: Client, engine: Literal["compiled", "numpy"]
+) -> None:
+    request = uw.QuoteRequest.model_validate_json(
+        (ROOT / "examples" / "chemistry_high_hazard.json").read_text()
+    )
+    profile = uw.RiskProfile.from_submission(request.submission, uw.load_rating_tables("2026.1"))
+    options: dict[str, Any] = {"n_years": YEARS, "seed": SEED, "block_size": BLOCK}
+    options["engine"] = engine
+    local = uw.simulate(profile, request.terms, **options)
+    result = uw.simulate(profile, request.terms, backend="dask", client=client, **options)
+    assert np.array_equal(result.annual_loss, local.annual_loss)
+    assert np.array_equal(result.annual_ground_up, local.annual_ground_up)
+    np.testing.assert_array_equal(result.annual_max_occurrence, local.annual_max_occurrence)
+    assert result.by_scenario() == local.by_scenario()
     assert result.summary() == local.summary()
 
 

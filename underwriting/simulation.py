@@ -18,15 +18,17 @@ Nothing loops in Python per year or per event: only per block, scenario and impa
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 from scipy import special
 
 from underwriting.errors import SimulationLimitError
+from underwriting.executors import Backend, run_blocks
 from underwriting.kernel import Plan, make_plan, run_block, switched_on
 from underwriting.profile import RiskProfile, Scenario
 from underwriting.randomness import (
@@ -283,6 +285,8 @@ def simulate(
     progress: Callable[[int], None] | None = None,
     max_events: float | None = None,
     engine: Engine = "auto",
+    backend: Backend = "local",
+    client: Any | None = None,
 ) -> SimulationResult:
     """Simulate ``n_years`` independent years of the profile's losses under the terms.
 
@@ -306,6 +310,10 @@ def simulate(
     engine
         ``auto`` runs the compiled kernel (:mod:`underwriting.kernel`) where it can and the NumPy
         engine otherwise; ``numpy`` or ``compiled`` forces one (the same results to 1e-9).
+    backend, client
+        ``local`` runs the blocks in this process; ``dask`` runs them on a ``dask.distributed``
+        cluster through ``client`` (the ``[dask]`` extra), with bit-identical results
+        (:mod:`underwriting.executors`, docs/scale.md).
 
     Returns
     -------
@@ -334,6 +342,8 @@ def simulate(
         progress=progress,
         max_events=max_events,
         engine=engine,
+        backend=backend,
+        client=client,
     )[0]
 
 
@@ -348,6 +358,8 @@ def simulate_many(
     progress: Callable[[int], None] | None = None,
     max_events: float | None = None,
     engine: Engine = "auto",
+    backend: Backend = "local",
+    client: Any | None = None,
 ) -> tuple[SimulationResult, ...]:
     """Simulate once and apply several sets of terms to the very same events.
 
@@ -355,7 +367,7 @@ def simulate_many(
     drawn once. ``year_loss_tables`` says, for all or for each set of terms, whether to keep the
     year loss table by scenario and section (needed for ``by_section`` and ``by_scenario``).
     ``max_events`` refuses (``SimulationLimitError``) a run expected to draw more events;
-    ``engine`` is as for :func:`simulate`.
+    ``engine``, ``backend`` and ``client`` are as for :func:`simulate`.
 
     Example
     -------
@@ -387,25 +399,16 @@ def simulate_many(
     max_occurrence = [np.empty(n_years) for _ in terms]
     tables: list[list[YearLossTable]] = [[] for _ in terms]
     annual_ground_up = np.empty(n_years)
-    for first in range(0, n_years, block_size):
-        size = min(block_size, n_years - first)
-        if plan is not None:
-            _compiled_block(
-                plan, first, size, keep, annual, max_occurrence, annual_ground_up, tables
-            )
-        else:
-            _numpy_block(
-                profile,
-                terms,
-                keys,
-                first,
-                size,
-                keep,
-                annual,
-                max_occurrence,
-                annual_ground_up,
-                tables,
-            )
+    blocks = [(first, min(block_size, n_years - first)) for first in range(0, n_years, block_size)]
+    task = functools.partial(simulate_block, profile, tuple(terms), keys, tuple(keep), plan)
+    for block in run_blocks(task, blocks, backend=backend, client=client):
+        first, size = block.first_year, block.annual_ground_up.size
+        annual_ground_up[first : first + size] = block.annual_ground_up
+        for index, table in enumerate(block.tables):
+            annual[index][first : first + size] = block.annual[index]
+            max_occurrence[index][first : first + size] = block.max_occurrence[index]
+            if table is not None:
+                tables[index].append(table)
         if progress is not None:
             progress(size)
     return tuple(
@@ -446,69 +449,90 @@ def compiled_plan(
     return plan
 
 
-def _compiled_block(
-    plan: Plan,
+@dataclass(frozen=True, slots=True)
+class BlockResult:
+    """One block's share of a run: what ``simulate_many`` puts in its arrays.
+
+    ``annual`` and ``max_occurrence`` have shape ``(n_term_sets, n_years)``; ``tables`` holds a
+    year loss table for each term set that keeps one, else ``None``.
+    """
+
+    first_year: int
+    annual: FloatArray
+    max_occurrence: FloatArray
+    annual_ground_up: FloatArray
+    tables: tuple[YearLossTable | None, ...]
+
+
+def simulate_block(
+    profile: RiskProfile,
+    terms: Sequence[PolicyTerms],
+    keys: dict[str, StreamKey],
+    keep: Sequence[bool],
+    plan: Plan | None,
     first: int,
     size: int,
-    keep: Sequence[bool],
-    annual: list[FloatArray],
-    max_occurrence: list[FloatArray],
-    annual_ground_up: FloatArray,
-    tables: list[list[YearLossTable]],
-) -> None:
+) -> BlockResult:
+    """Years ``first .. first + size - 1`` under every term set: a pure function of the block
+    (it can run in any order and in any process), on the compiled kernel when ``plan`` is given.
+    """
+    if plan is not None:
+        return _compiled_block(plan, keep, first, size)
+    return _numpy_block(profile, terms, keys, keep, first, size)
+
+
+def _compiled_block(plan: Plan, keep: Sequence[bool], first: int, size: int) -> BlockResult:
     out = run_block(plan, first, size, keep)
-    annual_ground_up[first : first + size] = out.annual_ground_up
+    tables: list[YearLossTable | None] = []
     kept = 0
     for index in range(plan.n_term_sets):
-        annual[index][first : first + size] = out.annual[index]
-        max_occurrence[index][first : first + size] = out.max_occurrence[index]
-        if keep[index]:
-            tables[index].append(
-                YearLossTable(
-                    year=out.year.astype(np.int32),
-                    scenario=out.scenario.astype(np.int16),
-                    section=out.section.astype(np.int8),
-                    ground_up=out.ground_up.copy(),
-                    insured=out.insured[kept].copy(),
-                )
+        if not keep[index]:
+            tables.append(None)
+            continue
+        tables.append(
+            YearLossTable(
+                year=out.year.astype(np.int32),
+                scenario=out.scenario.astype(np.int16),
+                section=out.section.astype(np.int8),
+                ground_up=out.ground_up.copy(),
+                insured=out.insured[kept].copy(),
             )
-            kept += 1
+        )
+        kept += 1
+    return BlockResult(first, out.annual, out.max_occurrence, out.annual_ground_up, tuple(tables))
 
 
 def _numpy_block(
     profile: RiskProfile,
     terms: Sequence[PolicyTerms],
     keys: dict[str, StreamKey],
+    keep: Sequence[bool],
     first: int,
     size: int,
-    keep: Sequence[bool],
-    annual: list[FloatArray],
-    max_occurrence: list[FloatArray],
-    annual_ground_up: FloatArray,
-    tables: list[list[YearLossTable]],
-) -> None:
+) -> BlockResult:
     events = simulate_block_events(profile, keys, first, size)
-    annual_ground_up[first : first + size] = np.bincount(
+    annual_ground_up = np.bincount(
         events.year, weights=events.ground_up.sum(axis=1), minlength=size
-    )
+    ).astype(np.float64)
     event_years, table = _terms_table(events)
+    annual = np.zeros((len(terms), size))
+    max_occurrence = np.zeros((len(terms), size))
+    tables: list[YearLossTable | None] = []
     for index, term_set in enumerate(terms):
         if keep[index]:
             insured = apply_terms(table, term_set)
             year_losses, occurrence = insured.annual, insured.occurrence
-            tables[index].append(
+            tables.append(
                 _block_year_loss_table(events, insured.by_event, first, len(profile.scenarios))
             )
         else:
             year_losses, occurrence = annual_insured(table, term_set)
-        block_annual = annual[index][first : first + size]
-        block_annual[:] = 0.0
-        block_annual[event_years] = year_losses
+            tables.append(None)
+        annual[index, event_years] = year_losses
         block_max = np.zeros(event_years.size)
         np.maximum.at(block_max, table.year, occurrence.sum(axis=1) * term_set.share)
-        block_occurrence = max_occurrence[index][first : first + size]
-        block_occurrence[:] = 0.0
-        block_occurrence[event_years] = block_max
+        max_occurrence[index, event_years] = block_max
+    return BlockResult(first, annual, max_occurrence, annual_ground_up, tuple(tables))
 
 
 def expected_events_per_year(profile: RiskProfile) -> float:

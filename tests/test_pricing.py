@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 import underwriting as uw
@@ -141,3 +143,25 @@ def test_wang_transform_is_selectable_in_the_tables(tmp_path: Path) -> None:
     assert premium.risk_load == pytest.approx(rho - result.mean, rel=1e-9)
     assert premium.risk_load_method == "wang"
     assert sum(premium.by_scenario.values()) == premium.total
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    losses=st.lists(st.sampled_from([0.0, 1.0, 2.5, 7.0, 1e6]), min_size=1, max_size=400),
+    level=st.floats(0.01, 0.999),
+)
+def test_tail_weights_give_the_var_year_as_a_stable_sort_would(
+    losses: list[float], level: float
+) -> None:
+    # Many years tie at an aggregate limit; the year at the VaR must be the same one a stable
+    # sort puts at the quantile's index, whatever the selection algorithm.
+    x = np.array(losses)
+    years, weights = uw.LossDistribution(x.size, 0, x, None).tail_weights(level)
+    at_var = int(
+        np.argsort(x, kind="stable")[min(max(math.ceil(x.size * level) - 1, 0), x.size - 1)]
+    )
+    above = np.flatnonzero(x > x[at_var])
+    np.testing.assert_array_equal(years, np.sort(np.append(above, at_var)))
+    assert float(weights @ x[years]) == pytest.approx(
+        uw.LossDistribution(x.size, 0, x, None).tvar(level)
+    )

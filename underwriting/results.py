@@ -311,9 +311,12 @@ class LossDistribution:
         """
         check_level(level)
         n = self.n_years
-        order = np.argsort(self.annual_loss, kind="stable")
-        at_var = int(order[quantile_index(n, level)])
-        var = self.annual_loss[at_var]
+        # The year at the VaR is the one a stable sort would put at the quantile's index: among
+        # years tied at the VaR, in year order. A partition finds it without sorting every year.
+        index = quantile_index(n, level)
+        var = np.partition(self.annual_loss, index)[index]
+        below = int(np.count_nonzero(self.annual_loss < var))
+        at_var = int(np.flatnonzero(self.annual_loss == var)[index - below])
         above = np.flatnonzero(self.annual_loss > var)
         unit = 1.0 / (n * (1 - level))
         years = np.sort(np.append(above, at_var)).astype(np.int64)

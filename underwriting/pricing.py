@@ -180,7 +180,7 @@ def price(result: SimulationResult, settings: PremiumSettings, *, batches: int) 
     batches
         Batches for the premium's standard error.
     """
-    sorted_losses = np.sort(result.annual_loss)
+    sorted_losses = result.sorted_annual_loss
     risk_load, expected = _risk_measure(sorted_losses, settings)
     fixed = settings.fixed_expense_per_policy
     technical = (expected + risk_load + fixed) / settings.premium_divisor

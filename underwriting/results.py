@@ -257,7 +257,8 @@ class LossDistribution:
         return self.std / self.mean if self.mean > 0 else 0.0
 
     @cached_property
-    def _sorted(self) -> FloatArray:
+    def sorted_annual_loss(self) -> FloatArray:
+        """The annual losses in ascending order (sorted once, then kept), shape ``(n_years,)``."""
         return np.sort(self.annual_loss)
 
     @cached_property
@@ -283,7 +284,7 @@ class LossDistribution:
     def var_metric(self, level: float) -> Metric:
         """VaR at ``level`` with its standard error."""
         check_level(level)
-        return _quantile(self._sorted, level)
+        return _quantile(self.sorted_annual_loss, level)
 
     def tvar(self, level: float) -> float:
         """Tail value at risk: the mean annual insured loss in the worst ``1 - level`` of years."""
@@ -293,9 +294,9 @@ class LossDistribution:
         """TVaR at ``level`` with its standard error (Manistre and Hancock, 2005)."""
         check_level(level)
         var = self.var(level)
-        excess = np.maximum(self._sorted - var, 0.0)
+        excess = np.maximum(self.sorted_annual_loss - var, 0.0)
         tvar = var + float(excess.mean()) / (1 - level)
-        tail = self._sorted[self._sorted > var]
+        tail = self.sorted_annual_loss[self.sorted_annual_loss > var]
         tail_variance = float(tail.var()) if tail.size > 1 else 0.0
         error = math.sqrt(
             (tail_variance + level * (tvar - var) ** 2) / (self.n_years * (1 - level))
@@ -312,9 +313,9 @@ class LossDistribution:
         check_level(level)
         n = self.n_years
         # The year at the VaR is the one a stable sort would put at the quantile's index: among
-        # years tied at the VaR, in year order. A partition finds it without sorting every year.
+        # years tied at the VaR, in year order (found from the sorted losses, no argsort).
         index = quantile_index(n, level)
-        var = np.partition(self.annual_loss, index)[index]
+        var = self.sorted_annual_loss[index]
         below = int(np.count_nonzero(self.annual_loss < var))
         at_var = int(np.flatnonzero(self.annual_loss == var)[index - below])
         above = np.flatnonzero(self.annual_loss > var)
@@ -372,7 +373,7 @@ class LossDistribution:
             if not period > 1:
                 raise ValueError(f"return periods must exceed 1 year, got {period}")
             level = 1 - 1 / period
-            aep = _quantile(self._sorted, level)
+            aep = _quantile(self.sorted_annual_loss, level)
             oep = (
                 _quantile(self._sorted_occurrence, level)
                 if self.annual_max_occurrence is not None

@@ -15,6 +15,7 @@ from api.routes import router
 from api.schemas import ProblemOut
 from api.settings import Settings, get_settings
 from api.store import Store
+from underwriting.kernel import warm_up
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -110,6 +111,9 @@ def create_app(
             settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
         )
         app.state.store.create_schema()
+        # The simulation kernel is compiled (or loaded from numba's cache) before the first
+        # request, so no quote waits for the compiler.
+        warm_up()
         yield
         app.state.store.engine.dispose()
 

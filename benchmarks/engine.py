@@ -42,7 +42,7 @@ from _common import example_names, floor_draws, load_model, machine
 
 import underwriting as uw
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "UW_THREADS")
 DEFAULT_YEARS = (1_000_000, 10_000_000)
 
 

@@ -807,6 +807,18 @@ _compile_lock = threading.Lock()
 _kernel: list[Callable[..., int]] = []
 
 
+def warm_up() -> bool:
+    """Compile the kernel now (or load it from the on-disk cache) rather than on first use.
+
+    A server calls it at start-up so that no request waits for the compiler. Returns whether the
+    kernel is available here.
+    """
+    if not switched_on():
+        return False
+    _compiled()
+    return True
+
+
 def _compiled() -> Callable[..., int]:
     """The kernel, compiled by numba on first use (and cached on disk next to this module).
 

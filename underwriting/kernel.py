@@ -243,9 +243,9 @@ class BlockOutput:
     annual: FloatArray
     max_occurrence: FloatArray
     annual_ground_up: FloatArray
-    year: IntArray
-    scenario: IntArray
-    section: IntArray
+    year: npt.NDArray[np.int32]
+    scenario: npt.NDArray[np.int16]
+    section: npt.NDArray[np.int8]
     ground_up: FloatArray
     insured: FloatArray
 
@@ -314,7 +314,9 @@ def _run_piece(plan: Plan, first_year: int, n_years: int, kept: IntArray) -> Blo
     max_occurrence = np.empty((plan.n_term_sets, n_years))
     annual_ground_up = np.empty(n_years)
     while True:
-        out_int = np.empty((capacity, 3), dtype=np.int64)
+        out_year = np.empty(capacity, dtype=np.int32)
+        out_scenario = np.empty(capacity, dtype=np.int16)
+        out_section = np.empty(capacity, dtype=np.int8)
         out_ground_up = np.empty(capacity)
         out_insured = np.empty((kept.size, capacity))
         rows = kernel(
@@ -325,7 +327,9 @@ def _run_piece(plan: Plan, first_year: int, n_years: int, kept: IntArray) -> Blo
             annual,
             max_occurrence,
             annual_ground_up,
-            out_int,
+            out_year,
+            out_scenario,
+            out_section,
             out_ground_up,
             out_insured,
         )
@@ -334,9 +338,9 @@ def _run_piece(plan: Plan, first_year: int, n_years: int, kept: IntArray) -> Blo
                 annual=annual,
                 max_occurrence=max_occurrence,
                 annual_ground_up=annual_ground_up,
-                year=out_int[:rows, 0],
-                scenario=out_int[:rows, 1],
-                section=out_int[:rows, 2],
+                year=out_year[:rows],
+                scenario=out_scenario[:rows],
+                section=out_section[:rows],
                 ground_up=out_ground_up[:rows],
                 insured=out_insured[:, :rows],
             )
@@ -628,7 +632,9 @@ def _simulate(
     annual: FloatArray,
     max_occurrence: FloatArray,
     annual_ground_up: FloatArray,
-    out_int: IntArray,
+    out_year: npt.NDArray[np.int32],
+    out_scenario: npt.NDArray[np.int16],
+    out_section: npt.NDArray[np.int8],
     out_ground_up: FloatArray,
     out_insured: FloatArray,
 ) -> int:
@@ -792,9 +798,9 @@ def _simulate(
                 if year_ground_up[s, column] > 0.0:
                     if rows >= capacity:
                         return -1
-                    out_int[rows, 0] = year
-                    out_int[rows, 1] = s
-                    out_int[rows, 2] = column
+                    out_year[rows] = year
+                    out_scenario[rows] = s
+                    out_section[rows] = column
                     out_ground_up[rows] = year_ground_up[s, column]
                     for k in range(n_kept):
                         out_insured[k, rows] = year_paid[k, s, column] * before[kept[k], column]

@@ -489,13 +489,14 @@ def _compiled_block(plan: Plan, keep: Sequence[bool], first: int, size: int) -> 
         if not keep[index]:
             tables.append(None)
             continue
+        # Views of the kernel's row buffers (the run's concatenation copies them once).
         tables.append(
             YearLossTable(
-                year=out.year.astype(np.int32),
-                scenario=out.scenario.astype(np.int16),
-                section=out.section.astype(np.int8),
-                ground_up=out.ground_up.copy(),
-                insured=out.insured[kept].copy(),
+                year=out.year,
+                scenario=out.scenario,
+                section=out.section,
+                ground_up=out.ground_up,
+                insured=out.insured[kept],
             )
         )
         kept += 1

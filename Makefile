@@ -46,9 +46,13 @@ clean:
 bench: $(STAMP)
 	$(BIN)/python benchmarks/quote_latency.py
 
-.PHONY: bench-engine
+.PHONY: bench-engine bench-kernel
 bench-engine: $(STAMP)
 	$(BIN)/python benchmarks/engine.py --runs 5
+
+# Where the compiled kernel's time goes (docs/performance.md), one thread.
+bench-kernel: $(STAMP)
+	UW_THREADS=1 $(BIN)/python benchmarks/kernel_split.py
 
 # Peer and HTTP benchmarks need the [bench] extra (gemact, lossmodels, aggregate, locust).
 BENCH_STAMP := $(VENV)/.bench-$(shell cat pyproject.toml | sha256sum | cut -c1-12)

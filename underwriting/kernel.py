@@ -68,9 +68,26 @@ def switched_on() -> bool:
 class Plan:
     """A profile and its term sets flattened into arrays the kernel reads.
 
-    Built once per run by :func:`make_plan`; the arrays are named after the model fields they
-    carry (``scenario_*`` per scenario, ``impact_*`` per impact, ``cascade_*`` per cascade,
-    ``terms_*`` per term set and section, ``policy_*`` per term set).
+    Built once per run by :func:`make_plan`. ``arrays`` are, in the kernel's argument order (S
+    scenarios, I impacts, C cascades, T term sets; ``inf`` stands for "none" in limits, caps and
+    periods):
+
+    - ``scenario_keys`` (S, 4) uint64: own stream key (low, high), count stream key (low, high);
+    - ``scenario_int`` (S, 7): survival table start and end, first and end impact, shared
+      occurrence (0/1), first cascade and number of cascades;
+    - ``scenario_share`` (S,): share of the shared events the scenario takes part in;
+    - ``tables``: every scenario's survival table ``P(N > k)``, end to end;
+    - ``impact_int`` (I, 3): section, basis, severity family;
+    - ``impact_float`` (I, 11): value, severity scale, hit probability, correlation, maximum
+      days, then the severity's parameters;
+    - ``cascade_int`` (C, 2): cascade number (it keys the draws), child scenario;
+      ``cascade_probability`` (C,);
+    - ``caps`` (7,): value at risk per section; ``active``: the sections any impact can hit;
+    - ``terms_float`` (T, 7, 9): indemnity days, waiting days, deductible, deductible share,
+      its minimum and maximum, limit, limit share, aggregate limit;
+    - ``terms_flags`` (T, 7, 5): covered, time terms, deductible as a share, franchise, limit as
+      a share;
+    - ``policy`` (T, 3): aggregate deductible, aggregate limit, share.
     """
 
     arrays: tuple[npt.NDArray[Any], ...]

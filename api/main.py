@@ -15,7 +15,6 @@ from api.routes import router
 from api.schemas import ProblemOut
 from api.settings import Settings, get_settings
 from api.store import Store
-from underwriting.kernel import warm_up
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -113,7 +112,7 @@ def create_app(
         app.state.store.create_schema()
         # The simulation kernel is compiled (or loaded from numba's cache) before the first
         # request, so no quote waits for the compiler.
-        warm_up()
+        uw.warm_up()
         yield
         app.state.store.engine.dispose()
 

@@ -87,6 +87,7 @@ ALLOWED: dict[str, set[str]] = {
         "distributions",
         "errors",
         "experience",
+        "kernel",
         "portfolio",
         "pricing",
         "quote",

@@ -39,6 +39,7 @@ from underwriting.errors import (
     UnderwritingError,
 )
 from underwriting.experience import ExperienceRating, rate_experience
+from underwriting.kernel import warm_up
 from underwriting.portfolio import (
     MarginalImpact,
     Portfolio,
@@ -175,4 +176,5 @@ __all__ = [
     "simulate_many",
     "simulate_portfolio",
     "stress",
+    "warm_up",
 ]

@@ -57,6 +57,7 @@ ALLOWED: dict[str, set[str]] = {
     "portfolio": {
         "executors",
         "experience",
+        "kernel",
         "plots",
         "profile",
         "randomness",

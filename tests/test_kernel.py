@@ -422,3 +422,51 @@ def test_threads_asking_for_the_kernel_at_once_all_get_it() -> None:
         "assert len(results) == 4 and all(np.array_equal(r, results[0]) for r in results)\n"
     )
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True)
+
+
+def test_cascades_are_limited_to_what_their_draw_dimensions_allow() -> None:
+    # Each cascade keys its child's draws at 1000 * (number + 1) + 2 * section + 2 < 2**16.
+    top = uw.profile.MAX_CASCADES - 1
+    assert 1_000 * (top + 1) + 2 * (len(uw.SECTIONS) - 1) + 2 < 2**16 <= 1_000 * (top + 2)
+    parent = uw.Scenario(
+        id="parent",
+        frequency=uw.Poisson(rate=0.5),
+        severity=uw.LogNormal(mu=9, sigma=1),
+        section="property",
+    )
+    child = uw.Scenario(
+        id="child",
+        frequency=uw.Poisson(rate=0.1),
+        severity=uw.LogNormal(mu=8, sigma=1),
+        section="liability",
+    )
+    cascade = uw.Cascade(parent="parent", child="child", probability=0.5)
+    uw.RiskProfile(scenarios=[parent, child], cascades=[cascade] * uw.profile.MAX_CASCADES)
+    with pytest.raises(ValueError, match="cascades"):
+        uw.RiskProfile(
+            scenarios=[parent, child], cascades=[cascade] * (uw.profile.MAX_CASCADES + 1)
+        )
+
+
+def test_a_fixed_count_cannot_share_occurrences_at_another_rate() -> None:
+    with pytest.raises(ValueError, match="fixed count of 1 events cannot share occurrences"):
+        uw.Scenario(
+            id="forced",
+            frequency=uw.Fixed(count=1),
+            severity=uw.LogNormal(mu=8, sigma=1),
+            section="property",
+            occurrence=uw.SharedOccurrence(stream="site", rate=2.0),
+        )
+
+
+def test_a_portfolio_takes_the_engine_it_is_given() -> None:
+    requests = [
+        QuoteRequest.model_validate_json(p.read_text())
+        for p in sorted((ROOT / "examples").glob("*.json"))
+    ]
+    portfolio = uw.Portfolio(requests)
+    compiled = uw.simulate_portfolio(portfolio, n_years=3_000, seed=8, engine="compiled")
+    numpy = uw.simulate_portfolio(portfolio, n_years=3_000, seed=8, engine="numpy")
+    assert not np.array_equal(compiled.annual_loss, numpy.annual_loss)  # two engines ran
+    np.testing.assert_allclose(compiled.annual_loss, numpy.annual_loss, rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(compiled.lab_tail_means, numpy.lab_tail_means, rtol=1e-9)

@@ -18,7 +18,9 @@ The kernel is used when numba is importable and every severity has a closed-form
 environment, the NumPy engine runs, slower, with the same results.
 
 Year loss table rows come out year by year (then scenario, then section), so a run's table does
-not depend on the block size either.
+not depend on the block size or the threads either. The NumPy engine orders its rows otherwise
+(by block, scenario, section, then year); row order is not part of a table's meaning, and every
+figure drawn from a table sums its rows by year, section or scenario.
 """
 
 from __future__ import annotations
@@ -157,7 +159,7 @@ def make_plan(
             )
         own_cascades = [n for n, c in cascades if c.parent == scenario.id]
         scenario_keys[number] = (own.low, own.high, count_key.low, count_key.high)
-        # Columns 5 and 6 (the scenario's first cascade in the plan, and how many) are set below.
+        # Column 5 (the scenario's first cascade in the plan) is set below, once they are ordered.
         scenario_int[number, :5] = (
             table_size,
             table_size + table.size,
@@ -313,15 +315,23 @@ def run_block(plan: Plan, first_year: int, n_years: int, keep: Sequence[bool]) -
     )
 
 
-_pools: dict[int, ThreadPoolExecutor] = {}
+_pools: list[ThreadPoolExecutor] = []
 _pools_lock = threading.Lock()
 
 
 def _pool(size: int) -> ThreadPoolExecutor:
+    """One pool for the process, with at least ``size`` threads (grown, never duplicated)."""
     with _pools_lock:
-        if size not in _pools:
-            _pools[size] = ThreadPoolExecutor(size, thread_name_prefix="uw-kernel")
-        return _pools[size]
+        if not _pools or _pools[0]._max_workers < size:
+            if _pools:
+                _pools.pop().shutdown(wait=False)
+            _pools.append(ThreadPoolExecutor(size, thread_name_prefix="uw-kernel"))
+        return _pools[0]
+
+
+# A forked child inherits the pool object but not its threads: it starts a pool of its own.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_pools.clear)
 
 
 def _run_piece(plan: Plan, first_year: int, n_years: int, kept: IntArray) -> BlockOutput:

@@ -39,15 +39,18 @@ import numpy.typing as npt
 
 from underwriting.executors import Backend, reduce_blocks
 from underwriting.experience import rate_experience
+from underwriting.kernel import Plan
 from underwriting.profile import RiskProfile, SharedOccurrence
 from underwriting.randomness import StreamKey
 from underwriting.request import QuoteRequest
 from underwriting.results import LossDistribution, Metric, check_level, format_money
 from underwriting.simulation import (
     DEFAULT_BLOCK_YEARS,
+    Engine,
     annual_block_losses,
     bounded_block_size,
     check_run,
+    compiled_plan,
     stream_keys,
 )
 from underwriting.tables import RatingTables, load_rating_tables
@@ -220,8 +223,13 @@ class PortfolioResult(LossDistribution):
         return lines
 
 
-def _lab_block(lab: PortfolioLab, keys: dict[str, StreamKey], first: int, size: int) -> FloatArray:
-    return annual_block_losses(lab.profile, lab.terms, keys, first, size)
+def _lab_block(
+    lab: PortfolioLab, plan: Plan | None, keys: dict[str, StreamKey], first: int, size: int
+) -> FloatArray:
+    # The plan (or None: the NumPy engine) was chosen once on the client, so every worker runs
+    # the same engine whatever it has installed.
+    engine: Engine = "numpy" if plan is None else "compiled"
+    return annual_block_losses(lab.profile, lab.terms, keys, first, size, plan=plan, engine=engine)
 
 
 # Labs per piece of work. A constant (or the caller's choice), never derived from the cluster:
@@ -240,11 +248,14 @@ class _Work:
     """What every piece of a run needs; sent to each Dask worker once."""
 
     labs: tuple[PortfolioLab, ...]
+    plans: tuple[Plan | None, ...]
     keys: dict[str, StreamKey]
     group_size: int
 
-    def group(self, index: int) -> tuple[PortfolioLab, ...]:
-        return self.labs[index * self.group_size : (index + 1) * self.group_size]
+    def group(self, index: int) -> tuple[tuple[PortfolioLab, Plan | None], ...]:
+        """The labs of group ``index``, each with its kernel plan (``None``: the NumPy engine)."""
+        window = slice(index * self.group_size, (index + 1) * self.group_size)
+        return tuple(zip(self.labs[window], self.plans[window], strict=True))
 
 
 def _group_sums(work: _Work, first: int, size: int, index: int) -> _BlockSums:
@@ -252,8 +263,8 @@ def _group_sums(work: _Work, first: int, size: int, index: int) -> _BlockSums:
     total = np.zeros(size)
     sums = np.empty(len(labs))
     squares = np.empty(len(labs))
-    for number, lab in enumerate(labs):
-        annual = _lab_block(lab, work.keys, first, size)
+    for number, (lab, plan) in enumerate(labs):
+        annual = _lab_block(lab, plan, work.keys, first, size)
         total += annual
         sums[number] = float(annual.sum())
         squares[number] = float(np.dot(annual, annual))
@@ -278,7 +289,9 @@ def _group_tail(
     # The group's losses (labs x tail years of the block); no arithmetic, so no order to keep.
     lo, hi = np.searchsorted(tail_years, [first, first + size])
     picked = tail_years[lo:hi] - first
-    return np.array([_lab_block(lab, work.keys, first, size)[picked] for lab in work.group(index)])
+    return np.array(
+        [_lab_block(lab, plan, work.keys, first, size)[picked] for lab, plan in work.group(index)]
+    )
 
 
 def _stack_tails(pieces: Sequence[FloatArray]) -> FloatArray:
@@ -296,6 +309,7 @@ def simulate_portfolio(
     backend: Backend = "local",
     client: Any | None = None,
     lab_group_size: int = LAB_GROUP_SIZE,
+    engine: Engine = "auto",
 ) -> PortfolioResult:
     """Simulate the labs together, with site-level accumulation, here or on a Dask cluster.
 
@@ -325,6 +339,10 @@ def simulate_portfolio(
     lab_group_size
         Labs per piece of work (default ``LAB_GROUP_SIZE``). It fixes the order of the sums:
         another group size changes the portfolio's annual losses in the last bits at most.
+    engine
+        As for :func:`underwriting.simulation.simulate`; chosen here for each lab, once, so every
+        worker of a cluster runs the same engine (a worker that cannot run the compiled kernel
+        then fails with a clear error instead of mixing engines).
 
     Examples
     --------
@@ -351,7 +369,8 @@ def simulate_portfolio(
         keys.update(stream_keys(lab.profile, seed))
         block_size = bounded_block_size(lab.profile, n_years, block_size)
     count = len(portfolio.labs)
-    work = _Work(portfolio.labs, keys, lab_group_size)
+    plans = tuple(compiled_plan(lab.profile, keys, [lab.terms], engine) for lab in portfolio.labs)
+    work = _Work(portfolio.labs, plans, keys, lab_group_size)
     groups = math.ceil(count / lab_group_size)
     blocks = [(first, min(block_size, n_years - first)) for first in range(0, n_years, block_size)]
     total = np.zeros(n_years)

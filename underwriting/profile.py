@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from underwriting.distributions import Frequency, NegativeBinomial, Poisson, Severity
+from underwriting.distributions import Fixed, Frequency, NegativeBinomial, Poisson, Severity
 from underwriting.errors import ProfileError
 from underwriting.factors import EXPOSURES, FACTORS
 from underwriting.sections import Section
@@ -131,6 +131,16 @@ class Scenario(_Model):
     def _has_impacts(self) -> Self:
         if not self.impacts:
             raise ValueError(f"scenario {self.id}: give impacts, or severity and section")
+        if (
+            self.occurrence is not None
+            and isinstance(self.frequency, Fixed)
+            and self.occurrence.rate != self.frequency.count
+        ):
+            raise ValueError(
+                f"scenario {self.id}: a fixed count of {self.frequency.count} events cannot share "
+                f"occurrences at rate {self.occurrence.rate}; a shared occurrence needs a poisson "
+                "or negative_binomial frequency, or a rate equal to the count"
+            )
         if self.occurrence is not None and self.frequency.mean > self.occurrence.rate * (1 + 1e-12):
             raise ValueError(
                 f"scenario {self.id}: its rate {self.frequency.mean} exceeds the shared "
@@ -163,6 +173,11 @@ class SharedOccurrence(_Model):
     rate: float = Field(gt=0, allow_inf_nan=False)
 
 
+MAX_CASCADES = 65
+"""Most cascades a profile may have: each keys its child's draws by its number (dimensions
+``1000 * (number + 1)`` and up, see ``underwriting.simulation``), which must stay below 2**16."""
+
+
 class Cascade(_Model):
     """An event of ``parent`` brings ``child``'s impacts into the same occurrence."""
 
@@ -185,7 +200,7 @@ class RiskProfile(_Model):
     """
 
     scenarios: tuple[Scenario, ...] = Field(min_length=1, max_length=1_000)
-    cascades: tuple[Cascade, ...] = ()
+    cascades: tuple[Cascade, ...] = Field(default=(), max_length=MAX_CASCADES)
     value_at_risk: dict[Section, float] = Field(default_factory=dict)
     currency: str = "CNY"
     tables_version: str | None = None

@@ -14,6 +14,12 @@ risk. The policy terms are applied to all events of the block at once
 (:func:`underwriting.terms.apply_terms`), and the block's year loss table is kept.
 
 Nothing loops in Python per year or per event: only per block, scenario and impact.
+
+That is the NumPy engine, the reference. By default (``engine="auto"``) runs use the compiled
+kernel of :mod:`underwriting.kernel` instead, which makes the same draws in one pass per year and
+agrees with it to 1e-9; the NumPy engine runs where the kernel cannot (no numba, a gamma severity,
+``UW_ENGINE=numpy``). Blocks run in this process or on a Dask cluster
+(:mod:`underwriting.executors`), with the same result.
 """
 
 from __future__ import annotations
@@ -604,13 +610,19 @@ def annual_block_losses(
     keys: dict[str, StreamKey],
     first_year: int,
     n_years: int,
+    *,
+    plan: Plan | None = None,
+    engine: Engine = "auto",
 ) -> FloatArray:
     """The insured loss of each year ``first_year .. first_year + n_years - 1``.
 
     A pure function of its arguments (every draw is keyed by its year), so blocks can be computed
-    in any order, in any process, and give the same numbers.
+    in any order, in any process, and give the same numbers. ``plan`` (from
+    :func:`compiled_plan`, made once for many blocks) runs the compiled kernel; without one,
+    ``engine`` chooses as for :func:`simulate`.
     """
-    plan = compiled_plan(profile, keys, [terms])
+    if plan is None and engine != "numpy":
+        plan = compiled_plan(profile, keys, [terms], engine)
     if plan is not None:
         annual: FloatArray = run_block(plan, first_year, n_years, [False]).annual[0]
         return annual
@@ -619,7 +631,7 @@ def annual_block_losses(
     return annual
 
 
-def _simulate_block(
+def _numpy_events_and_insured(
     profile: RiskProfile,
     terms: PolicyTerms,
     keys: dict[str, StreamKey],
@@ -636,7 +648,10 @@ def _event_source(
     """Regenerates the event loss table of any range of years from the run's keys.
 
     Blocks hold whole years and every draw is keyed by its year, so the events, and the annual
-    terms applied to them, are those of the original run.
+    terms applied to them, are those of the original run. They come from the NumPy engine: after
+    a run on the compiled kernel the amounts agree with the run's to about 1e-12 (the same
+    events, amounts rounded differently), so event sums match the annual losses to 1e-9, not
+    bit for bit.
     """
     ids = np.array([scenario.id for scenario in profile.scenarios])
 
@@ -644,12 +659,16 @@ def _event_source(
         parts = []
         for first in range(first_year, first_year + n_years, block_size):
             size = min(block_size, first_year + n_years - first)
-            events, insured = _simulate_block(profile, terms, keys, first, size)
+            events, insured = _numpy_events_and_insured(profile, terms, keys, first, size)
             order = np.lexsort((events.event, events.scenario, events.year))
             parts.append((events, insured, order, first))
         if not parts:
             parts.append(
-                (*_simulate_block(profile, terms, keys, first_year, 0), np.zeros(0, int), 0)
+                (
+                    *_numpy_events_and_insured(profile, terms, keys, first_year, 0),
+                    np.zeros(0, int),
+                    0,
+                )
             )
         return EventLosses(
             year=np.concatenate([e.year[o] + f for e, _, o, f in parts]),

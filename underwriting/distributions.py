@@ -48,8 +48,11 @@ MAX_SIGMA = 5.0
 MAX_GAMMA_SHAPE = 1e6
 MIN_PARETO_ALPHA = 0.5
 """Smallest Pareto tail index. These bounds are the parameter domain: within them the largest
-draw (at a uniform of 2**-53), its square and fourth power stay finite in float64, so no
-simulated loss or metric becomes infinite or NaN."""
+draw from one uniform (at 2**-53, a normal deviate of about 8.3), its square and its fourth power
+stay finite in float64, so no simulated loss or metric becomes infinite or NaN. A partially
+correlated impact mixes two normal deviates (``sqrt(rho) * f + sqrt(1 - rho) * e``, up to about
+11.7 in principle); with both at their extremes, a Pareto of tail index near 0.5 at the largest
+scales could still overflow the fourth power, at a probability below 1e-30 per draw."""
 
 
 class _Model(BaseModel):

@@ -213,12 +213,29 @@ class PostgresServer:
         return f"{base}/{name}" + (f"?{query}" if query else "")
 
     def drop_database(self, url: str) -> None:
-        """Drop a database made by :meth:`new_database`, closing what is still connected."""
+        """Drop a database made by :meth:`new_database`, closing what is still connected.
+
+        The test role ends its own sessions (a killed server's may linger); a plain DROP then
+        stops an autovacuum worker itself. ``WITH (FORCE)`` would instead need the right to end
+        every session, autovacuum's included, which a non-superuser test role lacks.
+        """
         import psycopg
 
         name = url.rpartition("/")[2].partition("?")[0]
         with psycopg.connect(libpq_url(self.admin_url), autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for attempt in range(20):
+                connection.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                    "AND pid <> pg_backend_pid() AND usename = current_user",
+                    (name,),
+                )
+                try:
+                    connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                    return
+                except psycopg.errors.ObjectInUse:
+                    if attempt == 19:
+                        raise
+                    time.sleep(0.5)
 
 
 class PostgresUnavailable(Exception):  # noqa: N818 - a reason to skip, not an error

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from servers import create_key, free_port
 from typer.testing import CliRunner, Result
 
 import underwriting as uw
@@ -29,24 +29,6 @@ from api.store import QuoteRecord, Store, hash_key
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 READY_WITHIN_S = 30.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def create_key(url: str, principal: str, role: str) -> str:
-    """A key made the way ``underwriting keys create`` makes it, before the server starts."""
-    store = Store(url)
-    try:
-        store.create_schema()
-        key, _ = store.create_key(principal, role)
-        return key
-    finally:
-        store.engine.dispose()
 
 
 def example(name: str) -> dict[str, Any]:

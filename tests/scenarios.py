@@ -25,7 +25,7 @@ from servers import LABS, ServiceProcess, bearer, create_key, percentile, quote_
 from sqlalchemy import func, select
 
 import underwriting as uw
-from api.store import DecisionRecord, QuoteRecord, Store
+from api.store import SCHEMA_VERSION, DecisionRecord, QuoteRecord, SchemaInfo, Store
 
 DECIDED_STATUS = {"approve": "approved", "decline": "declined"}
 QUOTE_FIELDS = {
@@ -562,3 +562,25 @@ def decision_race(url: str, log_dir: Path, *, clients: int, rounds: int) -> list
     if "Traceback" in log:
         problems.append("the server logged a traceback:\n" + log[log.index("Traceback") :][:3000])
     return problems
+
+
+def stores_starting_together(url: str, *, stores: int) -> None:
+    """``stores`` stores created on ``url`` and started at one instant (as replicas of the
+    service start together on a new database): every one must start, and the schema is there
+    once."""
+    opened = [Store(url) for _ in range(stores)]
+    barrier = threading.Barrier(len(opened))
+
+    def start(store: Store) -> None:
+        barrier.wait()
+        store.create_schema()
+
+    try:
+        with ThreadPoolExecutor(max_workers=len(opened)) as pool:
+            for future in [pool.submit(start, store) for store in opened]:
+                future.result()
+        with opened[0].session() as session:
+            assert session.scalars(select(SchemaInfo)).all()[0].version == SCHEMA_VERSION
+    finally:
+        for store in opened:
+            store.engine.dispose()

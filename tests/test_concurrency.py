@@ -9,15 +9,10 @@ test`` runs 20 s of load, ``make soak`` several minutes. The same scenarios run 
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from scenarios import decision_race, idempotency_race, load
-from sqlalchemy import select
-
-from api.store import SCHEMA_VERSION, SchemaInfo, Store
+from scenarios import decision_race, idempotency_race, load, stores_starting_together
 
 
 def _assert_load(tmp_path: Path, seconds: float, seed: int) -> None:
@@ -56,19 +51,4 @@ def test_services_starting_at_once_on_a_fresh_database(tmp_path: Path) -> None:
     """
     for attempt in range(20):
         url = f"sqlite:///{tmp_path}/uw-{attempt}.db"
-        stores = [Store(url) for _ in range(16)]
-        barrier = threading.Barrier(len(stores))
-
-        def start(store: Store, barrier: threading.Barrier = barrier) -> None:
-            barrier.wait()
-            store.create_schema()
-
-        try:
-            with ThreadPoolExecutor(max_workers=len(stores)) as pool:
-                for future in [pool.submit(start, store) for store in stores]:
-                    future.result()
-            with stores[0].session() as session:
-                assert session.scalars(select(SchemaInfo)).all()[0].version == SCHEMA_VERSION
-        finally:
-            for store in stores:
-                store.engine.dispose()
+        stores_starting_together(url, stores=16)

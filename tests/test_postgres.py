@@ -9,14 +9,18 @@ fresh database.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from scenarios import crash_cycles, decision_race, idempotency_race, load
+from scenarios import (
+    crash_cycles,
+    decision_race,
+    idempotency_race,
+    load,
+    stores_starting_together,
+)
 from servers import PostgresServer, PostgresUnavailable, bearer, libpq_url, postgres_server
 from sqlalchemy import select
 
@@ -207,19 +211,4 @@ def test_one_referral_decided_by_many_at_once(database_url: str, tmp_path: Path)
 
 def test_services_starting_at_once_on_a_fresh_database(database_url: str) -> None:
     """Several replicas starting together on an empty database: every one of them starts."""
-    stores = [Store(database_url) for _ in range(8)]
-    barrier = threading.Barrier(len(stores))
-
-    def start(store: Store) -> None:
-        barrier.wait()
-        store.create_schema()
-
-    try:
-        with ThreadPoolExecutor(max_workers=len(stores)) as pool:
-            for future in [pool.submit(start, store) for store in stores]:
-                future.result()
-        with stores[0].session() as session:
-            assert session.scalars(select(SchemaInfo)).all()[0].version == SCHEMA_VERSION
-    finally:
-        for store in stores:
-            store.engine.dispose()
+    stores_starting_together(database_url, stores=8)

@@ -301,6 +301,21 @@ def test_a_bad_thread_count_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         kernel.threads()
 
 
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    p_any=st.one_of(st.floats(0.0, 1.0), st.sampled_from([0.0, 2.0**-54, 2.0**-53, 0.5, 1.0])),
+    offset=st.integers(-3, 3),
+)
+def test_the_integer_count_test_is_the_uniform_test(p_any: float, offset: int) -> None:
+    # The kernel decides "no event this year" on the count uniform's 53-bit hash word; it must
+    # say so for exactly the words whose uniform (randomness.uniforms_from_states) is above
+    # P(N > 0), including the words either side of the threshold.
+    threshold = kernel.count_threshold(p_any)
+    word = min(max(threshold + offset, 0), 2**53 - 1)
+    uniform = (np.float64(word) + 0.5) * 2.0**-53  # randomness.uniforms_from_states
+    assert (word <= threshold) == (uniform <= p_any)
+
+
 def test_compiled_results_are_reproducible_and_keep_stable_streams() -> None:
     np.testing.assert_array_equal(_run().annual_loss, _run().annual_loss)
     base = compiled_profile()

@@ -75,8 +75,9 @@ class Plan:
     periods):
 
     - ``scenario_keys`` (S, 4) uint64: own stream key (low, high), count stream key (low, high);
-    - ``scenario_int`` (S, 7): survival table start and end, first and end impact, shared
-      occurrence (0/1), first cascade and number of cascades;
+    - ``scenario_int`` (S, 8): survival table start and end, first and end impact, shared
+      occurrence (0/1), first cascade, number of cascades, and the largest hash word of a
+      count uniform that draws at least one event (-1 for none: :func:`count_threshold`);
     - ``scenario_share`` (S,): share of the shared events the scenario takes part in;
     - ``tables``: every scenario's survival table ``P(N > k)``, end to end;
     - ``impact_int`` (I, 3): section, basis, severity family;
@@ -122,7 +123,7 @@ def make_plan(
     """Flatten the profile and terms for the kernel; ``None`` if the kernel cannot run them."""
     index = {scenario.id: number for number, scenario in enumerate(profile.scenarios)}
     scenario_keys = np.zeros((len(profile.scenarios), 4), dtype=np.uint64)
-    scenario_int = np.zeros((len(profile.scenarios), 7), dtype=np.int64)
+    scenario_int = np.zeros((len(profile.scenarios), 8), dtype=np.int64)
     scenario_share = np.ones(len(profile.scenarios))
     tables: list[FloatArray] = []
     table_size = 0
@@ -168,6 +169,7 @@ def make_plan(
             int(shared is not None),
         )
         scenario_int[number, 6] = len(own_cascades)
+        scenario_int[number, 7] = count_threshold(float(table[0]) if table.size else 0.0)
         tables.append(table)
         table_size += table.size
         sections = len(scenario.impacts) + (N_SECTIONS if own_cascades else 0)
@@ -238,6 +240,31 @@ def make_plan(
         n_term_sets=len(terms),
         rows_per_year=rows_per_year,
     )
+
+
+def _unit(word: int) -> float:
+    """The uniform of a 53-bit hash word, computed as the kernel and ``randomness`` compute it."""
+    return (float(word) + 0.5) * _TO_UNIT
+
+
+def count_threshold(p_any: float) -> int:
+    """The largest 53-bit hash word whose uniform ``q`` is at most ``p_any``, or -1 if none.
+
+    A scenario draws at least one event in a year exactly when its count uniform ``q`` satisfies
+    ``q <= P(N > 0)`` (``counts``: ``N = #{k: P(N > k) >= q}``). The uniform is non-decreasing
+    in its hash word, so the test is the same as ``word <= count_threshold(P(N > 0))``: integer
+    arithmetic only, which lets the compiler run the test for many years at once.
+    """
+    if not _unit(0) <= p_any:
+        return -1
+    good, bad = 0, 2**53  # words are below 2**53: the answer lies in [good, bad)
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        if _unit(middle) <= p_any:
+            good = middle
+        else:
+            bad = middle
+    return good
 
 
 @dataclass(frozen=True)
@@ -399,6 +426,14 @@ def _mix(z: np.uint64) -> np.uint64:
 def _year_state(low: np.uint64, high: np.uint64, year: int) -> np.uint64:
     z = np.uint64(year) * _GAMMA + low
     return _mix(_mix(z) ^ high)
+
+
+def _count_word(state: np.uint64) -> np.uint64:
+    """The 53-bit hash word of a year's count uniform: ``_uniform(state, 0, 0)`` before scaling.
+
+    Event 0 and dimension 0 hash to 0 (``_mix(0) == 0``), so only the state is mixed.
+    """
+    return _mix(state) >> _U11
 
 
 def _uniform(state: np.uint64, event: int, dimension: int) -> float:
@@ -579,7 +614,7 @@ def _impacts(
     """Add one scenario's impacts of one event into ``ground_up``: ``(daily cost, downtime)``."""
     daily_cost = 0.0
     downtime = 0.0
-    event_factor = _ndtri(_uniform(factor_state, event, base))
+    event_factor = math.nan  # drawn when an impact hit first needs it
     for i in range(first, last):
         column = impact_int[i, 0]
         basis = impact_int[i, 1]
@@ -591,6 +626,8 @@ def _impacts(
             severity = 0.0
         else:
             correlation = impact_float[i, 3]
+            if correlation != 0.0 and math.isnan(event_factor):
+                event_factor = _ndtri(_uniform(factor_state, event, base))
             if correlation == 1.0:
                 z = event_factor
             else:
@@ -672,14 +709,33 @@ def _simulate(
     n_kept = kept.shape[0]
     capacity = out_ground_up.shape[0]
     ground_up = np.zeros(n_sections)
+    hit = np.zeros(n_sections, dtype=np.int64)
     child = np.zeros(n_sections)
     before = np.zeros((n_terms, n_sections))
     occurrence_max = np.zeros(n_terms)
     year_ground_up = np.zeros((n_scenarios, n_sections))
     year_paid = np.zeros((n_kept, n_scenarios, n_sections))
     had_events = np.zeros(n_scenarios, dtype=np.bool_)
+    # First pass: the years in which some scenario draws an event. Only the count uniform's hash
+    # word is needed, compared with an integer threshold, so the loop over years has no branch
+    # and is vectorised. Most years of a lab have no event and end here.
+    busy = np.zeros(n_years, dtype=np.bool_)
+    for s in range(n_scenarios):
+        if scenario_int[s, 7] < 0:
+            continue
+        threshold = np.uint64(scenario_int[s, 7])
+        low = scenario_keys[s, 2]
+        high = scenario_keys[s, 3]
+        for i in range(n_years):
+            busy[i] |= _count_word(_year_state(low, high, first_year + i)) <= threshold
     rows = 0
     for i in range(n_years):
+        if not busy[i]:
+            annual_ground_up[i] = 0.0
+            for t in range(n_terms):
+                annual[t, i] = 0.0
+                max_occurrence[t, i] = 0.0
+            continue
         year = first_year + i
         for t in range(n_terms):
             occurrence_max[t] = 0.0
@@ -690,11 +746,11 @@ def _simulate(
         any_event = False
         for s in range(n_scenarios):
             had_events[s] = False
-            state = _year_state(scenario_keys[s, 0], scenario_keys[s, 1], year)
-            shared = scenario_int[s, 4] != 0
-            count_state = (
-                _year_state(scenario_keys[s, 2], scenario_keys[s, 3], year) if shared else state
-            )
+            if scenario_int[s, 7] < 0:
+                continue
+            count_state = _year_state(scenario_keys[s, 2], scenario_keys[s, 3], year)
+            if _count_word(count_state) > np.uint64(scenario_int[s, 7]):
+                continue  # no event this year
             # Count: #{k: P(N > k) >= q} on the decreasing survival table.
             q = _uniform(count_state, 0, 0)
             lo = scenario_int[s, 0]
@@ -706,6 +762,12 @@ def _simulate(
                 else:
                     hi = mid
             count = lo - scenario_int[s, 0]
+            shared = scenario_int[s, 4] != 0
+            state = (
+                _year_state(scenario_keys[s, 0], scenario_keys[s, 1], year)
+                if shared
+                else count_state
+            )
             share = scenario_share[s]
             for event in range(1, count + 1):
                 if shared and share < 1.0 and not _uniform(state, event, _DIM_THIN) < share:
@@ -727,7 +789,7 @@ def _simulate(
                     scenario_int[s, 2],
                     scenario_int[s, 3],
                     state,
-                    count_state if shared else state,
+                    count_state,
                     event,
                     0,
                     ground_up,
@@ -760,18 +822,24 @@ def _simulate(
                         daily_cost = max(daily_cost, child_daily)
                 ground_up[_RI] = downtime * daily_cost
                 event_total = 0.0
+                n_hit = 0
                 for a in range(n_active):
                     column = active[a]
                     ground_up[column] = min(ground_up[column], caps[column])
                     event_total += ground_up[column]
                     year_ground_up[s, column] += ground_up[column]
+                    if ground_up[column] > 0.0:
+                        hit[n_hit] = column
+                        n_hit += 1
                 total_ground_up += event_total
+                # The terms pay nothing on a section without loss (deductibles are not negative),
+                # so only the sections this event hit are visited.
                 k = 0
                 for t in range(n_terms):
                     keeping = k < n_kept and kept[k] == t
                     occurrence_total = 0.0
-                    for a in range(n_active):
-                        column = active[a]
+                    for h in range(n_hit):
+                        column = hit[h]
                         if terms_flags[t, column, 0]:
                             paid = _paid(
                                 ground_up[column],
@@ -835,7 +903,16 @@ def _simulate(
     return rows
 
 
-_HELPERS = ("_mix", "_year_state", "_uniform", "_ndtri", "_severity", "_impacts", "_paid")
+_HELPERS = (
+    "_mix",
+    "_year_state",
+    "_count_word",
+    "_uniform",
+    "_ndtri",
+    "_severity",
+    "_impacts",
+    "_paid",
+)
 _compile_lock = threading.Lock()
 _kernel: list[Callable[..., int]] = []
 

@@ -710,27 +710,32 @@ def _simulate(
     capacity = out_ground_up.shape[0]
     ground_up = np.zeros(n_sections)
     hit = np.zeros(n_sections, dtype=np.int64)
+    year_sections = np.zeros(n_sections, dtype=np.int64)
     child = np.zeros(n_sections)
     before = np.zeros((n_terms, n_sections))
     occurrence_max = np.zeros(n_terms)
     year_ground_up = np.zeros((n_scenarios, n_sections))
     year_paid = np.zeros((n_kept, n_scenarios, n_sections))
     had_events = np.zeros(n_scenarios, dtype=np.bool_)
-    # First pass: the years in which some scenario draws an event. Only the count uniform's hash
-    # word is needed, compared with an integer threshold, so the loop over years has no branch
-    # and is vectorised. Most years of a lab have no event and end here.
-    busy = np.zeros(n_years, dtype=np.bool_)
+    touched = np.zeros(n_sections, dtype=np.bool_)
+    # First pass: which scenarios draw an event in which year, as one bit per scenario (bit 63
+    # for every scenario from the 64th on). Only the count uniform's hash word is needed,
+    # compared with an integer threshold, so the loop over years has no branch and is
+    # vectorised. Most years of a lab have no event and end there.
+    busy = np.zeros(n_years, dtype=np.uint64)
     for s in range(n_scenarios):
         if scenario_int[s, 7] < 0:
             continue
         threshold = np.uint64(scenario_int[s, 7])
         low = scenario_keys[s, 2]
         high = scenario_keys[s, 3]
+        bit = np.uint64(min(s, 63))
         for i in range(n_years):
-            busy[i] |= _count_word(_year_state(low, high, first_year + i)) <= threshold
+            drawn = _count_word(_year_state(low, high, first_year + i)) <= threshold
+            busy[i] |= np.uint64(drawn) << bit
     rows = 0
     for i in range(n_years):
-        if not busy[i]:
+        if busy[i] == 0:
             annual_ground_up[i] = 0.0
             for t in range(n_terms):
                 annual[t, i] = 0.0
@@ -739,14 +744,11 @@ def _simulate(
         year = first_year + i
         for t in range(n_terms):
             occurrence_max[t] = 0.0
-            for a in range(n_active):
-                column = active[a]
-                before[t, column] = 0.0
         total_ground_up = 0.0
         any_event = False
         for s in range(n_scenarios):
             had_events[s] = False
-            if scenario_int[s, 7] < 0:
+            if (busy[i] >> np.uint64(min(s, 63))) & np.uint64(1) == 0:
                 continue
             count_state = _year_state(scenario_keys[s, 2], scenario_keys[s, 3], year)
             if _count_word(count_state) > np.uint64(scenario_int[s, 7]):
@@ -831,6 +833,7 @@ def _simulate(
                     if ground_up[column] > 0.0:
                         hit[n_hit] = column
                         n_hit += 1
+                        touched[column] = True
                 total_ground_up += event_total
                 # The terms pay nothing on a section without loss (deductibles are not negative),
                 # so only the sections this event hit are visited.
@@ -863,11 +866,20 @@ def _simulate(
                 annual[t, i] = 0.0
                 max_occurrence[t, i] = 0.0
             continue
+        # The sections with a loss this year, in the order of ``active``: the others hold zeros,
+        # which would add nothing to the sums below.
+        n_touched = 0
+        for a in range(n_active):
+            column = active[a]
+            if touched[column]:
+                touched[column] = False
+                year_sections[n_touched] = column
+                n_touched += 1
         k = 0
         for t in range(n_terms):
             sections_total = 0.0
-            for a in range(n_active):
-                column = active[a]
+            for h in range(n_touched):
+                column = year_sections[h]
                 sections_total += min(before[t, column], terms_float[t, column, 8])
             year_loss = max(sections_total - policy[t, 0], 0.0)
             year_loss = min(year_loss, policy[t, 1]) * policy[t, 2]
@@ -876,20 +888,18 @@ def _simulate(
             if k < n_kept and kept[k] == t:
                 # Allocate the year's amount back to sections and scenarios pro rata.
                 policy_factor = year_loss / sections_total if sections_total > 0.0 else 0.0
-                for a in range(n_active):
-                    column = active[a]
+                for h in range(n_touched):
+                    column = year_sections[h]
                     after = min(before[t, column], terms_float[t, column, 8])
                     section_factor = after / before[t, column] if before[t, column] > 0.0 else 0.0
                     before[t, column] = section_factor * policy_factor
                 k += 1
         # Year loss table rows: every (scenario, section) with a ground-up loss this year.
-        if n_kept == 0:
-            continue
         for s in range(n_scenarios):
-            if not had_events[s]:
+            if n_kept == 0 or not had_events[s]:
                 continue
-            for a in range(n_active):
-                column = active[a]
+            for h in range(n_touched):
+                column = year_sections[h]
                 if year_ground_up[s, column] > 0.0:
                     if rows >= capacity:
                         return -1
@@ -900,6 +910,9 @@ def _simulate(
                     for k in range(n_kept):
                         out_insured[k, rows] = year_paid[k, s, column] * before[kept[k], column]
                     rows += 1
+        for t in range(n_terms):
+            for h in range(n_touched):
+                before[t, year_sections[h]] = 0.0
     return rows
 
 

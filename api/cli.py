@@ -417,6 +417,9 @@ def quote(
 def _write_year_losses(result: uw.SimulationResult, out: Path) -> tuple[Path, str | None]:
     """The annual losses as Parquet (pyarrow) or, without pyarrow, CSV; and a note."""
     n = result.n_years
+    columns = {"insured": result.annual_loss}
+    if result.annual_ground_up is not None:
+        columns["ground_up"] = result.annual_ground_up
     try:
         pa: Any = importlib.import_module("pyarrow")
         parquet: Any = importlib.import_module("pyarrow.parquet")
@@ -424,22 +427,16 @@ def _write_year_losses(result: uw.SimulationResult, out: Path) -> tuple[Path, st
         path = out / "annual_losses.csv"
         with path.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(("year", "insured", "ground_up"))
+            writer.writerow(("year", *columns))
             writer.writerows(
-                zip(
-                    range(n),
-                    result.annual_loss.tolist(),
-                    result.annual_ground_up.tolist(),
-                    strict=True,
-                )
+                zip(range(n), *(values.tolist() for values in columns.values()), strict=True)
             )
         return path, "pyarrow is not installed: wrote CSV (install the [parquet] extra for Parquet)"
     path = out / "annual_losses.parquet"
     table = pa.table(
         {
             "year": pa.array(range(n), type=pa.int64()),
-            "insured": pa.array(result.annual_loss),
-            "ground_up": pa.array(result.annual_ground_up),
+            **{name: pa.array(values) for name, values in columns.items()},
         }
     )
     parquet.write_table(table, path)

@@ -145,12 +145,14 @@ def test_the_core_does_not_import_heavy_optional_libraries() -> None:
             assert not set(names) & forbidden, f"{path.name} imports {names}"
 
 
-def test_importing_the_package_loads_no_dask() -> None:
-    # Dask is the optional [dask] extra: only backend="dask" imports it, inside the call. A fresh
-    # interpreter, since this test session may have imported dask already.
+def test_importing_the_package_loads_neither_dask_nor_scipy_stats() -> None:
+    # Dask is the optional [dask] extra: only backend="dask" imports it, inside the call. And
+    # scipy.stats (about 45 MiB and most of the import time) is not needed to simulate or price.
+    # A fresh interpreter, since this test session may have imported both already.
     code = (
         "import sys, underwriting, underwriting.executors, underwriting.portfolio; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'dask', 'distributed'}))"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'dask', 'distributed'} "
+        "or m.startswith('scipy.stats')))"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PACKAGE.parent

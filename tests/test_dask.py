@@ -129,6 +129,8 @@ def test_a_single_profile_on_dask_gives_the_local_result_bit_for_bit(
     local = uw.simulate(profile, request.terms, **options)
     result = uw.simulate(profile, request.terms, backend="dask", client=client, **options)
     assert np.array_equal(result.annual_loss, local.annual_loss)
+    assert result.annual_ground_up is not None
+    assert local.annual_ground_up is not None
     assert np.array_equal(result.annual_ground_up, local.annual_ground_up)
     np.testing.assert_array_equal(result.annual_max_occurrence, local.annual_max_occurrence)
     assert result.by_scenario() == local.by_scenario()

@@ -92,6 +92,22 @@ def test_counts_never_fall_when_the_rate_rises(rate: float, factor: float, q: fl
     assert high_nb >= low_nb
 
 
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(rate=st.floats(1e-6, 300), rate_cv=st.floats(0.01, 5.0))
+def test_count_tables_are_scipy_stats_survival_functions_bit_for_bit(
+    rate: float, rate_cv: float
+) -> None:
+    # The package evaluates the same functions scipy.stats does, without importing scipy.stats;
+    # any difference in the last bit could move a count, so the tables must be equal exactly.
+    poisson = uw.Poisson(rate=rate).survival_table
+    k = np.arange(poisson.size)
+    np.testing.assert_array_equal(poisson, stats.poisson.sf(k, rate))
+    n = 1.0 / rate_cv**2
+    negative_binomial = uw.NegativeBinomial(rate=rate, rate_cv=rate_cv).survival_table
+    k = np.arange(negative_binomial.size)
+    np.testing.assert_array_equal(negative_binomial, stats.nbinom.sf(k, n, n / (n + rate)))
+
+
 def test_scaled_frequency_does_not_reuse_the_old_count_table() -> None:
     poisson = uw.Poisson(rate=1.0)
     _ = poisson.survival_table

@@ -172,6 +172,8 @@ def assert_engines_agree(
     compiled = uw.simulate_many(profile, terms, engine="compiled", **options)
     for a, b, kept in zip(numpy, compiled, keep, strict=True):
         np.testing.assert_allclose(b.annual_loss, a.annual_loss, rtol=1e-9, atol=1e-6)
+        assert a.annual_ground_up is not None
+        assert b.annual_ground_up is not None
         np.testing.assert_allclose(b.annual_ground_up, a.annual_ground_up, rtol=1e-9, atol=1e-6)
         assert a.annual_max_occurrence is not None
         assert b.annual_max_occurrence is not None
@@ -485,3 +487,23 @@ def test_a_portfolio_takes_the_engine_it_is_given() -> None:
     assert not np.array_equal(compiled.annual_loss, numpy.annual_loss)  # two engines ran
     np.testing.assert_allclose(compiled.annual_loss, numpy.annual_loss, rtol=1e-9, atol=1e-6)
     np.testing.assert_allclose(compiled.lab_tail_means, numpy.lab_tail_means, rtol=1e-9)
+
+
+def test_warm_up_leaves_nothing_for_the_first_run_to_compile() -> None:
+    # A server calls uw.warm_up() at start-up so that no quote waits for the compiler (10-25 s
+    # without numba's cache): afterwards a run adds no compiled signature. A fresh interpreter,
+    # since this session has run the kernel already.
+    script = (
+        "import sys, underwriting as uw\n"
+        "sys.path.insert(0, 'tests')\n"
+        "from conftest import reference_profile, reference_terms\n"
+        "from underwriting import kernel\n"
+        "assert uw.warm_up()\n"
+        "ready = len(kernel._compiled().signatures)\n"
+        "uw.simulate(reference_profile(), reference_terms(), n_years=100, seed=1,\n"
+        "            engine='compiled')\n"
+        "uw.simulate_many(reference_profile(), [reference_terms()] * 3, n_years=100, seed=1,\n"
+        "                 year_loss_tables=[True, False, True], engine='compiled')\n"
+        "assert ready == 1 == len(kernel._compiled().signatures), kernel._compiled().signatures\n"
+    )
+    subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True)

@@ -189,6 +189,48 @@ def test_insured_loss_never_falls_with_a_severity_relativity(low: float, high: f
 # ----------------------------------------------------------------- physical bounds
 
 
+@pytest.mark.parametrize(
+    ("profile", "terms", "engine"),
+    [(rich_profile, rich_terms, "numpy"), (reference_profile, reference_terms, "compiled")],
+    ids=["numpy", "compiled"],
+)
+def test_annual_detail_keeps_the_same_annual_losses_and_says_what_it_dropped(
+    profile: Any, terms: Any, engine: str
+) -> None:
+    # detail="annual" is the memory-lean run for very many years (docs/performance.md): the
+    # distribution and its metrics are those of the full run, bit for bit.
+    full = _run(profile(), terms(), engine=engine)
+    lean = _run(profile(), terms(), engine=engine, detail="annual")
+    np.testing.assert_array_equal(lean.annual_loss, full.annual_loss)
+    assert lean.var_metric(0.995) == full.var_metric(0.995)
+    assert lean.annual_ground_up is None
+    assert lean.annual_max_occurrence is None
+    assert lean.year_loss_table is None
+    with pytest.raises(ValueError, match="detail='full'"):
+        lean.by_section()
+    assert all(point.oep is None for point in lean.ep_curve())
+    assert [p.aep for p in lean.ep_curve()] == [p.aep for p in full.ep_curve()]
+    assert "no year loss table was kept" in lean.summary()
+    assert "OEP" not in lean.summary()
+    np.testing.assert_array_equal(
+        lean.event_losses(0, 50).insured, full.event_losses(0, 50).insured
+    )
+
+
+def test_annual_detail_refuses_a_year_loss_table() -> None:
+    with pytest.raises(ValueError, match="detail='annual' keeps the annual losses only"):
+        uw.simulate_many(
+            reference_profile(),
+            [reference_terms()],
+            n_years=10,
+            seed=1,
+            detail="annual",
+            year_loss_tables=True,
+        )
+    with pytest.raises(ValueError, match="detail must be 'full' or 'annual', got 'all'"):
+        _run(reference_profile(), reference_terms(), detail="all")
+
+
 def test_losses_never_exceed_the_value_at_risk_or_the_ground_up_loss() -> None:
     result = _run(rich_profile(severity_scale=50.0), rich_terms())
     events = result.event_losses()
@@ -198,6 +240,7 @@ def test_losses_never_exceed_the_value_at_risk_or_the_ground_up_loss() -> None:
         assert events.ground_up[:, column].max() <= cap
     assert np.all(events.insured <= events.ground_up + 1e-9)
     assert np.all(events.insured >= 0)
+    assert result.annual_ground_up is not None
     assert np.all(result.annual_loss <= result.annual_ground_up + 1e-6)
     assert np.all(events.downtime_days <= 365)
 

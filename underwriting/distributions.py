@@ -26,7 +26,14 @@ from typing import Annotated, Literal, Self
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
-from scipy import special, stats
+from scipy import special
+
+try:  # Boost's negative binomial survival function, which scipy.stats.nbinom.sf evaluates:
+    # called directly, so that importing the package does not import scipy.stats (about 45 MiB
+    # and most of the import time). tests/test_distributions.py pins the equality.
+    from scipy.special._ufuncs import _nbinom_sf
+except ImportError:  # pragma: no cover - another scipy layout: the public function
+    _nbinom_sf = None
 
 from underwriting.errors import SimulationLimitError
 
@@ -131,7 +138,8 @@ class Poisson(_Frequency):
         return self.rate
 
     def _survival(self, k: IntArray) -> FloatArray:
-        return np.asarray(stats.poisson.sf(k, self.rate), dtype=np.float64)
+        # scipy.stats.poisson.sf(k, rate) is this function (Cephes' pdtrc) for k >= 0.
+        return np.asarray(special.pdtrc(k, self.rate), dtype=np.float64)
 
 
 class NegativeBinomial(_Frequency):
@@ -158,7 +166,11 @@ class NegativeBinomial(_Frequency):
     def _survival(self, k: IntArray) -> FloatArray:
         n = 1.0 / self.rate_cv**2
         p = n / (n + self.rate)
-        return np.asarray(stats.nbinom.sf(k, n, p), dtype=np.float64)
+        if _nbinom_sf is None:  # pragma: no cover
+            from scipy import stats
+
+            return np.asarray(stats.nbinom.sf(k, n, p), dtype=np.float64)
+        return np.asarray(_nbinom_sf(k.astype(np.float64), n, p), dtype=np.float64)
 
 
 class Fixed(_Frequency):

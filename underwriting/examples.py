@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m underwriting.examples [--years N] [--seed S] FILE [FILE ...]
+    python -m underwriting.examples [--years N] [--seed S] [--detail annual] FILE [FILE ...]
 """
 
 from __future__ import annotations
@@ -30,6 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--years", type=int, default=200_000, help="simulated years per lab")
     parser.add_argument("--seed", type=int, default=42, help="seed (same seed, same figures)")
     parser.add_argument("--tables", default=None, help="rating tables version (default newest)")
+    parser.add_argument(
+        "--detail",
+        choices=("full", "annual"),
+        default="full",
+        help="'annual' keeps the annual losses only: no OEP or breakdowns, 8 bytes a year",
+    )
     args = parser.parse_args(argv)
     tables = load_rating_tables(args.tables)
     for path in args.files:
@@ -40,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         started = time.perf_counter()
         profile = RiskProfile.from_submission(request.submission, tables)
-        result = simulate(profile, request.terms, n_years=args.years, seed=args.seed)
+        result = simulate(
+            profile, request.terms, n_years=args.years, seed=args.seed, detail=args.detail
+        )
         elapsed = time.perf_counter() - started
         tiv = request.submission.values.total_insured_value
         print(f"=== {path.name}: {request.submission.lab_id} ({request.submission.lab_name})")

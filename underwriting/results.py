@@ -264,7 +264,10 @@ class LossDistribution:
     @cached_property
     def _sorted_occurrence(self) -> FloatArray:
         if self.annual_max_occurrence is None:
-            raise ValueError("this distribution has no occurrence losses")
+            raise ValueError(
+                "this distribution has no occurrence losses (a portfolio, or a run with "
+                "detail='annual')"
+            )
         return np.sort(self.annual_max_occurrence)
 
     def _std_error_of_std(self) -> float:
@@ -464,19 +467,22 @@ class SimulationResult(LossDistribution):
     annual_loss
         Insured loss of each simulated year (currency), shape ``(n_years,)``.
     annual_ground_up
-        Ground-up loss of each simulated year (currency), shape ``(n_years,)``.
+        Ground-up loss of each simulated year (currency), shape ``(n_years,)``; ``None`` for a
+        run with ``detail="annual"``.
     annual_max_occurrence
         Largest single-occurrence insured loss of each year, after per-occurrence terms and the
-        share, before annual aggregates (currency), shape ``(n_years,)``.
+        share, before annual aggregates (currency), shape ``(n_years,)``; ``None`` for a run
+        with ``detail="annual"``, and then the OEP is absent.
     year_loss_table
         Ground-up and insured year losses by scenario and section; ``None`` when the run was
-        asked not to keep it (``simulate_many(..., year_loss_tables=False)``).
+        asked not to keep it (``simulate_many(..., year_loss_tables=False)`` or
+        ``detail="annual"``).
     """
 
     profile: RiskProfile
     terms: PolicyTerms
     block_size: int
-    annual_ground_up: FloatArray
+    annual_ground_up: FloatArray | None
     year_loss_table: YearLossTable | None
     event_source: EventSource | None = field(default=None, repr=False, compare=False)
 
@@ -491,6 +497,8 @@ class SimulationResult(LossDistribution):
         )
 
     def _summary_breakdowns(self) -> list[str]:
+        if self.year_loss_table is None:
+            return ["", "by section and by scenario: no year loss table was kept"]
         lines: list[str] = []
         for title, rows in (("section", self.by_section()), ("scenario", self.by_scenario())):
             lines += [
@@ -513,7 +521,8 @@ class SimulationResult(LossDistribution):
     def _table(self) -> YearLossTable:
         if self.year_loss_table is None:
             raise ValueError(
-                "this result kept no year loss table; simulate with year_loss_tables=True"
+                "this result kept no year loss table; simulate with detail='full' and "
+                "year_loss_tables=True"
             )
         return self.year_loss_table
 

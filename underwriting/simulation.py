@@ -67,6 +67,7 @@ MAX_EVENTS_PER_BLOCK = 2_000_000
 MAX_YEARS = 1_000_000_000
 
 Engine = Literal["auto", "compiled", "numpy"]
+Detail = Literal["full", "annual"]
 """Which implementation simulates: the compiled kernel where it can (``auto``), or one of them."""
 
 # Dimensions of the draws of one event (see underwriting.randomness). Fixed forever: changing them
@@ -293,6 +294,7 @@ def simulate(
     engine: Engine = "auto",
     backend: Backend = "local",
     client: Any | None = None,
+    detail: Detail = "full",
 ) -> SimulationResult:
     """Simulate ``n_years`` independent years of the profile's losses under the terms.
 
@@ -320,6 +322,12 @@ def simulate(
         ``local`` runs the blocks in this process; ``dask`` runs them on a ``dask.distributed``
         cluster through ``client`` (the ``[dask]`` extra), with bit-identical results
         (:mod:`underwriting.executors`, docs/scale.md).
+    detail
+        ``full`` keeps, besides the annual insured losses, each year's ground-up loss and
+        largest occurrence (the OEP) and the year loss table by scenario and section.
+        ``annual`` keeps the annual insured losses only: the whole distribution and its metrics
+        in 8 bytes a year (10 million years in about 80 MB), without the OEP or the breakdowns.
+        The annual losses are the same either way.
 
     Returns
     -------
@@ -350,6 +358,7 @@ def simulate(
         engine=engine,
         backend=backend,
         client=client,
+        detail=detail,
     )[0]
 
 
@@ -360,20 +369,22 @@ def simulate_many(
     n_years: int,
     seed: int | None = None,
     block_size: int = DEFAULT_BLOCK_YEARS,
-    year_loss_tables: bool | Sequence[bool] = True,
+    year_loss_tables: bool | Sequence[bool] | None = None,
     progress: Callable[[int], None] | None = None,
     max_events: float | None = None,
     engine: Engine = "auto",
     backend: Backend = "local",
     client: Any | None = None,
+    detail: Detail = "full",
 ) -> tuple[SimulationResult, ...]:
     """Simulate once and apply several sets of terms to the very same events.
 
     Each result equals ``simulate(profile, terms[i], ...)`` with the same seed; the events are
     drawn once. ``year_loss_tables`` says, for all or for each set of terms, whether to keep the
-    year loss table by scenario and section (needed for ``by_section`` and ``by_scenario``).
-    ``max_events`` refuses (``SimulationLimitError``) a run expected to draw more events;
-    ``engine``, ``backend`` and ``client`` are as for :func:`simulate`.
+    year loss table by scenario and section (needed for ``by_section`` and ``by_scenario``); by
+    default, with ``detail="full"``. ``max_events`` refuses (``SimulationLimitError``) a run
+    expected to draw more events; ``engine``, ``backend``, ``client`` and ``detail`` are as for
+    :func:`simulate`.
 
     Example
     -------
@@ -392,27 +403,25 @@ def simulate_many(
     if not terms:
         raise ValueError("terms must hold at least one set of policy terms")
     block_size = bounded_block_size(profile, n_years, block_size, max_events)
-    keep = (
-        [year_loss_tables] * len(terms)
-        if isinstance(year_loss_tables, bool)
-        else list(year_loss_tables)
-    )
-    if len(keep) != len(terms):
-        raise ValueError(f"year_loss_tables has {len(keep)} entries for {len(terms)} term sets")
+    keep = _kept_tables(year_loss_tables, len(terms), detail)
+    full = detail == "full"
     keys = stream_keys(profile, seed)
     plan = compiled_plan(profile, keys, terms, engine)
     annual = [np.empty(n_years) for _ in terms]
-    max_occurrence = [np.empty(n_years) for _ in terms]
+    max_occurrence = [np.empty(n_years) if full else None for _ in terms]
     tables: list[list[YearLossTable]] = [[] for _ in terms]
-    annual_ground_up = np.empty(n_years)
+    annual_ground_up = np.empty(n_years) if full else None
     blocks = [(first, min(block_size, n_years - first)) for first in range(0, n_years, block_size)]
     task = functools.partial(simulate_block, profile, tuple(terms), keys, tuple(keep), plan)
     for block in run_blocks(task, blocks, backend=backend, client=client):
         first, size = block.first_year, block.annual_ground_up.size
-        annual_ground_up[first : first + size] = block.annual_ground_up
+        if annual_ground_up is not None:
+            annual_ground_up[first : first + size] = block.annual_ground_up
         for index, table in enumerate(block.tables):
             annual[index][first : first + size] = block.annual[index]
-            max_occurrence[index][first : first + size] = block.max_occurrence[index]
+            occurrence = max_occurrence[index]
+            if occurrence is not None:
+                occurrence[first : first + size] = block.max_occurrence[index]
             if table is not None:
                 tables[index].append(table)
         if progress is not None:
@@ -432,6 +441,29 @@ def simulate_many(
         )
         for index, term_set in enumerate(terms)
     )
+
+
+def _kept_tables(
+    year_loss_tables: bool | Sequence[bool] | None, n_terms: int, detail: Detail
+) -> list[bool]:
+    """Which term sets keep a year loss table, checked against ``detail``."""
+    if detail not in ("full", "annual"):
+        raise ValueError(f"detail must be 'full' or 'annual', got {detail!r}")
+    if year_loss_tables is None:
+        year_loss_tables = detail == "full"
+    keep = (
+        [year_loss_tables] * n_terms
+        if isinstance(year_loss_tables, bool)
+        else list(year_loss_tables)
+    )
+    if len(keep) != n_terms:
+        raise ValueError(f"year_loss_tables has {len(keep)} entries for {n_terms} term sets")
+    if detail == "annual" and any(keep):
+        raise ValueError(
+            "detail='annual' keeps the annual losses only, so no year loss table; "
+            "use detail='full' to keep one"
+        )
+    return keep
 
 
 def compiled_plan(

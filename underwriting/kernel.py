@@ -322,24 +322,50 @@ def run_block(plan: Plan, first_year: int, n_years: int, keep: Sequence[bool]) -
     """
     kept = np.flatnonzero(np.asarray(keep, dtype=np.bool_)).astype(np.int64)
     pieces = max(1, min(threads(), n_years // MIN_YEARS_PER_THREAD))
-    bounds = [first_year + n_years * k // pieces for k in range(pieces + 1)]
-    if pieces == 1:
-        return _run_piece(plan, first_year, n_years, kept)
-    outputs = list(
-        _pool(pieces).map(
-            lambda k: _run_piece(plan, bounds[k], bounds[k + 1] - bounds[k], kept), range(pieces)
+    bounds = [n_years * k // pieces for k in range(pieces + 1)]
+    # Each piece writes its years' sums in place; only the year loss table rows are joined.
+    annual = np.empty((plan.n_term_sets, n_years))
+    max_occurrence = np.empty((plan.n_term_sets, n_years))
+    annual_ground_up = np.empty(n_years)
+
+    def piece(k: int) -> _Rows:
+        return _run_piece(
+            plan,
+            first_year,
+            bounds[k],
+            bounds[k + 1] - bounds[k],
+            kept,
+            (annual, max_occurrence, annual_ground_up),
         )
-    )
+
+    rows = [piece(0)] if pieces == 1 else list(_pool(pieces).map(piece, range(pieces)))
     return BlockOutput(
-        annual=np.concatenate([o.annual for o in outputs], axis=1),
-        max_occurrence=np.concatenate([o.max_occurrence for o in outputs], axis=1),
-        annual_ground_up=np.concatenate([o.annual_ground_up for o in outputs]),
-        year=np.concatenate([o.year for o in outputs]),
-        scenario=np.concatenate([o.scenario for o in outputs]),
-        section=np.concatenate([o.section for o in outputs]),
-        ground_up=np.concatenate([o.ground_up for o in outputs]),
-        insured=np.concatenate([o.insured for o in outputs], axis=1),
+        annual=annual,
+        max_occurrence=max_occurrence,
+        annual_ground_up=annual_ground_up,
+        year=_join([r.year for r in rows]),
+        scenario=_join([r.scenario for r in rows]),
+        section=_join([r.section for r in rows]),
+        ground_up=_join([r.ground_up for r in rows]),
+        insured=np.concatenate([r.insured for r in rows], axis=1)
+        if pieces > 1
+        else rows[0].insured,
     )
+
+
+def _join(parts: list[npt.NDArray[Any]]) -> npt.NDArray[Any]:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """One piece's year loss table rows (the columns of :class:`BlockOutput`)."""
+
+    year: npt.NDArray[np.int32]
+    scenario: npt.NDArray[np.int16]
+    section: npt.NDArray[np.int8]
+    ground_up: FloatArray
+    insured: FloatArray
 
 
 _pools: list[ThreadPoolExecutor] = []
@@ -361,12 +387,17 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_pools.clear)
 
 
-def _run_piece(plan: Plan, first_year: int, n_years: int, kept: IntArray) -> BlockOutput:
+def _run_piece(
+    plan: Plan,
+    first_year: int,
+    offset: int,
+    n_years: int,
+    kept: IntArray,
+    sums: tuple[FloatArray, FloatArray, FloatArray],
+) -> _Rows:
+    """Years ``first_year + offset ..`` of a block: sums into ``sums`` at ``offset``, and rows."""
     capacity = int(n_years * plan.rows_per_year * 1.25) + 1024 if kept.size else 0
     kernel = _compiled()
-    annual = np.empty((plan.n_term_sets, n_years))
-    max_occurrence = np.empty((plan.n_term_sets, n_years))
-    annual_ground_up = np.empty(n_years)
     while True:
         out_year = np.empty(capacity, dtype=np.int32)
         out_scenario = np.empty(capacity, dtype=np.int16)
@@ -374,13 +405,12 @@ def _run_piece(plan: Plan, first_year: int, n_years: int, kept: IntArray) -> Blo
         out_ground_up = np.empty(capacity)
         out_insured = np.empty((kept.size, capacity))
         rows = kernel(
-            np.int64(first_year),
+            np.int64(first_year + offset),
             np.int64(n_years),
+            np.int64(offset),
             *plan.arrays,
             kept,
-            annual,
-            max_occurrence,
-            annual_ground_up,
+            *sums,
             out_year,
             out_scenario,
             out_section,
@@ -388,10 +418,7 @@ def _run_piece(plan: Plan, first_year: int, n_years: int, kept: IntArray) -> Blo
             out_insured,
         )
         if rows >= 0:
-            return BlockOutput(
-                annual=annual,
-                max_occurrence=max_occurrence,
-                annual_ground_up=annual_ground_up,
+            return _Rows(
                 year=out_year[:rows],
                 scenario=out_scenario[:rows],
                 section=out_section[:rows],
@@ -684,6 +711,7 @@ def _paid(
 def _simulate(
     first_year: int,
     n_years: int,
+    out_offset: int,
     scenario_keys: Any,
     scenario_int: IntArray,
     scenario_share: FloatArray,
@@ -749,10 +777,10 @@ def _simulate(
     rows = 0
     for i in range(n_years):
         if busy[i] == 0:
-            annual_ground_up[i] = 0.0
+            annual_ground_up[out_offset + i] = 0.0
             for t in range(n_terms):
-                annual[t, i] = 0.0
-                max_occurrence[t, i] = 0.0
+                annual[t, out_offset + i] = 0.0
+                max_occurrence[t, out_offset + i] = 0.0
             continue
         year = first_year + i
         for t in range(n_terms):
@@ -879,11 +907,11 @@ def _simulate(
                     occurrence_max[t] = max(occurrence_max[t], occurrence_total * policy[t, 2])
                     if keeping:
                         k += 1
-        annual_ground_up[i] = total_ground_up
+        annual_ground_up[out_offset + i] = total_ground_up
         if not any_event:
             for t in range(n_terms):
-                annual[t, i] = 0.0
-                max_occurrence[t, i] = 0.0
+                annual[t, out_offset + i] = 0.0
+                max_occurrence[t, out_offset + i] = 0.0
             continue
         # The sections with a loss this year, in the order of ``active``: the others hold zeros,
         # which would add nothing to the sums below.
@@ -902,8 +930,8 @@ def _simulate(
                 sections_total += min(before[t, column], terms_float[t, column, 8])
             year_loss = max(sections_total - policy[t, 0], 0.0)
             year_loss = min(year_loss, policy[t, 1]) * policy[t, 2]
-            annual[t, i] = year_loss
-            max_occurrence[t, i] = occurrence_max[t]
+            annual[t, out_offset + i] = year_loss
+            max_occurrence[t, out_offset + i] = occurrence_max[t]
             if k < n_kept and kept[k] == t:
                 # Allocate the year's amount back to sections and scenarios pro rata.
                 policy_factor = year_loss / sections_total if sections_total > 0.0 else 0.0

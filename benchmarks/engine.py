@@ -4,11 +4,13 @@ Usage::
 
     python benchmarks/engine.py [--runs 5] [--years 1000000 10000000] [--threads 1|2]
                                 [--models ref chemistry_high_hazard ...] [--seed 2026]
+                                [--detail full|annual]
 
 Each configuration (model x years) runs in a fresh Python process with ``OMP_NUM_THREADS``,
 ``OPENBLAS_NUM_THREADS`` and ``MKL_NUM_THREADS`` set to ``--threads``. In that process:
 
-1. one engine run, ``uw.simulate(profile, terms, n_years=..., seed=...)``, untimed: it warms up,
+1. one engine run, ``uw.simulate(profile, terms, n_years=..., seed=..., detail=...)`` (``full``,
+   the default, keeps the year loss table, ``annual`` the annual losses only), untimed: it warms up,
    and the process's peak resident memory (``ru_maxrss``) is read right after it, before
    anything else runs, so it is the engine's peak (imports included; the figure after the
    imports is reported too); the metrics (mean, sd, VaR 99.5%, TVaR 99% with their standard
@@ -64,11 +66,11 @@ def _metrics(result: uw.SimulationResult) -> dict[str, dict[str, float]]:
 
 
 def _time_engine(
-    model_profile: uw.RiskProfile, terms: uw.PolicyTerms, years: int, seed: int
+    model_profile: uw.RiskProfile, terms: uw.PolicyTerms, years: int, seed: int, detail: Any
 ) -> float:
     gc.collect()
     started = time.perf_counter()
-    uw.simulate(model_profile, terms, n_years=years, seed=seed)
+    uw.simulate(model_profile, terms, n_years=years, seed=seed, detail=detail)
     return time.perf_counter() - started
 
 
@@ -84,7 +86,9 @@ def worker(name: str, years: int, args: argparse.Namespace) -> dict[str, Any]:
     model = load_model(name)
     import_mib = _peak_mib()
     started = time.perf_counter()
-    result = uw.simulate(model.profile, model.terms, n_years=years, seed=args.seed)
+    result = uw.simulate(
+        model.profile, model.terms, n_years=years, seed=args.seed, detail=args.detail
+    )
     first_engine = time.perf_counter() - started
     peak_mib = _peak_mib()
     metrics = _metrics(result)
@@ -98,17 +102,18 @@ def worker(name: str, years: int, args: argparse.Namespace) -> dict[str, Any]:
     floor_s: list[float] = []
     for number in range(runs):
         if number % 2 == 0:
-            engine_s.append(_time_engine(model.profile, model.terms, years, args.seed))
+            engine_s.append(_time_engine(model.profile, model.terms, years, args.seed, args.detail))
             floor_s.append(_time_floor(model.profile, years, args.seed))
         else:
             floor_s.append(_time_floor(model.profile, years, args.seed))
-            engine_s.append(_time_engine(model.profile, model.terms, years, args.seed))
+            engine_s.append(_time_engine(model.profile, model.terms, years, args.seed, args.detail))
     engine, floor = statistics.median(engine_s), statistics.median(floor_s)
     return {
         "benchmark": "engine",
         "model": name,
         "years": years,
         "threads": args.threads,
+        "detail": args.detail,
         "runs": runs,
         "seed": args.seed,
         "engine_s": engine,
@@ -150,6 +155,8 @@ def _run_configuration(name: str, years: int, args: argparse.Namespace) -> dict[
         str(args.seed),
         "--threads",
         str(args.threads),
+        "--detail",
+        args.detail,
     ]
     finished = subprocess.run(command, env=environment, capture_output=True, text=True)
     if finished.returncode != 0:
@@ -200,6 +207,12 @@ def main() -> None:
     parser.add_argument("--years", type=int, nargs="+", default=list(DEFAULT_YEARS))
     parser.add_argument("--threads", type=int, choices=(1, 2), default=1)
     parser.add_argument(
+        "--detail",
+        choices=("full", "annual"),
+        default="full",
+        help="what uw.simulate keeps: 'full' (year loss table, OEP) or 'annual' (losses only)",
+    )
+    parser.add_argument(
         "--models", nargs="+", default=None, help="ref and/or example names (default: all)"
     )
     parser.add_argument("--seed", type=int, default=2026)
@@ -227,7 +240,8 @@ def main() -> None:
     print(
         f"threads {args.threads} ({', '.join(f'{v}={args.threads}' for v in THREAD_VARIABLES)}); "
         f"runs {args.runs} ({args.reduced_runs} where an engine run takes over "
-        f"{args.max_run_seconds:g} s); seed {args.seed}; one fresh process per configuration",
+        f"{args.max_run_seconds:g} s); seed {args.seed}; detail {args.detail}; one fresh process "
+        "per configuration",
         flush=True,
     )
     rows = []

@@ -24,6 +24,7 @@ EXPECTED_OUTPUT: dict[str, tuple[str, ...]] = {
         "VaR 99.5%",
         "1 in 100 years: AEP",
         "1 in 250 years: AEP",
+        "TVaR 99.5% over 2M years",
         "refused:",
         "loaded 2026.2-draft",
         "effect on the premium",

@@ -241,12 +241,12 @@ class LossDistribution:
 
     # ------------------------------------------------------------------ moments
 
-    @property
+    @cached_property
     def mean(self) -> float:
         """Expected annual insured loss."""
         return float(self.annual_loss.mean())
 
-    @property
+    @cached_property
     def std(self) -> float:
         """Standard deviation of the annual insured loss."""
         return float(self.annual_loss.std(ddof=1)) if self.n_years > 1 else 0.0
@@ -296,6 +296,14 @@ class LossDistribution:
     def tvar_metric(self, level: float) -> Metric:
         """TVaR at ``level`` with its standard error (Manistre and Hancock, 2005)."""
         check_level(level)
+        # Kept per level: a quote asks for the same TVaR several times (two passes over the
+        # years each). Written straight into __dict__, as cached_property does (frozen class).
+        known: dict[float, Metric] = self.__dict__.setdefault("_tvar_metrics", {})
+        if level not in known:
+            known[level] = self._tvar_metric(level)
+        return known[level]
+
+    def _tvar_metric(self, level: float) -> Metric:
         var = self.var(level)
         excess = np.maximum(self.sorted_annual_loss - var, 0.0)
         tvar = var + float(excess.mean()) / (1 - level)

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import underwriting as uw
+from underwriting.results import YearLossTableBuilder
 
 YEARS = 3_000
 FAST = settings(max_examples=20, deadline=None, derandomize=True)
@@ -272,3 +273,28 @@ def test_without_a_seed_the_entropy_is_recorded_and_replays() -> None:
     first = uw.simulate(reference_profile(), reference_terms(), n_years=1_000)
     again = uw.simulate(reference_profile(), reference_terms(), n_years=1_000, seed=first.seed)
     np.testing.assert_array_equal(first.annual_loss, again.annual_loss)
+
+
+@FAST
+@given(rows=st.lists(st.integers(0, 300), min_size=1, max_size=12))
+def test_the_year_loss_table_is_filled_block_by_block_as_if_joined(rows: list[int]) -> None:
+    # Blocks with any number of rows, the first possibly empty or much smaller than the others
+    # (the builder then grows): the table is the blocks' rows in order, as a join would give.
+    generator = np.random.default_rng(len(rows))
+    blocks = [
+        uw.YearLossTable(
+            year=generator.integers(0, 10**6, n).astype(np.int32),
+            scenario=generator.integers(0, 50, n).astype(np.int16),
+            section=generator.integers(0, 7, n).astype(np.int8),
+            ground_up=generator.random(n),
+            insured=generator.random(n),
+        )
+        for n in rows
+    ]
+    builder = YearLossTableBuilder(n_years=100 * len(rows))
+    for block in blocks:
+        builder.append(block, 100)
+    built, joined = builder.build(), uw.YearLossTable.concatenate(blocks)
+    for name in ("year", "scenario", "section", "ground_up", "insured"):
+        np.testing.assert_array_equal(getattr(built, name), getattr(joined, name))
+        assert getattr(built, name).dtype == getattr(joined, name).dtype

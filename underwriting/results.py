@@ -21,7 +21,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -173,6 +173,48 @@ class YearLossTable:
         return np.bincount(self.year[mask], weights=values[mask], minlength=n_years).astype(
             np.float64, copy=False
         )
+
+
+class YearLossTableBuilder:
+    """A run's year loss table, filled block by block without keeping the blocks.
+
+    Joining the blocks' tables at the end of a run would hold every row twice; here the rows go
+    straight into arrays sized from the first block's rows per year (with a margin) for the
+    whole run. The arrays are allocated, not written, so the memory of rows never filled is not
+    taken. A run with more rows than that grows them by half, copying once.
+    """
+
+    MARGIN = 1.25
+    """Capacity over the first block's rows per year times the run's years."""
+
+    def __init__(self, n_years: int) -> None:
+        self._n_years = n_years
+        self._rows = 0
+        self._columns: list[npt.NDArray[Any]] = []
+
+    def append(self, table: YearLossTable, n_years: int) -> None:
+        """Add a block's rows (``n_years``: the years the block simulated)."""
+        parts = (table.year, table.scenario, table.section, table.ground_up, table.insured)
+        needed = self._rows + table.year.size
+        if not self._columns:
+            estimate = table.year.size / max(n_years, 1) * self._n_years * self.MARGIN
+            self._columns = [np.empty(max(int(estimate), needed) + 1024, p.dtype) for p in parts]
+        elif needed > self._columns[0].size:
+            size = max(needed, self._columns[0].size * 3 // 2)
+            grown = [np.empty(size, column.dtype) for column in self._columns]
+            for old, new in zip(self._columns, grown, strict=True):
+                new[: self._rows] = old[: self._rows]
+            self._columns = grown
+        for column, part in zip(self._columns, parts, strict=True):
+            column[self._rows : needed] = part
+        self._rows = needed
+
+    def build(self) -> YearLossTable:
+        """The rows appended so far (views of the builder's arrays)."""
+        if not self._columns:
+            return YearLossTable.empty()
+        year, scenario, section, ground_up, insured = (c[: self._rows] for c in self._columns)
+        return YearLossTable(year, scenario, section, ground_up, insured)
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,7 +45,13 @@ from underwriting.randomness import (
     uniforms_from_states,
     year_states,
 )
-from underwriting.results import EventLosses, EventSource, SimulationResult, YearLossTable
+from underwriting.results import (
+    EventLosses,
+    EventSource,
+    SimulationResult,
+    YearLossTable,
+    YearLossTableBuilder,
+)
 from underwriting.sections import SECTION_INDEX, SECTIONS, Section
 from underwriting.terms import (
     EventLossTable,
@@ -409,7 +415,7 @@ def simulate_many(
     plan = compiled_plan(profile, keys, terms, engine)
     annual = [np.empty(n_years) for _ in terms]
     max_occurrence = [np.empty(n_years) if full else None for _ in terms]
-    tables: list[list[YearLossTable]] = [[] for _ in terms]
+    tables = [YearLossTableBuilder(n_years) if kept else None for kept in keep]
     annual_ground_up = np.empty(n_years) if full else None
     blocks = [(first, min(block_size, n_years - first)) for first in range(0, n_years, block_size)]
     task = functools.partial(simulate_block, profile, tuple(terms), keys, tuple(keep), plan)
@@ -422,8 +428,9 @@ def simulate_many(
             occurrence = max_occurrence[index]
             if occurrence is not None:
                 occurrence[first : first + size] = block.max_occurrence[index]
-            if table is not None:
-                tables[index].append(table)
+            builder = tables[index]
+            if table is not None and builder is not None:
+                builder.append(table, size)
         if progress is not None:
             progress(size)
     return tuple(
@@ -436,7 +443,7 @@ def simulate_many(
             annual_loss=annual[index],
             annual_ground_up=annual_ground_up,
             annual_max_occurrence=max_occurrence[index],
-            year_loss_table=YearLossTable.concatenate(tables[index]) if keep[index] else None,
+            year_loss_table=None if (builder := tables[index]) is None else builder.build(),
             event_source=_event_source(profile, term_set, keys, block_size),
         )
         for index, term_set in enumerate(terms)

@@ -158,3 +158,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="rewrite the golden quote files in tests/golden/ instead of comparing with them",
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_kernel() -> None:
+    """Compile the simulation kernel once (or load it from numba's cache) before any test.
+
+    A server compiles it at start-up (``uw.warm_up()``): on a fresh clone that is 10-25 s of
+    compiling, which would otherwise fall inside the readiness deadline of whichever test starts
+    the first server. Once compiled here, every server loads it from the cache.
+    """
+    uw.warm_up()

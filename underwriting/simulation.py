@@ -73,8 +73,9 @@ MAX_EVENTS_PER_BLOCK = 2_000_000
 MAX_YEARS = 1_000_000_000
 
 Engine = Literal["auto", "compiled", "numpy"]
-Detail = Literal["full", "annual"]
 """Which implementation simulates: the compiled kernel where it can (``auto``), or one of them."""
+Detail = Literal["full", "annual"]
+"""What a run keeps: everything (``full``), or the annual insured losses only (``annual``)."""
 
 # Dimensions of the draws of one event (see underwriting.randomness). Fixed forever: changing them
 # changes every simulated figure.

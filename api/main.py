@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from types import MappingProxyType
@@ -111,8 +113,15 @@ def create_app(
         )
         app.state.store.create_schema()
         # The simulation kernel is compiled (or loaded from numba's cache) before the first
-        # request, so no quote waits for the compiler.
-        uw.warm_up()
+        # request, so no quote waits for the compiler: 10-25 s on a first start, then well
+        # under a second. Said in the server's log, so that a slow first start is explained.
+        started = time.perf_counter()
+        compiled = uw.warm_up()
+        logging.getLogger("uvicorn.error").info(
+            "simulation kernel %s in %.1f s",
+            "ready" if compiled else "not available, the NumPy engine runs",
+            time.perf_counter() - started,
+        )
         yield
         app.state.store.engine.dispose()
 

@@ -1,10 +1,12 @@
 """The fused simulation kernel: one compiled pass per year, no temporary arrays.
 
-For each simulated year the kernel hashes the year's stream states, draws each scenario's event
-count, and for each event its impacts and cascades (inverse CDF of the same uniforms as the NumPy
-engine), caps the section losses, applies every set of policy terms and adds the year's sums,
-all in registers and a few small scratch arrays. It is compiled with numba, as OasisLMF's
-``gulmc`` and ``fmpy`` are.
+A first pass over a block's years finds which scenarios have an event in which year from the
+count uniforms' hash words alone (an integer comparison, vectorised); most years of a lab have
+none and are done. For each other year the kernel draws the event counts of the scenarios that
+have one, and for each event its impacts and cascades (inverse CDF of the same uniforms as the
+NumPy engine), caps the section losses, applies every set of policy terms to the sections hit
+and adds the year's sums, all in registers and a few small scratch arrays. It is compiled with
+numba, as OasisLMF's ``gulmc`` and ``fmpy`` are.
 
 The NumPy engine (:func:`underwriting.simulation.simulate_block_events` and
 :func:`underwriting.terms.apply_terms`) is the reference: the kernel draws exactly the same

@@ -37,6 +37,7 @@ from underwriting.errors import (
     SimulationLimitError,
     TermsError,
     UnderwritingError,
+    UnderwritingWarning,
 )
 from underwriting.experience import ExperienceRating, rate_experience
 from underwriting.kernel import warm_up
@@ -156,6 +157,7 @@ __all__ = [
     "Submission",
     "TermsError",
     "UnderwritingError",
+    "UnderwritingWarning",
     "Values",
     "WorksheetRow",
     "YearLossTable",

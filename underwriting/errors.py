@@ -10,10 +10,13 @@ The tree::
     └── SimulationLimitError     a simulation would be too large (events or years)
 
 Shape and type problems in inputs are pydantic ``ValidationError`` at the boundary, not these.
-Declines and referrals are results with reasons, never exceptions.
+Declines and referrals are results with reasons, never exceptions. Input that is legal but
+suspicious is accepted with an :class:`UnderwritingWarning` carried in the result.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 
 class UnderwritingError(Exception):
@@ -70,3 +73,34 @@ class TermsError(UnderwritingError):
 
 class SimulationLimitError(UnderwritingError):
     """A simulation would need more events or memory than allowed."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnderwritingWarning:
+    """Input or a result that is legal but suspicious: machine-readable, shown with the quote.
+
+    Attributes
+    ----------
+    code
+        A stable identifier clients may switch on (``"CLAIM_OUTSIDE_WINDOW"``).
+    message
+        One sentence a person understands: what was seen and what it does to the price.
+    field
+        The dotted path of the input concerned (``"submission.claims_history.claims[0].date"``),
+        or ``None`` when the warning is about a result.
+    value
+        The value found there, when it is a scalar.
+    """
+
+    code: str
+    message: str
+    field: str | None = None
+    value: str | int | float | bool | None = None
+
+    def to_dict(self) -> dict[str, str | int | float | bool | None]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "field": self.field,
+            "value": self.value,
+        }

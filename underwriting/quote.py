@@ -28,7 +28,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from underwriting.decision import Decision, Fact, decide
-from underwriting.errors import SimulationLimitError, UnderwritingError
+from underwriting.errors import SimulationLimitError, UnderwritingError, UnderwritingWarning
 from underwriting.experience import ExperienceRating, rate_experience
 from underwriting.pricing import (
     Premium,
@@ -131,6 +131,8 @@ class Quote:
         Seed, tables version and hashes, package version, years, timestamp.
     valid_until
         When the quote expires.
+    warnings
+        Input or results that are legal but suspicious (codes in ``docs/warnings.md``).
     result
         The simulation under ``terms`` (not part of comparisons or serialisation).
     """
@@ -145,6 +147,7 @@ class Quote:
     experience: ExperienceRating
     provenance: Provenance
     valid_until: dt.datetime
+    warnings: tuple[UnderwritingWarning, ...] = ()
     result: SimulationResult | None = field(default=None, compare=False, repr=False)
 
     def plot_worksheet(self, path: str | os.PathLike[str] | None = None) -> Figure:

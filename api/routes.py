@@ -83,6 +83,7 @@ def _quote_out(record: QuoteRecord, referral: DecisionRecord | None) -> QuoteOut
             "metrics": stored["metrics"],
             "experience": stored["experience"],
             "provenance": stored["provenance"],
+            "warnings": stored.get("warnings", []),
             "referral_decision": None
             if referral is None
             else {

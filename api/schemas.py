@@ -99,6 +99,15 @@ class ProvenanceOut(_Out):
     created_at: dt.datetime
 
 
+class WarningOut(_Out):
+    """Legal but suspicious input, or a result short of what was asked (docs/warnings.md)."""
+
+    code: str = Field(description="stable identifier, e.g. CLAIM_OUTSIDE_WINDOW")
+    message: str
+    field: str | None = Field(description="dotted path of the input concerned; null for a result")
+    value: str | int | float | bool | None = None
+
+
 class ReferralDecisionOut(_Out):
     decision: Literal["approve", "decline"]
     note: str
@@ -127,6 +136,9 @@ class QuoteOut(_Out):
     metrics: list[MetricOut]
     experience: ExperienceOut
     provenance: ProvenanceOut
+    warnings: list[WarningOut] = Field(
+        default_factory=list, description="legal but suspicious input; see docs/warnings.md"
+    )
     referral_decision: ReferralDecisionOut | None = None
 
 
@@ -203,6 +215,9 @@ class SimulationOut(_Out):
     ep_curve: list[EPPointOut]
     by_section: list[ContributionOut]
     by_scenario: list[ContributionOut]
+    warnings: list[WarningOut] = Field(
+        default_factory=list, description="e.g. a heavy tail that makes standard errors unreliable"
+    )
 
 
 class RatingTablesOut(_Out):

@@ -37,7 +37,9 @@ from api.settings import Settings
 from api.store import DecisionRecord, QuoteRecord, Store, now
 
 router = APIRouter()
-QUOTING_ROLES = ("underwriter", "senior_underwriter")
+QUOTING_ROLES = ("underwriter", "senior_underwriter", "chief_underwriter")
+DECIDING_ROLES = ("senior_underwriter", "chief_underwriter")
+"""Roles that may decide a referral, each only up to its own authority (admin: any)."""
 
 Store_ = Annotated[Store, Depends(get_store)]
 
@@ -287,6 +289,33 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC) if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
+def _check_authority(principal: Principal, required: str | None, tables: uw.RatingTables) -> None:
+    """403 unless ``principal``'s authority is at or above ``required``.
+
+    Authority is ordered by the served rating tables' ``authority_levels`` (lowest first); a
+    role is its own level, and admin stands above every level. An authority those tables do
+    not list can be exercised only by admin.
+    """
+    if required is None:
+        return
+    levels = list(tables.rules.authority_levels)
+    top = len(levels)
+    needed = levels.index(required) if required in levels else top
+    held = (
+        top
+        if principal.role == "admin"
+        else (levels.index(principal.role) if principal.role in levels else -1)
+    )
+    if held < needed:
+        raise Problem(
+            403,
+            f"This referral needs the authority of {required!r}; the key's authority is "
+            f"{principal.role!r}, which is below it "
+            f"(authority levels of rating tables {tables.version}, lowest first: "
+            f"{', '.join(levels)}; admin may decide any referral).",
+        )
+
+
 @router.post(
     "/v1/quotes/{quote_id}/decision",
     response_model=QuoteOut,
@@ -297,7 +326,8 @@ def decide_referral(
     quote_id: str,
     body: ReferralDecisionIn,
     store: Store_,
-    principal: Annotated[Principal, Depends(require("senior_underwriter"))],
+    tables: Tables,
+    principal: Annotated[Principal, Depends(require(*DECIDING_ROLES))],
 ) -> QuoteOut:
     already = "This referral has already been decided."
     try:
@@ -309,6 +339,7 @@ def decide_referral(
                 raise Problem(
                     409, f"Only referred quotes can be decided; this quote was {record.outcome}."
                 )
+            _check_authority(principal, record.quote["decision"].get("authority_required"), tables)
             if session.get(DecisionRecord, record.id) is not None:
                 raise Problem(409, already)
             decision = DecisionRecord(

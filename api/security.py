@@ -24,7 +24,7 @@ class Principal:
 
     @property
     def sees_all_quotes(self) -> bool:
-        return self.role in ("senior_underwriter", "admin")
+        return self.role in ("senior_underwriter", "chief_underwriter", "admin")
 
 
 def get_store(request: Request) -> Store:

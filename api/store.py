@@ -36,7 +36,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 SCHEMA_VERSION = 1
-ROLES = ("underwriter", "senior_underwriter", "actuary", "admin")
+ROLES = ("underwriter", "senior_underwriter", "chief_underwriter", "actuary", "admin")
 KEY_PREFIX = "uwk_"
 # The PostgreSQL advisory lock held while the schema is created (any fixed 64-bit number).
 _SCHEMA_LOCK = 7_020_260_701

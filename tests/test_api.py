@@ -37,7 +37,7 @@ TESTS = Path(__file__).resolve().parent
 EXAMPLES = TESTS.parent / "examples"
 OPENAPI = TESTS / "openapi.json"
 TABLES_VERSION = "2026.1"
-ROLES = ("underwriter", "senior_underwriter", "actuary", "admin")
+ROLES = ("underwriter", "senior_underwriter", "chief_underwriter", "actuary", "admin")
 PROBLEM_JSON = "application/problem+json"
 
 # Scenario ``ref`` of issue 2: Poisson(2) events of LogNormal(10, 1.5) property losses.
@@ -330,13 +330,14 @@ def test_quote_is_stored_before_the_201(client: TestClient, app: FastAPI, tmp_pa
 
 # --------------------------------------------------------------------------- roles matrix
 
-QUOTING = {"underwriter", "senior_underwriter", "admin"}
+QUOTING = {"underwriter", "senior_underwriter", "chief_underwriter", "admin"}
 EXPECTED_ROLES: dict[str, set[str]] = {
     "create quote": QUOTING,
     "get quote": QUOTING,
     "list quotes": QUOTING,
     "replay quote": QUOTING,
-    "decide referral": {"senior_underwriter", "admin"},
+    # (a referral needing senior authority; a chief-level one: test_authority_*)
+    "decide referral": {"senior_underwriter", "chief_underwriter", "admin"},
     "run simulation": {"actuary", "admin"},
     "list rating tables": set(ROLES),
     "get rating tables": set(ROLES),
@@ -643,6 +644,71 @@ def test_senior_underwriter_decides_a_referral(client: TestClient, app: FastAPI)
         headers=senior,
     )
     assert "quoted" in assert_problem(response, 409)["detail"]
+
+
+def chief_level_request() -> dict[str, Any]:
+    """The physics example with every value ten times larger: total insured value 143,000,000,
+    above the senior underwriter's authority of 100,000,000 (rule R02)."""
+    body = example("physics_low_hazard")
+    submission = body["submission"]
+    submission["values"] = {name: 10 * value for name, value in submission["values"].items()}
+    for item in submission["equipment_schedule"]:
+        item["value"] *= 10
+    return body
+
+
+def test_authority_a_senior_may_not_decide_a_chief_level_referral(
+    client: TestClient, app: FastAPI
+) -> None:
+    underwriter = key_for(app, "uma", "underwriter")
+    senior = key_for(app, "sam", "senior_underwriter")
+    chief = key_for(app, "cleo", "chief_underwriter")
+    response = client.post("/v1/quotes", json=chief_level_request(), headers=underwriter)
+    assert response.status_code == 201, response.text
+    referred = response.json()
+    assert referred["status"] == "referred"
+    assert referred["decision"]["authority_required"] == "chief_underwriter"
+    assert "R02_TIV_ABOVE_SENIOR_AUTHORITY" in {r["code"] for r in referred["decision"]["reasons"]}
+    url = f"/v1/quotes/{referred['id']}/decision"
+    decision = {"decision": "approve", "note": "reinsurance facultative cover arranged"}
+
+    refused = client.post(url, json=decision, headers=senior)
+
+    detail = assert_problem(refused, 403)["detail"]
+    assert "'chief_underwriter'" in detail, "names the authority required"
+    assert "'senior_underwriter'" in detail, "names the caller's authority"
+    still = client.get(f"/v1/quotes/{referred['id']}", headers=senior).json()
+    assert still["status"] == "referred"
+    assert still["referral_decision"] is None, "a refused decision is not recorded"
+
+    decided = client.post(url, json=decision, headers=chief)
+
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["status"] == "approved"
+    assert decided.json()["referral_decision"]["decided_by"] == "cleo"
+
+
+def test_authority_admin_decides_any_and_chief_decides_senior_level(
+    client: TestClient, app: FastAPI
+) -> None:
+    underwriter = key_for(app, "uma", "underwriter")
+    chief = key_for(app, "cleo", "chief_underwriter")
+    admin = key_for(app, "ada", "admin")
+    chief_level = client.post("/v1/quotes", json=chief_level_request(), headers=underwriter)
+    senior_level = post_quote(client, underwriter, "bsl3_biobank")
+    assert senior_level["decision"]["authority_required"] == "senior_underwriter"
+    decision = {"decision": "decline", "note": "outside appetite"}
+
+    by_admin = client.post(
+        f"/v1/quotes/{chief_level.json()['id']}/decision", json=decision, headers=admin
+    )
+    by_chief = client.post(
+        f"/v1/quotes/{senior_level['id']}/decision", json=decision, headers=chief
+    )
+
+    assert by_admin.status_code == 200, by_admin.text
+    assert by_chief.status_code == 200, by_chief.text
+    assert by_chief.json()["status"] == "declined"
 
 
 def test_replay_reproduces_a_stored_quote(client: TestClient, app: FastAPI) -> None:

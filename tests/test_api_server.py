@@ -122,6 +122,18 @@ def test_real_server_quotes_over_the_network(tmp_path: Path) -> None:
         store.engine.dispose()
 
 
+def test_cli_creates_a_chief_underwriter_key(tmp_path: Path) -> None:
+    """The rating tables' top authority level is a role a key can hold."""
+    from api.cli import app as command
+
+    url = f"sqlite:///{tmp_path}/uw.db"
+    arguments = ["keys", "create", "--principal", "cleo", "--role", "chief_underwriter"]
+    created = CliRunner().invoke(command, [*arguments, "--database-url", url])
+    assert created.exit_code == 0, created.output
+    summary = created.stdout.strip().splitlines()[0]
+    assert summary.endswith("principal cleo  role chief_underwriter")
+
+
 def test_cli_creates_lists_and_revokes_keys(tmp_path: Path) -> None:
     from api.cli import app as command
 

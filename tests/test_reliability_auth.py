@@ -30,7 +30,7 @@ from api.settings import Settings
 from api.store import QuoteRecord, Store
 
 ROOT = Path(__file__).resolve().parent.parent
-ROLES = ("underwriter", "senior_underwriter", "actuary", "admin")
+ROLES = ("underwriter", "senior_underwriter", "chief_underwriter", "actuary", "admin")
 OTHER = "underwriter-2"
 PROBLEM_JSON = "application/problem+json"
 ENDPOINTS = (
@@ -44,14 +44,26 @@ ENDPOINTS = (
     "get rating tables",
 )
 # The status when a key of ``role`` (principal ``<role>-1``) aims at underwriter-2's quote.
-SEES_ALL = {"senior_underwriter": 200, "admin": 200}
+SEES_ALL = {"senior_underwriter": 200, "chief_underwriter": 200, "admin": 200}
 EXPECTED: dict[str, dict[str, int]] = {
-    "create quote": {"underwriter": 201, "senior_underwriter": 201, "actuary": 403, "admin": 201},
+    "create quote": {
+        "underwriter": 201,
+        "senior_underwriter": 201,
+        "chief_underwriter": 201,
+        "actuary": 403,
+        "admin": 201,
+    },
     "get quote": {"underwriter": 404, "actuary": 403, **SEES_ALL},
     "list quotes": {"underwriter": 200, "actuary": 403, **SEES_ALL},
     "replay quote": {"underwriter": 404, "actuary": 403, **SEES_ALL},
     "decide referral": {"underwriter": 403, "actuary": 403, **SEES_ALL},
-    "run simulation": {"underwriter": 403, "senior_underwriter": 403, "actuary": 200, "admin": 200},
+    "run simulation": {
+        "underwriter": 403,
+        "senior_underwriter": 403,
+        "chief_underwriter": 403,
+        "actuary": 200,
+        "admin": 200,
+    },
     "list rating tables": dict.fromkeys(ROLES, 200),
     "get rating tables": dict.fromkeys(ROLES, 200),
 }

@@ -1,8 +1,7 @@
 """Conformance of ``underwriting.terms`` with the Oasis ktools financial-module kernel cases.
 
-The cases are the ktest "ftest" worked examples, read from ``../shared/oasis_fm_cases/
-ktest_ftest/`` (relative to the project root; see that folder's README.md). Where the folder is
-absent the tests skip and say where they looked.
+The cases are the ktest "ftest" worked examples, kept as data in ``tests/data/oasis_ktest_ftest/``
+(origin and BSD-3-Clause licence in that folder's README.md), so the test runs in every clone.
 
 Each Oasis case gives ground-up losses per (event_id, item_id, sidx), a programme that sums items
 into aggregation ids level by level, a profile (calcrule and its terms) for each aggregation id,
@@ -69,9 +68,9 @@ import pytest
 from underwriting.sections import SECTION_INDEX, SECTIONS, Section
 from underwriting.terms import EventLossTable, PolicyTerms, SectionTerms, apply_terms
 
-# Oasis ktest "ftest" kernel cases: https://github.com/OasisLMF/ktest, folder ftest/, commit
-# ef0aae1d60acaa70f8a052ebd27d68908845c94d; provenance in shared/oasis_fm_cases/README.md.
-CASES_DIR = Path(__file__).resolve().parents[2] / "shared" / "oasis_fm_cases" / "ktest_ftest"
+# Oasis ktest "ftest" kernel cases: OasisLMF/ktest, folder ftest/, commit
+# ef0aae1d60acaa70f8a052ebd27d68908845c94d; origin and licence in the folder's README.md.
+CASES_DIR = Path(__file__).resolve().parent / "data" / "oasis_ktest_ftest"
 
 RTOL = 1e-3
 ATOL = 0.01
@@ -321,11 +320,8 @@ def _expected(case: Path) -> dict[tuple[int, int, int], float]:
 
 
 def _case_dir(name: str) -> Path:
-    if not CASES_DIR.is_dir():
-        pytest.skip(f"Oasis ktest cases not found: looked in {CASES_DIR}")
     case = CASES_DIR / name
-    if not case.is_dir():
-        pytest.skip(f"Oasis ktest case {name} not found: looked in {case}")
+    assert case.is_dir(), f"Oasis ktest case {name} is missing from {CASES_DIR}"
     return case
 
 
@@ -374,7 +370,5 @@ def test_out_of_scope_case_is_refused(name: str) -> None:
 
 
 def test_every_case_on_disk_is_classified() -> None:
-    if not CASES_DIR.is_dir():
-        pytest.skip(f"Oasis ktest cases not found: looked in {CASES_DIR}")
     on_disk = {path.name for path in CASES_DIR.iterdir() if path.is_dir()}
     assert on_disk <= set(RUN) | set(OUT_OF_SCOPE), sorted(on_disk - set(RUN) - set(OUT_OF_SCOPE))

@@ -140,3 +140,38 @@ def test_groups_of_labs_change_the_sums_by_rounding_at_most(tables: uw.RatingTab
     single = uw.simulate_portfolio(portfolio, n_years=5_000, seed=2, lab_group_size=1)
     np.testing.assert_allclose(single.annual_loss, whole.annual_loss, rtol=1e-12)
     np.testing.assert_array_equal(single.lab_means, whole.lab_means)
+
+
+def test_contributions_share_a_tied_var_among_its_years(tables: uw.RatingTables) -> None:
+    # Two labs, each with an annual aggregate limit of 100,000: about a quarter of the years
+    # total exactly 100,000 (one lab at its cap, the other without loss, either way round). At
+    # tail level 0.8 the portfolio's VaR is that atom, and the years tied at it must share its
+    # weight: by hand, lab i contributes
+    #   (sum of its losses in years above the VaR) / (n (1 - p))
+    #   + (1 - (years above) / (n (1 - p))) * (its mean over the tied years),
+    # its own losses from a one-lab portfolio on the same seed (the same streams, checked).
+    requests = [
+        r.model_copy(update={"terms": r.terms.model_copy(update={"aggregate_limit": 100_000})})
+        for r in _requests()[:2]
+    ]
+    n, level = 20_000, 0.8
+    result = uw.simulate_portfolio(
+        uw.Portfolio(requests, tables=tables), n_years=n, seed=3, tail_level=level
+    )
+    alone = [
+        uw.simulate_portfolio(uw.Portfolio([r], tables=tables), n_years=n, seed=3).annual_loss
+        for r in requests
+    ]
+    total = result.annual_loss
+    np.testing.assert_array_equal(alone[0] + alone[1], total)
+    var = result.var(level)
+    tied = total == var
+    assert var == 100_000
+    assert np.count_nonzero(tied) > 1000
+    above = total > var
+    unit = 1 / (n * (1 - level))
+    leftover = 1 - np.count_nonzero(above) * unit
+    for index, losses in enumerate(alone):
+        by_hand = unit * losses[above].sum() + leftover * losses[tied].mean()
+        assert result.lab_tail_means[index] == pytest.approx(by_hand, rel=1e-9)
+    assert float(result.lab_tail_means.sum()) == pytest.approx(result.tvar(level), rel=1e-9)

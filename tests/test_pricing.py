@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 from pathlib import Path
@@ -149,19 +150,124 @@ def test_wang_transform_is_selectable_in_the_tables(tmp_path: Path) -> None:
 @given(
     losses=st.lists(st.sampled_from([0.0, 1.0, 2.5, 7.0, 1e6]), min_size=1, max_size=400),
     level=st.floats(0.01, 0.999),
+    permutation_seed=st.integers(0, 2**32 - 1),
 )
-def test_tail_weights_give_the_var_year_as_a_stable_sort_would(
-    losses: list[float], level: float
+def test_tail_weights_share_the_var_equally_among_tied_years(
+    losses: list[float], level: float, permutation_seed: int
 ) -> None:
-    # Many years tie at an aggregate limit; the year at the VaR must be the same one a stable
-    # sort puts at the quantile's index, whatever the selection algorithm.
+    # Many years tie at an aggregate limit: each year tied at the VaR takes the same share of
+    # what the years above it leave, so permuting the years permutes the weights.
     x = np.array(losses)
-    years, weights = uw.LossDistribution(x.size, 0, x, None).tail_weights(level)
-    at_var = int(
-        np.argsort(x, kind="stable")[min(max(math.ceil(x.size * level) - 1, 0), x.size - 1)]
-    )
-    above = np.flatnonzero(x > x[at_var])
-    np.testing.assert_array_equal(years, np.sort(np.append(above, at_var)))
+    n = x.size
+    years, weights = uw.LossDistribution(n, 0, x, None).tail_weights(level)
+    var = np.sort(x)[min(max(math.ceil(n * level) - 1, 0), n - 1)]
+    np.testing.assert_array_equal(years, np.flatnonzero(x >= var))
+    unit = 1 / (n * (1 - level))
+    above = int(np.count_nonzero(x > var))
+    tied = int(np.count_nonzero(x == var))
+    np.testing.assert_allclose(weights[x[years] > var], unit)
+    np.testing.assert_allclose(weights[x[years] == var], (1 - above * unit) / tied)
+    assert float(weights.sum()) == pytest.approx(1.0)
     assert float(weights @ x[years]) == pytest.approx(
-        uw.LossDistribution(x.size, 0, x, None).tvar(level)
+        uw.LossDistribution(n, 0, x, None).tvar(level)
     )
+    permutation = np.random.default_rng(permutation_seed).permutation(n)
+    full = np.zeros(n)
+    full[years] = weights
+    p_years, p_weights = uw.LossDistribution(n, 0, x[permutation], None).tail_weights(level)
+    p_full = np.zeros(n)
+    p_full[p_years] = p_weights
+    np.testing.assert_allclose(p_full, full[permutation], rtol=1e-12)
+
+
+def test_tail_allocation_at_a_tied_var_is_the_conditional_expectation_by_hand() -> None:
+    # Ten years, two sections, an annual aggregate limit of 10 paid pro rata to the sections.
+    # Years 2, 5 and 8 reach the cap; 9 is the only year in between. At level 0.8 the VaR is
+    # the 8th smallest total, 10 (the cap); no year is above it, so TVaR 80% = 10 and each part's
+    # co-TVaR is its mean over the three capped years (hand computation):
+    #   section a: (6 + 2 + 5) / 3 = 13/3, section b: (4 + 8 + 5) / 3 = 17/3.
+    # Before the fix all the weight went to year 2 alone (a = 6, b = 4).
+    a = np.array([0.0, 1.0, 6.0, 0.0, 3.0, 2.0, 0.0, 0.5, 5.0, 4.0])
+    b = np.array([0.0, 0.0, 4.0, 2.0, 0.0, 8.0, 1.0, 0.5, 5.0, 5.0])
+    total = a + b
+    assert np.count_nonzero(total == 10) == 3
+    years, weights = uw.LossDistribution(10, 0, total, None).tail_weights(0.8)
+    np.testing.assert_array_equal(years, [2, 5, 8])
+    assert float(weights @ a[years]) == pytest.approx(13 / 3, rel=1e-12)
+    assert float(weights @ b[years]) == pytest.approx(17 / 3, rel=1e-12)
+    assert float(weights @ total[years]) == pytest.approx(10.0, rel=1e-12)
+
+
+def _capped(seed: int) -> uw.SimulationResult:
+    # Two sections, frequent losses, a policy aggregate limit that binds in about a quarter of
+    # the years: VaR 99.5% is the limit, with hundreds of years tied at it.
+    profile = uw.RiskProfile(
+        scenarios=[
+            uw.Scenario(
+                id="fire",
+                frequency=uw.Poisson(rate=2.0),
+                severity=uw.LogNormal(mu=11.0, sigma=1.0),
+                section="property",
+            ),
+            uw.Scenario(
+                id="breakdown",
+                frequency=uw.Poisson(rate=3.0),
+                severity=uw.LogNormal(mu=10.5, sigma=0.8),
+                section="equipment_breakdown",
+            ),
+        ]
+    )
+    terms = uw.PolicyTerms(
+        sections={"property": uw.SectionTerms(), "equipment_breakdown": uw.SectionTerms()},
+        aggregate_limit=300_000,
+    )
+    return uw.simulate(profile, terms, n_years=20_000, seed=seed)
+
+
+def _permuted(result: uw.SimulationResult, permutation: np.ndarray) -> uw.SimulationResult:
+    """The same years in another order (year ``permutation[k]`` becomes year ``k``)."""
+    table = result.year_loss_table
+    assert table is not None
+    inverse = np.empty_like(permutation)
+    inverse[permutation] = np.arange(permutation.size)
+    moved = dataclasses.replace(table, year=inverse[table.year].astype(np.int32))
+    return dataclasses.replace(
+        result,
+        annual_loss=result.annual_loss[permutation],
+        annual_ground_up=None,
+        annual_max_occurrence=None,
+        year_loss_table=moved,
+    )
+
+
+@pytest.mark.parametrize("method", ["cost_of_capital", "wang"])
+def test_premium_split_of_a_capped_model_does_not_depend_on_the_order_of_the_years(
+    tables: uw.RatingTables, method: str
+) -> None:
+    result = _capped(seed=11)
+    cap = 300_000.0
+    assert result.var(0.995) == cap
+    assert np.count_nonzero(result.annual_loss == cap) > 100
+    settings = tables.pricing.premium.model_copy(update={"risk_load_method": method})
+    base = uw.price(result, settings, batches=25)
+    permutation = np.random.default_rng(3).permutation(result.n_years)
+    moved = uw.price(_permuted(result, permutation), settings, batches=25)
+    assert moved.by_section == base.by_section
+    assert moved.by_scenario == base.by_scenario
+    if method == "cost_of_capital":
+        # The risk load's split by hand: co-TVaR at the VaR = each section's mean over the
+        # capped years (no year is above the cap), less its mean, in proportion.
+        table = result.year_loss_table
+        assert table is not None
+        capped = result.annual_loss == cap
+        excess = []
+        for index in (0, 1):  # property, equipment_breakdown (SECTIONS order)
+            annual = table.annual(table.section == index, result.n_years)
+            excess.append(float(annual[capped].mean() - annual.mean()))
+        share = excess[1] / sum(excess)
+        loaded = result.mean + base.risk_load
+        breakdown_mean = float(table.annual(table.section == 1, result.n_years).mean())
+        expected = (breakdown_mean + share * base.risk_load) / loaded * base.total
+        assert base.by_section["equipment_breakdown"] == pytest.approx(
+            expected, abs=settings.rounding_unit
+        )

@@ -389,8 +389,12 @@ def simulate_portfolio(
         if progress is not None:
             progress(size)
     # Second pass: each lab's losses in the portfolio's tail years, regenerated block by block
-    # (exact: counter-based draws), weighted as the TVaR weighs the years.
+    # (exact: counter-based draws), weighted as the TVaR weighs the years (years tied at the VaR
+    # share its weight equally). A year with no loss adds nothing to any lab (insured losses are
+    # not negative): not regenerated, however many tie at a VaR of 0.
     tail_years, tail_weights = LossDistribution(n_years, seed, total, None).tail_weights(tail_level)
+    some_loss = total[tail_years] > 0
+    tail_years, tail_weights = tail_years[some_loss], tail_weights[some_loss]
     tail_losses = np.zeros((count, tail_years.size))
     bounds = np.searchsorted(tail_years, [first for first, _ in blocks] + [n_years])
     tail_blocks = [block for i, block in enumerate(blocks) if bounds[i] < bounds[i + 1]]

@@ -13,10 +13,13 @@ Risk load, two methods selectable in the tables:
 - ``cost_of_capital``: ``rate * capital_share * (VaR_p - EL)``, the cost of holding the policy's
   share of its standalone capital (Solvency II: VaR 99.5%, 6% a year; research.md 4.1).
   Allocated to sections and scenarios by their contribution to the tail (co-TVaR, Euler):
-  part ``i`` carries ``(E[X_i | X >= VaR_p] - E[X_i]) / (TVaR_p - EL)`` of it.
+  part ``i`` carries ``(co-TVaR_i - E[X_i]) / (TVaR_p - EL)`` of it, the co-TVaR weighing each
+  year above the VaR ``1 / (n (1 - p))`` and sharing what is left equally among the years tied
+  at the VaR (an annual aggregate limit ties thousands of years), so the split does not depend
+  on the order of the years.
 - ``wang``: ``rho - EL`` with ``rho`` the Wang-transform premium ``sum_k w_k x_(k)``, weights from
   the distorted survival function ``g(s) = Phi(Phi^-1(s) + lambda)``; allocated by the same
-  weights applied to each part (Euler).
+  weights applied to each part (Euler), averaged over tied years.
 
 Both are monotone: a loss that is larger in every year gets a larger premium, so, on common random
 numbers, the premium never falls when a limit or a hazard relativity rises, nor rises when a
@@ -139,13 +142,29 @@ def premium_standard_error(
     return float(np.std(values, ddof=1) / math.sqrt(batches))
 
 
+def _spread_over_ties(sorted_losses: FloatArray, weights: FloatArray) -> FloatArray:
+    """``weights`` of ascending order statistics, averaged over each run of tied losses.
+
+    The weighted sum of the losses is unchanged (tied losses are equal); a part's weighted sum
+    no longer depends on which tied year the sort put first.
+    """
+    if sorted_losses.size == 0:
+        return weights
+    starts = np.flatnonzero(np.diff(sorted_losses)) + 1
+    starts = np.concatenate(([0], starts))
+    counts = np.diff(np.append(starts, sorted_losses.size))
+    return np.repeat(np.add.reduceat(weights, starts) / counts, counts)
+
+
 def _tail_weights(result: SimulationResult, settings: PremiumSettings) -> FloatArray:
     """Per-year weights whose weighted sum of a part's losses is its Euler risk measure."""
     n = result.n_years
     weights = np.zeros(n)
     if settings.risk_load_method == "wang":
         order = np.argsort(result.annual_loss, kind="stable")
-        weights[order] = _wang_weights(n, settings.wang_lambda)
+        weights[order] = _spread_over_ties(
+            result.annual_loss[order], _wang_weights(n, settings.wang_lambda)
+        )
         return weights
     years, tail = result.tail_weights(settings.capital_level)  # co-TVaR at the capital level
     weights[years] = tail

@@ -359,22 +359,24 @@ class LossDistribution:
     def tail_weights(self, level: float) -> tuple[IntArray, FloatArray]:
         """Years and weights whose weighted sum of annual losses is exactly ``tvar(level)``.
 
-        Each year above the VaR weighs ``1 / (n (1 - level))``; the VaR year takes what is left.
-        The same weights applied to a part's losses give its Euler (co-TVaR) contribution, and
-        the parts' contributions add up to the TVaR. Shapes ``(k,)``, years ascending.
+        Each year above the VaR weighs ``1 / (n (1 - level))``; what is left of the unit weight
+        is shared equally by every year tied at the VaR (thousands of years sit exactly at an
+        annual aggregate limit), so the weights, and every allocation made with them, do not
+        depend on the order of the years. The same weights applied to a part's losses give its
+        Euler (co-TVaR) contribution, ``E[X_i | X > VaR] P(X > VaR) / (1 - level)`` plus its
+        share of the VaR's atom, ``E[X_i | X = VaR]`` times the atom's weight; the parts'
+        contributions add up to the TVaR. The weights sum to 1. Shapes ``(k,)``, years
+        ascending.
         """
         check_level(level)
         n = self.n_years
-        # The year at the VaR is the one a stable sort would put at the quantile's index: among
-        # years tied at the VaR, in year order (found from the sorted losses, no argsort).
-        index = quantile_index(n, level)
-        var = self.sorted_annual_loss[index]
-        below = int(np.count_nonzero(self.annual_loss < var))
-        at_var = int(np.flatnonzero(self.annual_loss == var)[index - below])
-        above = np.flatnonzero(self.annual_loss > var)
+        var = self.sorted_annual_loss[quantile_index(n, level)]
+        above = self.annual_loss > var
+        tied = self.annual_loss == var
         unit = 1.0 / (n * (1 - level))
-        years = np.sort(np.append(above, at_var)).astype(np.int64)
-        weights = np.where(years == at_var, 1.0 - above.size * unit, unit)
+        years = np.flatnonzero(above | tied).astype(np.int64)
+        at_var = max(1.0 - int(np.count_nonzero(above)) * unit, 0.0)
+        weights = np.where(above[years], unit, at_var / int(np.count_nonzero(tied)))
         return years, weights
 
     def probability_of_claim(self) -> Metric:

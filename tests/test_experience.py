@@ -3,6 +3,7 @@ credibility, never its large-loss rates, and a lab without history keeps the tab
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from pathlib import Path
@@ -17,6 +18,8 @@ from underwriting.tables import ExperienceSettings, RatingTables
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 LARGE_LOSS = ("explosion", "major_fire", "natural_catastrophe")
+WHEN = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
+"""A fixed quote date: the examples' claims histories are as of late 2026."""
 
 
 @pytest.fixture(scope="module")
@@ -176,6 +179,91 @@ def test_a_claim_in_an_unknown_scenario_is_refused(tables: RatingTables) -> None
     assert ", ".join(sorted(tables.scenario_ids)) in message
 
 
+# ----------------------------------------------------------------- claim dates
+
+
+def _dated(years: float, dates: list[str], scenario: str = "contained_fire") -> uw.Submission:
+    data = _example("physics_low_hazard")["submission"]
+    data["claims_history"] = {
+        "years_observed": years,
+        "claims": [{"scenario": scenario, "date": date, "amount": 50_000.0} for date in dates],
+    }
+    return uw.Submission.model_validate(data)
+
+
+def test_a_claim_dated_after_the_quote_date_is_refused_naming_it(tables: RatingTables) -> None:
+    submission = _dated(5, ["2024-03-01", "2026-11-30"])
+    profile = uw.RiskProfile.from_submission(submission, tables)
+    with pytest.raises(uw.ProfileError) as caught:
+        uw.rate_experience(
+            submission, profile, tables.pricing.experience, as_of=dt.date(2026, 11, 29)
+        )
+    message = str(caught.value)
+    assert "submission.claims_history.claims[1].date = 2026-11-30" in message
+    assert "after the quote date 2026-11-29" in message
+    assert "on or before 2026-11-29" in message
+
+
+def test_a_claim_before_the_observed_window_is_listed_not_counted(tables: RatingTables) -> None:
+    as_of = dt.date(2026, 11, 29)
+    experience = tables.pricing.experience
+    # five years before 2026-11-29 is 2021-11-29: that day and the quote's date are inside
+    inside = _dated(5, ["2021-11-29", "2026-11-29"])
+    with_old = _dated(5, ["2021-11-29", "2021-11-28", "2026-11-29"])
+    profile = uw.RiskProfile.from_submission(inside, tables)
+    counted = uw.rate_experience(inside, profile, experience, as_of=as_of)
+    rating = uw.rate_experience(with_old, profile, experience, as_of=as_of)
+    assert counted.claims_count == rating.claims_count == 2
+    assert rating.claims_outside_window == (1,)
+    assert rating.observed_from == dt.date(2021, 11, 29)
+    assert _rates(rating.apply(profile)) == _rates(counted.apply(profile))
+    assert "1 claim(s) dated before the observed window (from 2021-11-29) not counted" in (
+        rating.explanation
+    )
+    (warning,) = rating.warnings
+    assert warning.code == "CLAIM_OUTSIDE_WINDOW"
+    assert warning.field == "submission.claims_history.claims[1].date"
+    assert warning.value == "2021-11-28"
+    assert "not counted" in warning.message
+    assert counted.warnings == () and counted.claims_outside_window == ()
+
+
+def test_without_a_date_every_claim_counts(tables: RatingTables) -> None:
+    submission = _dated(1, ["1990-01-01", "2999-01-01"])
+    profile = uw.RiskProfile.from_submission(submission, tables)
+    rating = uw.rate_experience(submission, profile, tables.pricing.experience)
+    assert rating.claims_count == 2
+    assert rating.observed_from is None and rating.warnings == ()
+
+
+def test_a_quote_refuses_a_future_claim_and_warns_of_an_old_one(tables: RatingTables) -> None:
+    request = uw.QuoteRequest.model_validate(_example("physics_low_hazard"))
+    terms = request.terms
+    baseline = uw.quote(
+        _dated(5, []), terms, tables=tables, n_years=20_000, created_at=WHEN
+    )
+    with pytest.raises(uw.ProfileError, match=r"claims\[0\]\.date = 2027-03-01"):
+        uw.quote(_dated(5, ["2027-03-01"]), terms, tables=tables, n_years=20_000, created_at=WHEN)
+    old = uw.quote(
+        _dated(5, ["2012-03-01"]), terms, tables=tables, n_years=20_000, created_at=WHEN
+    )
+    assert old.premium == baseline.premium  # the old claim moves nothing
+    assert [w.code for w in old.warnings] == ["CLAIM_OUTSIDE_WINDOW"]
+    assert old.to_dict()["warnings"][0]["field"] == "submission.claims_history.claims[0].date"
+    assert old.experience.claims_outside_window == (0,)
+
+
+def test_replay_rates_the_claims_as_of_the_quote_date_not_today(tables: RatingTables) -> None:
+    request = uw.QuoteRequest.model_validate(_example("physics_low_hazard"))
+    # inside the five years before WHEN (2021-11-29), outside the five years before today
+    submission = _dated(5, ["2021-11-30"])
+    request = request.model_copy(update={"submission": submission})
+    first = uw.quote(submission, request.terms, tables=tables, n_years=20_000, created_at=WHEN)
+    assert first.experience.claims_count == 1 and first.warnings == ()
+    again = uw.replay(first.provenance, request, tables=tables)
+    assert again.to_dict() == first.to_dict()
+
+
 # ----------------------------------------------------------------- monotonicity
 
 
@@ -255,7 +343,7 @@ def test_the_quote_shows_the_experience_on_its_worksheet(tables: RatingTables) -
         (EXAMPLES / "chemistry_high_hazard.json").read_text(encoding="utf-8")
     )
     submission = request.submission
-    quote = uw.quote(submission, request.terms, tables=tables, n_years=20_000)
+    quote = uw.quote(submission, request.terms, tables=tables, n_years=20_000, created_at=WHEN)
     experience = tables.pricing.experience
     z = _credibility(5, experience)
     assert quote.experience.credibility == pytest.approx(z, rel=1e-15)

@@ -12,14 +12,19 @@ their claims are listed but do not move the rate. A lab with no history gets Z =
 
 The adjusted rate rises with the tables' rate whatever the claims, so a higher hazard relativity
 never lowers a premium, with or without history.
+
+Dates: rated as of a date (a quote's date), the history covers the ``years_observed`` years up to
+it. A claim dated after that date is refused (``ProfileError`` naming the claim); a claim dated
+before the observed window is listed but not counted, with a ``CLAIM_OUTSIDE_WINDOW`` warning.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from underwriting.errors import ProfileError
+from underwriting.errors import ProfileError, UnderwritingWarning
 from underwriting.profile import RatingStep, RiskProfile, Scenario
 from underwriting.submission import Submission
 from underwriting.tables import ExperienceSettings
@@ -54,6 +59,15 @@ class ExperienceRating:
         Per scenario with claims or rated: claims, expected claims, rates before and after.
     explanation
         One sentence for the worksheet.
+    observed_from
+        First day of the observed window (the rating date less ``years_observed`` years), or
+        ``None`` when rated without a date.
+    claims_outside_window
+        Indices (in ``claims_history.claims``) of the claims dated before the observed window:
+        listed, not counted.
+    warnings
+        A ``CLAIM_OUTSIDE_WINDOW`` warning for each of them (not part of comparisons or
+        serialisation: the quote carries them).
     """
 
     years_observed: float
@@ -62,6 +76,9 @@ class ExperienceRating:
     expected_claims: float
     scenarios: tuple[ScenarioExperience, ...]
     explanation: str
+    observed_from: dt.date | None = None
+    claims_outside_window: tuple[int, ...] = ()
+    warnings: tuple[UnderwritingWarning, ...] = field(default=(), compare=False)
 
     @property
     def actual_to_expected(self) -> float:
@@ -100,27 +117,72 @@ class ExperienceRating:
         return profile.model_copy(update={"scenarios": tuple(scenarios)})
 
 
+DAYS_PER_YEAR = 365.25
+"""A year of observed history, in days (for the window's first day)."""
+
+
+def observed_window_start(as_of: dt.date, years_observed: float) -> dt.date:
+    """First day of the ``years_observed`` years up to ``as_of``: ``as_of`` less
+    ``floor(years_observed * 365.25)`` days (five years before 2026-11-29 is 2021-11-29)."""
+    return as_of - dt.timedelta(days=math.floor(years_observed * DAYS_PER_YEAR))
+
+
 def rate_experience(
-    submission: Submission, profile: RiskProfile, settings: ExperienceSettings
+    submission: Submission,
+    profile: RiskProfile,
+    settings: ExperienceSettings,
+    *,
+    as_of: dt.date | None = None,
 ) -> ExperienceRating:
     """Weigh the submission's claims history against the profile's rates.
+
+    ``as_of`` is the date the history is rated at (a quote's date). With it, the history covers
+    ``[as_of - years_observed, as_of]``: a claim dated after ``as_of`` is refused, and a claim
+    dated before the window is listed in ``claims_outside_window`` with a warning but not
+    counted. Without it (``None``) the dates are not checked and every claim counts.
 
     Raises
     ------
     ProfileError
-        If a claim names a scenario that the profile does not know.
+        If a claim names a scenario that the profile does not know, or is dated after
+        ``as_of``.
     """
     history = submission.claims_history
     known = {scenario.id: scenario for scenario in profile.scenarios}
+    years = history.years_observed
+    start = None if as_of is None else observed_window_start(as_of, years)
     counts: dict[str, int] = {}
+    outside: list[int] = []
+    warnings: list[UnderwritingWarning] = []
     for number, claim in enumerate(history.claims):
         if claim.scenario not in known:
             raise ProfileError(
                 f"claims_history.claims[{number}].scenario = {claim.scenario!r} is not a "
                 f"scenario of this lab; allowed: {', '.join(sorted(known))}"
             )
+        path = f"submission.claims_history.claims[{number}].date"
+        if as_of is not None and claim.date > as_of:
+            raise ProfileError(
+                f"{path} = {claim.date.isoformat()} is after the quote date "
+                f"{as_of.isoformat()}; a claim cannot be dated in the future (allowed: on or "
+                f"before {as_of.isoformat()}; the {years:g} years observed run from "
+                f"{observed_window_start(as_of, years).isoformat()})"
+            )
+        if start is not None and claim.date < start:
+            outside.append(number)
+            warnings.append(
+                UnderwritingWarning(
+                    code="CLAIM_OUTSIDE_WINDOW",
+                    message=f"claim {number} ({claim.scenario}, {claim.date.isoformat()}) is "
+                    f"dated before the {years:g} years observed ({start.isoformat()} to "
+                    f"{as_of}): it is listed but not counted by "
+                    "experience rating; give more years_observed if it belongs to the history",
+                    field=path,
+                    value=claim.date.isoformat(),
+                )
+            )
+            continue
         counts[claim.scenario] = counts.get(claim.scenario, 0) + 1
-    years = history.years_observed
     credibility = (
         min(years / (years + settings.credibility_k), settings.max_credibility) if years else 0.0
     )
@@ -159,6 +221,12 @@ def rate_experience(
         )
         if excluded:
             explanation += f"; {excluded} large-loss claims listed but not rated on"
+    if outside:
+        assert start is not None
+        explanation += (
+            f"; {len(outside)} claim(s) dated before the observed window (from "
+            f"{start.isoformat()}) not counted"
+        )
     return ExperienceRating(
         years_observed=years,
         credibility=credibility,
@@ -166,4 +234,7 @@ def rate_experience(
         expected_claims=expected,
         scenarios=tuple(rows),
         explanation=explanation,
+        observed_from=start,
+        claims_outside_window=tuple(outside),
+        warnings=tuple(warnings),
     )

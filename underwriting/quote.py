@@ -545,8 +545,11 @@ def quote(
     target = target_relative_error or precision.target_relative_error
     if not 0 < target < 1:
         raise UnderwritingError(f"target_relative_error must be in (0, 1), got {target}")
+    created = created_at or dt.datetime.now(dt.UTC)
     base_profile = RiskProfile.from_submission(submission, tables)
-    experience = rate_experience(submission, base_profile, tables.pricing.experience)
+    experience = rate_experience(
+        submission, base_profile, tables.pricing.experience, as_of=created.date()
+    )
     profile = experience.apply(base_profile)
     if max_events is not None:
         planned = n_years or min(precision.max_years, max_years or precision.max_years)
@@ -580,7 +583,6 @@ def quote(
         )
     )
     decision = decide(_facts(submission, main, premium, experience), tables.rules)
-    created = created_at or dt.datetime.now(dt.UTC)
     provenance = Provenance(
         seed=str(chosen_seed),
         tables_version=tables.version,
@@ -602,6 +604,7 @@ def quote(
         experience=experience,
         provenance=provenance,
         valid_until=created + dt.timedelta(days=settings.quote_validity_days),
+        warnings=experience.warnings,
         result=main,
     )
 

@@ -136,6 +136,48 @@ def test_the_quote_meets_the_target_precision_or_the_cap(tables: uw.RatingTables
     assert any("standard error" in row.explanation for row in q.worksheet)
 
 
+def _capped(tables: uw.RatingTables, max_years: int) -> uw.RatingTables:
+    precision = tables.pricing.precision.model_copy(
+        update={"max_years": max_years, "pilot_years": min(max_years, 20_000)}
+    )
+    pricing = tables.pricing.model_copy(update={"precision": precision})
+    return dataclasses.replace(tables, pricing=pricing)
+
+
+def test_a_quote_short_of_its_target_precision_says_so(tables: uw.RatingTables) -> None:
+    request = _request("bsl3_biobank")
+    capped = _capped(tables, 40_000)
+    q = uw.quote(request.submission, request.terms, tables=capped, created_at=WHEN)
+    assert q.provenance.n_years == 40_000
+    achieved, target = q.premium.relative_error, q.provenance.target_relative_error
+    assert target == 0.005 < achieved
+    (warning,) = [w for w in q.warnings if w.code == "PRECISION_NOT_REACHED"]
+    assert warning.field == "target_relative_error"
+    assert warning.value == 0.005
+    assert f"{achieved:.2%}, above the target of 0.50%" in warning.message
+    assert "at the tables' cap of 40,000 simulated years" in warning.message
+    assert q.to_dict()["warnings"][-1]["code"] == "PRECISION_NOT_REACHED"
+    # a replay (years given, the recorded target) gives the same warning
+    again = uw.replay(q.provenance, request, tables=capped)
+    assert again.warnings == q.warnings
+    # a service's latency cap below the tables' cap is named as such
+    short = uw.quote(
+        request.submission, request.terms, tables=tables, max_years=20_000, created_at=WHEN
+    )
+    (warning,) = [w for w in short.warnings if w.code == "PRECISION_NOT_REACHED"]
+    assert "after 20,000 simulated years (the tables' cap is 2,000,000)" in warning.message
+
+
+def test_a_quote_that_meets_its_target_has_no_precision_warning(tables: uw.RatingTables) -> None:
+    request = _request("physics_low_hazard")
+    q = uw.quote(request.submission, request.terms, tables=tables, target_relative_error=0.2)
+    assert q.premium.relative_error <= 0.2
+    assert not [w for w in q.warnings if w.code == "PRECISION_NOT_REACHED"]
+    fixed = uw.quote(request.submission, request.terms, tables=tables, n_years=YEARS)
+    assert fixed.provenance.target_relative_error is None
+    assert fixed.warnings == ()  # years given without a target: nothing to fall short of
+
+
 def test_provenance_records_what_replays_the_quote(tables: uw.RatingTables) -> None:
     request = _request("chemistry_high_hazard")
     q = uw.quote(request.submission, request.terms, tables=tables, n_years=YEARS, created_at=WHEN)

@@ -477,6 +477,34 @@ def _check_budget(profile: RiskProfile, n_years: int, term_sets: int, max_events
     )
 
 
+def _precision_warnings(
+    premium: Premium, target: float | None, n_years: int, cap: int
+) -> tuple[UnderwritingWarning, ...]:
+    """``PRECISION_NOT_REACHED`` when the premium's relative standard error is above the target.
+
+    Uses only what the provenance records (target, years) and the tables (cap), so that a replay
+    gives the same warning.
+    """
+    achieved = premium.relative_error
+    if target is None or not math.isfinite(achieved) or achieved <= target:
+        return ()
+    where = (
+        f"at the tables' cap of {cap:,} simulated years"
+        if n_years >= cap
+        else f"after {n_years:,} simulated years (the tables' cap is {cap:,})"
+    )
+    return (
+        UnderwritingWarning(
+            code="PRECISION_NOT_REACHED",
+            message=f"the technical premium's relative standard error is {achieved:.2%}, above "
+            f"the target of {target:.2%}, {where}: the premium is less precise than asked "
+            f"(standard error {premium.standard_error:,.0f})",
+            field="target_relative_error",
+            value=target,
+        ),
+    )
+
+
 def _seed(seed: int | str | None, tables: RatingTables) -> int:
     if seed is None:
         return tables.pricing.precision.default_seed
@@ -604,7 +632,10 @@ def quote(
         experience=experience,
         provenance=provenance,
         valid_until=created + dt.timedelta(days=settings.quote_validity_days),
-        warnings=experience.warnings,
+        warnings=(
+            *experience.warnings,
+            *_precision_warnings(premium, recorded_target, n_years, precision.max_years),
+        ),
         result=main,
     )
 

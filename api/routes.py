@@ -31,6 +31,7 @@ from api.schemas import (
     ReplayOut,
     SimulationIn,
     SimulationOut,
+    WarningOut,
 )
 from api.security import Principal, current_principal, get_store, require
 from api.settings import Settings
@@ -430,13 +431,20 @@ def run_simulation(
             "seed: must be below 2**128",
             errors=[{"field": "seed", "value": body.seed, "message": "must be in [0, 2**128)"}],
         )
-    result = uw.simulate(
-        profile,
-        body.terms,
-        n_years=body.n_years,
-        seed=seed,
-        max_events=settings.max_simulated_events,
-    )
+    try:
+        result = uw.simulate(
+            profile,
+            body.terms,
+            n_years=body.n_years,
+            seed=seed,
+            max_events=settings.max_simulated_events,
+        )
+    except uw.HeavyTailError as error:  # an infinite mean that nothing caps: no figure exists
+        raise Problem(
+            422,
+            str(error),
+            errors=[{"field": error.field, "value": error.value, "message": str(error)}],
+        ) from error
     return SimulationOut(
         n_years=result.n_years,
         seed=str(result.seed),
@@ -451,6 +459,7 @@ def run_simulation(
             ContributionOut.model_validate(c, from_attributes=True)
             for c in result.by_scenario().values()
         ],
+        warnings=[WarningOut.model_validate(w, from_attributes=True) for w in result.warnings],
     )
 
 

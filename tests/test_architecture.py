@@ -23,7 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "request": {"submission", "terms"},
     "tables": {"distributions", "errors", "factors", "sections", "submission"},
     "profile": {"distributions", "errors", "factors", "sections", "submission", "tables"},
-    "results": {"sections", "profile", "terms", "plots"},
+    "results": {"errors", "sections", "profile", "terms", "plots"},
     # The compiled kernel: flattens profiles and terms, draws as randomness does.
     "kernel": {"distributions", "profile", "randomness", "sections", "terms"},
     "simulation": {

@@ -32,6 +32,7 @@ from underwriting.distributions import (
     Poisson,
 )
 from underwriting.errors import (
+    HeavyTailError,
     ProfileError,
     RatingTableError,
     SimulationLimitError,
@@ -119,6 +120,7 @@ __all__ = [
     "Fixed",
     "Gamma",
     "GasCylinders",
+    "HeavyTailError",
     "InsuredLosses",
     "LabCategory",
     "LogNormal",

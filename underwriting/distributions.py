@@ -222,6 +222,19 @@ class _Severity(_Model):
     def mean(self) -> float:
         raise NotImplementedError
 
+    @property
+    def tail_index(self) -> float:
+        """Moments of order below this are finite, the others infinite (``inf``: all finite).
+
+        The mean is infinite when it is at most 1, the variance when it is at most 2.
+        """
+        return math.inf
+
+    @property
+    def tail_parameter(self) -> str | None:
+        """The parameter that sets :attr:`tail_index` (``None`` when every moment is finite)."""
+        return None
+
 
 class LogNormal(_Severity):
     """Lognormal severity: ``log X ~ Normal(mu, sigma**2)``."""
@@ -288,6 +301,15 @@ class Pareto(_Severity):
     def mean(self) -> float:
         return math.inf if self.alpha <= 1 else self.alpha * self.scale / (self.alpha - 1)
 
+    @property
+    def tail_index(self) -> float:
+        """``alpha``: ``E[X**k]`` is finite for ``k < alpha`` only."""
+        return self.alpha
+
+    @property
+    def tail_parameter(self) -> str | None:
+        return "alpha"
+
 
 class LogNormalGPD(_Severity):
     """A lognormal body spliced to a generalised Pareto tail above ``threshold``.
@@ -347,6 +369,15 @@ class LogNormalGPD(_Severity):
         body = LogNormal(mu=self.mu, sigma=self.sigma)
         below = body.limited_expected_value(self.threshold) - self.threshold * self.tail_probability
         return below + self.tail_probability * (self.threshold + self.beta / (1 - self.xi))
+
+    @property
+    def tail_index(self) -> float:
+        """``1 / xi``: a GPD tail has ``E[X**k]`` finite for ``k < 1 / xi`` only (all if 0)."""
+        return math.inf if self.xi == 0 else 1.0 / self.xi
+
+    @property
+    def tail_parameter(self) -> str | None:
+        return None if self.xi == 0 else "xi"
 
 
 Severity = Annotated[LogNormal | Gamma | Pareto | LogNormalGPD, Field(discriminator="family")]

@@ -67,6 +67,19 @@ class ProfileError(UnderwritingError):
     """A submission cannot be rated with the tables given."""
 
 
+class HeavyTailError(ProfileError):
+    """A severity has an infinite mean and nothing caps the insured loss: no price exists.
+
+    ``field`` is the dotted path of the severity's tail parameter
+    (``"profile.scenarios[0].impacts[0].severity.alpha"``), ``value`` its value.
+    """
+
+    def __init__(self, message: str, *, field: str, value: float) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
+
+
 class TermsError(UnderwritingError):
     """Policy terms cannot be applied to the event losses given."""
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from matplotlib.figure import Figure
 
+    from underwriting.errors import UnderwritingWarning
     from underwriting.profile import RiskProfile
     from underwriting.terms import PolicyTerms
 
@@ -477,9 +478,17 @@ class LossDistribution:
     def _summary_breakdowns(self) -> list[str]:
         return []
 
+    def _summary_notes(self) -> list[str]:
+        return []
+
     def summary(self) -> str:
         """A plain-text report of every metric with its standard error."""
-        lines = [self._summary_title(), "", f"{'metric':<28}{'value':>18}{'std. error':>16}"]
+        lines = [
+            self._summary_title(),
+            *self._summary_notes(),
+            "",
+            f"{'metric':<28}{'value':>18}{'std. error':>16}",
+        ]
         for metric in self.metrics():
             if metric.name in ("coefficient of variation", "P(any claim)"):
                 lines.append(
@@ -529,6 +538,10 @@ class SimulationResult(LossDistribution):
         Ground-up and insured year losses by scenario and section; ``None`` when the run was
         asked not to keep it (``simulate_many(..., year_loss_tables=False)`` or
         ``detail="annual"``).
+    warnings
+        What makes the figures less reliable than they look, e.g. ``HEAVY_TAIL_INFINITE_VARIANCE``
+        (a severity with infinite variance that nothing caps: the standard errors are too
+        small); codes in ``docs/warnings.md``. Also printed by :meth:`summary`.
     """
 
     profile: RiskProfile
@@ -537,10 +550,14 @@ class SimulationResult(LossDistribution):
     annual_ground_up: FloatArray | None
     year_loss_table: YearLossTable | None
     event_source: EventSource | None = field(default=None, repr=False, compare=False)
+    warnings: tuple[UnderwritingWarning, ...] = ()
 
     @property
     def currency(self) -> str:
         return self.profile.currency
+
+    def _summary_notes(self) -> list[str]:
+        return [f"warning {w.code} ({w.field}): {w.message}" for w in self.warnings]
 
     def _summary_title(self) -> str:
         return (

@@ -33,10 +33,10 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
-from underwriting.errors import SimulationLimitError
+from underwriting.errors import HeavyTailError, SimulationLimitError, UnderwritingWarning
 from underwriting.executors import Backend, run_blocks
 from underwriting.kernel import Plan, make_plan, run_block, switched_on
-from underwriting.profile import RiskProfile, Scenario
+from underwriting.profile import RiskProfile, Scenario, SectionImpact
 from underwriting.randomness import (
     StreamKey,
     check_seed,
@@ -281,6 +281,90 @@ def _block_year_loss_table(
     return YearLossTable.from_parts(parts)
 
 
+def _capped(profile: RiskProfile, terms: PolicyTerms, impact: SectionImpact) -> bool:
+    """Whether something bounds the insured loss an impact can cause in a year."""
+    if impact.basis == "damage_ratio":  # value x min(X, 1)
+        return True
+    if impact.basis == "amount" and impact.value is not None:  # min(X, value)
+        return True
+    if impact.basis == "downtime_days" and impact.max_days is not None:
+        return True
+    if impact.section in profile.value_at_risk:  # an event's section loss is capped there
+        return True
+    section = terms.sections.get(impact.section)
+    if section is None:  # not covered: no insured loss at all
+        return True
+    if section.limit is not None or section.aggregate_limit is not None:
+        return True
+    if impact.section is Section.RESEARCH_INTERRUPTION and section.indemnity_period_months:
+        return True
+    return terms.aggregate_limit is not None
+
+
+def tail_warnings(
+    profile: RiskProfile, terms: Sequence[PolicyTerms]
+) -> tuple[tuple[UnderwritingWarning, ...], ...]:
+    """Refuse a severity whose insured loss has no mean; warn on one with no variance.
+
+    A severity with tail index at most 1 (Pareto ``alpha <= 1``, a GPD tail with ``xi >= 1``)
+    has an infinite mean: with nothing capping the insured loss (an impact's value or
+    ``max_days``, the profile's value at risk for the section, the section's ``limit``,
+    ``aggregate_limit`` or indemnity period in the terms, or a policy ``aggregate_limit``), the
+    simulated mean is finite but means nothing, and its standard error neither. That raises
+    :class:`HeavyTailError`. A tail index at most 2 (Pareto ``alpha <= 2``, GPD ``xi >= 0.5``)
+    has an infinite variance: the mean exists but the standard errors, computed from the sample
+    variance, are too small; the result then carries a ``HEAVY_TAIL_INFINITE_VARIANCE`` warning
+    per uncapped impact. Returns the warnings of each set of terms.
+    """
+    found: list[tuple[UnderwritingWarning, ...]] = []
+    for term_set in terms:
+        warnings: list[UnderwritingWarning] = []
+        for i, scenario in enumerate(profile.scenarios):
+            if scenario.frequency.mean == 0:
+                continue
+            for j, impact in enumerate(scenario.impacts):
+                severity = impact.severity
+                index = severity.tail_index
+                if index > 2 or _capped(profile, term_set, impact):
+                    continue
+                parameter = severity.tail_parameter or "tail_index"
+                value = float(getattr(severity, parameter, index))
+                field = f"profile.scenarios[{i}].impacts[{j}].severity.{parameter}"
+                described = (
+                    f"scenario {scenario.id!r}, section {impact.section.value}: the "
+                    f"{severity.family} severity with {parameter} = {value:g}"
+                )
+                cap = (
+                    f"a limit or aggregate_limit on section {impact.section.value!r} in the "
+                    "terms, a policy aggregate_limit, a value (cap) on the impact or a "
+                    "value_at_risk for the section in the profile"
+                )
+                if index <= 1:
+                    allowed = "alpha > 1" if parameter == "alpha" else "xi < 1"
+                    raise HeavyTailError(
+                        f"{field}: {described} has an infinite mean and nothing caps the "
+                        f"insured loss, so no expected loss, premium or standard error exists; "
+                        f"allowed: {allowed}, or cap the loss with {cap}",
+                        field=field,
+                        value=value,
+                    )
+                warnings.append(
+                    UnderwritingWarning(
+                        code="HEAVY_TAIL_INFINITE_VARIANCE",
+                        message=(
+                            f"{described} has an infinite variance and nothing caps the insured "
+                            "loss: the standard errors shown assume a finite variance and are "
+                            "too small, the mean converges slowly and the tail figures vary "
+                            f"from seed to seed; cap the loss with {cap} for reliable errors"
+                        ),
+                        field=field,
+                        value=value,
+                    )
+                )
+        found.append(tuple(warnings))
+    return tuple(found)
+
+
 def check_run(n_years: int, block_size: int, seed: int | None) -> int:
     if isinstance(n_years, bool) or not isinstance(n_years, int) or not 1 <= n_years <= MAX_YEARS:
         raise ValueError(f"n_years must be an integer in [1, {MAX_YEARS:,}], got {n_years!r}")
@@ -409,6 +493,7 @@ def simulate_many(
     seed = check_run(n_years, block_size, seed)
     if not terms:
         raise ValueError("terms must hold at least one set of policy terms")
+    warnings = tail_warnings(profile, terms)
     block_size = bounded_block_size(profile, n_years, block_size, max_events)
     keep = _kept_tables(year_loss_tables, len(terms), detail)
     full = detail == "full"
@@ -446,6 +531,7 @@ def simulate_many(
             annual_max_occurrence=max_occurrence[index],
             year_loss_table=None if (builder := tables[index]) is None else builder.build(),
             event_source=_event_source(profile, term_set, keys, block_size),
+            warnings=warnings[index],
         )
         for index, term_set in enumerate(terms)
     )

@@ -23,6 +23,7 @@ from api.schemas import (
     MetricOut,
     QuoteOut,
     QuotePage,
+    QuoteStatus,
     QuoteSummary,
     RatingTablesDetailOut,
     RatingTablesOut,
@@ -33,7 +34,7 @@ from api.schemas import (
     SimulationOut,
     WarningOut,
 )
-from api.security import Principal, current_principal, get_store, require
+from api.security import Principal, get_store, refuse_unknown_query, require, signed_in
 from api.settings import Settings
 from api.store import DecisionRecord, QuoteRecord, Store, now
 
@@ -233,6 +234,13 @@ def list_quotes(
     store: Store_,
     principal: Annotated[Principal, Depends(require(*QUOTING_ROLES))],
     outcome: Literal["quoted", "referred", "declined"] | None = None,
+    status: Annotated[
+        QuoteStatus | None,
+        Query(
+            description="the quote's status: its outcome, or approved/declined once a referral "
+            "is decided ('referred' lists the referrals still waiting)"
+        ),
+    ] = None,
     lab_id: Annotated[str | None, Query(max_length=100)] = None,
     created_from: dt.datetime | None = None,
     created_to: dt.datetime | None = None,
@@ -244,6 +252,8 @@ def list_quotes(
         conditions.append(QuoteRecord.principal == principal.name)
     if outcome is not None:
         conditions.append(QuoteRecord.outcome == outcome)
+    if status is not None:
+        conditions.append(QuoteRecord.status == status)
     if lab_id is not None:
         conditions.append(QuoteRecord.lab_id == lab_id)
     if created_from is not None:
@@ -259,15 +269,16 @@ def list_quotes(
             )
         )
     with store.session() as session:
-        records = list(
-            session.scalars(
-                select(QuoteRecord)
+        rows = list(
+            session.execute(
+                select(QuoteRecord, DecisionRecord)
+                .outerjoin(DecisionRecord, DecisionRecord.quote_id == QuoteRecord.id)
                 .where(*conditions)
                 .order_by(QuoteRecord.created_at.desc(), QuoteRecord.id.desc())
                 .limit(limit + 1)
             )
         )
-    page, more = records[:limit], len(records) > limit
+    page, more = rows[:limit], len(rows) > limit
     return QuotePage(
         items=[
             QuoteSummary(
@@ -278,10 +289,13 @@ def list_quotes(
                 premium_total=float(r.quote["premium"]["total"]),
                 created_by=r.principal,
                 created_at=r.created_at,
+                decision=None if d is None else d.decision,
+                decided_by=None if d is None else d.decided_by,
+                decided_at=None if d is None else d.decided_at,
             )
-            for r in page
+            for r, d in page
         ],
-        next_cursor=_encode_cursor(page[-1]) if more and page else None,
+        next_cursor=_encode_cursor(page[-1][0]) if more and page else None,
     )
 
 
@@ -485,7 +499,7 @@ def _tables_out(tables: uw.RatingTables, current: str) -> RatingTablesOut:
 def list_rating_tables(
     tables: Tables,
     catalogue: Catalogue,
-    principal: Annotated[Principal, Depends(current_principal)],
+    principal: Annotated[Principal, Depends(signed_in)],
 ) -> list[RatingTablesOut]:
     ordered = sorted(catalogue.values(), key=lambda loaded: (loaded.effective_date, loaded.version))
     return [_tables_out(loaded, tables.version) for loaded in ordered]
@@ -501,7 +515,7 @@ def get_rating_tables(
     version: str,
     tables: Tables,
     catalogue: Catalogue,
-    principal: Annotated[Principal, Depends(current_principal)],
+    principal: Annotated[Principal, Depends(signed_in)],
 ) -> RatingTablesDetailOut:
     loaded = catalogue.get(version)
     if loaded is None:
@@ -517,12 +531,24 @@ def get_rating_tables(
 # --------------------------------------------------------------------------- health
 
 
-@router.get("/healthz", response_model=Health, tags=["health"])
+@router.get(
+    "/healthz",
+    response_model=Health,
+    tags=["health"],
+    dependencies=[Depends(refuse_unknown_query)],
+    responses=documented(422),
+)
 def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Readiness, tags=["health"], responses=documented(503))
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    tags=["health"],
+    dependencies=[Depends(refuse_unknown_query)],
+    responses=documented(422, 503),
+)
 def readyz(request: Request) -> Readiness:
     tables = getattr(request.app.state, "tables", None)
     store: Store | None = getattr(request.app.state, "store", None)

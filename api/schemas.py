@@ -150,6 +150,11 @@ class QuoteSummary(_Out):
     premium_total: float
     created_by: str
     created_at: dt.datetime
+    decision: Literal["approve", "decline"] | None = Field(
+        default=None, description="the referral decision; null while none has been made"
+    )
+    decided_by: str | None = Field(default=None, description="who decided the referral")
+    decided_at: dt.datetime | None = Field(default=None, description="when it was decided")
 
 
 class QuotePage(_Out):

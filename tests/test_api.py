@@ -23,12 +23,14 @@ from typing import Any
 import httpx2
 import pytest
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from scipy.stats import norm
 from sqlalchemy import func, select, update
 
 import underwriting as uw
 from api.main import create_app
+from api.routes import router
 from api.security import Principal, current_principal
 from api.settings import Settings
 from api.store import QuoteRecord, SchemaInfo, Store, StoreError
@@ -566,6 +568,82 @@ def test_list_filters_and_cursor_pagination(client: TestClient, app: FastAPI) ->
     )
     assert "cursor" in problem["detail"]
     assert field_errors(problem)["cursor"]["value"] == "not-a-cursor"
+
+
+def test_status_filter_and_decisions_in_list_rows(client: TestClient, app: FastAPI) -> None:
+    """``?status=`` filters (it was ignored: every quote came back), and a row says what was
+    decided on a referral, by whom and when."""
+    underwriter = key_for(app, "uma", "underwriter")
+    senior = key_for(app, "sam", "senior_underwriter")
+    quoted = post_quote(client, underwriter, "physics_low_hazard")
+    approved = post_quote(client, underwriter, "bsl3_biobank")
+    waiting = post_quote(client, underwriter, "bsl3_biobank")
+    declined = post_quote(client, underwriter, "chemistry_high_hazard")
+    for quote, decision in ((approved, "approve"), (declined, "decline")):
+        response = client.post(
+            f"/v1/quotes/{quote['id']}/decision",
+            json={"decision": decision, "note": "survey read"},
+            headers=senior,
+        )
+        assert response.status_code == 200, response.text
+    decided_at = client.get(f"/v1/quotes/{approved['id']}", headers=underwriter).json()[
+        "referral_decision"
+    ]["decided_at"]
+
+    def listed(status: str) -> list[dict[str, Any]]:
+        response = client.get("/v1/quotes", params={"status": status}, headers=senior)
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
+    assert [item["id"] for item in listed("approved")] == [approved["id"]]
+    assert [item["id"] for item in listed("declined")] == [declined["id"]]
+    assert [item["id"] for item in listed("referred")] == [waiting["id"]], "still waiting"
+    assert [item["id"] for item in listed("quoted")] == [quoted["id"]]
+
+    [row] = listed("approved")
+    assert row["decision"] == "approve"
+    assert row["decided_by"] == "sam"
+    assert row["decided_at"] == decided_at
+    [row] = listed("referred")
+    assert row["decision"] is row["decided_by"] is row["decided_at"] is None
+
+    wrong = client.get("/v1/quotes", params={"status": "accepted"}, headers=senior)
+    error = field_errors(assert_problem(wrong, 422))["query.status"]
+    assert error["value"] == "accepted"
+    assert "approved" in error["message"]
+
+
+def test_unknown_query_parameters_are_422_naming_them(client: TestClient, app: FastAPI) -> None:
+    headers = key_for(app, "uma", "underwriter")
+
+    response = client.get("/v1/quotes", params={"state": "approved", "x": "1"}, headers=headers)
+
+    problem = assert_problem(response, 422)
+    assert "'state'" in problem["detail"]
+    assert "'x'" in problem["detail"]
+    assert "status" in problem["detail"], "says what is allowed"
+    errors = field_errors(problem)
+    assert errors["query.state"]["value"] == "approved"
+    assert (
+        "allowed: created_from, created_to, cursor, lab_id, limit, outcome, status"
+        in (errors["query.state"]["message"])
+    )
+    # Without a valid key the answer is 401 whatever the query carries.
+    assert_problem(client.get("/v1/quotes", params={"state": "approved"}), 401)
+
+
+def test_every_endpoint_refuses_unknown_query_parameters(client: TestClient, app: FastAPI) -> None:
+    admin = key_for(app, "ada", "admin")
+    routes = [route for route in router.routes if isinstance(route, APIRoute)]
+    assert len(routes) == 10
+    for route in routes:
+        path = route.path.format(quote_id=uuid.uuid4(), version=TABLES_VERSION)
+        for method in route.methods:
+            response = client.request(method, path, params={"nonsense": "1"}, headers=admin)
+            problem = assert_problem(response, 422)
+            assert "'nonsense'" in problem["detail"], (method, path)
+            assert field_errors(problem)["query.nonsense"]["value"] == "1"
 
 
 def test_date_filters_respect_utc_offsets(client: TestClient, app: FastAPI) -> None:

@@ -8,6 +8,9 @@ limit, 5 policy annual aggregate deductible, 6 policy annual aggregate limit, 7 
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from pydantic import ValidationError
 
+import underwriting as uw
 from underwriting.errors import TermsError
 from underwriting.sections import SECTION_INDEX, SECTIONS, Section
 from underwriting.terms import (
@@ -27,6 +31,7 @@ from underwriting.terms import (
     SectionTerms,
     annual_insured,
     apply_terms,
+    cover_problems,
 )
 
 PROPERTY = SECTION_INDEX[Section.PROPERTY]
@@ -724,3 +729,117 @@ def test_the_fast_path_gives_the_same_annual_losses(data: st.DataObject) -> None
     full = apply_terms(events, terms)
     np.testing.assert_array_equal(annual, full.annual)
     np.testing.assert_array_equal(occurrence, full.occurrence)
+
+
+# --- cover a quote can be given (issue 13 item 5) ------------------------------------------------
+
+
+def _quote_document(**terms: Any) -> dict[str, Any]:
+    root = Path(__file__).resolve().parents[1]
+    document: dict[str, Any] = json.loads(
+        (root / "examples" / "physics_low_hazard.json").read_text(encoding="utf-8")
+    )
+    document["terms"] = {"sections": {"property": {"deductible": 10_000}}, **terms}
+    return document
+
+
+@pytest.mark.parametrize(
+    ("terms", "expected"),
+    [
+        pytest.param(
+            {"sections": {"property": {"deductible": 2_000_000, "limit": 1_000_000}}},
+            "sections.property: deductible 2,000,000 is above limit 1,000,000",
+            id="deductible-above-limit",
+        ),
+        pytest.param(
+            {"sections": {"liability": {"deductible": 60_000.5, "aggregate_limit": 50_000}}},
+            "sections.liability: deductible 60,000.5 is above aggregate_limit 50,000",
+            id="deductible-above-aggregate-limit",
+        ),
+        pytest.param(
+            {
+                "sections": {
+                    "spoilage": {
+                        "deductible_percent_of_loss": 0.1,
+                        "deductible_minimum": 300_000,
+                        "limit": 100_000,
+                    }
+                }
+            },
+            "sections.spoilage: deductible_minimum 300,000 is above limit 100,000",
+            id="percent-deductible-minimum-above-limit",
+        ),
+        pytest.param(
+            {
+                "sections": {
+                    "research_interruption": {
+                        "waiting_period_days": 400,
+                        "indemnity_period_months": 12,
+                    }
+                }
+            },
+            "sections.research_interruption: waiting_period_days 400 is not shorter than "
+            "indemnity_period_months 12 (365.0 days)",
+            id="waiting-longer-than-indemnity",
+        ),
+        pytest.param({"sections": {}}, "sections is empty", id="no-section"),
+        pytest.param(
+            {"sections": {"property": {}}, "aggregate_limit": 0},
+            "aggregate_limit is 0",
+            id="aggregate-limit-0",
+        ),
+        pytest.param(
+            {"sections": {"property": {"limit": 0}}}, "sections.property.limit is 0", id="limit-0"
+        ),
+        pytest.param(
+            {"sections": {"property": {"deductible_percent_of_loss": 1}}},
+            "sections.property.deductible_percent_of_loss is 1",
+            id="whole-loss-deductible",
+        ),
+        pytest.param(
+            {"sections": {"property": {}}, "aggregate_deductible": 5e6, "aggregate_limit": 1e6},
+            "aggregate_deductible 5,000,000 is above aggregate_limit 1,000,000",
+            id="aggregate-deductible-above-aggregate-limit",
+        ),
+    ],
+)
+def test_terms_without_cover_are_refused_for_a_quote(terms: dict[str, Any], expected: str) -> None:
+    # The terms themselves are valid (apply_terms applies them as written, e.g. as a layer) ...
+    policy = PolicyTerms.model_validate(terms)
+    (problem,) = cover_problems(policy)
+    assert problem.startswith(expected)
+    assert "allowed: " in problem
+    # ... but a quote request refuses them, for the terms and for every option, naming the field
+    for document in (
+        {**_quote_document(), "terms": terms},
+        {**_quote_document(), "options": [_quote_document()["terms"], terms]},
+    ):
+        with pytest.raises(ValidationError) as raised:
+            uw.QuoteRequest.model_validate(document)
+        (error,) = raised.value.errors()
+        assert error["loc"] in (("terms",), ("options", 1))
+        assert expected in error["msg"]
+    # ... and so does uw.quote in Python, before anything is simulated
+    request = uw.QuoteRequest.model_validate(_quote_document())
+    with pytest.raises(TermsError, match=r"options\[0\]\." + re.escape(expected)):
+        uw.quote(request.submission, request.terms, options=[policy], n_years=1_000)
+
+
+def test_terms_with_cover_have_no_problem() -> None:
+    root = Path(__file__).resolve().parents[1]
+    for name in ("physics_low_hazard", "chemistry_high_hazard", "bsl3_biobank"):
+        request = uw.QuoteRequest.model_validate_json(
+            (root / "examples" / f"{name}.json").read_text(encoding="utf-8")
+        )
+        assert cover_problems(request.terms) == []
+    edge = PolicyTerms.model_validate(
+        {
+            "sections": {
+                "property": {"deductible": 50_000, "limit": 50_000},
+                "research_interruption": {"waiting_period_days": 30, "indemnity_period_months": 1.1},
+            },
+            "aggregate_deductible": 1e6,
+            "aggregate_limit": 1e6,
+        }
+    )
+    assert cover_problems(edge) == []

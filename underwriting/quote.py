@@ -44,7 +44,7 @@ from underwriting.results import Metric, SimulationResult
 from underwriting.simulation import expected_events_per_year, simulate_many
 from underwriting.submission import Submission
 from underwriting.tables import RatingTables, load_rating_tables
-from underwriting.terms import PolicyTerms, SectionTerms
+from underwriting.terms import PolicyTerms, SectionTerms, check_cover
 
 if TYPE_CHECKING:
     import os
@@ -553,7 +553,16 @@ def quote(
         time budget against pathological submissions, checked before anything is simulated.
     max_years
         A cap on the years chosen by precision, below the tables' own cap (a service's latency
-        budget); the quote then reports the error it reached.
+        budget); the quote then reports the error it reached (and warns: ``Quote.warnings``).
+
+    Raises
+    ------
+    TermsError
+        If the terms or an option give no cover (:func:`underwriting.terms.cover_problems`).
+    ProfileError
+        If a claim is dated after ``created_at``'s date, or names an unknown scenario.
+    SimulationLimitError
+        If the quote would exceed ``max_events``.
 
     Example
     -------
@@ -567,6 +576,9 @@ def quote(
     >>> sum(q.premium.by_section.values()) == q.premium.total
     True
     """
+    check_cover(terms, "terms")
+    for number, option in enumerate(options):
+        check_cover(option, f"options[{number}]")
     tables = tables or load_rating_tables()
     chosen_seed = _seed(seed, tables)
     precision = tables.pricing.precision

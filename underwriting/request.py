@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from underwriting.submission import Submission
-from underwriting.terms import PolicyTerms
+from underwriting.terms import PolicyTerms, cover_problems
+
+
+def _quotable(terms: PolicyTerms) -> PolicyTerms:
+    problems = cover_problems(terms)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return terms
+
+
+QuotableTerms = Annotated[PolicyTerms, AfterValidator(_quotable)]
+"""Policy terms that give cover: :func:`underwriting.terms.cover_problems` finds nothing."""
 
 
 class QuoteRequest(BaseModel):
@@ -14,6 +27,10 @@ class QuoteRequest(BaseModel):
     Optional: ``options`` (alternative terms priced on the same events), ``seed`` (a decimal
     string: 128-bit integers lose precision in JavaScript clients) and
     ``target_relative_error`` (precision of the technical premium).
+
+    The terms and every option must give cover (:func:`underwriting.terms.cover_problems`): no
+    empty ``sections``, no limit of 0, no deductible above its limit, no waiting period as long
+    as the indemnity period.
 
     Example
     -------
@@ -26,8 +43,8 @@ class QuoteRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     submission: Submission
-    terms: PolicyTerms
-    options: tuple[PolicyTerms, ...] = Field(default=(), max_length=20)
+    terms: QuotableTerms
+    options: tuple[QuotableTerms, ...] = Field(default=(), max_length=20)
     seed: str | None = Field(
         default=None,
         pattern=r"^[0-9]{1,39}$",

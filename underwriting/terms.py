@@ -148,6 +148,97 @@ class PolicyTerms(_Model):
         return self
 
 
+def _amount(value: float) -> str:
+    """An amount as written in a refusal: whole numbers with thousands separators, else exact."""
+    return f"{value:,.0f}" if value == int(value) else f"{value:,}"
+
+
+def _section_cover_problems(name: str, terms: SectionTerms) -> list[str]:
+    where = f"sections.{name}"
+    problems = []
+    for knob in ("limit", "aggregate_limit", "limit_percent_of_loss"):
+        if getattr(terms, knob) == 0:
+            problems.append(
+                f"{where}.{knob} is 0: the section would pay nothing (allowed: above 0, or null "
+                f"for none; to leave {name} uncovered, leave it out of sections)"
+            )
+    if terms.deductible_percent_of_loss == 1:
+        problems.append(
+            f"{where}.deductible_percent_of_loss is 1: the deductible would take the whole of "
+            "every loss (allowed: below 1)"
+        )
+    if terms.deductible_percent_of_loss is None:
+        knob, smallest = "deductible", terms.deductible
+    else:
+        knob, smallest = "deductible_minimum", terms.deductible_minimum
+    for limit_name in ("limit", "aggregate_limit"):
+        limit = getattr(terms, limit_name)
+        if limit and smallest > limit:
+            problems.append(
+                f"{where}: {knob} {_amount(smallest)} is above {limit_name} {_amount(limit)}: "
+                f"the section would pay only the part of a loss above {_amount(smallest)} "
+                f"(allowed: {knob} at most {limit_name})"
+            )
+    if terms.indemnity_period_months is not None:
+        indemnity_days = terms.indemnity_period_months * DAYS_PER_MONTH
+        if terms.waiting_period_days >= indemnity_days:
+            problems.append(
+                f"{where}: waiting_period_days {terms.waiting_period_days:g} is not shorter than "
+                f"indemnity_period_months {terms.indemnity_period_months:g} "
+                f"({indemnity_days:,.1f} days): no day of interruption would be paid (allowed: "
+                "a waiting period shorter than the indemnity period)"
+            )
+    return problems
+
+
+def cover_problems(terms: PolicyTerms) -> list[str]:
+    """Why ``terms`` give a quote no cover, or cover that cannot be what was meant.
+
+    Each problem names the field (relative to the terms), the values and what is allowed:
+
+    - no covered section (``sections`` empty), or an annual aggregate limit of 0;
+    - a section whose limit, aggregate limit or limit as a share of the loss is 0, or whose
+      deductible is the whole loss (``deductible_percent_of_loss`` 1);
+    - a section whose deductible (for a percentage deductible, its minimum) is above its limit
+      or its annual aggregate limit;
+    - a waiting period not shorter than the indemnity period;
+    - an annual aggregate deductible above the annual aggregate limit.
+
+    :func:`apply_terms` applies such terms as written (a deductible above the limit is an
+    excess layer); a quote refuses them (:class:`~underwriting.request.QuoteRequest`,
+    :func:`~underwriting.quote.quote`), because for a laboratory policy they are an input error
+    that would price at or near the minimum premium.
+    """
+    problems = []
+    if not terms.sections:
+        allowed = ", ".join(section.value for section in SECTIONS)
+        problems.append(
+            f"sections is empty: nothing would be covered, and the premium would be the minimum "
+            f"premium for no cover (allowed: one or more of {allowed})"
+        )
+    for section, section_terms in terms.sections.items():
+        problems += _section_cover_problems(section.value, section_terms)
+    if terms.aggregate_limit == 0:
+        problems.append(
+            "aggregate_limit is 0: the policy would pay nothing (allowed: above 0, or null for "
+            "none)"
+        )
+    if terms.aggregate_limit and terms.aggregate_deductible > terms.aggregate_limit:
+        problems.append(
+            f"aggregate_deductible {_amount(terms.aggregate_deductible)} is above "
+            f"aggregate_limit {_amount(terms.aggregate_limit)} (allowed: aggregate_deductible "
+            "at most aggregate_limit)"
+        )
+    return problems
+
+
+def check_cover(terms: PolicyTerms, where: str = "terms") -> None:
+    """Raise ``TermsError`` listing :func:`cover_problems`, each prefixed with ``where``."""
+    problems = cover_problems(terms)
+    if problems:
+        raise TermsError("; ".join(f"{where}.{problem}" for problem in problems))
+
+
 @dataclass(frozen=True, slots=True)
 class EventLossTable:
     """Ground-up losses of a set of events (occurrences), one row per event.

@@ -36,3 +36,29 @@ def test_readme_shows_the_two_commands_first() -> None:
     first_block = text.index("```")
     assert "make run" in text[first_block : first_block + 300]
     assert "make test" in text[first_block : first_block + 300]
+
+
+def test_the_quoting_example_shows_an_option_that_changes_the_premium() -> None:
+    # Issue 13, item 10: the option set aggregate_deductible to 50,000, what the biobank's terms
+    # already had, so it priced exactly like the base. The option must differ from the base
+    # terms, price differently, and the figures the README shows must be what the code prints.
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    [block] = [b for b in _python_blocks(text) if "uw.quote(" in b and "options=" in b]
+    namespace: dict[str, object] = {"__name__": "__readme__"}
+    output = io.StringIO()
+    previous = Path.cwd()
+    os.chdir(ROOT)
+    try:
+        with contextlib.redirect_stdout(output):
+            exec(compile(block, "README.md", "exec"), namespace)
+    finally:
+        os.chdir(previous)
+    request, option = namespace["request"], namespace["higher_deductible"]
+    assert option != request.terms  # type: ignore[attr-defined]
+    q = namespace["q"]
+    assert q.options[0].premium.total < q.premium.total  # type: ignore[attr-defined]
+    shown = re.findall(r"```text\n(option, .*?)\n```", text)
+    assert shown, "the README shows what the option line prints"
+    printed = output.getvalue().splitlines()
+    for line in shown:
+        assert line in printed, (line, printed[-3:])

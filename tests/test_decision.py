@@ -170,6 +170,12 @@ CASES: dict[str, Case] = {
             "minimum": 10_000.0,
         },
     ),
+    "R08_IMPLAUSIBLE_EXPOSURE": Case(
+        fires={"submission.implausible_fields": 2},
+        quiet=({"submission.implausible_fields": 0},),
+        shown=("2 exposure(s)", "IMPLAUSIBLE_EXPOSURE"),
+        figures={"implausible_fields": 2, "implausible_fields_threshold": 0},
+    ),
 }
 
 

@@ -179,6 +179,80 @@ def test_a_quote_that_meets_its_target_has_no_precision_warning(tables: uw.Ratin
     assert fixed.warnings == ()  # years given without a target: nothing to fall short of
 
 
+# ----------------------------------------------------------------- plausibility of exposures
+
+
+def _above(submission: dict[str, Any], quantity: str, amount: float) -> None:
+    if quantity == "chemicals.gas_cylinders":
+        submission["chemicals"]["gas_cylinders"] = {"inert": math.ceil(amount)}
+    elif quantity == "values.total_insured_value":
+        submission["values"]["contents"] += amount - sum(
+            v for k, v in submission["values"].items() if k != "annual_research_spend"
+        )
+    elif quantity == "headcount":
+        submission["headcount"] = math.ceil(amount)
+    else:
+        group, name = quantity.split(".")
+        submission[group][name] = math.ceil(amount) if "litres" not in name else amount
+
+
+def test_an_implausible_exposure_is_priced_with_a_warning_and_referred(
+    tables: uw.RatingTables,
+) -> None:
+    document = json.loads((ROOT / "examples" / "physics_low_hazard.json").read_text())
+    document["submission"]["chemicals"]["flammable_liquids_litres"] = 1e9
+    request = uw.QuoteRequest.model_validate(document)
+    q = uw.quote(request.submission, request.terms, tables=tables, n_years=YEARS)
+    (warning,) = q.warnings
+    assert warning.code == "IMPLAUSIBLE_EXPOSURE"
+    assert warning.field == "submission.chemicals.flammable_liquids_litres"
+    assert warning.value == 1e9
+    assert "1,000,000,000 litres of flammable liquids in 240 m²" in warning.message
+    assert "above the 400 per m²" in warning.message
+    assert q.decision.outcome == "referred"
+    assert [reason.code for reason in q.decision.reasons] == ["R08_IMPLAUSIBLE_EXPOSURE"]
+    assert q.decision.reasons[0].figures["implausible_fields"] == 1
+
+
+@pytest.mark.parametrize(
+    "quantity",
+    [
+        "chemicals.flammable_liquids_litres",
+        "chemicals.gas_cylinders",
+        "cold_storage.ultra_low_freezers",
+        "cold_storage.ln2_dewars",
+        "values.total_insured_value",
+        "headcount",
+    ],
+)
+def test_each_plausibility_bound_warns_just_above_it(
+    quantity: str, tables: uw.RatingTables
+) -> None:
+    (bound,) = [b for b in tables.rules.plausibility if b.quantity == quantity]
+    document = json.loads((ROOT / "examples" / "physics_low_hazard.json").read_text())
+    submission = document["submission"]
+    submission["area_m2"] = 10.0
+    at = bound.max_per_m2 * 10.0
+    _above(submission, quantity, at)
+    request = uw.QuoteRequest.model_validate(document)
+    assert not uw.quote(request.submission, request.terms, tables=tables, n_years=1_000).warnings
+    _above(submission, quantity, at * 1.01 + 1)
+    request = uw.QuoteRequest.model_validate(document)
+    q = uw.quote(request.submission, request.terms, tables=tables, n_years=1_000)
+    assert [(w.code, w.field) for w in q.warnings] == [
+        ("IMPLAUSIBLE_EXPOSURE", f"submission.{quantity}")
+    ]
+    assert "R08_IMPLAUSIBLE_EXPOSURE" in [reason.code for reason in q.decision.reasons]
+
+
+def test_the_examples_are_plausible(tables: uw.RatingTables) -> None:
+    for name in EXAMPLES:
+        request = _request(name)
+        q = uw.quote(request.submission, request.terms, tables=tables, n_years=1_000)
+        assert q.warnings == ()
+        assert "R08_IMPLAUSIBLE_EXPOSURE" not in [r.code for r in q.decision.reasons]
+
+
 def test_provenance_records_what_replays_the_quote(tables: uw.RatingTables) -> None:
     request = _request("chemistry_high_hazard")
     q = uw.quote(request.submission, request.terms, tables=tables, n_years=YEARS, created_at=WHEN)

@@ -213,3 +213,63 @@ def test_wrong_columns_are_refused(copy: Path) -> None:
     path.write_text(text.replace("rate,source", "frequency,source", 1), encoding="utf-8")
     with pytest.raises(uw.RatingTableError, match="expected exactly scenario, lab_category"):
         _load(copy)
+
+
+# ----------------------------------------------------------------- plausibility bounds
+
+
+def test_the_plausibility_bounds_load_with_a_reason_each() -> None:
+    tables = uw.load_rating_tables("2026.1")
+    bounds = {bound.quantity: bound.max_per_m2 for bound in tables.rules.plausibility}
+    assert bounds == {
+        "chemicals.flammable_liquids_litres": 400.0,
+        "chemicals.gas_cylinders": 5.0,
+        "cold_storage.ultra_low_freezers": 1.0,
+        "cold_storage.ln2_dewars": 2.0,
+        "values.total_insured_value": 10_000_000.0,
+        "headcount": 3.0,
+    }
+    readme = (SOURCE / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### `[[plausibility]]`")[1].split("\n## ")[0]
+    for quantity in bounds:
+        assert f"| `{quantity}`" in section, f"{quantity} has no reason in the tables README"
+    assert "R08_IMPLAUSIBLE_EXPOSURE" in {rule.code for rule in tables.rules.rules}
+
+
+def _edit_rules(copy: Path, old: str, new: str) -> None:
+    path = copy / "rules.toml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_a_bad_plausibility_bound_names_the_file_row_and_field(copy: Path) -> None:
+    _edit_rules(copy, "max_per_m2 = 5.0", "max_per_m2 = -5.0")
+    with pytest.raises(uw.RatingTableError) as caught:
+        _load(copy)
+    assert (caught.value.file, caught.value.row, caught.value.field) == (
+        "rules.toml",
+        2,
+        "plausibility.1.max_per_m2",
+    )
+    assert "greater than 0" in str(caught.value)
+
+
+def test_an_unknown_plausibility_quantity_is_refused_naming_the_allowed(copy: Path) -> None:
+    _edit_rules(copy, 'quantity = "headcount"', 'quantity = "cats"')
+    with pytest.raises(uw.RatingTableError) as caught:
+        _load(copy)
+    assert (caught.value.file, caught.value.row) == ("rules.toml", 6)
+    assert "quantity 'cats' is not one of" in str(caught.value)
+    assert "chemicals.flammable_liquids_litres" in str(caught.value)
+
+
+def test_a_quantity_bounded_twice_is_refused(copy: Path) -> None:
+    _edit_rules(copy, 'quantity = "headcount"', 'quantity = "cold_storage.ln2_dewars"')
+    with pytest.raises(uw.RatingTableError) as caught:
+        _load(copy)
+    assert (caught.value.file, caught.value.row, caught.value.field) == (
+        "rules.toml",
+        6,
+        "plausibility.quantity",
+    )

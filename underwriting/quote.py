@@ -268,14 +268,47 @@ def _flatten(prefix: str, value: Any, into: dict[str, Fact]) -> None:
         into[prefix] = value
 
 
+def _figure(value: float) -> str:
+    """A figure for a message: whole with separators from 100 up, else 3 significant digits."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def _plausibility_warnings(
+    submission: Submission, tables: RatingTables
+) -> tuple[UnderwritingWarning, ...]:
+    """``IMPLAUSIBLE_EXPOSURE`` for each exposure above its bound per m² in the tables."""
+    area = submission.area_m2
+    found = []
+    for bound in tables.rules.plausibility:
+        amount = bound.measure(submission)
+        density = amount / area
+        if density <= bound.max_per_m2:
+            continue
+        found.append(
+            UnderwritingWarning(
+                code="IMPLAUSIBLE_EXPOSURE",
+                message=f"{_figure(amount)} {bound.unit} in {_figure(area)} m² is "
+                f"{_figure(density)} per m², above the {_figure(bound.max_per_m2)} per m² that a "
+                f"laboratory can plausibly hold (rating tables {tables.version}; at most "
+                f"{_figure(bound.max_per_m2 * area)} for this area): check the figure; the quote "
+                "is priced on it as given and referred",
+                field=f"submission.{bound.quantity}",
+                value=amount,
+            )
+        )
+    return tuple(found)
+
+
 def _facts(
     submission: Submission,
     result: SimulationResult,
     premium: Premium,
     experience: ExperienceRating,
+    implausible: Sequence[UnderwritingWarning] = (),
 ) -> dict[str, Fact]:
     facts: dict[str, Fact] = {}
     _flatten("submission", submission.model_dump(mode="json"), facts)
+    facts["submission.implausible_fields"] = len(implausible)
     facts["submission.values.total_insured_value"] = submission.values.total_insured_value
     facts["submission.values.property_value"] = submission.values.property_value
     facts["submission.cryogenic_magnets"] = submission.cryogenic_magnets
@@ -622,7 +655,8 @@ def quote(
             zip(options, option_results, strict=True), start=1
         )
     )
-    decision = decide(_facts(submission, main, premium, experience), tables.rules)
+    implausible = _plausibility_warnings(submission, tables)
+    decision = decide(_facts(submission, main, premium, experience, implausible), tables.rules)
     provenance = Provenance(
         seed=str(chosen_seed),
         tables_version=tables.version,
@@ -646,6 +680,7 @@ def quote(
         valid_until=created + dt.timedelta(days=settings.quote_validity_days),
         warnings=(
             *experience.warnings,
+            *implausible,
             *_precision_warnings(premium, recorded_target, n_years, precision.max_years),
         ),
         result=main,

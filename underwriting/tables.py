@@ -9,7 +9,8 @@ A version lives in ``rating_tables/<version>/`` (shipped inside the package as
 - ``base_frequencies.csv``: the base annual rate of every scenario for every lab category;
 - ``relativities.csv``: frequency and severity relativities by rating factor;
 - ``pricing.toml``: premium loadings, precision of a quote, experience-rating credibility;
-- ``rules.toml``: the underwriting rules (declines and referrals);
+- ``rules.toml``: the underwriting rules (declines and referrals) and the plausibility bounds
+  of a submission's exposures (``[[plausibility]]``);
 - ``README.md``: the source of every number.
 
 :func:`load_rating_tables` checks every hash, validates every row and cross-checks the tables;
@@ -33,7 +34,7 @@ import itertools
 import re
 import sys
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -421,6 +422,7 @@ class Rule(_Row):
 
 DERIVED_FACTS = frozenset(
     {
+        "submission.implausible_fields",
         "submission.values.total_insured_value",
         "submission.values.property_value",
         "submission.cryogenic_magnets",
@@ -460,11 +462,52 @@ def known_facts() -> frozenset[str]:
     return frozenset(_scalar_fields(Submission, "submission")) | DERIVED_FACTS
 
 
+def _gas_cylinders(submission: Submission) -> float:
+    cylinders = submission.chemicals.gas_cylinders
+    return float(cylinders.flammable + cylinders.toxic + cylinders.oxidising + cylinders.inert)
+
+
+PLAUSIBILITY_QUANTITIES: Mapping[str, Callable[[Submission], float]] = {
+    "chemicals.flammable_liquids_litres": lambda s: s.chemicals.flammable_liquids_litres,
+    "chemicals.gas_cylinders": _gas_cylinders,
+    "cold_storage.ultra_low_freezers": lambda s: float(s.cold_storage.ultra_low_freezers),
+    "cold_storage.ln2_dewars": lambda s: float(s.cold_storage.ln2_dewars),
+    "values.total_insured_value": lambda s: s.values.total_insured_value,
+    "headcount": lambda s: float(s.headcount),
+}
+"""The exposures a plausibility bound may name (paths under ``submission``), each measured from a
+submission; ``chemicals.gas_cylinders`` counts cylinders of every class."""
+
+
+class PlausibilityBound(_Row):
+    """The most of one exposure a laboratory can plausibly hold per m² of its area.
+
+    A submission above it is priced as given, with an ``IMPLAUSIBLE_EXPOSURE`` warning, and the
+    fact ``submission.implausible_fields`` counts it (a rule may refer on it).
+    """
+
+    quantity: str
+    unit: str = Field(min_length=1, max_length=40, description="what is counted, e.g. litres")
+    max_per_m2: PositiveFloat = Field(allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _known_quantity(self) -> Self:
+        if self.quantity not in PLAUSIBILITY_QUANTITIES:
+            allowed = ", ".join(PLAUSIBILITY_QUANTITIES)
+            raise ValueError(f"quantity {self.quantity!r} is not one of {allowed}")
+        return self
+
+    def measure(self, submission: Submission) -> float:
+        """The submission's amount of this exposure (not per m²)."""
+        return PLAUSIBILITY_QUANTITIES[self.quantity](submission)
+
+
 class RulesTable(_Row):
     """The whole of ``rules.toml``."""
 
     authority_levels: tuple[str, ...] = Field(min_length=1)
     rules: tuple[Rule, ...]
+    plausibility: tuple[PlausibilityBound, ...] = ()
 
 
 # --------------------------------------------------------------------------- the tables
@@ -495,7 +538,7 @@ class RatingTables:
     pricing
         Premium loadings, the precision of a quote and experience-rating credibility.
     rules
-        The underwriting rules and the authority levels.
+        The underwriting rules, the authority levels and the plausibility bounds.
     """
 
     version: str
@@ -693,13 +736,24 @@ def _load_toml_model(directory: Path, name: str, model: type[_Row], version: str
         loc = error.errors()[0]["loc"]
         row = (
             int(loc[1]) + 1
-            if len(loc) > 1 and loc[0] == "rules" and isinstance(loc[1], int)
+            if len(loc) > 1 and loc[0] in ("rules", "plausibility") and isinstance(loc[1], int)
             else None
         )
         raise _validation_error(error, file=name, version=version, row=row) from error
 
 
 def _check_rules(rules: RulesTable, version: str) -> None:
+    quantities: set[str] = set()
+    for number, bound in enumerate(rules.plausibility, start=1):
+        if bound.quantity in quantities:
+            raise RatingTableError(
+                f"plausibility quantity {bound.quantity} appears twice; give one bound each",
+                file="rules.toml",
+                row=number,
+                field="plausibility.quantity",
+                version=version,
+            )
+        quantities.add(bound.quantity)
     facts = known_facts()
     seen: set[str] = set()
     for number, rule in enumerate(rules.rules, start=1):

@@ -463,7 +463,7 @@ def simulate(
     years: Annotated[int, typer.Option(min=1, help="simulated years, e.g. 10_000_000")],
     seed: Annotated[
         str | None,
-        typer.Option(help="random seed, an integer in [0, 2**128) (default: fresh, reported)"),
+        typer.Option(help="random seed, an integer in [0, 2**128) (default: the tables' seed)"),
     ] = None,
     out: Annotated[
         Path | None,
@@ -487,8 +487,13 @@ def simulate(
                 bar.advance(task, done)
 
             try:
+                default_seed = rating.pricing.precision.default_seed  # as quotes use
                 result = uw.simulate(
-                    profile, request.terms, n_years=years, seed=chosen_seed, progress=advance
+                    profile,
+                    request.terms,
+                    n_years=years,
+                    seed=default_seed if chosen_seed is None else chosen_seed,
+                    progress=advance,
                 )
             except ValueError as error:  # the engine's bound on years (a pydantic error is not)
                 raise _BadInputError(f"error: {error}") from error

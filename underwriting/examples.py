@@ -28,7 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("files", nargs="+", type=Path, help="quote request JSON files")
     parser.add_argument("--years", type=int, default=200_000, help="simulated years per lab")
-    parser.add_argument("--seed", type=int, default=42, help="seed (same seed, same figures)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed (same seed, same figures); default the tables' default_seed, as quotes use",
+    )
     parser.add_argument("--tables", default=None, help="rating tables version (default newest)")
     parser.add_argument(
         "--detail",
@@ -46,9 +51,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         started = time.perf_counter()
         profile = RiskProfile.from_submission(request.submission, tables)
-        result = simulate(
-            profile, request.terms, n_years=args.years, seed=args.seed, detail=args.detail
-        )
+        seed = tables.pricing.precision.default_seed if args.seed is None else args.seed
+        result = simulate(profile, request.terms, n_years=args.years, seed=seed, detail=args.detail)
         elapsed = time.perf_counter() - started
         tiv = request.submission.values.total_insured_value
         print(f"=== {path.name}: {request.submission.lab_id} ({request.submission.lab_name})")

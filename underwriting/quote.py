@@ -364,6 +364,7 @@ def _worksheet(
 ) -> tuple[WorksheetRow, ...]:
     settings = tables.pricing.premium
     money = tables.currency
+    adjusted = sum(any(step.name == "experience" for step in s.rating) for s in profile.scenarios)
     rows = [
         WorksheetRow(
             "rating tables",
@@ -377,6 +378,15 @@ def _worksheet(
             "Buhlmann-Straub Z = w / (w + k), capped"
             if experience.years_observed
             else "no claims history: Z = 0, the tables' rates apply",
+        ),
+        WorksheetRow(
+            "experience: applied",
+            float(adjusted),
+            f"applied: the rates of {adjusted} scenario(s) are credibility-weighted by the "
+            "claims, so this expected loss differs from a simulation of the lab at the tables' "
+            "rates (simulate, underwriting simulate, POST /v1/simulations)"
+            if adjusted
+            else "not applied: the tables' rates, as a simulation of the lab uses",
         ),
     ]
     for scenario in profile.scenarios:

@@ -556,8 +556,33 @@ class SimulationResult(LossDistribution):
     def currency(self) -> str:
         return self.profile.currency
 
+    @property
+    def experience_applied(self) -> bool:
+        """Whether the profile's rates carry the lab's claims experience (a quote's profile does;
+        ``RiskProfile.from_submission`` and so ``simulate`` of a lab do not)."""
+        return any(
+            step.name == "experience"
+            for scenario in self.profile.scenarios
+            for step in scenario.rating
+        )
+
     def _summary_notes(self) -> list[str]:
-        return [f"warning {w.code} ({w.field}): {w.message}" for w in self.warnings]
+        if self.experience_applied:
+            experience = (
+                "claims experience: applied (rates credibility-weighted by the lab's claims, as "
+                "in its quote)"
+            )
+        elif self.profile.tables_version is None:
+            experience = "claims experience: not applied (own profile)"
+        else:
+            experience = (
+                "claims experience: not applied (the tables' rates; the lab's quote also weighs "
+                "its claims)"
+            )
+        return [
+            experience,
+            *(f"warning {w.code} ({w.field}): {w.message}" for w in self.warnings),
+        ]
 
     def _summary_title(self) -> str:
         return (

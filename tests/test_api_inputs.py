@@ -13,10 +13,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-
-import underwriting as uw
-from api.main import create_app
-from tests.test_api import (
+from test_api import (
     TABLES_VERSION,
     assert_problem,
     example,
@@ -25,6 +22,9 @@ from tests.test_api import (
     make_settings,
     open_client,
 )
+
+import underwriting as uw
+from api.main import create_app
 
 
 @pytest.fixture(scope="module")

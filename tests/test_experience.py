@@ -225,7 +225,8 @@ def test_a_claim_before_the_observed_window_is_listed_not_counted(tables: Rating
     assert warning.field == "submission.claims_history.claims[1].date"
     assert warning.value == "2021-11-28"
     assert "not counted" in warning.message
-    assert counted.warnings == () and counted.claims_outside_window == ()
+    assert counted.warnings == ()
+    assert counted.claims_outside_window == ()
 
 
 def test_without_a_date_every_claim_counts(tables: RatingTables) -> None:
@@ -233,20 +234,17 @@ def test_without_a_date_every_claim_counts(tables: RatingTables) -> None:
     profile = uw.RiskProfile.from_submission(submission, tables)
     rating = uw.rate_experience(submission, profile, tables.pricing.experience)
     assert rating.claims_count == 2
-    assert rating.observed_from is None and rating.warnings == ()
+    assert rating.observed_from is None
+    assert rating.warnings == ()
 
 
 def test_a_quote_refuses_a_future_claim_and_warns_of_an_old_one(tables: RatingTables) -> None:
     request = uw.QuoteRequest.model_validate(_example("physics_low_hazard"))
     terms = request.terms
-    baseline = uw.quote(
-        _dated(5, []), terms, tables=tables, n_years=20_000, created_at=WHEN
-    )
+    baseline = uw.quote(_dated(5, []), terms, tables=tables, n_years=20_000, created_at=WHEN)
     with pytest.raises(uw.ProfileError, match=r"claims\[0\]\.date = 2027-03-01"):
         uw.quote(_dated(5, ["2027-03-01"]), terms, tables=tables, n_years=20_000, created_at=WHEN)
-    old = uw.quote(
-        _dated(5, ["2012-03-01"]), terms, tables=tables, n_years=20_000, created_at=WHEN
-    )
+    old = uw.quote(_dated(5, ["2012-03-01"]), terms, tables=tables, n_years=20_000, created_at=WHEN)
     assert old.premium == baseline.premium  # the old claim moves nothing
     assert [w.code for w in old.warnings] == ["CLAIM_OUTSIDE_WINDOW"]
     assert old.to_dict()["warnings"][0]["field"] == "submission.claims_history.claims[0].date"
@@ -259,7 +257,8 @@ def test_replay_rates_the_claims_as_of_the_quote_date_not_today(tables: RatingTa
     submission = _dated(5, ["2021-11-30"])
     request = request.model_copy(update={"submission": submission})
     first = uw.quote(submission, request.terms, tables=tables, n_years=20_000, created_at=WHEN)
-    assert first.experience.claims_count == 1 and first.warnings == ()
+    assert first.experience.claims_count == 1
+    assert first.warnings == ()
     again = uw.replay(first.provenance, request, tables=tables)
     assert again.to_dict() == first.to_dict()
 
@@ -349,7 +348,7 @@ def test_the_quote_shows_the_experience_on_its_worksheet(tables: RatingTables) -
     assert quote.experience.credibility == pytest.approx(z, rel=1e-15)
 
     rows = {row.name: row for row in quote.worksheet if row.name.startswith("experience")}
-    assert set(rows) == {"experience: claims", "experience: credibility Z"}
+    assert {"experience: claims", "experience: credibility Z"} <= set(rows)
     assert rows["experience: claims"].value == 3
     assert rows["experience: claims"].explanation == quote.experience.explanation
     assert rows["experience: credibility Z"].value == pytest.approx(z, rel=1e-15)

@@ -836,7 +836,10 @@ def test_terms_with_cover_have_no_problem() -> None:
         {
             "sections": {
                 "property": {"deductible": 50_000, "limit": 50_000},
-                "research_interruption": {"waiting_period_days": 30, "indemnity_period_months": 1.1},
+                "research_interruption": {
+                    "waiting_period_days": 30,
+                    "indemnity_period_months": 1.1,
+                },
             },
             "aggregate_deductible": 1e6,
             "aggregate_limit": 1e6,

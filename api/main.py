@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 import underwriting as uw
 from api import problems
+from api.limits import SimulationLimiter
 from api.routes import router
 from api.schemas import ProblemOut
 from api.settings import Settings, get_settings
@@ -133,6 +134,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.limiter = SimulationLimiter(
+        settings.max_concurrent_simulations_per_principal,
+        settings.max_simulations_per_minute_per_principal,
+    )
     problems.install(app)
     app.include_router(router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -31,6 +31,8 @@ _MEANINGS = {
     404: "No such object, or not one this key may see.",
     409: "The request conflicts with what is stored (the detail says what).",
     413: "The request body is over the service's limit.",
+    429: "Over this principal's limit of simulation work (concurrent requests or requests a "
+    "minute); retry after the Retry-After header's seconds.",
     422: "Invalid request: each field named with the value sent and what is allowed.",
     503: "Not ready: the rating tables or the store are not available.",
 }
@@ -38,13 +40,22 @@ _MEANINGS = {
 
 def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for the problem-details errors an endpoint can answer."""
-    return {
+    responses: dict[int | str, dict[str, Any]] = {
         status: {
             "description": _MEANINGS[status],
             "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_SCHEMA_REF}}},
         }
         for status in statuses
     }
+    if 429 in responses:
+        responses[429]["headers"] = {
+            "Retry-After": {
+                "description": "seconds to wait before retrying",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        }
+    return responses
 
 
 class Problem(Exception):  # noqa: N818 - named for what it carries: RFC 9457 problem details

@@ -15,6 +15,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 import underwriting as uw
+from api.limits import SimulationLimiter
 from api.problems import Problem, documented
 from api.schemas import (
     ContributionOut,
@@ -56,6 +57,12 @@ def get_app_settings(request: Request) -> Settings:
     return settings
 
 
+def get_limiter(request: Request) -> SimulationLimiter:
+    """The process's per-principal limits on simulation work (api/limits.py)."""
+    limiter: SimulationLimiter = request.app.state.limiter
+    return limiter
+
+
 def get_catalogue(request: Request) -> Mapping[str, uw.RatingTables]:
     """Every version loaded at start, by version (read-only)."""
     catalogue: Mapping[str, uw.RatingTables] = request.app.state.catalogue
@@ -65,6 +72,7 @@ def get_catalogue(request: Request) -> Mapping[str, uw.RatingTables]:
 Tables = Annotated[uw.RatingTables, Depends(get_tables)]
 Catalogue = Annotated[Mapping[str, uw.RatingTables], Depends(get_catalogue)]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
+Limiter = Annotated[SimulationLimiter, Depends(get_limiter)]
 
 
 # --------------------------------------------------------------------------- mapping
@@ -121,7 +129,7 @@ def _visible(record: QuoteRecord | None, principal: Principal) -> QuoteRecord:
     response_model=QuoteOut,
     tags=["quotes"],
     summary="Quote a lab: premium with its build-up, options, decision",
-    responses=documented(401, 403, 409, 413, 422),
+    responses=documented(401, 403, 409, 413, 422, 429),
 )
 def create_quote(
     body: uw.QuoteRequest,
@@ -129,6 +137,7 @@ def create_quote(
     store: Store_,
     tables: Tables,
     settings: AppSettings,
+    limiter: Limiter,
     principal: Annotated[Principal, Depends(require(*QUOTING_ROLES))],
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", max_length=200, min_length=1)
@@ -140,12 +149,13 @@ def create_quote(
         if existing is not None:
             response.headers["Idempotent-Replayed"] = "true"
             return existing
-    quote = uw.quote_request(
-        body,
-        tables=tables,
-        max_events=settings.max_simulated_events,
-        max_years=settings.max_quote_years,
-    )
+    with limiter.slot(principal.name):
+        quote = uw.quote_request(
+            body,
+            tables=tables,
+            max_events=settings.max_simulated_events,
+            max_years=settings.max_quote_years,
+        )
     record = QuoteRecord(
         id=str(uuid.uuid4()),
         principal=principal.name,
@@ -377,12 +387,13 @@ def decide_referral(
     "/v1/quotes/{quote_id}/replay",
     response_model=ReplayOut,
     tags=["quotes"],
-    responses=documented(401, 403, 404, 422),
+    responses=documented(401, 403, 404, 422, 429),
 )
 def replay_quote(
     quote_id: str,
     store: Store_,
     catalogue: Catalogue,
+    limiter: Limiter,
     principal: Annotated[Principal, Depends(require(*QUOTING_ROLES))],
 ) -> ReplayOut:
     with store.session() as session:
@@ -397,7 +408,8 @@ def replay_quote(
             f"The quote was made with rating tables {provenance.tables_version}, which this "
             f"service does not serve (it serves {', '.join(catalogue)}).",
         )
-    again = uw.replay(provenance, request, tables=tables).to_dict()
+    with limiter.slot(principal.name):
+        again = uw.replay(provenance, request, tables=tables).to_dict()
     differences = [
         key
         for key in sorted(stored_quote.keys() | again.keys())
@@ -413,12 +425,13 @@ def replay_quote(
     "/v1/simulations",
     response_model=SimulationOut,
     tags=["simulations"],
-    responses=documented(401, 403, 413, 422),
+    responses=documented(401, 403, 413, 422, 429),
 )
 def run_simulation(
     body: SimulationIn,
     tables: Tables,
     settings: AppSettings,
+    limiter: Limiter,
     principal: Annotated[Principal, Depends(require("actuary"))],
 ) -> SimulationOut:
     if body.n_years > settings.max_simulation_years:
@@ -446,13 +459,14 @@ def run_simulation(
             errors=[{"field": "seed", "value": body.seed, "message": "must be in [0, 2**128)"}],
         )
     try:
-        result = uw.simulate(
-            profile,
-            body.terms,
-            n_years=body.n_years,
-            seed=seed,
-            max_events=settings.max_simulated_events,
-        )
+        with limiter.slot(principal.name):
+            result = uw.simulate(
+                profile,
+                body.terms,
+                n_years=body.n_years,
+                seed=seed,
+                max_events=settings.max_simulated_events,
+            )
     except uw.HeavyTailError as error:  # an infinite mean that nothing caps: no figure exists
         raise Problem(
             422,
@@ -494,7 +508,7 @@ def _tables_out(tables: uw.RatingTables, current: str) -> RatingTablesOut:
     "/v1/rating-tables",
     response_model=list[RatingTablesOut],
     tags=["rating tables"],
-    responses=documented(401),
+    responses=documented(401, 422),
 )
 def list_rating_tables(
     tables: Tables,

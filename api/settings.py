@@ -43,6 +43,19 @@ class Settings(BaseSettings):
         "events times the sets of terms priced on them (terms, options, build-up) exceed it; "
         "sized so that a request finishes in seconds",
     )
+    max_concurrent_simulations_per_principal: int = Field(
+        default=2,
+        gt=0,
+        description="simulation requests (quotes, replays, simulations) one principal may have "
+        "running at once; more are refused with 429 and Retry-After. Enforced per process: with "
+        "several worker processes each enforces its own share",
+    )
+    max_simulations_per_minute_per_principal: int = Field(
+        default=60,
+        gt=0,
+        description="simulation requests (quotes, replays, simulations) one principal may start "
+        "in any 60 seconds; more are refused with 429 and Retry-After. Enforced per process",
+    )
     sqlite_busy_timeout_ms: int = Field(default=30_000, gt=0)
 
 

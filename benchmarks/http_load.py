@@ -166,8 +166,20 @@ def start_server(
         database_url,
     ]
     handle = log.open("wb")
+    # Every client posts with the one key: the per-principal limits on simulation work (429
+    # beyond them) would measure the limits, not the service, so they are lifted here.
+    env = {
+        **os.environ,
+        "UW_MAX_CONCURRENT_SIMULATIONS_PER_PRINCIPAL": "100000",
+        "UW_MAX_SIMULATIONS_PER_MINUTE_PER_PRINCIPAL": "100000000",
+    }
     process = subprocess.Popen(
-        command, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     return process, handle
 

@@ -62,6 +62,9 @@ def cheap_settings(path: Path) -> Settings:
         max_quote_years=1_000,
         max_simulation_years=2_000,
         max_simulated_events=2_000_000,
+        # Thousands of generated requests from a few keys in a minute: not the limits' test.
+        max_concurrent_simulations_per_principal=100,
+        max_simulations_per_minute_per_principal=1_000_000,
     )
 
 

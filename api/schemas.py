@@ -86,6 +86,14 @@ class ExperienceOut(_Out):
     expected_claims: float
     scenarios: list[ScenarioExperienceOut]
     explanation: str
+    observed_from: dt.date | None = Field(
+        default=None,
+        description="first day of the observed window: the quote's date less years_observed",
+    )
+    claims_outside_window: list[int] = Field(
+        default_factory=list,
+        description="indices of claims dated before the window: listed, not counted",
+    )
 
 
 class ProvenanceOut(_Out):

@@ -64,6 +64,21 @@ def test_equipment_schedule_cannot_exceed_the_equipment_value() -> None:
         uw.Submission.model_validate(data)
 
 
+def test_equipment_schedule_message_shows_the_amounts_as_sent() -> None:
+    """Small amounts were rounded to whole units: '0.33 but 0' read '0 but 0'."""
+    data = _example()
+    data["values"]["equipment"] = 0.0
+    data["equipment_schedule"] = [{"type": "pipette", "value": 0.33, "age_years": 1}]
+    with pytest.raises(ValidationError) as caught:
+        uw.Submission.model_validate(data)
+    assert "equipment_schedule totals 0.33 but values.equipment is 0.0" in str(caught.value)
+    data["values"]["equipment"] = 1_000_000.0
+    data["equipment_schedule"] = [{"type": "laser", "value": 1_000_000.25, "age_years": 1}]
+    with pytest.raises(ValidationError) as caught:
+        uw.Submission.model_validate(data)
+    assert "totals 1,000,000.25 but values.equipment is 1,000,000.0" in str(caught.value)
+
+
 def test_claims_need_years_observed() -> None:
     data = _example()
     data["claims_history"] = {

@@ -202,8 +202,9 @@ class Submission(_Model):
         scheduled = sum(item.value for item in self.equipment_schedule)
         if scheduled > self.values.equipment * (1 + 1e-9):
             raise ValueError(
-                f"equipment_schedule totals {scheduled:,.0f} but values.equipment is "
-                f"{self.values.equipment:,.0f}; the schedule must be part of the equipment value"
+                # ``:,`` is the shortest exact form: 0.33 reads 0.33, not 0 (``:,.0f`` did).
+                f"equipment_schedule totals {scheduled:,} but values.equipment is "
+                f"{self.values.equipment:,}; the schedule must be part of the equipment value"
             )
         return self
 

@@ -17,7 +17,7 @@ from underwriting.decision import Fact
 from underwriting.tables import Leaf, Rule, RulesTable, Scalar, known_facts, write_manifest_hashes
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE = ROOT / "rating_tables" / "2026.1"
+SOURCE = ROOT / "rating_tables" / "2026.2"
 EXAMPLES = ROOT / "examples"
 
 TIV = "submission.values.total_insured_value"
@@ -28,7 +28,7 @@ GAS = "submission.protections.gas_detection"
 
 @pytest.fixture(scope="module")
 def rules() -> RulesTable:
-    return uw.load_rating_tables("2026.1").rules
+    return uw.load_rating_tables("2026.2").rules
 
 
 def _rule(rules: RulesTable, code: str) -> Rule:
@@ -471,7 +471,7 @@ def test_a_figure_of_the_wrong_type_keeps_the_raw_message() -> None:
 
 @pytest.fixture
 def copy(tmp_path: Path) -> Path:
-    target = tmp_path / "2026.1"
+    target = tmp_path / "2026.2"
     shutil.copytree(SOURCE, target)
     return target
 
@@ -483,7 +483,7 @@ def _broken(copy: Path, old: str, new: str) -> uw.RatingTableError:
     path.write_text(text.replace(old, new), encoding="utf-8")
     write_manifest_hashes(copy)
     with pytest.raises(uw.RatingTableError) as caught:
-        uw.load_rating_tables("2026.1", root=copy.parent)
+        uw.load_rating_tables("2026.2", root=copy.parent)
     assert caught.value.file == "rules.toml"
     assert "rules.toml" in str(caught.value)
     return caught.value
@@ -491,7 +491,7 @@ def _broken(copy: Path, old: str, new: str) -> uw.RatingTableError:
 
 def test_an_unchanged_rules_copy_loads(copy: Path) -> None:
     write_manifest_hashes(copy)
-    assert len(uw.load_rating_tables("2026.1", root=copy.parent).rules.rules) == len(CASES)
+    assert len(uw.load_rating_tables("2026.2", root=copy.parent).rules.rules) == len(CASES)
 
 
 def test_an_unknown_fact_names_the_rule_row(copy: Path) -> None:

@@ -30,7 +30,7 @@ def _request(name: str) -> uw.QuoteRequest:
 
 @pytest.fixture(scope="module")
 def tables() -> uw.RatingTables:
-    return uw.load_rating_tables("2026.1")
+    return uw.load_rating_tables("2026.2")
 
 
 def _with_property(terms: uw.PolicyTerms, **changes: Any) -> uw.PolicyTerms:
@@ -111,7 +111,7 @@ def _scaled_relativity(tables: uw.RatingTables, index: int, factor: float) -> uw
 @FAST
 @given(data=st.data())
 def test_the_premium_never_falls_when_a_hazard_relativity_rises(data: st.DataObject) -> None:
-    tables = uw.load_rating_tables("2026.1")
+    tables = uw.load_rating_tables("2026.2")
     name = data.draw(st.sampled_from(EXAMPLES))
     request = _request(name)
     index = data.draw(st.integers(0, len(tables.relativities) - 1))
@@ -258,7 +258,7 @@ def test_provenance_records_what_replays_the_quote(tables: uw.RatingTables) -> N
     q = uw.quote(request.submission, request.terms, tables=tables, n_years=YEARS, created_at=WHEN)
     p = q.provenance
     assert p.seed == str(tables.pricing.precision.default_seed)
-    assert p.tables_version == "2026.1"
+    assert p.tables_version == "2026.2"
     assert dict(p.tables_sha256) == dict(tables.sha256)
     assert p.package_version == uw.__version__
     assert p.n_years == YEARS

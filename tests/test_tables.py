@@ -13,13 +13,13 @@ import underwriting as uw
 from underwriting.submission import LabCategory
 from underwriting.tables import write_manifest_hashes
 
-SOURCE = Path(__file__).resolve().parents[1] / "rating_tables" / "2026.1"
+SOURCE = Path(__file__).resolve().parents[1] / "rating_tables" / "2026.2"
 
 
 def test_the_released_version_loads_whole() -> None:
-    tables = uw.load_rating_tables("2026.1")
+    tables = uw.load_rating_tables("2026.2")
     assert tables.currency == "CNY"
-    assert str(tables.effective_date) == "2026-01-01"
+    assert str(tables.effective_date) == "2026-12-06"
     expected = {
         "contained_fire",
         "major_fire",
@@ -44,12 +44,44 @@ def test_the_released_version_loads_whole() -> None:
         "pricing.toml",
         "rules.toml",
     }
-    assert "2026.1" in uw.available_versions()
+    assert {"2026.1", "2026.2"} <= set(uw.available_versions())
     assert uw.load_rating_tables().version == uw.available_versions()[-1]
 
 
+# The sha256 of every file of each released version, as released: a released version is
+# immutable (a change is a new version folder), so that every quote made on it replays.
+RELEASED = {
+    "2026.1": {
+        "scenarios.toml": "40d835291ea2abc9353891b9ef60d1f227508100a47972239112e5bb8857cb61",
+        "base_frequencies.csv": "5219ce417acc370dea1aa1c2e6386e04b755a976199c2a22d6a580628942ffe7",
+        "relativities.csv": "7293f42b7f7ebff781566215d841fa2624e3863d0eafae0e9e51beb9c402c5a7",
+        "pricing.toml": "3756c650c33f113ea0be08f1307e80c4a7b0bd12fe5c9e21eac95f52b5f57d0a",
+        "rules.toml": "7bfef72f3547852a2d3d614fe4cbe4d4cdf334789e03fcef55c8bd4b8adeeefb",
+    },
+    "2026.2": {
+        "scenarios.toml": "40d835291ea2abc9353891b9ef60d1f227508100a47972239112e5bb8857cb61",
+        "base_frequencies.csv": "5219ce417acc370dea1aa1c2e6386e04b755a976199c2a22d6a580628942ffe7",
+        "relativities.csv": "7293f42b7f7ebff781566215d841fa2624e3863d0eafae0e9e51beb9c402c5a7",
+        "pricing.toml": "3756c650c33f113ea0be08f1307e80c4a7b0bd12fe5c9e21eac95f52b5f57d0a",
+        "rules.toml": "5a1e8c473591fdfbcdd69967cd206d49d0a1937e9eacee23159429b88c8c13bb",
+    },
+}
+
+
+@pytest.mark.parametrize("version", list(RELEASED))
+def test_a_released_version_is_unchanged(version: str) -> None:
+    assert dict(uw.load_rating_tables(version).sha256) == RELEASED[version]
+
+
+def test_the_first_release_has_no_plausibility_bounds() -> None:
+    """2026.1 quotes as it did when released: the bounds and R08 arrived with 2026.2."""
+    rules = uw.load_rating_tables("2026.1").rules
+    assert rules.plausibility == ()
+    assert "R08_IMPLAUSIBLE_EXPOSURE" not in {rule.code for rule in rules.rules}
+
+
 def test_every_number_has_a_source() -> None:
-    tables = uw.load_rating_tables("2026.1")
+    tables = uw.load_rating_tables("2026.2")
     assert all(source for _, source in tables.base_rates.values())
     assert all(row.source for row in tables.relativities)
     readme = (SOURCE / "README.md").read_text(encoding="utf-8")
@@ -67,7 +99,7 @@ def test_an_unknown_version_lists_the_available_ones() -> None:
 
 @pytest.fixture
 def copy(tmp_path: Path) -> Path:
-    target = tmp_path / "2026.1"
+    target = tmp_path / "2026.2"
     shutil.copytree(SOURCE, target)
     return target
 
@@ -86,11 +118,11 @@ def _edit_csv(path: Path, change: Callable[[list[dict[str, str]]], list[dict[str
 def _load(copy: Path, *, rehash: bool = True) -> uw.RatingTables:
     if rehash:
         write_manifest_hashes(copy)
-    return uw.load_rating_tables("2026.1", root=copy.parent)
+    return uw.load_rating_tables("2026.2", root=copy.parent)
 
 
 def test_an_unchanged_copy_loads(copy: Path) -> None:
-    assert _load(copy, rehash=False).version == "2026.1"
+    assert _load(copy, rehash=False).version == "2026.2"
 
 
 def test_a_file_changed_after_release_is_refused(copy: Path) -> None:
@@ -200,7 +232,7 @@ def test_broken_toml_is_refused(copy: Path) -> None:
 def test_a_manifest_for_another_folder_is_refused(copy: Path) -> None:
     manifest = copy / "manifest.toml"
     manifest.write_text(
-        manifest.read_text(encoding="utf-8").replace('version = "2026.1"', 'version = "2027.1"'),
+        manifest.read_text(encoding="utf-8").replace('version = "2026.2"', 'version = "2027.1"'),
         encoding="utf-8",
     )
     with pytest.raises(uw.RatingTableError, match="does not match its folder"):
@@ -219,7 +251,7 @@ def test_wrong_columns_are_refused(copy: Path) -> None:
 
 
 def test_the_plausibility_bounds_load_with_a_reason_each() -> None:
-    tables = uw.load_rating_tables("2026.1")
+    tables = uw.load_rating_tables("2026.2")
     bounds = {bound.quantity: bound.max_per_m2 for bound in tables.rules.plausibility}
     assert bounds == {
         "chemicals.flammable_liquids_litres": 400.0,

@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 import underwriting as uw
 from api import problems
@@ -140,8 +141,14 @@ def create_app(
     )
     problems.install(app)
     app.include_router(router)
+    # Every method each path serves, for the Allow header of a 405 (api/problems.py).
+    app.state.methods_by_path = [
+        (route.path_regex, frozenset(route.methods or ()))
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    ]
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.openapi = _with_problem_schema(app)  # type: ignore[method-assign]
+    app.openapi = _with_problem_schema(app, settings)  # type: ignore[method-assign]
     return app
 
 
@@ -180,7 +187,7 @@ def _served(settings: Settings, catalogue: Mapping[str, uw.RatingTables]) -> str
     return settings.tables_version
 
 
-def _with_problem_schema(app: FastAPI) -> Callable[[], dict[str, Any]]:
+def _with_problem_schema(app: FastAPI, settings: Settings) -> Callable[[], dict[str, Any]]:
     """``app.openapi`` with the problem-details schema that the documented errors refer to."""
     generate = app.openapi
 
@@ -191,6 +198,63 @@ def _with_problem_schema(app: FastAPI) -> Callable[[], dict[str, Any]]:
             problem = ProblemOut.model_json_schema(ref_template="#/components/schemas/{model}")
             schemas.update(problem.pop("$defs", {}))
             schemas["ProblemOut"] = problem
+            _tags_required(schemas)
+            _property_names_inline(schemas)
+            # The cap on a simulation's years is a setting: the schema states this service's.
+            n_years = schemas["SimulationIn"]["properties"]["n_years"]
+            n_years["maximum"] = settings.max_simulation_years
         return app.openapi_schema  # type: ignore[return-value]
 
     return openapi
+
+
+def _tags_required(schemas: dict[str, Any]) -> None:
+    """Mark the tag of every discriminated union as required in each of its variants.
+
+    ``{"family": "poisson", "rate": 2}``: a variant's tag has a default in Python
+    (``uw.Poisson(rate=2)``), so pydantic leaves it out of ``required``; but in a request the
+    union needs the tag to choose the variant, and a body without it is refused (422 "Unable to
+    extract tag using discriminator"). The schema says so.
+    """
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            discriminator = node.get("discriminator")
+            if isinstance(discriminator, dict):
+                tag = discriminator["propertyName"]
+                for reference in discriminator.get("mapping", {}).values():
+                    variant = schemas[reference.rsplit("/", 1)[-1]]
+                    required = variant.setdefault("required", [])
+                    if tag not in required:
+                        required.insert(0, tag)
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(schemas)
+
+
+def _property_names_inline(schemas: dict[str, Any]) -> None:
+    """Write the key schema of a mapping in place of its reference (``propertyNames``).
+
+    ``terms.sections`` and ``value_at_risk`` take only section names as keys. The schema said
+    so by reference (``"propertyNames": {"$ref": ".../Section"}``), which generators of test
+    data (schemathesis) do not follow: they sent other keys as valid data. The same enum,
+    inline, says the same to every reader.
+    """
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            names = node.get("propertyNames")
+            if isinstance(names, dict) and set(names) == {"$ref"}:
+                target = schemas[names["$ref"].rsplit("/", 1)[-1]]
+                node["propertyNames"] = {k: v for k, v in target.items() if k != "title"}
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(schemas)

@@ -146,6 +146,31 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _method_not_allowed(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """405 with ``Allow`` naming every method the path serves.
+
+    The router answers from the first route whose path matches, so a path served by two
+    routes (``GET`` and ``POST /v1/quotes``) was answered ``Allow: POST``. The routes' paths and
+    methods are in ``app.state.methods_by_path`` (set by ``create_app``).
+    """
+    path = request.url.path
+    methods: set[str] = set()
+    for pattern, served in getattr(request.app.state, "methods_by_path", ()):
+        if pattern.match(path):
+            methods |= served
+    headers = dict(getattr(exc, "headers", None) or {})
+    if methods:
+        headers["Allow"] = ", ".join(sorted(methods))
+    allowed = headers.get("Allow", headers.get("allow", ""))
+    return problem_response(
+        405,
+        f"{request.method} is not allowed on {path}"
+        + (f"; allowed: {allowed}." if allowed else "."),
+        headers=headers,
+        instance=path,
+    )
+
+
 def install(app: FastAPI) -> None:
     """Register the problem-details handlers on ``app``."""
 
@@ -205,6 +230,8 @@ def install(app: FastAPI) -> None:
                 ],
                 instance=request.url.path,
             )
+        if exc.status_code == 405:
+            return _method_not_allowed(request, exc)
         return problem_response(
             exc.status_code,
             str(exc.detail),

@@ -13,6 +13,7 @@ import datetime as dt
 import itertools
 import json
 import math
+import re
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +31,7 @@ from sqlalchemy import func, select, update
 
 import underwriting as uw
 from api.main import create_app
-from api.routes import router
+from api.routes import CURSOR_PATTERN, router
 from api.security import Principal, current_principal
 from api.settings import Settings
 from api.store import QuoteRecord, SchemaInfo, Store, StoreError
@@ -571,7 +572,37 @@ def test_list_filters_and_cursor_pagination(client: TestClient, app: FastAPI) ->
         client.get("/v1/quotes", params={"cursor": "not-a-cursor"}, headers=headers), 422
     )
     assert "cursor" in problem["detail"]
-    assert field_errors(problem)["cursor"]["value"] == "not-a-cursor"
+    assert field_errors(problem)["query.cursor"]["value"] == "not-a-cursor"
+
+
+def test_cursor_bounds_in_the_schema_are_the_ones_enforced(
+    client: TestClient, app: FastAPI
+) -> None:
+    """A cursor the schema allowed (any string up to 500 characters) was refused with 422 unless
+    it came from the endpoint; now the schema's pattern and length are the whole rule."""
+    headers = key_for(app, "alice", "underwriter")
+    [cursor] = [
+        parameter["schema"]["anyOf"][0]
+        for parameter in app.openapi()["paths"]["/v1/quotes"]["get"]["parameters"]
+        if parameter["name"] == "cursor"
+    ]
+    assert cursor == {"type": "string", "minLength": 3, "maxLength": 54, "pattern": CURSOR_PATTERN}
+    quotes = [post_quote(client, headers) for _ in range(3)]
+
+    for position in ("0_0", "99999999999999999_" + "f" * 36, "1_-", "12345678901234567_abc"):
+        assert re.fullmatch(CURSOR_PATTERN, position)
+        response = client.get("/v1/quotes", params={"cursor": position}, headers=headers)
+        assert response.status_code == 200, (position, response.text)
+    everything = client.get(
+        "/v1/quotes", params={"cursor": "99999999999999999_" + "f" * 36}, headers=headers
+    ).json()["items"]
+    assert [item["id"] for item in everything] == [quote["id"] for quote in quotes[::-1]]
+
+    for refused in ("x" * 600, "1" * 18 + "_a", "1_" + "a" * 37, "1_G", "_a", "1_"):
+        problem = assert_problem(
+            client.get("/v1/quotes", params={"cursor": refused}, headers=headers), 422
+        )
+        assert field_errors(problem)["query.cursor"]["value"] == refused[:200]
 
 
 def test_status_filter_and_decisions_in_list_rows(client: TestClient, app: FastAPI) -> None:
@@ -1028,6 +1059,26 @@ def test_unknown_route_and_method_are_problems(client: TestClient) -> None:
     assert_problem(client.delete("/v1/quotes"), 405)
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("OPTIONS", "/v1/quotes", "GET, POST"),
+        ("DELETE", "/v1/quotes", "GET, POST"),
+        ("OPTIONS", "/v1/quotes/any-id", "GET"),
+        ("GET", "/v1/quotes/any-id/decision", "POST"),
+        ("PUT", "/v1/simulations", "POST"),
+    ],
+)
+def test_method_not_allowed_names_every_method_of_the_path(
+    client: TestClient, method: str, path: str, allowed: str
+) -> None:
+    """``OPTIONS /v1/quotes`` answered ``Allow: POST`` although GET is served too."""
+    response = client.request(method, path)
+    problem = assert_problem(response, 405)
+    assert response.headers["Allow"] == allowed
+    assert problem["detail"] == f"{method} is not allowed on {path}; allowed: {allowed}."
+
+
 # --------------------------------------------------------------------------- store versions
 
 
@@ -1049,6 +1100,17 @@ def test_store_of_a_newer_schema_is_refused(tmp_path: Path, tables: uw.RatingTab
 
 
 # --------------------------------------------------------------------------- contract
+
+
+def test_the_schema_states_what_is_enforced(tmp_path: Path) -> None:
+    """Found by schemathesis's positive_data_acceptance: requests the schema allowed were refused
+    for a missing union tag, a key that is not a section, n_years over the service's cap."""
+    schemas = create_app(make_settings(tmp_path)).openapi()["components"]["schemas"]
+    for variant in ("Poisson", "NegativeBinomial", "Fixed", "LogNormal", "Pareto", "Gamma"):
+        assert "family" in schemas[variant]["required"], variant
+    sections = schemas["PolicyTerms"]["properties"]["sections"]["propertyNames"]
+    assert sections["enum"] == [section.value for section in uw.SECTIONS]
+    assert schemas["SimulationIn"]["properties"]["n_years"]["maximum"] == 200_000
 
 
 def test_openapi_snapshot(tmp_path: Path, request: pytest.FixtureRequest) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 import underwriting as uw
 from underwriting.factors import FACTORS
@@ -148,3 +149,28 @@ def test_an_unrated_factor_level_is_a_profile_error(tmp_path: Path) -> None:
     broken = uw.RatingTables(**{**tables.__dict__, "_groups": broken_groups})
     with pytest.raises(uw.ProfileError, match="hazard_grade = 'IV' has no relativity row"):
         uw.RiskProfile.from_submission(request.submission, broken)
+
+
+def test_a_short_form_given_as_null_is_not_given() -> None:
+    """``"section": null, "severity": null`` (their defaults) built an impact of nulls, refused
+    as ``impacts.0.section: Input should be 'property', ...``: a field never sent."""
+    impacts = [{"section": "property", "severity": {"family": "lognormal", "mu": 9, "sigma": 1}}]
+    scenario = uw.Scenario.model_validate(
+        {
+            "id": "s",
+            "frequency": {"family": "poisson", "rate": 1},
+            "impacts": impacts,
+            "section": None,
+            "severity": None,
+        }
+    )
+    assert [impact.section for impact in scenario.impacts] == ["property"]
+    with pytest.raises(ValidationError, match="the short form needs both severity and section"):
+        uw.Scenario.model_validate(
+            {
+                "id": "s",
+                "frequency": {"family": "poisson", "rate": 1},
+                "section": "property",
+                "severity": None,
+            }
+        )

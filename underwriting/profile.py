@@ -120,11 +120,15 @@ class Scenario(_Model):
     def _short_form(cls, data: Any) -> Any:
         if isinstance(data, dict) and ("severity" in data or "section" in data):
             data = dict(data)
+            # null is the default: a short form field given as null is not given.
+            severity, section = data.pop("severity", None), data.pop("section", None)
+            if severity is None and section is None:
+                return data
             if "impacts" in data:
                 raise ValueError("give either severity and section, or impacts, not both")
-            if "severity" not in data or "section" not in data:
+            if severity is None or section is None:
                 raise ValueError("the short form needs both severity and section")
-            data["impacts"] = ({"section": data.pop("section"), "severity": data.pop("severity")},)
+            data["impacts"] = ({"section": section, "severity": severity},)
         return data
 
     @model_validator(mode="after")

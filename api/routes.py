@@ -485,6 +485,7 @@ def run_simulation(
         n_years=result.n_years,
         seed=str(result.seed),
         tables_version=profile.tables_version,
+        experience_applied=result.experience_applied,
         metrics=[MetricOut.model_validate(m, from_attributes=True) for m in result.metrics()],
         ep_curve=[EPPointOut.model_validate(p, from_attributes=True) for p in result.ep_curve()],
         by_section=[

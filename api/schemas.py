@@ -224,6 +224,11 @@ class SimulationOut(_Out):
     n_years: int
     seed: str
     tables_version: str | None
+    experience_applied: bool = Field(
+        description="whether the rates carry the lab's claims experience: never here (a "
+        "simulation uses the tables' rates or the profile's own), while a quote of the lab does, "
+        "so its expected loss may differ"
+    )
     metrics: list[MetricOut]
     ep_curve: list[EPPointOut]
     by_section: list[ContributionOut]

@@ -884,6 +884,10 @@ def test_simulation_of_a_submission(
     result = response.json()
     assert result["tables_version"] == TABLES_VERSION
     assert result["seed"].isdigit()
+    # The physics lab has claims that its quote weighs; a simulation uses the tables' rates and
+    # says so, since its expected loss differs from the quote's.
+    assert lab["submission"]["claims_history"]["years_observed"] > 0
+    assert result["experience_applied"] is False
     assert {c["name"] for c in result["by_section"]} <= set(lab["terms"]["sections"])
     assert {c["name"] for c in result["by_scenario"]} <= set(tables.scenario_ids)
     assert sum(c["share"] for c in result["by_section"]) == pytest.approx(1.0)

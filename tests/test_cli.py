@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import underwriting as uw
 from api.cli import app
 from underwriting.tables import write_manifest_hashes
 
 ROOT = Path(__file__).resolve().parents[1]
+NEWEST = uw.available_versions()[-1]  # what the CLI quotes and simulates with by default
 EXAMPLES = ROOT / "examples"
 PHYSICS = str(EXAMPLES / "physics_low_hazard.json")
 TABLES = ROOT / "rating_tables" / "2026.1"
@@ -41,7 +43,7 @@ def test_quote_prints_the_worksheet_premium_sections_and_decision() -> None:
     assert code == 0, out
     for text in (
         "Quote for PHY-OPT-201",
-        "tables 2026.1",
+        f"tables {NEWEST}",
         "20,000 simulated years",
         "Worksheet",
         "expected insured loss",
@@ -134,7 +136,7 @@ def test_simulate_prints_the_summary_and_writes_plots_and_year_losses(
         "simulate", PHYSICS, "--years", "5_000", "--seed", "7", "--out", str(out_dir)
     )
     assert code == 0, seen
-    assert "Simulated 5,000 years, seed 7, tables 2026.1" in out
+    assert f"Simulated 5,000 years, seed 7, tables {NEWEST}" in out
     assert "TVaR 99.0%" in out
     assert "return period" in out
     assert "5000/5000 years" in seen  # the progress bar's final state

@@ -16,6 +16,7 @@ from underwriting.examples import main as examples_main
 from underwriting.experience import rate_experience
 
 ROOT = Path(__file__).resolve().parents[1]
+NEWEST = uw.available_versions()[-1]  # what the CLI quotes and simulates with by default
 CHEMISTRY = ROOT / "examples" / "chemistry_high_hazard.json"  # 3 claims in 5 years
 YEARS = 2_000
 
@@ -91,7 +92,7 @@ def test_make_examples_uses_the_tables_default_seed(tables: uw.RatingTables) -> 
     with contextlib.redirect_stdout(output):
         assert examples_main(["--years", str(YEARS), str(CHEMISTRY)]) == 0
     seed = tables.pricing.precision.default_seed
-    assert f"Simulated {YEARS:,} years, seed {seed}, tables 2026.1" in output.getvalue()
+    assert f"Simulated {YEARS:,} years, seed {seed}, tables {NEWEST}" in output.getvalue()
 
 
 def test_underwriting_simulate_uses_the_tables_default_seed(tables: uw.RatingTables) -> None:
@@ -100,7 +101,7 @@ def test_underwriting_simulate_uses_the_tables_default_seed(tables: uw.RatingTab
     )
     assert result.exit_code == 0, result.output
     seed = tables.pricing.precision.default_seed
-    assert f"Simulated {YEARS:,} years, seed {seed}, tables 2026.1" in result.stdout
+    assert f"Simulated {YEARS:,} years, seed {seed}, tables {NEWEST}" in result.stdout
     assert "claims experience: not applied" in result.stdout
 
 

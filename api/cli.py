@@ -37,7 +37,7 @@ from rich.text import Text
 import underwriting as uw
 from api.settings import Settings
 from api.store import ROLES, Store, hash_key
-from underwriting import plots
+from underwriting import report
 
 app = typer.Typer(help="Laboratory all-risk underwriting engine.", no_args_is_help=True)
 keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -507,8 +507,8 @@ def simulate(
                 console.print(f"note: {note}", markup=False)
             try:
                 for name, draw in (
-                    ("ep_curve.png", plots.plot_ep_curve),
-                    ("histogram.png", plots.plot_histogram),
+                    ("ep_curve.png", report.plot_ep_curve),
+                    ("histogram.png", report.plot_histogram),
                 ):
                     draw(result, out / name)
                     console.print(f"wrote {out / name}", markup=False)

@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from underwriting.profile import RiskProfile
-from underwriting.submission import Submission
+from underwriting.model import Submission
+from underwriting.rating import RiskProfile
 from underwriting.terms import PolicyTerms
 
 

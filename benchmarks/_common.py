@@ -33,7 +33,7 @@ import numpy.typing as npt
 import scipy
 
 import underwriting as uw
-from underwriting.distributions import Severity
+from underwriting.model import Severity
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 import underwriting as uw
-from underwriting.executors import REDUCTION_FAN_IN
+from underwriting.engine import REDUCTION_FAN_IN
 from underwriting.portfolio import LAB_GROUP_SIZE
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

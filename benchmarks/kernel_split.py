@@ -27,10 +27,10 @@ import numpy as np
 from _common import EXAMPLES, floor_draws, load_model
 
 import underwriting as uw
-from underwriting import kernel
-from underwriting.experience import rate_experience
+from underwriting.engine import _kernel as kernel
+from underwriting.engine import stream_keys
 from underwriting.quote import _term_variants
-from underwriting.simulation import stream_keys
+from underwriting.rating import rate_experience
 
 BLOCK = 65_536
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import underwriting as uw
 from api.cli import app
-from underwriting.tables import write_manifest_hashes
+from underwriting.rating import write_manifest_hashes
 
 ROOT = Path(__file__).resolve().parents[1]
 NEWEST = uw.available_versions()[-1]  # what the CLI quotes and simulates with by default

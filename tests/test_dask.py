@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import underwriting as uw
-from underwriting.executors import reduce_blocks, run_blocks
+from underwriting.engine import reduce_blocks, run_blocks
 
 pytest.importorskip("distributed", reason="the Dask backend needs the [dask] extra")
 from distributed import Client, LocalCluster

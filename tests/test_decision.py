@@ -13,8 +13,15 @@ from typing import Any
 import pytest
 
 import underwriting as uw
-from underwriting.decision import Fact
-from underwriting.tables import Leaf, Rule, RulesTable, Scalar, known_facts, write_manifest_hashes
+from underwriting.rating import (
+    Fact,
+    Leaf,
+    Rule,
+    RulesTable,
+    Scalar,
+    known_facts,
+    write_manifest_hashes,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "rating_tables" / "2026.2"

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import underwriting as uw
-from underwriting.tables import ExperienceSettings, RatingTables
+from underwriting.rating import ExperienceSettings, RatingTables
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 LARGE_LOSS = ("explosion", "major_fire", "natural_catastrophe")

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import underwriting as uw
 from api.cli import app
 from underwriting.examples import main as examples_main
-from underwriting.experience import rate_experience
+from underwriting.rating import rate_experience
 
 ROOT = Path(__file__).resolve().parents[1]
 NEWEST = uw.available_versions()[-1]  # what the CLI quotes and simulates with by default

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 import underwriting as uw
 from api.main import create_app
 from api.settings import Settings
-from underwriting.simulation import tail_warnings
+from underwriting.engine import tail_warnings
 
 ROOT = Path(__file__).resolve().parents[1]
 SCALE = 10_000.0

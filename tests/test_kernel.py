@@ -21,16 +21,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import underwriting as uw
-from underwriting import kernel
-from underwriting.experience import rate_experience
-from underwriting.randomness import StreamKey
-from underwriting.request import QuoteRequest
-from underwriting.simulation import (
+from underwriting.engine import (
+    StreamKey,
     annual_block_losses,
     event_loss_table,
     simulate_block_events,
     stream_keys,
 )
+from underwriting.engine import _kernel as kernel
+from underwriting.rating import rate_experience
+from underwriting.request import QuoteRequest
 from underwriting.terms import annual_insured
 
 pytestmark = pytest.mark.skipif(not kernel.switched_on(), reason="numba is not installed here")
@@ -427,7 +427,7 @@ def test_the_package_works_without_numba(tmp_path: pathlib.Path) -> None:
         "import numpy as np, underwriting as uw\n"
         "sys.path.insert(0, 'tests')\n"
         "from conftest import reference_profile, reference_terms\n"
-        "from underwriting import kernel\n"
+        "from underwriting.engine import _kernel as kernel\n"
         "assert not kernel.switched_on()\n"
         "r = uw.simulate(reference_profile(), reference_terms(), n_years=5_000, seed=9)\n"
         "np.save(sys.argv[1], r.annual_loss)\n"
@@ -466,7 +466,7 @@ def test_threads_asking_for_the_kernel_at_once_all_get_it() -> None:
 
 def test_cascades_are_limited_to_what_their_draw_dimensions_allow() -> None:
     # Each cascade keys its child's draws at 1000 * (number + 1) + 2 * section + 2 < 2**16.
-    top = uw.profile.MAX_CASCADES - 1
+    top = uw.rating.MAX_CASCADES - 1
     assert 1_000 * (top + 1) + 2 * (len(uw.SECTIONS) - 1) + 2 < 2**16 <= 1_000 * (top + 2)
     parent = uw.Scenario(
         id="parent",
@@ -481,11 +481,9 @@ def test_cascades_are_limited_to_what_their_draw_dimensions_allow() -> None:
         section="liability",
     )
     cascade = uw.Cascade(parent="parent", child="child", probability=0.5)
-    uw.RiskProfile(scenarios=[parent, child], cascades=[cascade] * uw.profile.MAX_CASCADES)
+    uw.RiskProfile(scenarios=[parent, child], cascades=[cascade] * uw.rating.MAX_CASCADES)
     with pytest.raises(ValueError, match="cascades"):
-        uw.RiskProfile(
-            scenarios=[parent, child], cascades=[cascade] * (uw.profile.MAX_CASCADES + 1)
-        )
+        uw.RiskProfile(scenarios=[parent, child], cascades=[cascade] * (uw.rating.MAX_CASCADES + 1))
 
 
 def test_a_fixed_count_cannot_share_occurrences_at_another_rate() -> None:
@@ -520,7 +518,7 @@ def test_warm_up_leaves_nothing_for_the_first_run_to_compile() -> None:
         "import sys, underwriting as uw\n"
         "sys.path.insert(0, 'tests')\n"
         "from conftest import reference_profile, reference_terms\n"
-        "from underwriting import kernel\n"
+        "from underwriting.engine import _kernel as kernel\n"
         "assert uw.warm_up()\n"
         "ready = len(kernel._compiled().signatures)\n"
         "uw.simulate(reference_profile(), reference_terms(), n_years=100, seed=1,\n"

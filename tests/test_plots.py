@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 import underwriting as uw
-from underwriting import plots
+from underwriting import report
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -51,10 +51,10 @@ def _check(figure: Figure, path: Path) -> None:
 Draw = Callable[[uw.SimulationResult, uw.Quote, Path], Figure]
 
 DRAWINGS: dict[str, Draw] = {
-    "ep_curve": lambda r, q, p: plots.plot_ep_curve(r, p),
-    "histogram": lambda r, q, p: plots.plot_histogram(r, p, bins=30),
-    "worksheet": lambda r, q, p: plots.plot_worksheet(q, p),
-    "contributions": lambda r, q, p: plots.plot_contributions(
+    "ep_curve": lambda r, q, p: report.plot_ep_curve(r, p),
+    "histogram": lambda r, q, p: report.plot_histogram(r, p, bins=30),
+    "worksheet": lambda r, q, p: report.plot_worksheet(q, p),
+    "contributions": lambda r, q, p: report.plot_contributions(
         list(q.premium.by_scenario), list(q.premium.by_scenario.values()), p, title="By scenario"
     ),
     "result.plot_ep_curve": lambda r, q, p: r.plot_ep_curve(p),
@@ -75,7 +75,7 @@ def test_without_a_path_nothing_is_written(
     result: uw.SimulationResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    figure = plots.plot_ep_curve(result)
+    figure = report.plot_ep_curve(result)
     assert isinstance(figure, Figure)
     assert list(tmp_path.iterdir()) == []
 
@@ -83,7 +83,7 @@ def test_without_a_path_nothing_is_written(
 def test_the_ep_curve_has_both_curves_with_bands_on_a_log_axis(
     result: uw.SimulationResult,
 ) -> None:
-    figure = plots.plot_ep_curve(result)
+    figure = report.plot_ep_curve(result)
     (axes,) = figure.axes
     assert axes.get_xscale() == "log"
     assert [line.get_label() for line in axes.get_lines()] == [
@@ -102,19 +102,19 @@ def test_a_distribution_without_occurrences_draws_the_aep_alone(tmp_path: Path) 
         n_years=2_000, seed=1, annual_loss=losses, annual_max_occurrence=None
     )
     path = tmp_path / "aep.png"
-    figure = plots.plot_ep_curve(portfolio_like, path)
+    figure = report.plot_ep_curve(portfolio_like, path)
     assert [line.get_label() for line in figure.axes[0].get_lines()] == ["AEP (annual aggregate)"]
     _check(figure, path)
 
 
 def test_the_histogram_reports_the_years_without_loss(result: uw.SimulationResult) -> None:
     zero_years = int(np.count_nonzero(result.annual_loss == 0))
-    figure = plots.plot_histogram(result)
+    figure = report.plot_histogram(result)
     (axes,) = figure.axes
     assert f"{zero_years:,} years" in axes.get_title()
     assert axes.get_yscale() == "log"
     with pytest.raises(ValueError, match="bins"):
-        plots.plot_histogram(result, bins=0)
+        report.plot_histogram(result, bins=0)
 
 
 def test_a_histogram_of_no_loss_at_all_still_renders(tmp_path: Path) -> None:
@@ -122,13 +122,13 @@ def test_a_histogram_of_no_loss_at_all_still_renders(tmp_path: Path) -> None:
         n_years=100, seed=0, annual_loss=np.zeros(100), annual_max_occurrence=None
     )
     path = tmp_path / "empty.png"
-    figure = plots.plot_histogram(nothing, path)
+    figure = report.plot_histogram(nothing, path)
     assert "100 years (100.0%)" in figure.axes[0].get_title()
     _check(figure, path)
 
 
 def test_the_waterfall_climbs_to_the_technical_premium_and_the_total(quote: uw.Quote) -> None:
-    figure = plots.plot_worksheet(quote)
+    figure = report.plot_worksheet(quote)
     (axes,) = figure.axes
     labels = [tick.get_text() for tick in axes.get_xticklabels()]
     assert labels[0] == "expected loss"
@@ -144,11 +144,11 @@ def test_the_waterfall_climbs_to_the_technical_premium_and_the_total(quote: uw.Q
 
 
 def test_contributions_need_a_value_per_name() -> None:
-    figure = plots.plot_contributions(["a", "b", "c"], [3.0, -1.0, 0.0], currency="EUR")
+    figure = report.plot_contributions(["a", "b", "c"], [3.0, -1.0, 0.0], currency="EUR")
     assert figure.axes[0].get_xlabel() == "contribution (EUR)"
     assert "total 2.00" in figure.axes[0].get_title()
     with pytest.raises(ValueError, match="2 names but 1 values"):
-        plots.plot_contributions(["a", "b"], [1.0])
+        report.plot_contributions(["a", "b"], [1.0])
 
 
 def test_without_matplotlib_the_error_names_the_extra(
@@ -157,7 +157,7 @@ def test_without_matplotlib_the_error_names_the_extra(
     for module in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
         monkeypatch.setitem(sys.modules, module, None)
     with pytest.raises(ImportError, match=r"\[plots\]"):
-        plots.plot_ep_curve(result)
+        report.plot_ep_curve(result)
 
 
 def test_plotting_neither_loads_matplotlib_early_nor_touches_pyplot(tmp_path: Path) -> None:
@@ -165,7 +165,7 @@ def test_plotting_neither_loads_matplotlib_early_nor_touches_pyplot(tmp_path: Pa
         f"""
         import sys
         import underwriting as uw
-        from underwriting import plots
+        from underwriting import report
         assert "matplotlib" not in sys.modules, "imported at import time"
         profile = uw.RiskProfile(scenarios=[uw.Scenario(id="ref", frequency=uw.Poisson(rate=2.0),
                                  severity=uw.LogNormal(mu=10.0, sigma=1.5), section="property")])
@@ -173,7 +173,7 @@ def test_plotting_neither_loads_matplotlib_early_nor_touches_pyplot(tmp_path: Pa
         result = uw.simulate(profile, terms, n_years=1_000, seed=1)
         import matplotlib
         backend = matplotlib.rcParams._get_backend_or_none()
-        plots.plot_histogram(result, {str(tmp_path / "h.png")!r})
+        report.plot_histogram(result, {str(tmp_path / "h.png")!r})
         assert "matplotlib.pyplot" not in sys.modules, "pyplot imported"
         assert matplotlib.rcParams._get_backend_or_none() == backend, "backend changed"
         """

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import underwriting as uw
-from underwriting.tables import write_manifest_hashes
+from underwriting.rating import write_manifest_hashes
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 import underwriting as uw
-from underwriting.factors import FACTORS
+from underwriting.rating import FACTORS
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ROOT / "rating_tables" / "2026.1"
@@ -55,7 +55,7 @@ def test_rates_are_base_times_exposure_times_relativities(path: Path) -> None:
     assert profile.lab_id == request.submission.lab_id
     for scenario in profile.scenarios:
         exposure = next(s.exposure for s in tables.scenarios if s.id == scenario.id)
-        units = uw.factors.EXPOSURES[exposure](request.submission)
+        units = uw.rating.EXPOSURES[exposure](request.submission)
         expected = _rate_by_hand(request.submission, scenario.id, units)
         assert scenario.frequency.mean == pytest.approx(expected, rel=1e-12), scenario.id
         names = [step.name for step in scenario.rating]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from underwriting.randomness import check_seed, stream_key, uniforms
+from underwriting.engine import check_seed, stream_key, uniforms
 
 N = 200_000
 

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ValidationError
 
 import underwriting as uw
 from underwriting.errors import RatingTableError, UnderwritingError
-from underwriting.tables import write_manifest_hashes
+from underwriting.rating import write_manifest_hashes
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "rating_tables" / "2026.1"

@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 import underwriting as uw
 from api.main import create_app
 from api.settings import Settings
-from underwriting.tables import write_manifest_hashes
+from underwriting.rating import write_manifest_hashes
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "rating_tables" / "2026.1"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import underwriting as uw
-from underwriting.submission import LabCategory
-from underwriting.tables import write_manifest_hashes
+from underwriting.model import LabCategory
+from underwriting.rating import write_manifest_hashes
 
 SOURCE = Path(__file__).resolve().parents[1] / "rating_tables" / "2026.2"
 

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 import underwriting as uw
 from underwriting.errors import TermsError
-from underwriting.sections import SECTION_INDEX, SECTIONS, Section
+from underwriting.model import SECTION_INDEX, SECTIONS, Section
 from underwriting.terms import (
     DAYS_PER_MONTH,
     EventLossTable,

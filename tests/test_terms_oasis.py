@@ -65,7 +65,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from underwriting.sections import SECTION_INDEX, SECTIONS, Section
+from underwriting.model import SECTION_INDEX, SECTIONS, Section
 from underwriting.terms import EventLossTable, PolicyTerms, SectionTerms, apply_terms
 
 # Oasis ktest "ftest" kernel cases: OasisLMF/ktest, folder ftest/, commit

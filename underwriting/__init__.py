@@ -1,12 +1,15 @@
 """Laboratory all-risk underwriting engine.
 
-The pipeline, one module per stage (imports flow downward only)::
+The pipeline, one sub-package per stage (imports flow downward only, tests/test_architecture.py)::
 
     Submission ──> RiskProfile.from_submission(tables) ──> simulate(terms) ──> SimulationResult
-    (submission)   (profile, tables, factors)              (simulation,        (results)
-                                                            randomness, terms)
-    ──> rate_experience ──> price ──> decide ──> Quote        (experience, pricing, decision,
+    (model)        (rating: tables, factors, profile)      (engine, terms)     (results)
+    ──> rate_experience ──> price ──> decide ──> Quote        (rating, pricing, rating,
                                                                quote: composes every stage)
+
+``request`` (what a quote is asked for), ``quote``, ``portfolio`` and ``analysis`` compose the
+stages; ``report`` draws their figures and is imported only lazily, by their ``plot_*()``
+methods.
 
 Example
 -------
@@ -21,16 +24,7 @@ True
 """
 
 from underwriting.analysis import SensitivityPoint, StressResult, sensitivity, stress
-from underwriting.decision import Decision, Reason, decide
-from underwriting.distributions import (
-    Fixed,
-    Gamma,
-    LogNormal,
-    LogNormalGPD,
-    NegativeBinomial,
-    Pareto,
-    Poisson,
-)
+from underwriting.engine import simulate, simulate_many, warm_up
 from underwriting.errors import (
     HeavyTailError,
     ProfileError,
@@ -40,8 +34,28 @@ from underwriting.errors import (
     UnderwritingError,
     UnderwritingWarning,
 )
-from underwriting.experience import ExperienceRating, rate_experience
-from underwriting.kernel import warm_up
+from underwriting.model import (
+    SECTIONS,
+    ChemicalInventory,
+    Claim,
+    ClaimsHistory,
+    ColdStorage,
+    EquipmentItem,
+    Fixed,
+    Gamma,
+    GasCylinders,
+    LabCategory,
+    LogNormal,
+    LogNormalGPD,
+    NaturalHazards,
+    NegativeBinomial,
+    Pareto,
+    Poisson,
+    Protections,
+    Section,
+    Submission,
+    Values,
+)
 from underwriting.portfolio import (
     MarginalImpact,
     Portfolio,
@@ -50,14 +64,6 @@ from underwriting.portfolio import (
     simulate_portfolio,
 )
 from underwriting.pricing import Premium, WorksheetRow, price
-from underwriting.profile import (
-    Cascade,
-    RatingStep,
-    RiskProfile,
-    Scenario,
-    SectionImpact,
-    SharedOccurrence,
-)
 from underwriting.quote import (
     OptionQuote,
     Provenance,
@@ -66,6 +72,22 @@ from underwriting.quote import (
     quote,
     quote_request,
     replay,
+)
+from underwriting.rating import (
+    Cascade,
+    Decision,
+    ExperienceRating,
+    RatingStep,
+    RatingTables,
+    Reason,
+    RiskProfile,
+    Scenario,
+    SectionImpact,
+    SharedOccurrence,
+    available_versions,
+    decide,
+    load_rating_tables,
+    rate_experience,
 )
 from underwriting.request import QuoteRequest
 from underwriting.results import (
@@ -77,22 +99,6 @@ from underwriting.results import (
     SimulationResult,
     YearLossTable,
 )
-from underwriting.sections import SECTIONS, Section
-from underwriting.simulation import simulate, simulate_many
-from underwriting.submission import (
-    ChemicalInventory,
-    Claim,
-    ClaimsHistory,
-    ColdStorage,
-    EquipmentItem,
-    GasCylinders,
-    LabCategory,
-    NaturalHazards,
-    Protections,
-    Submission,
-    Values,
-)
-from underwriting.tables import RatingTables, available_versions, load_rating_tables
 from underwriting.terms import (
     EventLossTable,
     InsuredLosses,

@@ -14,15 +14,19 @@ from typing import Any
 
 import numpy as np
 
-from underwriting.distributions import Fixed
+from underwriting.engine import check_run, simulate
 from underwriting.errors import UnderwritingError
-from underwriting.experience import rate_experience
-from underwriting.profile import Cascade, RiskProfile
+from underwriting.model import Fixed
 from underwriting.quote import Quote, quote
+from underwriting.rating import (
+    Cascade,
+    RatingTables,
+    RiskProfile,
+    load_rating_tables,
+    rate_experience,
+)
 from underwriting.request import QuoteRequest
 from underwriting.results import Metric
-from underwriting.simulation import check_run, simulate
-from underwriting.tables import RatingTables, load_rating_tables
 
 
 @dataclass(frozen=True, slots=True)

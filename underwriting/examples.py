@@ -15,10 +15,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from underwriting.profile import RiskProfile
+from underwriting.engine import simulate
+from underwriting.rating import RiskProfile, load_rating_tables
 from underwriting.request import QuoteRequest
-from underwriting.simulation import simulate
-from underwriting.tables import load_rating_tables
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,23 +37,28 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from underwriting.executors import Backend, reduce_blocks
-from underwriting.experience import rate_experience
-from underwriting.kernel import Plan
-from underwriting.profile import RiskProfile, SharedOccurrence
-from underwriting.randomness import StreamKey
-from underwriting.request import QuoteRequest
-from underwriting.results import LossDistribution, Metric, check_level, format_money
-from underwriting.simulation import (
+from underwriting.engine import (
     DEFAULT_BLOCK_YEARS,
+    Backend,
     Engine,
+    Plan,
+    StreamKey,
     annual_block_losses,
     bounded_block_size,
     check_run,
     compiled_plan,
+    reduce_blocks,
     stream_keys,
 )
-from underwriting.tables import RatingTables, load_rating_tables
+from underwriting.rating import (
+    RatingTables,
+    RiskProfile,
+    SharedOccurrence,
+    load_rating_tables,
+    rate_experience,
+)
+from underwriting.request import QuoteRequest
+from underwriting.results import LossDistribution, Metric, check_level, format_money
 from underwriting.terms import PolicyTerms
 
 if TYPE_CHECKING:
@@ -180,7 +185,7 @@ class PortfolioResult(LossDistribution):
 
         Needs the ``[plots]`` extra (matplotlib).
         """
-        from underwriting.plots import plot_contributions
+        from underwriting.report import plot_contributions
 
         return plot_contributions(
             self.lab_ids,
@@ -315,7 +320,7 @@ def simulate_portfolio(
 
     The work is cut into blocks of ``block_size`` years and groups of ``lab_group_size`` labs
     (in portfolio order). Each piece sums its labs' annual losses lab by lab; a block's pieces
-    are added in a tree of fixed shape (:func:`underwriting.executors.reduce_blocks`). Both
+    are added in a tree of fixed shape (:func:`underwriting.engine.reduce_blocks`). Both
     backends run this same reduction, so for a seed the result is bit-identical whatever the
     backend, the number of workers or the order in which blocks finish.
 
@@ -324,7 +329,7 @@ def simulate_portfolio(
     portfolio
         The labs.
     n_years, seed, block_size
-        As for :func:`underwriting.simulation.simulate`. The annual losses and TVaR contributions
+        As for :func:`underwriting.engine.simulate`. The annual losses and TVaR contributions
         do not depend on ``block_size``; the labs' means and standard errors add block sums, so
         only their last bits do.
     tail_level
@@ -340,7 +345,7 @@ def simulate_portfolio(
         Labs per piece of work (default ``LAB_GROUP_SIZE``). It fixes the order of the sums:
         another group size changes the portfolio's annual losses in the last bits at most.
     engine
-        As for :func:`underwriting.simulation.simulate`; chosen here for each lab, once, so every
+        As for :func:`underwriting.engine.simulate`; chosen here for each lab, once, so every
         worker of a cluster runs the same engine (a worker that cannot run the compiled kernel
         then fails with a clear error instead of mixing engines).
 

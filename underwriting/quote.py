@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel
 
-from underwriting.decision import Decision, Fact, decide
+from underwriting.engine import check_seed, expected_events_per_year, simulate_many
 from underwriting.errors import SimulationLimitError, UnderwritingError, UnderwritingWarning
-from underwriting.experience import ExperienceRating, rate_experience
+from underwriting.model import Submission
 from underwriting.pricing import (
     Premium,
     WorksheetRow,
@@ -37,13 +37,18 @@ from underwriting.pricing import (
     price,
     technical_premium,
 )
-from underwriting.profile import RiskProfile
-from underwriting.randomness import check_seed
+from underwriting.rating import (
+    Decision,
+    ExperienceRating,
+    Fact,
+    RatingTables,
+    RiskProfile,
+    decide,
+    load_rating_tables,
+    rate_experience,
+)
 from underwriting.request import QuoteRequest
 from underwriting.results import Metric, SimulationResult
-from underwriting.simulation import expected_events_per_year, simulate_many
-from underwriting.submission import Submission
-from underwriting.tables import RatingTables, load_rating_tables
 from underwriting.terms import PolicyTerms, SectionTerms, check_cover
 
 if TYPE_CHECKING:
@@ -155,7 +160,7 @@ class Quote:
 
         Needs the ``[plots]`` extra (matplotlib).
         """
-        from underwriting.plots import plot_worksheet
+        from underwriting.report import plot_worksheet
 
         return plot_worksheet(self, path)
 

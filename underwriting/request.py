@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from underwriting.submission import Submission
+from underwriting.model import Submission
 from underwriting.terms import PolicyTerms, cover_problems
 
 

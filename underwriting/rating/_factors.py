@@ -1,7 +1,7 @@
 """The rating factors and exposure bases a submission offers to the rating tables.
 
 This module says *which* characteristics of a lab can be rated and how each is read off a
-:class:`~underwriting.submission.Submission`; the rating tables say *how much* each level is worth.
+:class:`~underwriting.model.Submission`; the rating tables say *how much* each level is worth.
 No relativity lives here.
 
 A factor is either categorical (its level is a string such as ``"yes"``, ``"III"``) or numeric
@@ -10,7 +10,7 @@ An exposure basis is the number of units that a scenario's base rate is quoted p
 
 Example
 -------
->>> from underwriting.submission import Submission, Values
+>>> from underwriting.model import Submission, Values
 >>> sub = Submission(lab_id="L1", site_id="S1", lab_category="teaching", hazard_grade="IV",
 ...                  area_m2=80, floor=1, construction="ordinary", headcount=30,
 ...                  student_share=0.9, values=Values(contents=1e5))
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from underwriting.submission import Submission
+from underwriting.model import Submission
 
 FactorKind = Literal["categorical", "numeric"]
 

@@ -8,7 +8,7 @@ NumPy engine), caps the section losses, applies every set of policy terms to the
 and adds the year's sums, all in registers and a few small scratch arrays. It is compiled with
 numba, as OasisLMF's ``gulmc`` and ``fmpy`` are.
 
-The NumPy engine (:func:`underwriting.simulation.simulate_block_events` and
+The NumPy engine (:func:`underwriting.engine.simulate_block_events` and
 :func:`underwriting.terms.apply_terms`) is the reference: the kernel draws exactly the same
 uniforms (the same SplitMix64 hash, bit for bit), so event counts, hits, thinning and cascade
 triggers are identical, and amounts agree to rounding (the normal quantile here is Wichura's
@@ -38,10 +38,9 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from underwriting.distributions import LogNormal, LogNormalGPD, Pareto
-from underwriting.profile import RiskProfile
-from underwriting.randomness import StreamKey
-from underwriting.sections import SECTION_INDEX, SECTIONS, Section
+from underwriting.engine._randomness import StreamKey
+from underwriting.model import SECTION_INDEX, SECTIONS, LogNormal, LogNormalGPD, Pareto, Section
+from underwriting.rating import RiskProfile
 from underwriting.terms import DAYS_PER_MONTH, PolicyTerms
 
 FloatArray = npt.NDArray[np.float64]
@@ -445,7 +444,7 @@ _DENSE_QUIET_SHARE = 0.25
 _COUNT_STEPS = 4
 """Counts found by walking the survival table before bisecting the rest of it."""
 _SQRT1_2 = math.sqrt(0.5)
-# Dimensions of an event's draws: the same as underwriting.simulation's.
+# Dimensions of an event's draws: the same as underwriting.engine's.
 _DIM_HIT, _DIM_SEVERITY, _DIM_THIN, _DIM_CASCADE_TRIGGER, _DIM_CASCADE_BASE = 1, 2, 99, 100, 1000
 
 
@@ -989,9 +988,9 @@ def warm_up() -> bool:
         return False
     # One year of a one-scenario profile: numba compiles (or loads) the kernel for the argument
     # types of every plan on the first call, not when the dispatcher is made.
-    from underwriting.distributions import Poisson
-    from underwriting.profile import Scenario
-    from underwriting.randomness import stream_key
+    from underwriting.engine._randomness import stream_key
+    from underwriting.model import Poisson
+    from underwriting.rating import Scenario
     from underwriting.terms import SectionTerms
 
     scenario = Scenario(

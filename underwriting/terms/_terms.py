@@ -55,7 +55,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, model_validator
 
 from underwriting.errors import TermsError
-from underwriting.sections import SECTION_INDEX, SECTIONS, Section
+from underwriting.model import SECTION_INDEX, SECTIONS, Section
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -10,12 +10,12 @@ and, given ``path``, also saves it as a PNG.
 Example
 -------
 >>> import underwriting as uw
->>> from underwriting import plots
+>>> from underwriting import report
 >>> profile = uw.RiskProfile(scenarios=[uw.Scenario(id="ref", frequency=uw.Poisson(rate=2.0),
 ...                          severity=uw.LogNormal(mu=10.0, sigma=1.5), section="property")])
 >>> terms = uw.PolicyTerms(sections={"property": uw.SectionTerms(deductible=10_000)})
 >>> result = uw.simulate(profile, terms, n_years=2_000, seed=1)
->>> figure = plots.plot_ep_curve(result)  # or plots.plot_ep_curve(result, "ep_curve.png")
+>>> figure = report.plot_ep_curve(result)  # or report.plot_ep_curve(result, "ep_curve.png")
 >>> [axes.get_xscale() for axes in figure.axes]
 ['log']
 """
@@ -53,7 +53,7 @@ def _new_figure(width: float = 8.0, height: float = 5.0) -> Figure:
         from matplotlib.figure import Figure
     except ImportError as error:
         raise ImportError(
-            f"underwriting.plots needs matplotlib, the optional extra [plots]: {_INSTALL}"
+            f"underwriting.report needs matplotlib, the optional extra [plots]: {_INSTALL}"
         ) from error
     figure = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(figure)

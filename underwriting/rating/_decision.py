@@ -8,7 +8,7 @@ understands, and the figures that triggered it.
 
 Example
 -------
->>> from underwriting.tables import load_rating_tables
+>>> from underwriting.rating import load_rating_tables
 >>> rules = load_rating_tables("2026.1").rules
 >>> decision = decide({"submission.biosafety_level": 4}, rules)
 >>> decision.outcome, decision.reasons[0].code
@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from underwriting.tables import AllOf, AnyOf, Condition, Leaf, Rule, RulesTable, Scalar
+from underwriting.rating._tables import AllOf, AnyOf, Condition, Leaf, Rule, RulesTable, Scalar
 
 Outcome = Literal["quoted", "referred", "declined"]
 Fact = Scalar | None

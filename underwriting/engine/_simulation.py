@@ -1,7 +1,7 @@
 """Monte Carlo simulation of a risk profile's annual losses under policy terms.
 
 The work is cut into fixed-size blocks of years; every random number is addressed by
-``(seed, scenario id, year, event, dimension)`` (see :mod:`underwriting.randomness`), so a result
+``(seed, scenario id, year, event, dimension)`` (see :mod:`underwriting.engine`), so a result
 depends on neither the block size nor the order in which blocks run, adding a scenario leaves the
 others' draws alone, and runs with the same seed see the same events whatever the terms or the
 relativities (common random numbers).
@@ -16,10 +16,10 @@ risk. The policy terms are applied to all events of the block at once
 Nothing loops in Python per year or per event: only per block, scenario and impact.
 
 That is the NumPy engine, the reference. By default (``engine="auto"``) runs use the compiled
-kernel of :mod:`underwriting.kernel` instead, which makes the same draws in one pass per year and
+kernel of :mod:`underwriting.engine` instead, which makes the same draws in one pass per year and
 agrees with it to 1e-9; the NumPy engine runs where the kernel cannot (no numba, a gamma severity,
 ``UW_ENGINE=numpy``). Blocks run in this process or on a Dask cluster
-(:mod:`underwriting.executors`), with the same result.
+(:mod:`underwriting.engine`), with the same result.
 """
 
 from __future__ import annotations
@@ -33,11 +33,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
-from underwriting.errors import HeavyTailError, SimulationLimitError, UnderwritingWarning
-from underwriting.executors import Backend, run_blocks
-from underwriting.kernel import Plan, make_plan, run_block, switched_on
-from underwriting.profile import RiskProfile, Scenario, SectionImpact
-from underwriting.randomness import (
+from underwriting.engine._executors import Backend, run_blocks
+from underwriting.engine._kernel import Plan, make_plan, run_block, switched_on
+from underwriting.engine._randomness import (
     StreamKey,
     check_seed,
     new_seed,
@@ -45,6 +43,9 @@ from underwriting.randomness import (
     uniforms_from_states,
     year_states,
 )
+from underwriting.errors import HeavyTailError, SimulationLimitError, UnderwritingWarning
+from underwriting.model import SECTION_INDEX, SECTIONS, Section
+from underwriting.rating import RiskProfile, Scenario, SectionImpact
 from underwriting.results import (
     EventLosses,
     EventSource,
@@ -52,7 +53,6 @@ from underwriting.results import (
     YearLossTable,
     YearLossTableBuilder,
 )
-from underwriting.sections import SECTION_INDEX, SECTIONS, Section
 from underwriting.terms import (
     EventLossTable,
     InsuredLosses,
@@ -77,7 +77,7 @@ Engine = Literal["auto", "compiled", "numpy"]
 Detail = Literal["full", "annual"]
 """What a run keeps: everything (``full``), or the annual insured losses only (``annual``)."""
 
-# Dimensions of the draws of one event (see underwriting.randomness). Fixed forever: changing them
+# Dimensions of the draws of one event (see underwriting.engine). Fixed forever: changing them
 # changes every simulated figure.
 _DIM_COUNT = 0  # with event index 0: the year's event count
 _DIM_EVENT_FACTOR = 0  # with event index >= 1: the event's common severity factor
@@ -407,12 +407,12 @@ def simulate(
     max_events
         Refuse (``SimulationLimitError``) a run expected to draw more events than this.
     engine
-        ``auto`` runs the compiled kernel (:mod:`underwriting.kernel`) where it can and the NumPy
+        ``auto`` runs the compiled kernel (:mod:`underwriting.engine`) where it can and the NumPy
         engine otherwise; ``numpy`` or ``compiled`` forces one (the same results to 1e-9).
     backend, client
         ``local`` runs the blocks in this process; ``dask`` runs them on a ``dask.distributed``
         cluster through ``client`` (the ``[dask]`` extra), with bit-identical results
-        (:mod:`underwriting.executors`, docs/scale.md).
+        (:mod:`underwriting.engine`, docs/scale.md).
     detail
         ``full`` keeps, besides the annual insured losses, each year's ground-up loss and
         largest occurrence (the OEP) and the year loss table by scenario and section.
@@ -428,8 +428,8 @@ def simulate(
 
     Example
     -------
-    >>> from underwriting.distributions import LogNormal, Poisson
-    >>> from underwriting.profile import RiskProfile, Scenario
+    >>> from underwriting.model import LogNormal, Poisson
+    >>> from underwriting.rating import RiskProfile, Scenario
     >>> from underwriting.terms import PolicyTerms, SectionTerms
     >>> profile = RiskProfile(scenarios=[Scenario(id="ref", frequency=Poisson(rate=2.0),
     ...                       severity=LogNormal(mu=10.0, sigma=1.5), section="property")])
@@ -479,8 +479,8 @@ def simulate_many(
 
     Example
     -------
-    >>> from underwriting.distributions import LogNormal, Poisson
-    >>> from underwriting.profile import RiskProfile, Scenario
+    >>> from underwriting.model import LogNormal, Poisson
+    >>> from underwriting.rating import RiskProfile, Scenario
     >>> from underwriting.terms import PolicyTerms, SectionTerms
     >>> profile = RiskProfile(scenarios=[Scenario(id="ref", frequency=Poisson(rate=2.0),
     ...                       severity=LogNormal(mu=10.0, sigma=1.5), section="property")])

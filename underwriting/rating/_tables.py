@@ -32,7 +32,6 @@ import hashlib
 import io
 import itertools
 import re
-import sys
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,12 +51,18 @@ from pydantic import (
     model_validator,
 )
 
-from underwriting.distributions import Gamma, LogNormal, LogNormalGPD, Pareto
-from underwriting.distributions import Severity as SeverityDistribution
 from underwriting.errors import RatingTableError
-from underwriting.factors import EXPOSURES, FACTORS
-from underwriting.sections import Section
-from underwriting.submission import LabCategory, Submission
+from underwriting.model import (
+    Gamma,
+    LabCategory,
+    LogNormal,
+    LogNormalGPD,
+    Pareto,
+    Section,
+    Submission,
+)
+from underwriting.model import Severity as SeverityDistribution
+from underwriting.rating._factors import EXPOSURES, FACTORS
 
 DATA_FILES = (
     "scenarios.toml",
@@ -1028,10 +1033,3 @@ def write_manifest_hashes(directory: Path) -> dict[str, str]:
     body = "\n".join(f'"{name}" = "{digest}"' for name, digest in hashes.items())
     manifest_path.write_text(f"{head}\n\n[files]\n{body}\n", encoding="utf-8")
     return hashes
-
-
-if __name__ == "__main__":  # pragma: no cover - a table author's helper
-    if len(sys.argv) != 3 or sys.argv[1] != "rehash":
-        sys.exit("usage: python -m underwriting.tables rehash DIR")
-    for file_name, digest in write_manifest_hashes(Path(sys.argv[2])).items():
-        print(f"{digest}  {file_name}")

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from underwriting.sections import SECTIONS
+from underwriting.model import SECTIONS
 
 if TYPE_CHECKING:
     import os
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from underwriting.errors import UnderwritingWarning
-    from underwriting.profile import RiskProfile
+    from underwriting.rating import RiskProfile
     from underwriting.terms import PolicyTerms
 
 FloatArray = npt.NDArray[np.float64]
@@ -454,7 +454,7 @@ class LossDistribution:
 
         Needs the ``[plots]`` extra (matplotlib).
         """
-        from underwriting.plots import plot_ep_curve
+        from underwriting.report import plot_ep_curve
 
         return plot_ep_curve(self, path)
 
@@ -462,7 +462,7 @@ class LossDistribution:
         self, path: str | os.PathLike[str] | None = None, *, bins: int = 60
     ) -> Figure:
         """Histogram of the annual insured loss; saved as PNG at ``path`` if given."""
-        from underwriting.plots import plot_histogram
+        from underwriting.report import plot_histogram
 
         return plot_histogram(self, path, bins=bins)
 

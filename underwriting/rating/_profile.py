@@ -7,7 +7,7 @@ severity scale were built (base rate, exposure, every relativity) so that a quot
 
 Example
 -------
->>> from underwriting.distributions import LogNormal, Poisson
+>>> from underwriting.model import LogNormal, Poisson
 >>> profile = RiskProfile(scenarios=[Scenario(id="ref", frequency=Poisson(rate=2.0),
 ...                       severity=LogNormal(mu=10.0, sigma=1.5), section="property")])
 >>> profile.scenarios[0].impacts[0].section.value
@@ -27,12 +27,18 @@ from pydantic import (
     model_validator,
 )
 
-from underwriting.distributions import Fixed, Frequency, NegativeBinomial, Poisson, Severity
 from underwriting.errors import ProfileError
-from underwriting.factors import EXPOSURES, FACTORS
-from underwriting.sections import Section
-from underwriting.submission import Submission
-from underwriting.tables import RatingTables, ScenarioDefinition
+from underwriting.model import (
+    Fixed,
+    Frequency,
+    NegativeBinomial,
+    Poisson,
+    Section,
+    Severity,
+    Submission,
+)
+from underwriting.rating._factors import EXPOSURES, FACTORS
+from underwriting.rating._tables import RatingTables, ScenarioDefinition
 
 Basis = Literal["amount", "damage_ratio", "downtime_days"]
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
@@ -179,7 +185,7 @@ class SharedOccurrence(_Model):
 
 MAX_CASCADES = 65
 """Most cascades a profile may have: each keys its child's draws by its number (dimensions
-``1000 * (number + 1)`` and up, see ``underwriting.simulation``), which must stay below 2**16."""
+``1000 * (number + 1)`` and up, see ``underwriting.engine``), which must stay below 2**16."""
 
 
 class Cascade(_Model):

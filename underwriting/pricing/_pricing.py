@@ -41,9 +41,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
+from underwriting.model import SECTIONS
+from underwriting.rating import PremiumSettings
 from underwriting.results import SimulationResult, quantile_index
-from underwriting.sections import SECTIONS
-from underwriting.tables import PremiumSettings
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -25,9 +25,9 @@ import math
 from dataclasses import dataclass, field
 
 from underwriting.errors import ProfileError, UnderwritingWarning
-from underwriting.profile import RatingStep, RiskProfile, Scenario
-from underwriting.submission import Submission
-from underwriting.tables import ExperienceSettings
+from underwriting.model import Submission
+from underwriting.rating._profile import RatingStep, RiskProfile, Scenario
+from underwriting.rating._tables import ExperienceSettings
 
 
 @dataclass(frozen=True, slots=True)

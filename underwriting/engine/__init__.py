@@ -1,0 +1,59 @@
+"""The Monte Carlo engine: a risk profile and policy terms to simulated years of losses.
+
+``_randomness`` gives every draw its own counter-based stream, ``_simulation`` runs the years
+block by block (the NumPy reference engine) and gathers the result, ``_kernel`` is the compiled
+engine that makes the same draws in one pass per year, and ``_executors`` runs blocks in process
+or on Dask.
+"""
+
+from underwriting.engine._executors import REDUCTION_FAN_IN, Backend, reduce_blocks, run_blocks
+from underwriting.engine._kernel import Plan, warm_up
+from underwriting.engine._randomness import (
+    StreamKey,
+    check_seed,
+    new_seed,
+    stream_key,
+    uniforms,
+)
+from underwriting.engine._simulation import (
+    DEFAULT_BLOCK_YEARS,
+    Engine,
+    annual_block_losses,
+    bounded_block_size,
+    check_run,
+    compiled_plan,
+    event_loss_table,
+    expected_events_per_year,
+    simulate,
+    simulate_block_events,
+    simulate_many,
+    stream_keys,
+    tail_warnings,
+)
+
+__all__ = [
+    "DEFAULT_BLOCK_YEARS",
+    "REDUCTION_FAN_IN",
+    "Backend",
+    "Engine",
+    "Plan",
+    "StreamKey",
+    "annual_block_losses",
+    "bounded_block_size",
+    "check_run",
+    "check_seed",
+    "compiled_plan",
+    "event_loss_table",
+    "expected_events_per_year",
+    "new_seed",
+    "reduce_blocks",
+    "run_blocks",
+    "simulate",
+    "simulate_block_events",
+    "simulate_many",
+    "stream_key",
+    "stream_keys",
+    "tail_warnings",
+    "uniforms",
+    "warm_up",
+]

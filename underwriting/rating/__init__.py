@@ -1,0 +1,66 @@
+"""Rating: from a submission and the rating tables to a risk profile, its experience and a decision.
+
+``_tables`` loads and checks a version of the rating tables (its schemas and the rules grammar),
+``_factors`` reads the rating factors' levels off a submission, ``_profile`` holds the risk
+profile (scenarios, impacts, cascades) and rates a submission into one, ``_experience`` weighs
+the lab's own claims into the scenario rates, and ``_decision`` applies the underwriting rules.
+"""
+
+from underwriting.rating._decision import Decision, Fact, Reason, decide
+from underwriting.rating._experience import ExperienceRating, rate_experience
+from underwriting.rating._factors import EXPOSURES, FACTORS
+from underwriting.rating._profile import (
+    MAX_CASCADES,
+    Cascade,
+    RatingStep,
+    RiskProfile,
+    Scenario,
+    SectionImpact,
+    SharedOccurrence,
+)
+from underwriting.rating._tables import (
+    ExperienceSettings,
+    Leaf,
+    PremiumSettings,
+    RatingTables,
+    RelativityRow,
+    Rule,
+    RulesTable,
+    Scalar,
+    ScenarioDefinition,
+    available_versions,
+    known_facts,
+    load_rating_tables,
+    write_manifest_hashes,
+)
+
+__all__ = [
+    "EXPOSURES",
+    "FACTORS",
+    "MAX_CASCADES",
+    "Cascade",
+    "Decision",
+    "ExperienceRating",
+    "ExperienceSettings",
+    "Fact",
+    "Leaf",
+    "PremiumSettings",
+    "RatingStep",
+    "RatingTables",
+    "Reason",
+    "RelativityRow",
+    "RiskProfile",
+    "Rule",
+    "RulesTable",
+    "Scalar",
+    "Scenario",
+    "ScenarioDefinition",
+    "SectionImpact",
+    "SharedOccurrence",
+    "available_versions",
+    "decide",
+    "known_facts",
+    "load_rating_tables",
+    "rate_experience",
+    "write_manifest_hashes",
+]

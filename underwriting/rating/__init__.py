@@ -1,14 +1,22 @@
 """Rating: from a submission and the rating tables to a risk profile, its experience and a decision.
 
-``_tables`` loads and checks a version of the rating tables (its schemas and the rules grammar),
+``_load`` reads a version of the rating tables, each file against its schema (``_schemas``; the
+rules' grammar in ``_rules``), and runs every cross-table check in one place (``_checks``);
 ``_factors`` reads the rating factors' levels off a submission, ``_profile`` holds the risk
 profile (scenarios, impacts, cascades) and rates a submission into one, ``_experience`` weighs
-the lab's own claims into the scenario rates, and ``_decision`` applies the underwriting rules.
+the lab's own claims into the scenario rates, and ``_decision`` applies the underwriting rules
+(``_rules``) to a quote's facts.
 """
 
 from underwriting.rating._decision import Decision, Fact, Reason, decide
 from underwriting.rating._experience import ExperienceRating, rate_experience
 from underwriting.rating._factors import EXPOSURES, FACTORS
+from underwriting.rating._load import (
+    RatingTables,
+    available_versions,
+    load_rating_tables,
+    write_manifest_hashes,
+)
 from underwriting.rating._profile import (
     MAX_CASCADES,
     Cascade,
@@ -18,20 +26,12 @@ from underwriting.rating._profile import (
     SectionImpact,
     SharedOccurrence,
 )
-from underwriting.rating._tables import (
+from underwriting.rating._rules import Leaf, Rule, RulesTable, Scalar, known_facts
+from underwriting.rating._schemas import (
     ExperienceSettings,
-    Leaf,
     PremiumSettings,
-    RatingTables,
     RelativityRow,
-    Rule,
-    RulesTable,
-    Scalar,
     ScenarioDefinition,
-    available_versions,
-    known_facts,
-    load_rating_tables,
-    write_manifest_hashes,
 )
 
 __all__ = [

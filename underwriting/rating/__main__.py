@@ -7,7 +7,7 @@ must not change.
 import sys
 from pathlib import Path
 
-from underwriting.rating._tables import write_manifest_hashes
+from underwriting.rating._load import write_manifest_hashes
 
 if __name__ == "__main__":  # pragma: no cover - a table author's helper
     if len(sys.argv) != 3 or sys.argv[1] != "rehash":

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from underwriting.rating._tables import AllOf, AnyOf, Condition, Leaf, Rule, RulesTable, Scalar
+from underwriting.rating._rules import AllOf, AnyOf, Condition, Leaf, Rule, RulesTable, Scalar
 
 Outcome = Literal["quoted", "referred", "declined"]
 Fact = Scalar | None

@@ -6,9 +6,10 @@ rate becomes the credibility-weighted mix of the lab's own claim rate and the ta
     Z = min(w / (w + k), Z_max)            w: years observed, k: Buhlmann-Straub k = EPV / VHM
     adjusted rate = Z * (claims / w) + (1 - Z) * rate
 
-(research.md section 4.4: Z_i = w_i / (w_i + s^2/a), premium = Z X_i + (1 - Z) mu). Large-loss
-scenarios (major fire, explosion, natural catastrophe) are not rated on a single lab's history;
-their claims are listed but do not move the rate. A lab with no history gets Z = 0, and says so.
+(`docs/sources.md#research-4-4`: Z_i = w_i / (w_i + s^2/a), premium = Z X_i + (1 - Z) mu).
+Large-loss scenarios (major fire, explosion, natural catastrophe) are not rated on a single lab's
+history; their claims are listed but do not move the rate. A lab with no history gets Z = 0,
+and says so.
 
 The adjusted rate rises with the tables' rate whatever the claims, so a higher hazard relativity
 never lowers a premium, with or without history.
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from underwriting.errors import ProfileError, UnderwritingWarning
 from underwriting.model import Submission
 from underwriting.rating._profile import RatingStep, RiskProfile, Scenario
-from underwriting.rating._tables import ExperienceSettings
+from underwriting.rating._schemas import ExperienceSettings
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,8 @@ from underwriting.model import (
     Submission,
 )
 from underwriting.rating._factors import EXPOSURES, FACTORS
-from underwriting.rating._tables import RatingTables, ScenarioDefinition
+from underwriting.rating._load import RatingTables
+from underwriting.rating._schemas import ScenarioDefinition
 
 Basis = Literal["amount", "damage_ratio", "downtime_days"]
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"

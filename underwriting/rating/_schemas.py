@@ -1,0 +1,316 @@
+"""Schemas of the rating tables' data files: one frozen pydantic model per file and per row.
+
+``scenarios.toml`` (:class:`ScenariosFile`: model settings, scenarios with their impacts and
+severities, cascades), ``base_frequencies.csv`` (:class:`BaseFrequencyRow`),
+``relativities.csv`` (:class:`RelativityRow`), ``pricing.toml`` (:class:`PricingTables`) and the
+``manifest.toml`` (:class:`Manifest`). ``rules.toml`` has its grammar in ``_rules``, beside the
+decision that reads it. A model checks its own row; checks across rows and files are
+``_checks``'s.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    model_validator,
+)
+
+from underwriting.model import (
+    Gamma,
+    LabCategory,
+    LogNormal,
+    LogNormalGPD,
+    Pareto,
+    Section,
+)
+from underwriting.model import Severity as SeverityDistribution
+from underwriting.rating._factors import EXPOSURES, FACTORS
+
+ID_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+
+class TableModel(BaseModel):
+    """A row or file of the tables: frozen, and no field it does not declare."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --------------------------------------------------------------------------- severity specs
+
+
+class LogNormalSpec(TableModel):
+    """A lognormal given by its median and 95th percentile, LN(median, p95), as the scenario
+    table of the research notes writes it (`docs/sources.md#research-5`)."""
+
+    family: Literal["lognormal"]
+    median: PositiveFloat = Field(allow_inf_nan=False)
+    p95: PositiveFloat = Field(allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.p95 <= self.median:
+            raise ValueError(f"p95 ({self.p95}) must exceed median ({self.median})")
+        return self
+
+    def distribution(self) -> SeverityDistribution:
+        return LogNormal.from_median_p95(self.median, self.p95)
+
+
+class LogNormalGPDSpec(LogNormalSpec):
+    """LN(median, p95) body spliced to a GPD(threshold, xi) tail."""
+
+    family: Literal["lognormal_gpd"]  # type: ignore[assignment]
+    threshold: PositiveFloat = Field(allow_inf_nan=False)
+    xi: float = Field(ge=0, lt=1, allow_inf_nan=False)
+
+    def distribution(self) -> SeverityDistribution:
+        return LogNormalGPD.from_median_p95(
+            self.median, self.p95, threshold=self.threshold, xi=self.xi
+        )
+
+
+class GammaSpec(TableModel):
+    family: Literal["gamma"]
+    shape: PositiveFloat = Field(allow_inf_nan=False)
+    scale: PositiveFloat = Field(allow_inf_nan=False)
+
+    def distribution(self) -> SeverityDistribution:
+        return Gamma(shape=self.shape, scale=self.scale)
+
+
+class ParetoSpec(TableModel):
+    family: Literal["pareto"]
+    alpha: PositiveFloat = Field(allow_inf_nan=False)
+    scale: PositiveFloat = Field(allow_inf_nan=False)
+
+    def distribution(self) -> SeverityDistribution:
+        return Pareto(alpha=self.alpha, scale=self.scale)
+
+
+SeveritySpec = Annotated[
+    LogNormalSpec | LogNormalGPDSpec | GammaSpec | ParetoSpec, Field(discriminator="family")
+]
+
+Basis = Literal["amount", "damage_ratio", "downtime_days"]
+DAMAGE_RATIO_SECTIONS = frozenset({Section.PROPERTY, Section.EQUIPMENT_BREAKDOWN, Section.SPOILAGE})
+
+
+# --------------------------------------------------------------------------- scenarios.toml
+
+
+class ImpactDefinition(TableModel):
+    """How one scenario's event hits one section."""
+
+    section: Section
+    basis: Basis
+    probability: float = Field(default=1.0, gt=0, le=1)
+    correlation: float = Field(default=1.0, ge=0, le=1)
+    severity: SeveritySpec
+    per_exposure_unit: bool = Field(
+        default=False,
+        description="the damage ratio applies to the section value divided by the exposure "
+        "units (one freezer's share of the specimens), not to the whole value",
+    )
+
+    @model_validator(mode="after")
+    def _basis_fits_section(self) -> Self:
+        if self.per_exposure_unit and self.basis != "damage_ratio":
+            raise ValueError("per_exposure_unit applies only to basis 'damage_ratio'")
+        if self.section is Section.RESEARCH_INTERRUPTION and self.basis != "downtime_days":
+            raise ValueError("research_interruption impacts must have basis 'downtime_days'")
+        if self.basis == "downtime_days" and self.section is not Section.RESEARCH_INTERRUPTION:
+            raise ValueError("basis 'downtime_days' is only for research_interruption")
+        if self.basis == "damage_ratio" and self.section not in DAMAGE_RATIO_SECTIONS:
+            allowed = ", ".join(sorted(s.value for s in DAMAGE_RATIO_SECTIONS))
+            raise ValueError(f"basis 'damage_ratio' is only for {allowed}")
+        return self
+
+
+class ScenarioDefinition(TableModel):
+    """A scenario of the catalogue: frequency family, exposure basis and section impacts."""
+
+    id: str = Field(pattern=ID_PATTERN, max_length=64)
+    name: str = Field(min_length=1)
+    description: str = ""
+    frequency: Literal["poisson", "negative_binomial"]
+    rate_cv: PositiveFloat | None = Field(default=None, allow_inf_nan=False)
+    exposure: str
+    site_level: bool = Field(
+        default=False,
+        description="one event hits every lab of the site at once (accumulation in portfolios)",
+    )
+    impacts: tuple[ImpactDefinition, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if (self.frequency == "negative_binomial") != (self.rate_cv is not None):
+            raise ValueError("rate_cv is required for negative_binomial and only for it")
+        if self.exposure not in EXPOSURES:
+            raise ValueError(
+                f"exposure {self.exposure!r} is not one of {', '.join(sorted(EXPOSURES))}"
+            )
+        sections = [impact.section for impact in self.impacts]
+        if len(set(sections)) != len(sections):
+            raise ValueError("each section may appear in only one impact of a scenario")
+        return self
+
+
+class CascadeDefinition(TableModel):
+    """An event of ``parent`` also brings ``child``'s impacts, in the same occurrence."""
+
+    parent: str = Field(pattern=ID_PATTERN)
+    child: str = Field(pattern=ID_PATTERN)
+    probability: float = Field(gt=0, le=1)
+
+
+class ModelSettings(TableModel):
+    max_downtime_days: PositiveFloat = Field(allow_inf_nan=False)
+
+
+class ScenariosFile(TableModel):
+    model: ModelSettings
+    scenarios: tuple[ScenarioDefinition, ...] = Field(min_length=1)
+    cascades: tuple[CascadeDefinition, ...] = ()
+
+
+# --------------------------------------------------------------------------- CSV rows
+
+
+class BaseFrequencyRow(TableModel):
+    scenario: str = Field(pattern=ID_PATTERN)
+    lab_category: LabCategory
+    rate: NonNegativeFloat = Field(allow_inf_nan=False)
+    source: str = Field(min_length=1)
+
+
+class RelativityRow(TableModel):
+    factor: str
+    level: str = Field(min_length=1)
+    lower: float | None = Field(default=None, allow_inf_nan=False)
+    upper: float | None = Field(default=None, allow_inf_nan=False)
+    scenario: str
+    applies_to: Literal["frequency", "severity"]
+    relativity: PositiveFloat = Field(allow_inf_nan=False)
+    source: str = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_none(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {
+                k: (None if v == "" and k in ("lower", "upper") else v) for k, v in data.items()
+            }
+        return data
+
+    @model_validator(mode="after")
+    def _known_factor(self) -> Self:
+        factor = FACTORS.get(self.factor)
+        if factor is None:
+            raise ValueError(f"factor {self.factor!r} is not one of {', '.join(sorted(FACTORS))}")
+        if factor.kind == "categorical":
+            if self.level not in factor.levels:
+                allowed = ", ".join(factor.levels)
+                raise ValueError(f"level {self.level!r} of {self.factor} is not one of {allowed}")
+            if self.lower is not None or self.upper is not None:
+                raise ValueError(f"{self.factor} is categorical: leave lower and upper empty")
+        else:
+            if self.lower is None:
+                raise ValueError(f"{self.factor} is numeric: lower is required")
+            if self.upper is not None and self.upper <= self.lower:
+                raise ValueError(f"upper ({self.upper}) must exceed lower ({self.lower})")
+        return self
+
+    def matches(self, level: str | float) -> bool:
+        if isinstance(level, str):
+            return level == self.level
+        assert self.lower is not None  # guaranteed by the validator for numeric factors
+        return self.lower <= level and (self.upper is None or level < self.upper)
+
+
+# --------------------------------------------------------------------------- pricing.toml
+
+
+class PremiumSettings(TableModel):
+    """How the premium is built (``pricing.toml`` ``[premium]``)."""
+
+    risk_load_method: Literal["cost_of_capital", "wang"]
+    capital_level: float = Field(gt=0.5, lt=1)
+    cost_of_capital_rate: float = Field(ge=0, le=1)
+    capital_share: float = Field(gt=0, le=1)
+    wang_lambda: float = Field(ge=0, le=5)
+    fixed_expense_per_policy: NonNegativeFloat = Field(allow_inf_nan=False)
+    variable_expense_ratio: float = Field(ge=0, lt=1)
+    commission_ratio: float = Field(ge=0, lt=1)
+    profit_margin: float = Field(ge=0, lt=1)
+    minimum_premium: NonNegativeFloat = Field(allow_inf_nan=False)
+    premium_tax_rate: float = Field(ge=0, lt=1)
+    rounding_unit: PositiveFloat = Field(allow_inf_nan=False)
+    quote_validity_days: int = Field(gt=0, le=366)
+
+    @model_validator(mode="after")
+    def _loadings_below_one(self) -> Self:
+        total = self.variable_expense_ratio + self.commission_ratio + self.profit_margin
+        if total >= 1:
+            raise ValueError(
+                f"variable expenses + commission + profit margin = {total:g}; must be below 1"
+            )
+        return self
+
+    @property
+    def premium_divisor(self) -> float:
+        """``1 - variable expenses - commission - profit margin``."""
+        return 1.0 - self.variable_expense_ratio - self.commission_ratio - self.profit_margin
+
+
+class PrecisionSettings(TableModel):
+    """How many years a quote simulates (``pricing.toml`` ``[precision]``)."""
+
+    target_relative_error: float = Field(gt=0, lt=1)
+    pilot_years: int = Field(ge=1_000, le=10_000_000)
+    max_years: int = Field(ge=1_000, le=100_000_000)
+    batches: int = Field(ge=5, le=1_000)
+    default_seed: int = Field(ge=0, lt=2**128)
+
+    @model_validator(mode="after")
+    def _pilot_within_cap(self) -> Self:
+        if self.pilot_years > self.max_years:
+            raise ValueError(
+                f"pilot_years ({self.pilot_years}) must not exceed max_years ({self.max_years})"
+            )
+        return self
+
+
+class ExperienceSettings(TableModel):
+    """Buhlmann-Straub credibility on a lab's own claims (``pricing.toml`` ``[experience]``)."""
+
+    credibility_k: PositiveFloat = Field(allow_inf_nan=False)
+    max_credibility: float = Field(ge=0, le=1)
+    scenarios: tuple[str, ...]
+
+
+class PricingTables(TableModel):
+    """The whole of ``pricing.toml``."""
+
+    premium: PremiumSettings
+    precision: PrecisionSettings
+    experience: ExperienceSettings
+
+
+# --------------------------------------------------------------------------- manifest.toml
+
+
+class Manifest(TableModel):
+    """The whole of ``manifest.toml``: the version, its date and currency, each file's sha256."""
+
+    version: str = Field(min_length=1)
+    effective_date: dt.date
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    description: str = ""
+    files: dict[str, str]

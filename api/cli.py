@@ -479,7 +479,6 @@ def simulate(
     with _exit_codes():
         request = _read_request(file)
         rating = _load_tables(tables)
-        profile = uw.RiskProfile.from_submission(request.submission, rating)
         with _progress_bar("years") as bar:
             task = bar.add_task("simulating", total=years)
 
@@ -487,13 +486,8 @@ def simulate(
                 bar.advance(task, done)
 
             try:
-                default_seed = rating.pricing.precision.default_seed  # as quotes use
-                result = uw.simulate(
-                    profile,
-                    request.terms,
-                    n_years=years,
-                    seed=default_seed if chosen_seed is None else chosen_seed,
-                    progress=advance,
+                result = uw.simulate_request(
+                    request, n_years=years, seed=chosen_seed, tables=rating, progress=advance
                 )
             except ValueError as error:  # the engine's bound on years (a pydantic error is not)
                 raise _BadInputError(f"error: {error}") from error

@@ -1,4 +1,4 @@
-"""The pipeline runs one way: a stage imports only the stages below it (STYLE.md, Architecture).
+"""The pipeline runs one way: a stage imports only the stages below it (README.md, Architecture).
 
 A stage is a sub-package of ``underwriting/`` (``model/``, ``rating/``, ...) or one of the
 top-level modules that compose them (``request``, ``quote``, ``portfolio``, ``analysis``,
@@ -44,9 +44,7 @@ ALLOWED: dict[str, set[str]] = {
     "portfolio": {"engine", "rating", "request", "results", "terms"},
     "analysis": {"engine", "errors", "model", "quote", "rating", "request", "results"},
     # ``python -m underwriting.examples``: the example labs' summaries.
-    "examples": {"engine", "rating", "request"},
-    # The rating tables' former path, which docs/actuary-guide.md still imports.
-    "tables": {"rating"},
+    "examples": {"analysis", "rating", "request"},
     # The curated public API, ``uw.*``.
     "__init__": {
         "analysis",

@@ -107,6 +107,7 @@ PUBLIC_API = [
     "simulate",
     "simulate_many",
     "simulate_portfolio",
+    "simulate_request",
     "stress",
     "warm_up",
 ]
@@ -126,7 +127,6 @@ STAGES = {
     "report",
     "request",
     "results",
-    "tables",
     "terms",
 }
 

@@ -23,7 +23,13 @@ Example
 True
 """
 
-from underwriting.analysis import SensitivityPoint, StressResult, sensitivity, stress
+from underwriting.analysis import (
+    SensitivityPoint,
+    StressResult,
+    sensitivity,
+    simulate_request,
+    stress,
+)
 from underwriting.engine import simulate, simulate_many, warm_up
 from underwriting.errors import (
     HeavyTailError,
@@ -185,6 +191,7 @@ __all__ = [
     "simulate",
     "simulate_many",
     "simulate_portfolio",
+    "simulate_request",
     "stress",
     "warm_up",
 ]

@@ -1,4 +1,4 @@
-"""What-if analysis for underwriters and actuaries: sensitivities and stress tests.
+"""What-if analysis for underwriters and actuaries: sensitivities, stress tests and a lab's losses.
 
 Both run on common random numbers: every point of a sensitivity, and a stress test against its
 baseline, see the same simulated events, so the differences are the effect of the change, not
@@ -8,9 +8,9 @@ simulation noise (a premium curve over a deductible is then monotone, exactly).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -23,10 +23,10 @@ from underwriting.rating import (
     RatingTables,
     RiskProfile,
     load_rating_tables,
-    rate_experience,
+    rate_with_experience,
 )
 from underwriting.request import QuoteRequest
-from underwriting.results import Metric
+from underwriting.results import Metric, SimulationResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,8 +184,7 @@ def stress(
     """
     tables = tables or load_rating_tables()
     seed = check_run(n_years, 1, seed)
-    base = RiskProfile.from_submission(request.submission, tables)
-    profile = rate_experience(request.submission, base, tables.pricing.experience).apply(base)
+    profile, _ = rate_with_experience(request.submission, tables)
     known = [scenario.id for scenario in profile.scenarios]
     if scenario_id not in known:
         raise UnderwritingError(
@@ -217,4 +216,52 @@ def stress(
             float(added.std(ddof=1) / math.sqrt(n_years)) if n_years > 1 else 0.0,
         ),
         added_percentiles={f"p{p}": float(np.percentile(added, p)) for p in (50, 90, 99)},
+    )
+
+
+def simulate_request(
+    request: QuoteRequest,
+    *,
+    n_years: int,
+    seed: int | None = None,
+    tables: RatingTables | None = None,
+    detail: Literal["full", "annual"] = "full",
+    progress: Callable[[int], None] | None = None,
+) -> SimulationResult:
+    """Simulate a quote request's lab under its terms, rated with the tables' own rates.
+
+    What ``underwriting simulate`` and ``make examples`` print: the tables' rates without the
+    lab's claims experience (a quote weighs that in), and the tables' ``default_seed`` when no
+    seed is given, as quotes use.
+
+    Parameters
+    ----------
+    request
+        The lab and the terms simulated (its options are not).
+    n_years
+        Simulated years.
+    seed
+        Same seed, same figures; the tables' ``pricing.precision.default_seed`` when ``None``.
+    tables
+        The rating tables; the newest when ``None``.
+    detail, progress
+        As :func:`underwriting.engine.simulate`.
+
+    Example
+    -------
+    >>> import pathlib
+    >>> request = QuoteRequest.model_validate_json(
+    ...     pathlib.Path("examples/physics_low_hazard.json").read_text())
+    >>> simulate_request(request, n_years=2_000).n_years
+    2000
+    """
+    tables = tables or load_rating_tables()
+    profile = RiskProfile.from_submission(request.submission, tables)
+    return simulate(
+        profile,
+        request.terms,
+        n_years=n_years,
+        seed=tables.pricing.precision.default_seed if seed is None else seed,
+        progress=progress,
+        detail=detail,
     )

@@ -1,4 +1,7 @@
-"""Simulate quote requests from files and print their summaries (``make run`` until the API).
+"""``make examples``: simulate quote requests from files and print their summaries.
+
+Each lab is simulated by :func:`underwriting.analysis.simulate_request`, as ``underwriting
+simulate`` does; this module only reads the files and prints.
 
 Usage::
 
@@ -15,8 +18,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from underwriting.engine import simulate
-from underwriting.rating import RiskProfile, load_rating_tables
+from underwriting.analysis import simulate_request
+from underwriting.rating import load_rating_tables
 from underwriting.request import QuoteRequest
 
 
@@ -49,9 +52,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{path}: cannot read the quote request:\n{error}", file=sys.stderr)
             return 2
         started = time.perf_counter()
-        profile = RiskProfile.from_submission(request.submission, tables)
-        seed = tables.pricing.precision.default_seed if args.seed is None else args.seed
-        result = simulate(profile, request.terms, n_years=args.years, seed=seed, detail=args.detail)
+        result = simulate_request(
+            request, n_years=args.years, seed=args.seed, tables=tables, detail=args.detail
+        )
         elapsed = time.perf_counter() - started
         tiv = request.submission.values.total_insured_value
         print(f"=== {path.name}: {request.submission.lab_id} ({request.submission.lab_name})")

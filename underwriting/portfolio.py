@@ -55,7 +55,7 @@ from underwriting.rating import (
     RiskProfile,
     SharedOccurrence,
     load_rating_tables,
-    rate_experience,
+    rate_with_experience,
 )
 from underwriting.request import QuoteRequest
 from underwriting.results import LossDistribution, Metric, check_level, format_money
@@ -101,9 +101,7 @@ class Portfolio:
         self.requests = tuple(requests)
         rated = []
         for request in self.requests:
-            base = RiskProfile.from_submission(request.submission, self.tables)
-            experience = rate_experience(request.submission, base, self.tables.pricing.experience)
-            rated.append(experience.apply(base))
+            rated.append(rate_with_experience(request.submission, self.tables)[0])
         site_rates: dict[tuple[str, str], float] = {}
         for request, profile in zip(self.requests, rated, strict=True):
             for scenario in profile.scenarios:
@@ -194,15 +192,6 @@ class PortfolioResult(LossDistribution):
             title=f"Contributions to TVaR {self.tail_level:.0%}",
             currency=self.currency,
         )
-
-    def lab_metrics(self) -> dict[str, Metric]:
-        """Each lab's expected annual insured loss with its standard error."""
-        return {
-            lab: Metric(f"mean {lab}", float(mean), float(error))
-            for lab, mean, error in zip(
-                self.lab_ids, self.lab_means, self.lab_standard_errors, strict=True
-            )
-        }
 
     def _summary_title(self) -> str:
         sites = len(set(self.site_ids))

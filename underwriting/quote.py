@@ -45,7 +45,7 @@ from underwriting.rating import (
     RiskProfile,
     decide,
     load_rating_tables,
-    rate_experience,
+    rate_with_experience,
 )
 from underwriting.request import QuoteRequest
 from underwriting.results import Metric, SimulationResult
@@ -634,11 +634,7 @@ def quote(
     if not 0 < target < 1:
         raise UnderwritingError(f"target_relative_error must be in (0, 1), got {target}")
     created = created_at or dt.datetime.now(dt.UTC)
-    base_profile = RiskProfile.from_submission(submission, tables)
-    experience = rate_experience(
-        submission, base_profile, tables.pricing.experience, as_of=created.date()
-    )
-    profile = experience.apply(base_profile)
+    profile, experience = rate_with_experience(submission, tables, as_of=created.date())
     if max_events is not None:
         planned = n_years or min(precision.max_years, max_years or precision.max_years)
         priced = 1 + len(options) + len(_term_variants(terms))

@@ -9,7 +9,11 @@ the lab's own claims into the scenario rates, and ``_decision`` applies the unde
 """
 
 from underwriting.rating._decision import Decision, Fact, Reason, decide
-from underwriting.rating._experience import ExperienceRating, rate_experience
+from underwriting.rating._experience import (
+    ExperienceRating,
+    rate_experience,
+    rate_with_experience,
+)
 from underwriting.rating._factors import EXPOSURES, FACTORS
 from underwriting.rating._load import (
     RatingTables,
@@ -62,5 +66,6 @@ __all__ = [
     "known_facts",
     "load_rating_tables",
     "rate_experience",
+    "rate_with_experience",
     "write_manifest_hashes",
 ]

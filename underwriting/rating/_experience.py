@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from underwriting.errors import ProfileError, UnderwritingWarning
 from underwriting.model import Submission
+from underwriting.rating._load import RatingTables
 from underwriting.rating._profile import RatingStep, RiskProfile, Scenario
 from underwriting.rating._schemas import ExperienceSettings
 
@@ -239,3 +240,42 @@ def rate_experience(
         claims_outside_window=tuple(outside),
         warnings=tuple(warnings),
     )
+
+
+def rate_with_experience(
+    submission: Submission, tables: RatingTables, *, as_of: dt.date | None = None
+) -> tuple[RiskProfile, ExperienceRating]:
+    """Rate a submission with the tables, then weigh in its own claims: the profile a quote prices.
+
+    The one recipe of quotes, portfolios and stress tests:
+    :meth:`RiskProfile.from_submission`, then :func:`rate_experience` with the tables'
+    ``[experience]`` settings, applied to the rated profile.
+
+    Parameters
+    ----------
+    submission
+        The lab, with its claims history.
+    tables
+        The rating tables it is rated with.
+    as_of
+        The quote's date: the observed window ends on it (see :func:`rate_experience`).
+
+    Returns
+    -------
+    profile, experience
+        The experience-rated profile and the experience rating behind it.
+
+    Example
+    -------
+    >>> import json, pathlib
+    >>> from underwriting.model import Submission
+    >>> from underwriting.rating import load_rating_tables
+    >>> data = json.loads(pathlib.Path("examples/physics_low_hazard.json").read_text())
+    >>> profile, experience = rate_with_experience(
+    ...     Submission.model_validate(data["submission"]), load_rating_tables())
+    >>> experience.credibility >= 0
+    True
+    """
+    base = RiskProfile.from_submission(submission, tables)
+    experience = rate_experience(submission, base, tables.pricing.experience, as_of=as_of)
+    return experience.apply(base), experience

@@ -1,4 +1,4 @@
-"""Shared fixtures: the reference model of issue 2 and a richer multi-section profile."""
+"""Shared fixtures: the reference model ``ref`` and a richer multi-section profile."""
 
 from __future__ import annotations
 

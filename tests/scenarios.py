@@ -1,4 +1,4 @@
-"""The reliability scenarios of issue 7, run on any database: the tests pick SQLite or PostgreSQL.
+"""The reliability scenarios, run on any database: the tests pick SQLite or PostgreSQL.
 
 ``crash_cycles``: clients post quotes and referral decisions while the server is killed with
 ``kill -9`` at random moments and restarted; everything acknowledged must come back identical, and

@@ -43,7 +43,7 @@ TABLES_VERSION = "2026.1"
 ROLES = ("underwriter", "senior_underwriter", "chief_underwriter", "actuary", "admin")
 PROBLEM_JSON = "application/problem+json"
 
-# Scenario ``ref`` of issue 2: Poisson(2) events of LogNormal(10, 1.5) property losses.
+# The reference scenario ``ref``: Poisson(2) events of LogNormal(10, 1.5) property losses.
 REF_PROFILE: dict[str, Any] = {
     "scenarios": [
         {

@@ -1,6 +1,6 @@
-"""Input that silently moved the price, over HTTP (issue 13 items 4, 5, 7 and 8): refused with a
-422 problem naming the field, the value and what is allowed, or quoted with a machine-readable
-warning (docs/warnings.md)."""
+"""Input that could silently move the price, over HTTP: refused with a 422 problem naming the
+field, the value and what is allowed, or quoted with a machine-readable warning
+(docs/warnings.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Concurrency on SQLite (issue 7, item 4): 32 clients against a real server.
+"""Concurrency on SQLite: 32 clients against a real server.
 
 Zero errors and zero 'database is locked'; a retried post with the same Idempotency-Key and body
 gives the same quote; the same key sent by many clients at the same instant stores exactly one

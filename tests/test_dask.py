@@ -1,5 +1,5 @@
 """Portfolios on Dask: bit-identical to the local run, whatever the workers, the block order or a
-worker lost mid-run (DESIGN.md, randomness property 2: independent of how the work is cut).
+worker lost mid-run (docs/sources.md#design-randomness: independent of how the work is cut).
 
 Runs on ``dask.LocalCluster``: in-process clusters (cheap to start) for the identity
 checks, a two-process cluster for the worker-loss check. Skipped when the ``[dask]`` extra is not

@@ -1,4 +1,4 @@
-"""Crash durability on SQLite (issue 7, item 3): ``kill -9`` the server while clients post.
+"""Crash durability on SQLite: ``kill -9`` the server while clients post.
 
 Every quote that got its 201 and every referral decision that got its 200 must come back after
 the restart, identical; no row may be partial or half-decided; a post that got no answer, retried

@@ -54,7 +54,7 @@ def _rates(profile: uw.RiskProfile) -> dict[str, float]:
 
 
 def _credibility(years: float, experience: ExperienceSettings) -> float:
-    # research.md section 4.4: Buhlmann-Straub Z = w / (w + k), k = EPV / VHM; capped for one lab
+    # docs/sources.md#research-4-4: Buhlmann-Straub Z = w / (w + k), k = EPV / VHM; capped
     return min(years / (years + experience.credibility_k), experience.max_credibility)
 
 

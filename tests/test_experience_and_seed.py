@@ -1,5 +1,5 @@
-"""Issue 13, item 11: simulate and quote say whether claims experience was applied, and every
-entry point defaults to one seed, the rating tables' ``pricing.precision.default_seed``."""
+"""Simulate and quote say whether claims experience was applied, and every entry point defaults
+to one seed, the rating tables' ``pricing.precision.default_seed``."""
 
 from __future__ import annotations
 

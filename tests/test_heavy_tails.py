@@ -1,7 +1,8 @@
 """Heavy tails in an own profile: an infinite mean is refused, an infinite variance warned.
 
-Issue 13, item 6: a Pareto severity with ``alpha <= 1`` and nothing capping the loss reported a
-finite mean with a standard error; ``alpha <= 2`` reported standard errors that were too small.
+A Pareto severity with ``alpha <= 1`` and nothing capping the loss has an infinite mean: it is
+refused rather than reported as a finite mean with a standard error. With ``alpha <= 2`` the
+variance is infinite and the standard errors would be too small: the result says so.
 """
 
 from __future__ import annotations

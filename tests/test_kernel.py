@@ -1,10 +1,10 @@
-"""The compiled kernel against the NumPy engine, its reference (issue 6).
+"""The compiled kernel against the NumPy engine, its reference.
 
 Both engines draw the same uniforms, so counts, hits and triggers are identical and amounts agree
 to rounding: the kernel's normal quantile is AS241 and its ``ndtr`` is libm's ``erfc``, where the
-NumPy engine uses scipy's Cephes routines. Agreement is required to 1e-9 relative. The properties
-of issue 2 (reproducible, independent of the block size, stable streams, monotone terms) are
-checked on the compiled engine itself.
+NumPy engine uses scipy's Cephes routines. Agreement is required to 1e-9 relative. The
+simulation's properties (reproducible, independent of the block size, stable streams, monotone
+terms) are checked on the compiled engine itself.
 """
 
 from __future__ import annotations
@@ -279,7 +279,7 @@ def test_the_engines_agree_on_any_terms(
     assert_engines_agree(compiled_profile(), [terms], n_years=1_500)
 
 
-# ----------------------------------------------------------------- the properties of issue 2
+# ------------------------------------------------------------ the properties of a simulation
 
 
 def _run(**kwargs: Any) -> uw.SimulationResult:

@@ -1,4 +1,4 @@
-"""The storage, crash-durability and concurrency tests on a real PostgreSQL server (issue 7, 8).
+"""The storage, crash-durability and concurrency tests on a real PostgreSQL server.
 
 The server is the one named by ``UW_TEST_POSTGRES_URL`` (a ``postgresql://`` URL whose user may
 create databases), or else a throwaway cluster started here with ``initdb`` and ``pg_ctl``. With

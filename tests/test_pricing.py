@@ -1,4 +1,4 @@
-"""The premium build-up: arithmetic as research.md section 4.1 writes it, parts that add up."""
+"""The premium build-up: arithmetic as docs/sources.md#research-4-1 writes it, parts add up."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def test_technical_premium_is_the_loss_cost_formula(
 ) -> None:
     result, premium = chemistry
     s = tables.pricing.premium
-    # research.md 4.1: P = (E[L] + risk load + F) / (1 - V - Q), commission inside V + Q here.
+    # docs/sources.md#research-4-1: P = (E[L] + risk load + F) / (1 - V - Q), commission in V + Q.
     assert premium.expected_loss == pytest.approx(result.mean, rel=1e-12)
     capital = result.var(s.capital_level) - result.mean
     assert premium.risk_load == pytest.approx(

@@ -114,9 +114,10 @@ def test_sprinklers_never_make_a_fire_more_likely_or_worse() -> None:
 
 
 def test_the_example_labs_cost_what_a_market_would_recognise() -> None:
-    # DESIGN.md, calibration sanity: the whole policy within a few per mille of the total insured
-    # value (research.md section 1.1: the old tariff for research institutes is 1.5-2.4 per mille
-    # for property alone). Expected insured loss, before any loading, of each example lab.
+    # Calibration sanity (docs/sources.md#design-calibration): the whole policy within a few per
+    # mille of the total insured value (docs/sources.md#research-1-1: the old tariff for research
+    # institutes is 1.5-2.4 per mille for property alone). Expected insured loss, before any
+    # loading, of each example lab.
     tables = uw.load_rating_tables("2026.1")
     for path in EXAMPLES:
         request = _request(path.name)

@@ -39,9 +39,10 @@ def test_readme_shows_the_two_commands_first() -> None:
 
 
 def test_the_quoting_example_shows_an_option_that_changes_the_premium() -> None:
-    # Issue 13, item 10: the option set aggregate_deductible to 50,000, what the biobank's terms
-    # already had, so it priced exactly like the base. The option must differ from the base
-    # terms, price differently, and the figures the README shows must be what the code prints.
+    # An option that repeats the base terms (an aggregate deductible of 50,000 the biobank
+    # already has) prices exactly like the base and shows nothing. The option must differ from
+    # the base terms, price differently, and the figures the README shows must be what the code
+    # prints.
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     [block] = [b for b in _python_blocks(text) if "uw.quote(" in b and "options=" in b]
     namespace: dict[str, object] = {"__name__": "__readme__"}

@@ -3,7 +3,7 @@ objects, with no cross-tenant read or write.
 
 ``tests/test_api.py::test_roles_matrix`` already covers every endpoint x role x (no key, wrong
 key, revoked key, right key on one's own quote). This module adds the fourth column of the
-issue: the right key aimed at *another* principal's quote (``underwriter-2``'s), and checks that
+matrix: the right key aimed at *another* principal's quote (``underwriter-2``'s), and checks that
 a refused call neither reveals nor changes anything. Quotes are tenant data (an underwriter sees
 only their own; senior underwriters and admins see all); simulations are not stored and rating
 tables are shared, so for them another principal's object does not exist and the answer is the

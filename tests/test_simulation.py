@@ -1,4 +1,4 @@
-"""The properties that make a simulation trustworthy (issue 2 section 7; DESIGN.md, Randomness)."""
+"""The properties that make a simulation trustworthy (docs/sources.md#design-randomness)."""
 
 from __future__ import annotations
 

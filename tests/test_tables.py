@@ -33,7 +33,7 @@ def test_the_released_version_loads_whole() -> None:
         "third_party_injury",
         "escape_of_water",
     }
-    assert expected <= set(tables.scenario_ids)  # research.md section 5: the 11 scenarios
+    assert expected <= set(tables.scenario_ids)  # docs/sources.md#research-5: the 11 scenarios
     for scenario in tables.scenario_ids:
         for category in LabCategory:
             assert (scenario, category) in tables.base_rates

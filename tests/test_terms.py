@@ -731,7 +731,7 @@ def test_the_fast_path_gives_the_same_annual_losses(data: st.DataObject) -> None
     np.testing.assert_array_equal(occurrence, full.occurrence)
 
 
-# --- cover a quote can be given (issue 13 item 5) ------------------------------------------------
+# --- cover a quote can be given -----------------------------------------------------------------
 
 
 def _quote_document(**terms: Any) -> dict[str, Any]:

@@ -245,7 +245,10 @@ class LogNormal(_Severity):
 
     @classmethod
     def from_median_p95(cls, median: float, p95: float) -> LogNormal:
-        """The lognormal with the given median and 95th percentile (research.md's LN(m, p95))."""
+        """The lognormal with the given median and 95th percentile, LN(m, p95).
+
+        The notation of the scenario table, docs/sources.md#research-5.
+        """
         if not 0 < median < p95:
             raise ValueError(f"need 0 < median < p95, got median={median}, p95={p95}")
         return cls(mu=math.log(median), sigma=math.log(p95 / median) / _Z95)
@@ -331,7 +334,7 @@ class LogNormalGPD(_Severity):
     def from_median_p95(
         cls, median: float, p95: float, *, threshold: float, xi: float
     ) -> LogNormalGPD:
-        """Body given as research.md's LN(median, p95), tail as GPD(threshold, xi)."""
+        """Body LN(median, p95) as in docs/sources.md#research-5, tail GPD(threshold, xi)."""
         body = LogNormal.from_median_p95(median, p95)
         return cls(mu=body.mu, sigma=body.sigma, threshold=threshold, xi=xi)
 

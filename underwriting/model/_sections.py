@@ -1,4 +1,4 @@
-"""The coverage sections of a laboratory all-risk policy (DESIGN.md, 'The risk model')."""
+"""The coverage sections of a laboratory all-risk policy (docs/sources.md#design-risk-model)."""
 
 from __future__ import annotations
 

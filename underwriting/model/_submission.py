@@ -40,7 +40,10 @@ class _Model(BaseModel):
 
 
 class LabCategory(StrEnum):
-    """The dominant activity of the lab (research.md §2.1 and §2.8)."""
+    """The dominant activity of the lab.
+
+    Sources: docs/sources.md#research-2-1 and docs/sources.md#research-2-8.
+    """
 
     CHEMICAL_SYNTHESIS = "chemical_synthesis"
     BIOLOGICAL = "biological"
@@ -101,7 +104,7 @@ class GasCylinders(_Model):
 
 
 class ChemicalInventory(_Model):
-    """Hazardous chemicals on hand (research.md §2.3)."""
+    """Hazardous chemicals on hand (docs/sources.md#research-2-3)."""
 
     flammable_liquids_litres: NonNegativeFloat = Field(
         default=0.0, le=MAX_AMOUNT, allow_inf_nan=False
@@ -117,7 +120,7 @@ class ChemicalInventory(_Model):
 
 
 class ColdStorage(_Model):
-    """Freezers and cryogenic storage (research.md §2.7)."""
+    """Freezers and cryogenic storage (docs/sources.md#research-2-7)."""
 
     ultra_low_freezers: NonNegativeInt = 0
     ln2_dewars: NonNegativeInt = 0
@@ -127,7 +130,10 @@ class ColdStorage(_Model):
 
 
 class Protections(_Model):
-    """Fire and safety protections and management (research.md §2.5-2.6)."""
+    """Fire and safety protections and management.
+
+    Sources: docs/sources.md#research-2-5 and docs/sources.md#research-2-6.
+    """
 
     sprinklers: bool = False
     fire_detection: bool = False

@@ -1,6 +1,6 @@
 """Pricing: from a simulated loss distribution to a premium with its full build-up.
 
-The technical premium (research.md section 4.1)::
+The technical premium (docs/sources.md#research-4-1)::
 
     technical = (expected loss + risk load + fixed expense) / (1 - variable expenses - commission
                                                                - profit margin)
@@ -11,7 +11,7 @@ Every number comes from ``pricing.toml``.
 Risk load, two methods selectable in the tables:
 
 - ``cost_of_capital``: ``rate * capital_share * (VaR_p - EL)``, the cost of holding the policy's
-  share of its standalone capital (Solvency II: VaR 99.5%, 6% a year; research.md 4.1).
+  share of its standalone capital (Solvency II: VaR 99.5%, 6% a year; docs/sources.md#research-4-1).
   Allocated to sections and scenarios by their contribution to the tail (co-TVaR, Euler):
   part ``i`` carries ``(co-TVaR_i - E[X_i]) / (TVaR_p - EL)`` of it, the co-TVaR weighing each
   year above the VaR ``1 / (n (1 - p))`` and sharing what is left equally among the years tied

@@ -27,8 +27,7 @@ import numpy as np
 from _common import EXAMPLES, floor_draws, load_model
 
 import underwriting as uw
-from underwriting.engine import _kernel as kernel
-from underwriting.engine import stream_keys
+from underwriting.engine import _compiled, _plan, _scalar, _threads, stream_keys
 from underwriting.quote import _term_variants
 from underwriting.rating import rate_experience
 
@@ -47,7 +46,7 @@ def _best(function: Callable[[], object], repeats: int) -> float:
 
 def _minimal_loop(years: int, table: np.ndarray) -> float:
     """The reference model with the engine's draws and terms, specialised by hand."""
-    uniform, ndtri, year_state = kernel._uniform, kernel._ndtri, kernel._year_state
+    uniform, ndtri, year_state = _scalar.uniform, _scalar.ndtri, _scalar.year_state
     total = 0.0
     for year in range(years):
         state = year_state(np.uint64(1), np.uint64(2), year)
@@ -70,12 +69,12 @@ def _minimal_loop(years: int, table: np.ndarray) -> float:
 def _kernel_run(
     profile: uw.RiskProfile, terms: Sequence[uw.PolicyTerms], keep: Sequence[bool], years: int
 ) -> Callable[[], None]:
-    plan = kernel.make_plan(profile, stream_keys(profile, 1), terms)
+    plan = _plan.make_plan(profile, stream_keys(profile, 1), terms)
     assert plan is not None
 
     def run() -> None:
         for first in range(0, years, BLOCK):
-            kernel.run_block(plan, first, min(BLOCK, years - first), keep)
+            _compiled.run_block(plan, first, min(BLOCK, years - first), keep)
 
     return run
 
@@ -85,8 +84,8 @@ def main() -> None:
     parser.add_argument("--years", type=int, default=2_000_000, help="years for the labs")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    kernel.warm_up()
-    print(f"threads {kernel.threads()}; CPU seconds, best of {args.repeats}")
+    _compiled.warm_up()
+    print(f"threads {_threads.threads()}; CPU seconds, best of {args.repeats}")
 
     ref = load_model("ref")
     table = uw.Poisson(rate=2.0).survival_table

@@ -23,17 +23,19 @@ from hypothesis import strategies as st
 import underwriting as uw
 from underwriting.engine import (
     StreamKey,
+    _compiled,
+    _plan,
+    _threads,
     annual_block_losses,
     event_loss_table,
     simulate_block_events,
     stream_keys,
 )
-from underwriting.engine import _kernel as kernel
 from underwriting.rating import rate_experience
 from underwriting.request import QuoteRequest
 from underwriting.terms import annual_insured
 
-pytestmark = pytest.mark.skipif(not kernel.switched_on(), reason="numba is not installed here")
+pytestmark = pytest.mark.skipif(not _compiled.switched_on(), reason="numba is not installed here")
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 YEARS = 4_000
@@ -309,7 +311,7 @@ def test_compiled_results_do_not_depend_on_the_threads(
     monkeypatch.setenv("UW_THREADS", "1")
     one = _run(n_years=30_000)
     monkeypatch.setenv("UW_THREADS", count)
-    assert kernel.threads() == int(count)
+    assert _threads.threads() == int(count)
     many = _run(n_years=30_000)
     np.testing.assert_array_equal(one.annual_loss, many.annual_loss)
     np.testing.assert_array_equal(one.annual_max_occurrence, many.annual_max_occurrence)
@@ -323,7 +325,7 @@ def test_compiled_results_do_not_depend_on_the_threads(
 def test_a_bad_thread_count_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UW_THREADS", "zero")
     with pytest.raises(ValueError, match="UW_THREADS must be a positive integer, got 'zero'"):
-        kernel.threads()
+        _threads.threads()
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
@@ -335,7 +337,7 @@ def test_the_integer_count_test_is_the_uniform_test(p_any: float, offset: int) -
     # The kernel decides "no event this year" on the count uniform's 53-bit hash word; it must
     # say so for exactly the words whose uniform (randomness.uniforms_from_states) is above
     # P(N > 0), including the words either side of the threshold.
-    threshold = kernel.count_threshold(p_any)
+    threshold = _plan.count_threshold(p_any)
     word = min(max(threshold + offset, 0), 2**53 - 1)
     uniform = (np.float64(word) + 0.5) * 2.0**-53  # randomness.uniforms_from_states
     assert (word <= threshold) == (uniform <= p_any)
@@ -415,7 +417,7 @@ def test_a_gamma_severity_runs_on_the_numpy_engine() -> None:
 
 def test_uw_engine_numpy_switches_the_kernel_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UW_ENGINE", "numpy")
-    assert not kernel.switched_on()
+    assert not _compiled.switched_on()
     with pytest.raises(ValueError, match="UW_ENGINE=numpy"):
         uw.simulate(reference_profile(), reference_terms(), n_years=10, seed=1, engine="compiled")
 
@@ -427,8 +429,8 @@ def test_the_package_works_without_numba(tmp_path: pathlib.Path) -> None:
         "import numpy as np, underwriting as uw\n"
         "sys.path.insert(0, 'tests')\n"
         "from conftest import reference_profile, reference_terms\n"
-        "from underwriting.engine import _kernel as kernel\n"
-        "assert not kernel.switched_on()\n"
+        "from underwriting.engine import _compiled\n"
+        "assert not _compiled.switched_on()\n"
         "r = uw.simulate(reference_profile(), reference_terms(), n_years=5_000, seed=9)\n"
         "np.save(sys.argv[1], r.annual_loss)\n"
     )
@@ -518,13 +520,14 @@ def test_warm_up_leaves_nothing_for_the_first_run_to_compile() -> None:
         "import sys, underwriting as uw\n"
         "sys.path.insert(0, 'tests')\n"
         "from conftest import reference_profile, reference_terms\n"
-        "from underwriting.engine import _kernel as kernel\n"
+        "from underwriting.engine import _year_loop\n"
         "assert uw.warm_up()\n"
-        "ready = len(kernel._compiled().signatures)\n"
+        "ready = len(_year_loop.compiled().signatures)\n"
         "uw.simulate(reference_profile(), reference_terms(), n_years=100, seed=1,\n"
         "            engine='compiled')\n"
         "uw.simulate_many(reference_profile(), [reference_terms()] * 3, n_years=100, seed=1,\n"
         "                 year_loss_tables=[True, False, True], engine='compiled')\n"
-        "assert ready == 1 == len(kernel._compiled().signatures), kernel._compiled().signatures\n"
+        "loop = _year_loop.compiled()\n"
+        "assert ready == 1 == len(loop.signatures), loop.signatures\n"
     )
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True)

@@ -1,13 +1,17 @@
 """The Monte Carlo engine: a risk profile and policy terms to simulated years of losses.
 
-``_randomness`` gives every draw its own counter-based stream, ``_simulation`` runs the years
-block by block (the NumPy reference engine) and gathers the result, ``_kernel`` is the compiled
-engine that makes the same draws in one pass per year, and ``_executors`` runs blocks in process
-or on Dask.
+``_randomness`` gives every draw its own counter-based stream (the hash, its constants and the
+draw dimensions, for both engines); ``_simulation`` runs the years block by block and gathers the
+result; the NumPy reference engine draws a block's events with arrays there. The compiled engine
+makes the same draws in one pass per year: ``_plan`` flattens a profile and its terms into record
+arrays with named fields, ``_scalar`` holds its scalar functions (hash, severities, terms),
+``_year_loop`` the loop numba compiles, ``_threads`` the thread runtime and ``_compiled`` runs a
+block through them. ``_executors`` runs blocks in process or on Dask.
 """
 
+from underwriting.engine._compiled import warm_up
 from underwriting.engine._executors import REDUCTION_FAN_IN, Backend, reduce_blocks, run_blocks
-from underwriting.engine._kernel import Plan, warm_up
+from underwriting.engine._plan import Plan
 from underwriting.engine._randomness import (
     StreamKey,
     check_seed,

@@ -39,15 +39,31 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-_GAMMA = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_S30 = np.uint64(30)
-_S27 = np.uint64(27)
-_S31 = np.uint64(31)
-_S11 = np.uint64(11)
-_S16 = np.uint64(16)
-_TO_UNIT = 2.0**-53
+# SplitMix64's constants, shared by the NumPy functions below and the compiled engine's scalar
+# ones (``_scalar``). Unsigned 64-bit, so that both wrap the same way.
+GAMMA = np.uint64(0x9E3779B97F4A7C15)
+M1 = np.uint64(0xBF58476D1CE4E5B9)
+M2 = np.uint64(0x94D049BB133111EB)
+S30, S27, S31, S11, S16 = (np.uint64(n) for n in (30, 27, 31, 11, 16))
+TO_UNIT = 2.0**-53
+"""A 53-bit hash word ``w`` is the uniform ``(w + 0.5) * TO_UNIT``."""
+
+# Dimensions of the draws of one event, the same in both engines. Fixed forever: changing them
+# changes every simulated figure.
+DIM_COUNT = 0
+"""With event index 0: the year's event count."""
+DIM_EVENT_FACTOR = 0
+"""With event index >= 1: the event's common severity factor."""
+DIM_HIT = 1
+"""Plus 2 x section index: whether the section is hit."""
+DIM_SEVERITY = 2
+"""Plus 2 x section index: the section's own severity deviate."""
+DIM_THIN = 99
+"""Whether a lab takes part in a shared (site-level) event."""
+DIM_CASCADE_TRIGGER = 100
+"""Plus the cascade number: whether the cascade follows the event."""
+DIM_CASCADE_BASE = 1_000
+"""Times (cascade number + 1): the base of the child's draws inside the parent's event."""
 
 SEED_BITS = 128
 """Seeds are integers in ``[0, 2**SEED_BITS)``."""
@@ -99,11 +115,11 @@ def stream_key(seed: int, stream_id: str) -> StreamKey:
 
 def _mix(z: UInt64Array) -> UInt64Array:
     """SplitMix64's finaliser, in place on a fresh array: a bijection of 64-bit words."""
-    z ^= z >> _S30
-    z *= _M1
-    z ^= z >> _S27
-    z *= _M2
-    z ^= z >> _S31
+    z ^= z >> S30
+    z *= M1
+    z ^= z >> S27
+    z *= M2
+    z ^= z >> S31
     return z
 
 
@@ -112,7 +128,7 @@ def year_states(key: StreamKey, years: Int64Array) -> UInt64Array:
 
     Computed once per year and shared by all of that year's events and dimensions.
     """
-    z = years.astype(np.uint64) * _GAMMA
+    z = years.astype(np.uint64) * GAMMA
     z += key.low
     z = _mix(z)
     z ^= key.high
@@ -133,16 +149,16 @@ def uniforms_from_states(states: UInt64Array, events: Int64Array, dimension: int
     """
     if not 0 <= dimension < 2**16:
         raise ValueError(f"dimension must be in [0, 65536), got {dimension}")
-    z = events.astype(np.uint64) << _S16
+    z = events.astype(np.uint64) << S16
     z |= np.uint64(dimension)
-    z *= _GAMMA
+    z *= GAMMA
     z = _mix(z)
     z ^= states
     z = _mix(z)
-    z >>= _S11
+    z >>= S11
     out = z.astype(np.float64)
     out += 0.5
-    out *= _TO_UNIT
+    out *= TO_UNIT
     return out
 
 

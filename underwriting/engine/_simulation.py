@@ -33,9 +33,17 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
+from underwriting.engine._compiled import run_block, switched_on
 from underwriting.engine._executors import Backend, run_blocks
-from underwriting.engine._kernel import Plan, make_plan, run_block, switched_on
+from underwriting.engine._plan import Plan, make_plan
 from underwriting.engine._randomness import (
+    DIM_CASCADE_BASE,
+    DIM_CASCADE_TRIGGER,
+    DIM_COUNT,
+    DIM_EVENT_FACTOR,
+    DIM_HIT,
+    DIM_SEVERITY,
+    DIM_THIN,
     StreamKey,
     check_seed,
     new_seed,
@@ -77,15 +85,6 @@ Engine = Literal["auto", "compiled", "numpy"]
 Detail = Literal["full", "annual"]
 """What a run keeps: everything (``full``), or the annual insured losses only (``annual``)."""
 
-# Dimensions of the draws of one event (see underwriting.engine). Fixed forever: changing them
-# changes every simulated figure.
-_DIM_COUNT = 0  # with event index 0: the year's event count
-_DIM_EVENT_FACTOR = 0  # with event index >= 1: the event's common severity factor
-_DIM_HIT = 1  # + 2 * section index
-_DIM_SEVERITY = 2  # + 2 * section index
-_DIM_THIN = 99  # whether a lab takes part in a shared (site-level) event
-_DIM_CASCADE_TRIGGER = 100  # + cascade number
-_DIM_CASCADE_BASE = 1_000  # * (cascade number + 1): the child's draws inside the parent's event
 _RI = SECTION_INDEX[Section.RESEARCH_INTERRUPTION]
 
 
@@ -138,14 +137,14 @@ def _draw_impacts(
     """
     daily_cost = 0.0
     event_factor = _normal(
-        states if factor_states is None else factor_states, events, base + _DIM_EVENT_FACTOR
+        states if factor_states is None else factor_states, events, base + DIM_EVENT_FACTOR
     )
     for impact in scenario.impacts:
         column = SECTION_INDEX[impact.section]
         if impact.correlation == 1.0:
             z = event_factor
         else:
-            own = _normal(states, events, base + _DIM_SEVERITY + 2 * column)
+            own = _normal(states, events, base + DIM_SEVERITY + 2 * column)
             if impact.correlation == 0.0:
                 z = own
             else:
@@ -153,7 +152,7 @@ def _draw_impacts(
                 z = np.sqrt(rho) * event_factor + np.sqrt(1.0 - rho) * own
         severity = impact.severity.from_normal(z) * impact.severity_scale
         if impact.probability < 1.0:
-            hit = uniforms_from_states(states, events, base + _DIM_HIT + 2 * column)
+            hit = uniforms_from_states(states, events, base + DIM_HIT + 2 * column)
             severity = np.where(hit < impact.probability, severity, 0.0)
         if impact.basis == "damage_ratio":
             assert impact.value is not None
@@ -184,7 +183,7 @@ def simulate_block_events(
             count_states = year_states(keys[shared.stream], years)
             frequency = scenario.frequency.with_rate(shared.rate)
         counts = frequency.counts(
-            uniforms_from_states(count_states, np.zeros(n_years, dtype=np.int64), _DIM_COUNT)
+            uniforms_from_states(count_states, np.zeros(n_years, dtype=np.int64), DIM_COUNT)
         )
         total = int(counts.sum())
         if total == 0:
@@ -198,7 +197,7 @@ def simulate_block_events(
             factor_states = count_states[local_year]
             share = scenario.frequency.mean / shared.rate
             if share < 1.0:
-                taken = uniforms_from_states(event_states, event, _DIM_THIN) < share
+                taken = uniforms_from_states(event_states, event, DIM_THIN) < share
                 local_year, event = local_year[taken], event[taken]
                 event_states, factor_states = event_states[taken], factor_states[taken]
                 total = int(local_year.size)
@@ -215,7 +214,7 @@ def simulate_block_events(
         for number, cascade in enumerate(profile.cascades):
             if cascade.parent != scenario.id:
                 continue
-            trigger = uniforms_from_states(event_states, event, _DIM_CASCADE_TRIGGER + number)
+            trigger = uniforms_from_states(event_states, event, DIM_CASCADE_TRIGGER + number)
             (triggered,) = np.nonzero(trigger < cascade.probability)
             if triggered.size == 0:
                 continue
@@ -225,7 +224,7 @@ def simulate_block_events(
                 profile.scenario(cascade.child),
                 event_states[triggered],
                 event[triggered],
-                _DIM_CASCADE_BASE * (number + 1),
+                DIM_CASCADE_BASE * (number + 1),
                 child_ground_up,
                 child_downtime,
             )

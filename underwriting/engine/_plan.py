@@ -1,0 +1,303 @@
+"""The compiled engine's plan: a profile and its term sets flattened into record arrays.
+
+Each array is a NumPy structured array (OasisLMF's numba record dtypes are the model), so the
+year loop reads ``scenario["count_threshold"]`` or ``terms["deductible"]``, never a column by
+number. ``inf`` stands for "none" in limits, caps and periods. Built once per run by
+:func:`make_plan`, on the client; the plan travels to Dask workers as it is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from underwriting.engine._randomness import TO_UNIT, StreamKey
+from underwriting.model import SECTION_INDEX, SECTIONS, LogNormal, LogNormalGPD, Pareto
+from underwriting.rating import RiskProfile
+from underwriting.terms import DAYS_PER_MONTH, PolicyTerms
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+Records = npt.NDArray[np.void]
+
+N_SECTIONS = len(SECTIONS)
+
+# Severity families the compiled engine evaluates (closed-form quantiles).
+LOGNORMAL, LOGNORMAL_GPD, PARETO = 0, 1, 2
+# Impact bases.
+AMOUNT, DAMAGE_RATIO, DOWNTIME = 0, 1, 2
+_BASES = {"amount": AMOUNT, "damage_ratio": DAMAGE_RATIO, "downtime_days": DOWNTIME}
+
+SCENARIO = np.dtype(
+    [
+        ("key_low", np.uint64),  # the scenario's own stream key
+        ("key_high", np.uint64),
+        ("count_key_low", np.uint64),  # the stream its counts come from (a shared one, or own)
+        ("count_key_high", np.uint64),
+        ("table_start", np.int64),  # its survival table P(N > k) in Plan.tables
+        ("table_end", np.int64),
+        ("first_impact", np.int64),  # its impacts in Plan.impacts
+        ("end_impact", np.int64),
+        ("shared", np.int64),  # 1 where its events are a shared (site-level) occurrence's
+        ("first_cascade", np.int64),  # its cascades in Plan.cascades, contiguous
+        ("n_cascades", np.int64),
+        ("count_threshold", np.int64),  # see count_threshold(); -1: never an event
+        ("share", np.float64),  # share of the shared events it takes part in
+    ],
+    align=True,
+)
+"""One scenario of the profile."""
+
+IMPACT = np.dtype(
+    [
+        ("section", np.int64),  # index in SECTIONS
+        ("basis", np.int64),  # AMOUNT, DAMAGE_RATIO or DOWNTIME
+        ("family", np.int64),  # LOGNORMAL, LOGNORMAL_GPD or PARETO
+        ("value", np.float64),  # cap, value at risk or daily cost (inf: none)
+        ("severity_scale", np.float64),
+        ("probability", np.float64),  # that the section is hit
+        ("correlation", np.float64),  # with the event's common factor
+        ("max_days", np.float64),  # inf: none
+        ("mu", np.float64),  # lognormal, and the body of the spliced lognormal-GPD
+        ("sigma", np.float64),
+        ("threshold", np.float64),  # the GPD tail
+        ("xi", np.float64),
+        ("beta", np.float64),
+        ("tail_probability", np.float64),
+        ("alpha", np.float64),  # Pareto
+        ("pareto_scale", np.float64),
+    ],
+    align=True,
+)
+"""One section impact of a scenario, with its severity's parameters."""
+
+CASCADE = np.dtype(
+    [
+        ("number", np.int64),  # its index in the profile's cascades: it keys the draws
+        ("child", np.int64),  # the child scenario's index
+        ("probability", np.float64),
+    ],
+    align=True,
+)
+"""One cascade from a parent scenario to a child."""
+
+SECTION_TERMS = np.dtype(
+    [
+        ("covered", np.bool_),
+        ("time_terms", np.bool_),  # indemnity and waiting periods apply
+        ("deductible_is_share", np.bool_),  # a share of the loss, between a minimum and maximum
+        ("franchise", np.bool_),
+        ("limit_is_share", np.bool_),
+        ("indemnity_days", np.float64),
+        ("waiting_days", np.float64),
+        ("deductible", np.float64),
+        ("deductible_share", np.float64),
+        ("deductible_minimum", np.float64),
+        ("deductible_maximum", np.float64),
+        ("limit", np.float64),
+        ("limit_share", np.float64),
+        ("aggregate_limit", np.float64),
+    ],
+    align=True,
+)
+"""One section's terms in one term set."""
+
+POLICY = np.dtype(
+    [
+        ("aggregate_deductible", np.float64),
+        ("aggregate_limit", np.float64),
+        ("share", np.float64),
+    ],
+    align=True,
+)
+"""One term set's policy-level terms."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A profile and its term sets as the year loop reads them (S scenarios, I impacts, C
+    cascades, T term sets)."""
+
+    scenarios: Records
+    """(S,) of :data:`SCENARIO`."""
+    tables: FloatArray
+    """Every scenario's survival table ``P(N > k)``, end to end."""
+    impacts: Records
+    """(I,) of :data:`IMPACT`, each scenario's contiguous."""
+    cascades: Records
+    """(C,) of :data:`CASCADE`, each parent's contiguous, in profile order."""
+    caps: FloatArray
+    """(7,) value at risk per section."""
+    active: IntArray
+    """The sections any impact can hit, ascending."""
+    section_terms: Records
+    """(T, 7) of :data:`SECTION_TERMS`."""
+    policy: Records
+    """(T,) of :data:`POLICY`."""
+    rows_per_year: float
+    """An upper bound on the expected year loss table rows per year (sizes the row buffers)."""
+
+    @property
+    def n_scenarios(self) -> int:
+        return int(self.scenarios.shape[0])
+
+    @property
+    def n_term_sets(self) -> int:
+        return int(self.policy.shape[0])
+
+
+def _severity_parameters(severity: object) -> tuple[int, dict[str, float]] | None:
+    if isinstance(severity, LogNormal):
+        return LOGNORMAL, {"mu": severity.mu, "sigma": severity.sigma}
+    if isinstance(severity, LogNormalGPD):
+        return LOGNORMAL_GPD, {
+            "mu": severity.mu,
+            "sigma": severity.sigma,
+            "threshold": severity.threshold,
+            "xi": severity.xi,
+            "beta": severity.beta,
+            "tail_probability": severity.tail_probability,
+        }
+    if isinstance(severity, Pareto):
+        return PARETO, {"alpha": severity.alpha, "pareto_scale": severity.scale}
+    return None
+
+
+def _none_is_inf(value: float | None) -> float:
+    return math.inf if value is None else value
+
+
+def make_plan(
+    profile: RiskProfile, keys: dict[str, StreamKey], terms: Sequence[PolicyTerms]
+) -> Plan | None:
+    """Flatten the profile and terms; ``None`` if the compiled engine cannot run them."""
+    index = {scenario.id: number for number, scenario in enumerate(profile.scenarios)}
+    scenarios = np.zeros(len(profile.scenarios), dtype=SCENARIO)
+    scenarios["share"] = 1.0
+    tables: list[FloatArray] = []
+    table_size = 0
+    impacts: list[Records] = []
+    cascades = list(enumerate(profile.cascades))
+    rows_per_year = 0.0
+    for number, scenario in enumerate(profile.scenarios):
+        row = scenarios[number]
+        own = keys[scenario.stream_id]
+        shared = scenario.occurrence
+        count_key = own if shared is None else keys[shared.stream]
+        frequency = (
+            scenario.frequency if shared is None else scenario.frequency.with_rate(shared.rate)
+        )
+        if shared is not None:
+            row["share"] = scenario.frequency.mean / shared.rate
+        table = frequency.survival_table
+        row["first_impact"] = len(impacts)
+        for impact in scenario.impacts:
+            parameters = _severity_parameters(impact.severity)
+            if parameters is None:
+                return None
+            family, values = parameters
+            record = np.zeros((), dtype=IMPACT)
+            record["section"] = SECTION_INDEX[impact.section]
+            record["basis"] = _BASES[impact.basis]
+            record["family"] = family
+            record["value"] = _none_is_inf(impact.value)
+            record["severity_scale"] = impact.severity_scale
+            record["probability"] = impact.probability
+            record["correlation"] = impact.correlation
+            record["max_days"] = _none_is_inf(impact.max_days)
+            for name, value in values.items():
+                record[name] = value
+            impacts.append(record)
+        row["end_impact"] = len(impacts)
+        own_cascades = [n for n, c in cascades if c.parent == scenario.id]
+        row["key_low"], row["key_high"] = own.low, own.high
+        row["count_key_low"], row["count_key_high"] = count_key.low, count_key.high
+        row["table_start"] = table_size
+        row["table_end"] = table_size + table.size
+        row["shared"] = int(shared is not None)
+        row["n_cascades"] = len(own_cascades)
+        row["count_threshold"] = count_threshold(float(table[0]) if table.size else 0.0)
+        tables.append(table)
+        table_size += table.size
+        sections = len(scenario.impacts) + (N_SECTIONS if own_cascades else 0)
+        rows_per_year += min(frequency.mean, 1.0) * min(sections, N_SECTIONS)
+    # Cascades of one parent are contiguous in the plan, in profile order (their numbers key
+    # their draws, so each keeps its own number).
+    ordered = sorted(cascades, key=lambda item: (index[item[1].parent], item[0]))
+    cascade_records = np.zeros(len(ordered), dtype=CASCADE)
+    for position, (n, c) in enumerate(ordered):
+        cascade_records[position] = (n, index[c.child], c.probability)
+    for number, scenario in enumerate(profile.scenarios):
+        positions = [p for p, (_, c) in enumerate(ordered) if c.parent == scenario.id]
+        scenarios[number]["first_cascade"] = positions[0] if positions else 0
+    caps = np.full(N_SECTIONS, math.inf)
+    for section, cap in profile.value_at_risk.items():
+        caps[SECTION_INDEX[section]] = cap
+    section_terms = np.zeros((len(terms), N_SECTIONS), dtype=SECTION_TERMS)
+    policy = np.zeros(len(terms), dtype=POLICY)
+    for t, term_set in enumerate(terms):
+        policy[t] = (
+            term_set.aggregate_deductible,
+            _none_is_inf(term_set.aggregate_limit),
+            term_set.share,
+        )
+        for section, st in term_set.sections.items():
+            record = section_terms[t, SECTION_INDEX[section]]
+            record["covered"] = True
+            record["time_terms"] = st.has_time_terms
+            record["deductible_is_share"] = st.deductible_percent_of_loss is not None
+            record["franchise"] = st.franchise
+            record["limit_is_share"] = st.limit_percent_of_loss is not None
+            record["indemnity_days"] = (
+                math.inf
+                if st.indemnity_period_months is None
+                else st.indemnity_period_months * DAYS_PER_MONTH
+            )
+            record["waiting_days"] = st.waiting_period_days
+            record["deductible"] = st.deductible
+            record["deductible_share"] = st.deductible_percent_of_loss or 0.0
+            record["deductible_minimum"] = st.deductible_minimum
+            record["deductible_maximum"] = _none_is_inf(st.deductible_maximum)
+            record["limit"] = _none_is_inf(st.limit)
+            record["limit_share"] = st.limit_percent_of_loss or 0.0
+            record["aggregate_limit"] = _none_is_inf(st.aggregate_limit)
+    return Plan(
+        scenarios=scenarios,
+        tables=np.concatenate(tables) if tables else np.zeros(0),
+        impacts=np.array(impacts, dtype=IMPACT).reshape(-1),
+        cascades=cascade_records,
+        caps=caps,
+        active=np.array(sorted({int(r["section"]) for r in impacts}), dtype=np.int64),
+        section_terms=section_terms,
+        policy=policy,
+        rows_per_year=rows_per_year,
+    )
+
+
+def _unit(word: int) -> float:
+    """The uniform of a 53-bit hash word, as both engines compute it."""
+    return (float(word) + 0.5) * TO_UNIT
+
+
+def count_threshold(p_any: float) -> int:
+    """The largest 53-bit hash word whose uniform ``q`` is at most ``p_any``, or -1 if none.
+
+    A scenario draws at least one event in a year exactly when its count uniform ``q`` satisfies
+    ``q <= P(N > 0)`` (``counts``: ``N = #{k: P(N > k) >= q}``). The uniform is non-decreasing
+    in its hash word, so the test is the same as ``word <= count_threshold(P(N > 0))``: integer
+    arithmetic only, which lets the compiler run the test for many years at once.
+    """
+    if not _unit(0) <= p_any:
+        return -1
+    good, bad = 0, 2**53  # words are below 2**53: the answer lies in [good, bad)
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        if _unit(middle) <= p_any:
+            good = middle
+        else:
+            bad = middle
+    return good

@@ -1,0 +1,304 @@
+"""The compiled engine's scalar functions: the hash, the normal quantile, severities, terms.
+
+Plain Python that numba compiles on first use (``_year_loop.compiled``) and inlines into the year
+loop; nothing here allocates. Integer constants are uint64 so that numba keeps the hash in 64-bit
+unsigned arithmetic, wrapping as NumPy's does. The hash and the draw dimensions are those of
+:mod:`underwriting.engine._randomness`, where the NumPy engine's live: both engines draw the very
+same uniforms, bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from underwriting.engine._plan import DAMAGE_RATIO, DOWNTIME, LOGNORMAL, PARETO
+from underwriting.engine._randomness import (
+    DIM_HIT,
+    DIM_SEVERITY,
+    GAMMA,
+    M1,
+    M2,
+    S11,
+    S16,
+    S27,
+    S30,
+    S31,
+    TO_UNIT,
+)
+
+_SQRT1_2 = math.sqrt(0.5)
+
+HELPERS = (
+    "mix",
+    "year_state",
+    "count_word",
+    "uniform",
+    "ndtri",
+    "severity",
+    "impacts",
+    "paid",
+)
+"""The functions compiled and inlined, in an order where each one's callees come first."""
+
+
+def mix(z: np.uint64) -> np.uint64:
+    """SplitMix64's finaliser of one word (``_randomness._mix`` elementwise)."""
+    z = z ^ (z >> S30)
+    z = z * M1
+    z = z ^ (z >> S27)
+    z = z * M2
+    return z ^ (z >> S31)
+
+
+def year_state(low: np.uint64, high: np.uint64, year: int) -> np.uint64:
+    """A stream's hash state of one year (``_randomness.year_states``)."""
+    z = np.uint64(year) * GAMMA + low
+    return mix(mix(z) ^ high)
+
+
+def count_word(state: np.uint64) -> np.uint64:
+    """The 53-bit hash word of a year's count uniform: ``uniform(state, 0, 0)`` before scaling.
+
+    Event 0 and dimension 0 hash to 0 (``mix(0) == 0``), so only the state is mixed.
+    """
+    return mix(state) >> S11
+
+
+def uniform(state: np.uint64, event: int, dimension: int) -> float:
+    """The uniform of ``(year state, event, dimension)`` (``_randomness.uniforms_from_states``)."""
+    z = ((np.uint64(event) << S16) | np.uint64(dimension)) * GAMMA
+    z = mix(mix(z) ^ state) >> S11
+    return (float(z) + 0.5) * TO_UNIT
+
+
+def ndtri(p: float) -> float:
+    """The standard normal quantile (Wichura 1988, algorithm AS241, as CPython's statistics)."""
+    q = p - 0.5
+    if abs(q) <= 0.425:
+        r = 0.180625 - q * q
+        num = (
+            (
+                (
+                    (
+                        (
+                            (
+                                (2.5090809287301226727e3 * r + 3.3430575583588128105e4) * r
+                                + 6.7265770927008700853e4
+                            )
+                            * r
+                            + 4.5921953931549871457e4
+                        )
+                        * r
+                        + 1.3731693765509461125e4
+                    )
+                    * r
+                    + 1.9715909503065514427e3
+                )
+                * r
+                + 1.3314166789178437745e2
+            )
+            * r
+            + 3.3871328727963666080e0
+        ) * q
+        den = (
+            (
+                (
+                    (
+                        (
+                            (5.2264952788528545610e3 * r + 2.8729085735721942674e4) * r
+                            + 3.9307895800092710610e4
+                        )
+                        * r
+                        + 2.1213794301586595867e4
+                    )
+                    * r
+                    + 5.3941960214247511077e3
+                )
+                * r
+                + 6.8718700749205790830e2
+            )
+            * r
+            + 4.2313330701600911252e1
+        ) * r + 1.0
+        return num / den
+    r = p if q <= 0.0 else 1.0 - p
+    if r <= 0.0:
+        return -math.inf if q < 0.0 else math.inf
+    r = math.sqrt(-math.log(r))
+    if r <= 5.0:
+        r = r - 1.6
+        num = (
+            (
+                (
+                    (
+                        (
+                            (7.74545014278341407640e-4 * r + 2.27238449892691845833e-2) * r
+                            + 2.41780725177450611770e-1
+                        )
+                        * r
+                        + 1.27045825245236838258e0
+                    )
+                    * r
+                    + 3.64784832476320460504e0
+                )
+                * r
+                + 5.76949722146069140550e0
+            )
+            * r
+            + 4.63033784615654529590e0
+        ) * r + 1.42343711074968357734e0
+        den = (
+            (
+                (
+                    (
+                        (
+                            (1.05075007164441684324e-9 * r + 5.47593808499534494600e-4) * r
+                            + 1.51986665636164571966e-2
+                        )
+                        * r
+                        + 1.48103976427480074590e-1
+                    )
+                    * r
+                    + 6.89767334985100004550e-1
+                )
+                * r
+                + 1.67638483018380384940e0
+            )
+            * r
+            + 2.05319162663775882187e0
+        ) * r + 1.0
+    else:
+        r = r - 5.0
+        num = (
+            (
+                (
+                    (
+                        (
+                            (2.01033439929228813265e-7 * r + 2.71155556874348757815e-5) * r
+                            + 1.24266094738807843860e-3
+                        )
+                        * r
+                        + 2.65321895265761230930e-2
+                    )
+                    * r
+                    + 2.96560571828504891230e-1
+                )
+                * r
+                + 1.78482653991729133580e0
+            )
+            * r
+            + 5.46378491116411436990e0
+        ) * r + 6.65790464350110377720e0
+        den = (
+            (
+                (
+                    (
+                        (
+                            (2.04426310338993978564e-15 * r + 1.42151175831644588870e-7) * r
+                            + 1.84631831751005468180e-5
+                        )
+                        * r
+                        + 7.86869131145613259100e-4
+                    )
+                    * r
+                    + 1.48753612908506148525e-2
+                )
+                * r
+                + 1.36929880922735805310e-1
+            )
+            * r
+            + 5.99832206555887937690e-1
+        ) * r + 1.0
+    x = num / den
+    return -x if q < 0.0 else x
+
+
+def severity(impact: Any, z: float) -> float:
+    """The severity of an ``IMPACT`` record at standard normal deviate ``z`` (``from_normal``)."""
+    family = impact["family"]
+    if family == LOGNORMAL:
+        return float(math.exp(impact["mu"] + impact["sigma"] * z))
+    q = 0.5 * math.erfc(z * _SQRT1_2)  # P(X > x) = ndtr(-z)
+    if family == PARETO:
+        return float(impact["pareto_scale"] * q ** (-1.0 / impact["alpha"]))
+    mu, sigma, threshold = impact["mu"], impact["sigma"], impact["threshold"]
+    xi, beta, tail = impact["xi"], impact["beta"], impact["tail_probability"]
+    if q < tail:
+        ratio = min(q / tail, 1.0)
+        excess = -beta * math.log(ratio) if xi == 0.0 else beta / xi * (ratio ** (-xi) - 1.0)
+        return float(threshold + excess)
+    return float(min(math.exp(mu - sigma * ndtri(q)), threshold))
+
+
+def impacts(
+    records: Any,
+    first: int,
+    last: int,
+    state: np.uint64,
+    factor_state: np.uint64,
+    event: int,
+    base: int,
+    ground_up: Any,
+) -> tuple[float, float]:
+    """Add impacts ``first .. last - 1`` of one event into ``ground_up``: ``(daily cost,
+    downtime)``. The NumPy engine's ``_numpy._draw_impacts``, one event at a time."""
+    daily_cost = 0.0
+    downtime = 0.0
+    event_factor = math.nan  # drawn when an impact hit first needs it
+    for i in range(first, last):
+        impact = records[i]
+        column = impact["section"]
+        basis = impact["basis"]
+        hit_probability = impact["probability"]
+        if hit_probability < 1.0 and not (
+            uniform(state, event, base + DIM_HIT + 2 * column) < hit_probability
+        ):
+            # Not hit: a zero severity, as the NumPy engine's; its draws are not needed.
+            amount = 0.0
+        else:
+            correlation = impact["correlation"]
+            if correlation != 0.0 and math.isnan(event_factor):
+                event_factor = ndtri(uniform(factor_state, event, base))
+            if correlation == 1.0:
+                z = event_factor
+            else:
+                own = ndtri(uniform(state, event, base + DIM_SEVERITY + 2 * column))
+                if correlation == 0.0:
+                    z = own
+                else:
+                    z = math.sqrt(correlation) * event_factor + math.sqrt(1.0 - correlation) * own
+            amount = severity(impact, z) * impact["severity_scale"]
+        if basis == DAMAGE_RATIO:
+            ground_up[column] += impact["value"] * min(amount, 1.0)
+        elif basis == DOWNTIME:
+            downtime = max(downtime, min(amount, impact["max_days"]))
+            daily_cost = impact["value"]
+        else:
+            ground_up[column] += min(amount, impact["value"])
+    return daily_cost, downtime
+
+
+def paid(loss: float, downtime: float, daily_cost: float, terms: Any) -> float:
+    """Steps 1-3 of the terms (``underwriting.terms``) for one event and one ``SECTION_TERMS``
+    record: time terms, deductible, limit."""
+    if terms["time_terms"]:
+        paid_days = max(min(downtime, terms["indemnity_days"]) - terms["waiting_days"], 0.0)
+        loss = min(paid_days * daily_cost, loss)
+    if terms["deductible_is_share"]:
+        deductible = min(
+            max(terms["deductible_share"] * loss, terms["deductible_minimum"]),
+            terms["deductible_maximum"],
+        )
+    else:
+        deductible = terms["deductible"]
+    if terms["franchise"]:
+        amount = loss if loss > deductible else 0.0
+    else:
+        amount = max(loss - deductible, 0.0)
+    amount = min(amount, terms["limit"])
+    if terms["limit_is_share"]:
+        amount = min(amount, terms["limit_share"] * loss)
+    return float(amount)

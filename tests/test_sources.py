@@ -281,7 +281,6 @@ def test_documents_no_longer_cite_the_old_files(path: Path) -> None:
     assert not found, "\n".join(found)
 
 
-@pytest.mark.xfail(strict=True, reason="docstrings rewritten in the next step")
 def test_code_no_longer_cites_the_old_files() -> None:
     """No module of underwriting/ or api/ cites research.md, DESIGN.md, STYLE.md or shared/."""
     found = [

@@ -41,12 +41,11 @@ from underwriting.engine import (
     DEFAULT_BLOCK_YEARS,
     Backend,
     Engine,
-    Plan,
+    EngineChoice,
     StreamKey,
-    annual_block_losses,
     bounded_block_size,
     check_run,
-    compiled_plan,
+    choose_engine,
     reduce_blocks,
     stream_keys,
 )
@@ -217,15 +216,6 @@ class PortfolioResult(LossDistribution):
         return lines
 
 
-def _lab_block(
-    lab: PortfolioLab, plan: Plan | None, keys: dict[str, StreamKey], first: int, size: int
-) -> FloatArray:
-    # The plan (or None: the NumPy engine) was chosen once on the client, so every worker runs
-    # the same engine whatever it has installed.
-    engine: Engine = "numpy" if plan is None else "compiled"
-    return annual_block_losses(lab.profile, lab.terms, keys, first, size, plan=plan, engine=engine)
-
-
 # Labs per piece of work. A constant (or the caller's choice), never derived from the cluster:
 # the groups fix the order of the floating-point sums, so the result depends on them, and on
 # nothing else about how or where the work ran.
@@ -241,24 +231,23 @@ _BlockSums = tuple[FloatArray, FloatArray, FloatArray]
 class _Work:
     """What every piece of a run needs; sent to each Dask worker once."""
 
-    labs: tuple[PortfolioLab, ...]
-    plans: tuple[Plan | None, ...]
-    keys: dict[str, StreamKey]
+    engines: tuple[Engine, ...]
+    """Each lab's engine, chosen once on the client, so every worker runs the same engine
+    whatever it has installed."""
     group_size: int
 
-    def group(self, index: int) -> tuple[tuple[PortfolioLab, Plan | None], ...]:
-        """The labs of group ``index``, each with its kernel plan (``None``: the NumPy engine)."""
-        window = slice(index * self.group_size, (index + 1) * self.group_size)
-        return tuple(zip(self.labs[window], self.plans[window], strict=True))
+    def group(self, index: int) -> tuple[Engine, ...]:
+        """The engines of the labs of group ``index``."""
+        return self.engines[index * self.group_size : (index + 1) * self.group_size]
 
 
 def _group_sums(work: _Work, first: int, size: int, index: int) -> _BlockSums:
-    labs = work.group(index)
+    engines = work.group(index)
     total = np.zeros(size)
-    sums = np.empty(len(labs))
-    squares = np.empty(len(labs))
-    for number, (lab, plan) in enumerate(labs):
-        annual = _lab_block(lab, plan, work.keys, first, size)
+    sums = np.empty(len(engines))
+    squares = np.empty(len(engines))
+    for number, engine in enumerate(engines):
+        annual = engine.annual(first, size)
         total += annual
         sums[number] = float(annual.sum())
         squares[number] = float(np.dot(annual, annual))
@@ -283,9 +272,7 @@ def _group_tail(
     # The group's losses (labs x tail years of the block); no arithmetic, so no order to keep.
     lo, hi = np.searchsorted(tail_years, [first, first + size])
     picked = tail_years[lo:hi] - first
-    return np.array(
-        [_lab_block(lab, plan, work.keys, first, size)[picked] for lab, plan in work.group(index)]
-    )
+    return np.array([engine.annual(first, size)[picked] for engine in work.group(index)])
 
 
 def _stack_tails(pieces: Sequence[FloatArray]) -> FloatArray:
@@ -303,7 +290,7 @@ def simulate_portfolio(
     backend: Backend = "local",
     client: Any | None = None,
     lab_group_size: int = LAB_GROUP_SIZE,
-    engine: Engine = "auto",
+    engine: EngineChoice = "auto",
 ) -> PortfolioResult:
     """Simulate the labs together, with site-level accumulation, here or on a Dask cluster.
 
@@ -363,8 +350,8 @@ def simulate_portfolio(
         keys.update(stream_keys(lab.profile, seed))
         block_size = bounded_block_size(lab.profile, n_years, block_size)
     count = len(portfolio.labs)
-    plans = tuple(compiled_plan(lab.profile, keys, [lab.terms], engine) for lab in portfolio.labs)
-    work = _Work(portfolio.labs, plans, keys, lab_group_size)
+    engines = tuple(choose_engine(lab.profile, keys, [lab.terms], engine) for lab in portfolio.labs)
+    work = _Work(engines, lab_group_size)
     groups = math.ceil(count / lab_group_size)
     blocks = [(first, min(block_size, n_years - first)) for first in range(0, n_years, block_size)]
     total = np.zeros(n_years)

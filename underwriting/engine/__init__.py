@@ -1,17 +1,27 @@
 """The Monte Carlo engine: a risk profile and policy terms to simulated years of losses.
 
 ``_randomness`` gives every draw its own counter-based stream (the hash, its constants and the
-draw dimensions, for both engines); ``_simulation`` runs the years block by block and gathers the
-result; the NumPy reference engine draws a block's events with arrays there. The compiled engine
-makes the same draws in one pass per year: ``_plan`` flattens a profile and its terms into record
-arrays with named fields, ``_scalar`` holds its scalar functions (hash, severities, terms),
-``_year_loop`` the loop numba compiles, ``_threads`` the thread runtime and ``_compiled`` runs a
-block through them. ``_executors`` runs blocks in process or on Dask.
+draw dimensions, for both engines). ``_engine`` holds the one ``Engine`` interface, its two
+implementations and ``choose_engine``, which picks one per run; ``_simulation`` runs the years
+block by block on it and gathers the result. ``_numpy`` is the NumPy reference engine (a block's
+events drawn with arrays). The compiled engine makes the same draws in one pass per year:
+``_plan`` flattens a profile and its terms into record arrays with named fields, ``_scalar``
+holds its scalar functions (hash, severities, terms), ``_year_loop`` the loop numba compiles,
+``_threads`` the thread runtime, and ``_compiled`` runs a block through them. ``_executors`` runs
+blocks in process or on Dask.
 """
 
 from underwriting.engine._compiled import warm_up
+from underwriting.engine._engine import (
+    BlockResult,
+    CompiledEngine,
+    Engine,
+    EngineChoice,
+    NumpyEngine,
+    choose_engine,
+)
 from underwriting.engine._executors import REDUCTION_FAN_IN, Backend, reduce_blocks, run_blocks
-from underwriting.engine._plan import Plan
+from underwriting.engine._numpy import BlockEvents, event_loss_table, simulate_block_events
 from underwriting.engine._randomness import (
     StreamKey,
     check_seed,
@@ -21,15 +31,11 @@ from underwriting.engine._randomness import (
 )
 from underwriting.engine._simulation import (
     DEFAULT_BLOCK_YEARS,
-    Engine,
     annual_block_losses,
     bounded_block_size,
     check_run,
-    compiled_plan,
-    event_loss_table,
     expected_events_per_year,
     simulate,
-    simulate_block_events,
     simulate_many,
     stream_keys,
     tail_warnings,
@@ -39,14 +45,18 @@ __all__ = [
     "DEFAULT_BLOCK_YEARS",
     "REDUCTION_FAN_IN",
     "Backend",
+    "BlockEvents",
+    "BlockResult",
+    "CompiledEngine",
     "Engine",
-    "Plan",
+    "EngineChoice",
+    "NumpyEngine",
     "StreamKey",
     "annual_block_losses",
     "bounded_block_size",
     "check_run",
     "check_seed",
-    "compiled_plan",
+    "choose_engine",
     "event_loss_table",
     "expected_events_per_year",
     "new_seed",

@@ -1,73 +1,41 @@
 """Monte Carlo simulation of a risk profile's annual losses under policy terms.
 
 The work is cut into fixed-size blocks of years; every random number is addressed by
-``(seed, scenario id, year, event, dimension)`` (see :mod:`underwriting.engine`), so a result
-depends on neither the block size nor the order in which blocks run, adding a scenario leaves the
-others' draws alone, and runs with the same seed see the same events whatever the terms or the
-relativities (common random numbers).
+``(seed, scenario id, year, event, dimension)`` (``_randomness``), so a result depends on neither
+the block size nor the order in which blocks run, adding a scenario leaves the others' draws
+alone, and runs with the same seed see the same events whatever the terms or the relativities
+(common random numbers).
 
-Per block, for each scenario: the count of events in each year (inverse CDF of the frequency),
-then for each event a common severity factor and, per section impact, whether the section is hit
-and how badly (inverse CDF through a Gaussian copula), then cascades (a child scenario's impacts
-inside the parent's occurrence). Section losses of an event are capped at the section's value at
-risk. The policy terms are applied to all events of the block at once
-(:func:`underwriting.terms.apply_terms`), and the block's year loss table is kept.
-
-Nothing loops in Python per year or per event: only per block, scenario and impact.
-
-That is the NumPy engine, the reference. By default (``engine="auto"``) runs use the compiled
-kernel of :mod:`underwriting.engine` instead, which makes the same draws in one pass per year and
-agrees with it to 1e-9; the NumPy engine runs where the kernel cannot (no numba, a gamma severity,
-``UW_ENGINE=numpy``). Blocks run in this process or on a Dask cluster
-(:mod:`underwriting.engine`), with the same result.
+A run chooses its engine once (``_engine.choose_engine``): by default (``engine="auto"``) the
+compiled engine, which makes the same draws as the NumPy reference engine in one pass per year and
+agrees with it to 1e-9; the NumPy engine where the compiled one cannot run (no numba, a gamma
+severity, ``UW_ENGINE=numpy``). Blocks run in this process or on a Dask cluster
+(``_executors``), with the same result.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special
 
-from underwriting.engine._compiled import run_block, switched_on
+from underwriting.engine._engine import BlockResult, Engine, EngineChoice, choose_engine
 from underwriting.engine._executors import Backend, run_blocks
-from underwriting.engine._plan import Plan, make_plan
-from underwriting.engine._randomness import (
-    DIM_CASCADE_BASE,
-    DIM_CASCADE_TRIGGER,
-    DIM_COUNT,
-    DIM_EVENT_FACTOR,
-    DIM_HIT,
-    DIM_SEVERITY,
-    DIM_THIN,
-    StreamKey,
-    check_seed,
-    new_seed,
-    stream_key,
-    uniforms_from_states,
-    year_states,
-)
+from underwriting.engine._numpy import BlockEvents, simulate_block_events, terms_table
+from underwriting.engine._randomness import StreamKey, check_seed, new_seed, stream_key
 from underwriting.errors import HeavyTailError, SimulationLimitError, UnderwritingWarning
-from underwriting.model import SECTION_INDEX, SECTIONS, Section
-from underwriting.rating import RiskProfile, Scenario, SectionImpact
+from underwriting.model import Section
+from underwriting.rating import RiskProfile, SectionImpact
 from underwriting.results import (
     EventLosses,
     EventSource,
     SimulationResult,
-    YearLossTable,
     YearLossTableBuilder,
 )
-from underwriting.terms import (
-    EventLossTable,
-    InsuredLosses,
-    PolicyTerms,
-    annual_insured,
-    apply_terms,
-)
+from underwriting.terms import InsuredLosses, PolicyTerms, apply_terms
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -80,204 +48,8 @@ MAX_EVENTS_PER_BLOCK = 2_000_000
 
 MAX_YEARS = 1_000_000_000
 
-Engine = Literal["auto", "compiled", "numpy"]
-"""Which implementation simulates: the compiled kernel where it can (``auto``), or one of them."""
 Detail = Literal["full", "annual"]
 """What a run keeps: everything (``full``), or the annual insured losses only (``annual``)."""
-
-_RI = SECTION_INDEX[Section.RESEARCH_INTERRUPTION]
-
-
-@dataclass(frozen=True, slots=True)
-class BlockEvents:
-    """The events of one block of years, ordered by scenario, then year, then event index.
-
-    Attributes
-    ----------
-    year
-        Year of each event, relative to the block's first year, shape ``(n_events,)``.
-    scenario
-        Index of each event's scenario in the profile, shape ``(n_events,)``.
-    event
-        Index of the event within its year and scenario (1-based), shape ``(n_events,)``.
-    ground_up
-        Ground-up loss per event and section (currency), shape ``(n_events, len(SECTIONS))``.
-    downtime_days
-        Research-interruption downtime of each event (days), shape ``(n_events,)``.
-    daily_cost
-        Research cost per day (currency), shape ``(n_events,)``.
-    """
-
-    year: IntArray
-    scenario: IntArray
-    event: IntArray
-    ground_up: FloatArray
-    downtime_days: FloatArray
-    daily_cost: FloatArray
-
-
-def _normal(states: npt.NDArray[np.uint64], events: IntArray, dimension: int) -> FloatArray:
-    return np.asarray(special.ndtri(uniforms_from_states(states, events, dimension)))
-
-
-def _draw_impacts(
-    scenario: Scenario,
-    states: npt.NDArray[np.uint64],
-    events: IntArray,
-    base: int,
-    ground_up: FloatArray,
-    downtime_days: FloatArray,
-    factor_states: npt.NDArray[np.uint64] | None = None,
-) -> float:
-    """Add one scenario's impacts for the given events into ``ground_up`` and ``downtime_days``.
-
-    ``factor_states`` (default ``states``) key the event's common severity factor: a shared
-    stream for site-level events, so that every lab hit by one event sees the same severity
-    percentile. Returns the daily research cost of the research-interruption impact (0 if none).
-    """
-    daily_cost = 0.0
-    event_factor = _normal(
-        states if factor_states is None else factor_states, events, base + DIM_EVENT_FACTOR
-    )
-    for impact in scenario.impacts:
-        column = SECTION_INDEX[impact.section]
-        if impact.correlation == 1.0:
-            z = event_factor
-        else:
-            own = _normal(states, events, base + DIM_SEVERITY + 2 * column)
-            if impact.correlation == 0.0:
-                z = own
-            else:
-                rho = impact.correlation
-                z = np.sqrt(rho) * event_factor + np.sqrt(1.0 - rho) * own
-        severity = impact.severity.from_normal(z) * impact.severity_scale
-        if impact.probability < 1.0:
-            hit = uniforms_from_states(states, events, base + DIM_HIT + 2 * column)
-            severity = np.where(hit < impact.probability, severity, 0.0)
-        if impact.basis == "damage_ratio":
-            assert impact.value is not None
-            ground_up[:, column] += impact.value * np.minimum(severity, 1.0)
-        elif impact.basis == "downtime_days":
-            assert impact.value is not None
-            days = severity if impact.max_days is None else np.minimum(severity, impact.max_days)
-            np.maximum(downtime_days, days, out=downtime_days)
-            daily_cost = impact.value
-        else:
-            amount = severity if impact.value is None else np.minimum(severity, impact.value)
-            ground_up[:, column] += amount
-    return daily_cost
-
-
-def simulate_block_events(
-    profile: RiskProfile, keys: dict[str, StreamKey], first_year: int, n_years: int
-) -> BlockEvents:
-    """Simulate the events of years ``first_year .. first_year + n_years - 1``."""
-    years = np.arange(first_year, first_year + n_years, dtype=np.int64)
-    parts: list[tuple[IntArray, int, IntArray, FloatArray, FloatArray, FloatArray]] = []
-    for index, scenario in enumerate(profile.scenarios):
-        states = year_states(keys[scenario.stream_id], years)
-        shared = scenario.occurrence
-        if shared is None:
-            count_states, frequency = states, scenario.frequency
-        else:
-            count_states = year_states(keys[shared.stream], years)
-            frequency = scenario.frequency.with_rate(shared.rate)
-        counts = frequency.counts(
-            uniforms_from_states(count_states, np.zeros(n_years, dtype=np.int64), DIM_COUNT)
-        )
-        total = int(counts.sum())
-        if total == 0:
-            continue
-        local_year = np.repeat(np.arange(n_years, dtype=np.int64), counts)
-        first_of_year = np.cumsum(counts) - counts
-        event = np.arange(total, dtype=np.int64) - np.repeat(first_of_year, counts) + 1
-        event_states = states[local_year]
-        factor_states = None
-        if shared is not None:
-            factor_states = count_states[local_year]
-            share = scenario.frequency.mean / shared.rate
-            if share < 1.0:
-                taken = uniforms_from_states(event_states, event, DIM_THIN) < share
-                local_year, event = local_year[taken], event[taken]
-                event_states, factor_states = event_states[taken], factor_states[taken]
-                total = int(local_year.size)
-                if total == 0:
-                    continue
-        ground_up = np.zeros((total, len(SECTIONS)))
-        downtime = np.zeros(total)
-        daily = np.full(
-            total,
-            _draw_impacts(
-                scenario, event_states, event, 0, ground_up, downtime, factor_states=factor_states
-            ),
-        )
-        for number, cascade in enumerate(profile.cascades):
-            if cascade.parent != scenario.id:
-                continue
-            trigger = uniforms_from_states(event_states, event, DIM_CASCADE_TRIGGER + number)
-            (triggered,) = np.nonzero(trigger < cascade.probability)
-            if triggered.size == 0:
-                continue
-            child_ground_up = np.zeros((triggered.size, len(SECTIONS)))
-            child_downtime = np.zeros(triggered.size)
-            child_daily = _draw_impacts(
-                profile.scenario(cascade.child),
-                event_states[triggered],
-                event[triggered],
-                DIM_CASCADE_BASE * (number + 1),
-                child_ground_up,
-                child_downtime,
-            )
-            ground_up[triggered] += child_ground_up
-            downtime[triggered] = np.maximum(downtime[triggered], child_downtime)
-            if child_daily:
-                daily[triggered] = np.maximum(daily[triggered], child_daily)
-        ground_up[:, _RI] = downtime * daily
-        for section, cap in profile.value_at_risk.items():
-            column = SECTION_INDEX[section]
-            np.minimum(ground_up[:, column], cap, out=ground_up[:, column])
-        parts.append((local_year, index, event, ground_up, downtime, daily))
-    if not parts:
-        empty_int = np.zeros(0, dtype=np.int64)
-        return BlockEvents(
-            empty_int, empty_int, empty_int, np.zeros((0, len(SECTIONS))), np.zeros(0), np.zeros(0)
-        )
-    return BlockEvents(
-        year=np.concatenate([p[0] for p in parts]),
-        scenario=np.concatenate([np.full(p[0].size, p[1], dtype=np.int64) for p in parts]),
-        event=np.concatenate([p[2] for p in parts]),
-        ground_up=np.concatenate([p[3] for p in parts]),
-        downtime_days=np.concatenate([p[4] for p in parts]),
-        daily_cost=np.concatenate([p[5] for p in parts]),
-    )
-
-
-def _year_totals(year: IntArray, values: FloatArray) -> tuple[IntArray, FloatArray]:
-    """Sum ``values`` by ``year`` for rows sorted by year: ``(distinct years, sums)``."""
-    if year.size == 0:
-        return year, values
-    starts = np.flatnonzero(np.r_[True, year[1:] != year[:-1]])
-    return year[starts], np.add.reduceat(values, starts)
-
-
-def _block_year_loss_table(
-    events: BlockEvents, insured: FloatArray, first_year: int, n_scenarios: int
-) -> YearLossTable:
-    parts = []
-    for scenario in range(n_scenarios):
-        lo, hi = np.searchsorted(events.scenario, [scenario, scenario + 1])
-        if lo == hi:
-            continue
-        year = events.year[lo:hi]
-        for column in range(len(SECTIONS)):
-            ground_up = events.ground_up[lo:hi, column]
-            mask = ground_up > 0
-            if not mask.any():
-                continue
-            years, gu_sums = _year_totals(year[mask], ground_up[mask])
-            _, insured_sums = _year_totals(year[mask], insured[lo:hi, column][mask])
-            parts.append((years + first_year, scenario, column, gu_sums, insured_sums))
-    return YearLossTable.from_parts(parts)
 
 
 def _capped(profile: RiskProfile, terms: PolicyTerms, impact: SectionImpact) -> bool:
@@ -381,7 +153,7 @@ def simulate(
     block_size: int = DEFAULT_BLOCK_YEARS,
     progress: Callable[[int], None] | None = None,
     max_events: float | None = None,
-    engine: Engine = "auto",
+    engine: EngineChoice = "auto",
     backend: Backend = "local",
     client: Any | None = None,
     detail: Detail = "full",
@@ -462,7 +234,7 @@ def simulate_many(
     year_loss_tables: bool | Sequence[bool] | None = None,
     progress: Callable[[int], None] | None = None,
     max_events: float | None = None,
-    engine: Engine = "auto",
+    engine: EngineChoice = "auto",
     backend: Backend = "local",
     client: Any | None = None,
     detail: Detail = "full",
@@ -497,13 +269,13 @@ def simulate_many(
     keep = _kept_tables(year_loss_tables, len(terms), detail)
     full = detail == "full"
     keys = stream_keys(profile, seed)
-    plan = compiled_plan(profile, keys, terms, engine)
+    chosen = choose_engine(profile, keys, terms, engine)
     annual = [np.empty(n_years) for _ in terms]
     max_occurrence = [np.empty(n_years) if full else None for _ in terms]
     tables = [YearLossTableBuilder(n_years) if kept else None for kept in keep]
     annual_ground_up = np.empty(n_years) if full else None
     blocks = [(first, min(block_size, n_years - first)) for first in range(0, n_years, block_size)]
-    task = functools.partial(simulate_block, profile, tuple(terms), keys, tuple(keep), plan)
+    task = functools.partial(_simulate_block, chosen, tuple(keep))
     for block in run_blocks(task, blocks, backend=backend, client=client):
         first, size = block.first_year, block.annual_ground_up.size
         if annual_ground_up is not None:
@@ -559,112 +331,10 @@ def _kept_tables(
     return keep
 
 
-def compiled_plan(
-    profile: RiskProfile,
-    keys: dict[str, StreamKey],
-    terms: Sequence[PolicyTerms],
-    engine: Engine = "auto",
-) -> Plan | None:
-    """The compiled kernel's plan for this run, or ``None`` where the NumPy engine runs."""
-    if engine not in ("auto", "compiled", "numpy"):
-        raise ValueError(f"engine must be 'auto', 'compiled' or 'numpy', got {engine!r}")
-    if engine == "numpy":
-        return None
-    plan = make_plan(profile, keys, terms) if switched_on() else None
-    if plan is None and engine == "compiled":
-        raise ValueError(
-            "the compiled engine cannot run here: it needs numba (not switched off by "
-            "UW_ENGINE=numpy) and severities with closed-form quantiles (lognormal, "
-            "lognormal_gpd, pareto); use engine='auto' or 'numpy'"
-        )
-    return plan
-
-
-@dataclass(frozen=True, slots=True)
-class BlockResult:
-    """One block's share of a run: what ``simulate_many`` puts in its arrays.
-
-    ``annual`` and ``max_occurrence`` have shape ``(n_term_sets, n_years)``; ``tables`` holds a
-    year loss table for each term set that keeps one, else ``None``.
-    """
-
-    first_year: int
-    annual: FloatArray
-    max_occurrence: FloatArray
-    annual_ground_up: FloatArray
-    tables: tuple[YearLossTable | None, ...]
-
-
-def simulate_block(
-    profile: RiskProfile,
-    terms: Sequence[PolicyTerms],
-    keys: dict[str, StreamKey],
-    keep: Sequence[bool],
-    plan: Plan | None,
-    first: int,
-    size: int,
-) -> BlockResult:
-    """Years ``first .. first + size - 1`` under every term set: a pure function of the block
-    (it can run in any order and in any process), on the compiled kernel when ``plan`` is given.
-    """
-    if plan is not None:
-        return _compiled_block(plan, keep, first, size)
-    return _numpy_block(profile, terms, keys, keep, first, size)
-
-
-def _compiled_block(plan: Plan, keep: Sequence[bool], first: int, size: int) -> BlockResult:
-    out = run_block(plan, first, size, keep)
-    tables: list[YearLossTable | None] = []
-    kept = 0
-    for index in range(plan.n_term_sets):
-        if not keep[index]:
-            tables.append(None)
-            continue
-        # Views of the kernel's row buffers (the run's concatenation copies them once).
-        tables.append(
-            YearLossTable(
-                year=out.year,
-                scenario=out.scenario,
-                section=out.section,
-                ground_up=out.ground_up,
-                insured=out.insured[kept],
-            )
-        )
-        kept += 1
-    return BlockResult(first, out.annual, out.max_occurrence, out.annual_ground_up, tuple(tables))
-
-
-def _numpy_block(
-    profile: RiskProfile,
-    terms: Sequence[PolicyTerms],
-    keys: dict[str, StreamKey],
-    keep: Sequence[bool],
-    first: int,
-    size: int,
-) -> BlockResult:
-    events = simulate_block_events(profile, keys, first, size)
-    annual_ground_up = np.bincount(
-        events.year, weights=events.ground_up.sum(axis=1), minlength=size
-    ).astype(np.float64)
-    event_years, table = _terms_table(events)
-    annual = np.zeros((len(terms), size))
-    max_occurrence = np.zeros((len(terms), size))
-    tables: list[YearLossTable | None] = []
-    for index, term_set in enumerate(terms):
-        if keep[index]:
-            insured = apply_terms(table, term_set)
-            year_losses, occurrence = insured.annual, insured.occurrence
-            tables.append(
-                _block_year_loss_table(events, insured.by_event, first, len(profile.scenarios))
-            )
-        else:
-            year_losses, occurrence = annual_insured(table, term_set)
-            tables.append(None)
-        annual[index, event_years] = year_losses
-        block_max = np.zeros(event_years.size)
-        np.maximum.at(block_max, table.year, occurrence.sum(axis=1) * term_set.share)
-        max_occurrence[index, event_years] = block_max
-    return BlockResult(first, annual, max_occurrence, annual_ground_up, tuple(tables))
+def _simulate_block(engine: Engine, keep: tuple[bool, ...], first: int, size: int) -> BlockResult:
+    """Years ``first .. first + size - 1``: a pure function of the block, on the engine chosen
+    for the run (it can run in any order and in any process)."""
+    return engine.block(first, size, keep)
 
 
 def expected_events_per_year(profile: RiskProfile) -> float:
@@ -702,33 +372,6 @@ def stream_keys(profile: RiskProfile, seed: int) -> dict[str, StreamKey]:
     return {name: stream_key(seed, name) for name in sorted(names)}
 
 
-def event_loss_table(events: BlockEvents, n_years: int) -> EventLossTable:
-    return EventLossTable(
-        year=events.year,
-        ground_up=events.ground_up,
-        n_years=n_years,
-        downtime_days=events.downtime_days,
-        daily_cost=events.daily_cost,
-    )
-
-
-def _terms_table(events: BlockEvents) -> tuple[IntArray, EventLossTable]:
-    """The block's years with events, and its event table with those years numbered 0, 1, ...
-
-    Terms act only on years with events (a year without one pays nothing), so they are applied
-    on those years alone; callers put year results back at ``years``.
-    """
-    years, compact = np.unique(events.year, return_inverse=True)
-    table = EventLossTable(
-        year=compact.astype(np.int64),
-        ground_up=events.ground_up,
-        n_years=int(years.size),
-        downtime_days=events.downtime_days,
-        daily_cost=events.daily_cost,
-    )
-    return years, table
-
-
 def annual_block_losses(
     profile: RiskProfile,
     terms: PolicyTerms,
@@ -736,24 +379,16 @@ def annual_block_losses(
     first_year: int,
     n_years: int,
     *,
-    plan: Plan | None = None,
-    engine: Engine = "auto",
+    engine: EngineChoice = "auto",
 ) -> FloatArray:
     """The insured loss of each year ``first_year .. first_year + n_years - 1``.
 
     A pure function of its arguments (every draw is keyed by its year), so blocks can be computed
-    in any order, in any process, and give the same numbers. ``plan`` (from
-    :func:`compiled_plan`, made once for many blocks) runs the compiled kernel; without one,
-    ``engine`` chooses as for :func:`simulate`.
+    in any order, in any process, and give the same numbers. ``engine`` chooses as for
+    :func:`simulate`; to run many blocks, choose once with :func:`choose_engine` and call its
+    :meth:`~Engine.annual`.
     """
-    if plan is None and engine != "numpy":
-        plan = compiled_plan(profile, keys, [terms], engine)
-    if plan is not None:
-        annual: FloatArray = run_block(plan, first_year, n_years, [False]).annual[0]
-        return annual
-    events = simulate_block_events(profile, keys, first_year, n_years)
-    annual, _ = annual_insured(event_loss_table(events, n_years), terms)
-    return annual
+    return choose_engine(profile, keys, [terms], engine).annual(first_year, n_years)
 
 
 def _numpy_events_and_insured(
@@ -764,7 +399,7 @@ def _numpy_events_and_insured(
     n_years: int,
 ) -> tuple[BlockEvents, InsuredLosses]:
     events = simulate_block_events(profile, keys, first_year, n_years)
-    return events, apply_terms(_terms_table(events)[1], terms)
+    return events, apply_terms(terms_table(events)[1], terms)
 
 
 def _event_source(

@@ -8,12 +8,11 @@ that does not validate: one ``field: message`` line per problem).
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import importlib
 import json
 import os
 import tomllib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -38,6 +37,7 @@ import underwriting as uw
 from api.settings import Settings
 from api.store import ROLES, Store, hash_key
 from underwriting import report
+from underwriting.rating import Flat
 
 app = typer.Typer(help="Laboratory all-risk underwriting engine.", no_args_is_help=True)
 keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -546,71 +546,7 @@ def validate_tables(
     console.print(hashes)
 
 
-Scalar = bool | int | float | str | None
-_PROSE = frozenset({"name", "description", "source", "message"})
-
-
-def _flatten(prefix: str, value: Any, into: dict[str, Scalar]) -> None:
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if key not in _PROSE:
-                _flatten(f"{prefix}.{key}" if prefix else str(key), item, into)
-    elif isinstance(value, list | tuple) and all(not isinstance(v, Mapping) for v in value):
-        into[prefix] = ", ".join(str(v) for v in value)
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value, start=1):
-            _flatten(f"{prefix}[{index}]", item, into)
-    else:
-        into[prefix] = value.isoformat() if isinstance(value, dt.date) else value
-
-
-def _table_numbers(rating: uw.RatingTables) -> dict[tuple[str, str], Scalar]:
-    """Every number and setting of a version, keyed by ``(file, item)``; prose left out."""
-    found: dict[tuple[str, str], Scalar] = {("manifest.toml", "currency"): rating.currency}
-
-    def add(file: str, prefix: str, value: Any) -> None:
-        flat: dict[str, Scalar] = {}
-        _flatten(prefix, value, flat)
-        found.update({(file, item): v for item, v in flat.items()})
-
-    add("scenarios.toml", "model", rating.model.model_dump(mode="json"))
-    for scenario in rating.scenarios:
-        data = scenario.model_dump(mode="json", exclude={"id", "impacts"})
-        add("scenarios.toml", scenario.id, data)
-        for impact in scenario.impacts:
-            add(
-                "scenarios.toml",
-                f"{scenario.id} -> {impact.section.value}",
-                impact.model_dump(mode="json", exclude={"section"}),
-            )
-    for cascade in rating.cascades:
-        found[("scenarios.toml", f"cascade {cascade.parent} -> {cascade.child}")] = (
-            cascade.probability
-        )
-    for (scenario_id, category), (rate, _source) in rating.base_rates.items():
-        found[("base_frequencies.csv", f"{scenario_id} / {category.value}")] = rate
-    for row in rating.relativities:
-        item = f"{row.factor}={row.level} / {row.scenario} / {row.applies_to}"
-        copies = sum(1 for file, name in found if file == "relativities.csv" and name == item)
-        item += f" #{copies + 1}" if copies else ""
-        found[("relativities.csv", item)] = row.relativity
-        if row.lower is not None:
-            upper = "inf" if row.upper is None else f"{row.upper:g}"
-            found[("relativities.csv", f"{item} band")] = f"[{row.lower:g}, {upper})"
-    add("pricing.toml", "", rating.pricing.model_dump(mode="json"))
-    for rule in rating.rules.rules:
-        leaves = rule.leaves()
-        for leaf in leaves:
-            value = leaf.value
-            shown = ", ".join(str(v) for v in value) if isinstance(value, tuple) else value
-            found[("rules.toml", f"{rule.code}: {leaf.fact} {leaf.op}")] = shown
-        found[("rules.toml", f"{rule.code}: outcome")] = rule.outcome + (
-            f" ({rule.authority})" if rule.authority else ""
-        )
-    return found
-
-
-def _show(value: Scalar) -> str:
+def _show(value: Flat) -> str:
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -622,16 +558,14 @@ def _show(value: Scalar) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:.6g}"
 
 
-def _numeric_change(old: Scalar, new: Scalar) -> str:
-    numbers = (int, float)
-    if (
-        isinstance(old, numbers)
-        and isinstance(new, numbers)
-        and not isinstance(old, bool)
-        and not isinstance(new, bool)
-    ):
-        return _change(float(old), float(new))
-    return ""
+def _change_label(change: uw.TableChange) -> str:
+    """``added``, ``removed``, a number's relative change, or nothing (a setting changed)."""
+    if change.status != "changed":
+        return change.status
+    if not change.numeric:
+        return ""
+    relative = change.relative_change
+    return "n/a" if relative is None else f"{relative:+.1%}"
 
 
 def _example_premiums(
@@ -684,26 +618,21 @@ def diff_tables(
                 f"{label} [bold]{escape(rating.version)}[/], effective {rating.effective_date}, "
                 f"{escape(str(rating.directory))}"
             )
-        old_numbers, new_numbers = _table_numbers(before), _table_numbers(after)
+        found_changes = uw.compare_tables(before, after)
         changes = Table(title="What changed", title_justify="left")
         changes.add_column("file")
         changes.add_column("item")
         for column in (before.version, after.version, "change"):
             changes.add_column(column, justify="right")
-        count = 0
-        for key in sorted(
-            old_numbers.keys() | new_numbers.keys(), key=lambda k: (k[0], k[1].lower())
-        ):
-            was = old_numbers.get(key, None)
-            now = new_numbers.get(key, None)
-            present = (key in old_numbers, key in new_numbers)
-            if present == (True, True) and was == now:
-                continue
-            count += 1
-            label = {(True, False): "removed", (False, True): "added"}.get(
-                present, _numeric_change(was, now)
+        for change in found_changes:
+            changes.add_row(
+                change.file,
+                Text(change.item),
+                Text(_show(change.old)),
+                Text(_show(change.new)),
+                _change_label(change),
             )
-            changes.add_row(key[0], Text(key[1]), Text(_show(was)), Text(_show(now)), label)
+        count = len(found_changes)
         if count:
             console.print(changes)
             console.print(f"{count} number(s) changed")

@@ -44,6 +44,7 @@ from underwriting.rating import (
     RatingTables,
     RiskProfile,
     decide,
+    flatten,
     load_rating_tables,
     rate_with_experience,
 )
@@ -265,14 +266,6 @@ _TERM_EXPLANATIONS = {
 # --------------------------------------------------------------------------- facts
 
 
-def _flatten(prefix: str, value: Any, into: dict[str, Fact]) -> None:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _flatten(f"{prefix}.{key}", item, into)
-    elif isinstance(value, bool | int | float | str) or value is None:
-        into[prefix] = value
-
-
 def _figure(value: float) -> str:
     """A figure for a message: whole with separators from 100 up, else 3 significant digits."""
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
@@ -311,8 +304,7 @@ def _facts(
     experience: ExperienceRating,
     implausible: Sequence[UnderwritingWarning] = (),
 ) -> dict[str, Fact]:
-    facts: dict[str, Fact] = {}
-    _flatten("submission", submission.model_dump(mode="json"), facts)
+    facts: dict[str, Fact] = flatten(submission.model_dump(mode="json"), "submission", lists="drop")
     facts["submission.implausible_fields"] = len(implausible)
     facts["submission.values.total_insured_value"] = submission.values.total_insured_value
     facts["submission.values.property_value"] = submission.values.property_value

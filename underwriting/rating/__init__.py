@@ -5,16 +5,20 @@ rules' grammar in ``_rules``), and runs every cross-table check in one place (``
 ``_factors`` reads the rating factors' levels off a submission, ``_profile`` holds the risk
 profile (scenarios, impacts, cascades) and rates a submission into one, ``_experience`` weighs
 the lab's own claims into the scenario rates, and ``_decision`` applies the underwriting rules
-(``_rules``) to a quote's facts.
+(``_rules``) to a quote's facts. ``_flatten`` turns nested data (a submission, a table) into
+dotted names and scalars, for the decision's facts and for ``_diff``, which lists every number
+that changed between two versions of the tables.
 """
 
 from underwriting.rating._decision import Decision, Fact, Reason, decide
+from underwriting.rating._diff import TableChange, compare_tables, table_numbers
 from underwriting.rating._experience import (
     ExperienceRating,
     rate_experience,
     rate_with_experience,
 )
 from underwriting.rating._factors import EXPOSURES, FACTORS
+from underwriting.rating._flatten import Flat, flatten
 from underwriting.rating._load import (
     RatingTables,
     available_versions,
@@ -47,6 +51,7 @@ __all__ = [
     "ExperienceRating",
     "ExperienceSettings",
     "Fact",
+    "Flat",
     "Leaf",
     "PremiumSettings",
     "RatingStep",
@@ -61,11 +66,15 @@ __all__ = [
     "ScenarioDefinition",
     "SectionImpact",
     "SharedOccurrence",
+    "TableChange",
     "available_versions",
+    "compare_tables",
     "decide",
+    "flatten",
     "known_facts",
     "load_rating_tables",
     "rate_experience",
     "rate_with_experience",
+    "table_numbers",
     "write_manifest_hashes",
 ]

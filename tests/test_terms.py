@@ -32,6 +32,10 @@ from underwriting.terms import (
     annual_insured,
     apply_terms,
     cover_problems,
+    occurrence_terms,
+    section_aggregate,
+    term_records,
+    year_terms,
 )
 
 PROPERTY = SECTION_INDEX[Section.PROPERTY]
@@ -729,6 +733,38 @@ def test_the_fast_path_gives_the_same_annual_losses(data: st.DataObject) -> None
     full = apply_terms(events, terms)
     np.testing.assert_array_equal(annual, full.annual)
     np.testing.assert_array_equal(occurrence, full.occurrence)
+
+
+@settings(deadline=None, max_examples=200)
+@given(events=event_tables(), kwargs=policy_kwargs())
+def test_the_scalar_form_is_the_numpy_form(events: EventLossTable, kwargs: dict[str, Any]) -> None:
+    # The scalar terms (what the compiled engine inlines), run here as plain Python one event at
+    # a time on the term records, pay exactly what the NumPy form pays, event by event and year
+    # by year: the same steps in the same order, the sums taken in the same order.
+    terms = _policy(kwargs)
+    annual, occurrence = annual_insured(events, terms)
+    sections, policy = term_records([terms])
+    assert events.downtime_days is not None
+    assert events.daily_cost is not None
+    before = np.zeros((events.n_years, len(SECTIONS)))
+    for event in range(events.year.shape[0]):
+        for column in range(len(SECTIONS)):
+            record = sections[0, column]
+            paid = 0.0
+            if record["covered"]:
+                paid = occurrence_terms(
+                    float(events.ground_up[event, column]),
+                    float(events.downtime_days[event]),
+                    float(events.daily_cost[event]),
+                    record,
+                )
+            assert paid == occurrence[event, column]
+            before[events.year[event], column] += paid
+    for year in range(events.n_years):
+        total = 0.0
+        for column in range(len(SECTIONS)):
+            total += section_aggregate(float(before[year, column]), sections[0, column])
+        assert year_terms(total, policy[0]) == annual[year]
 
 
 # --- cover a quote can be given -----------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 Each array is a NumPy structured array (OasisLMF's numba record dtypes are the model), so the
 year loop reads ``scenario["count_threshold"]`` or ``terms["deductible"]``, never a column by
-number. ``inf`` stands for "none" in limits, caps and periods. Built once per run by
-:func:`make_plan`, on the client; the plan travels to Dask workers as it is.
+number. The term sets' records (``SECTION_TERMS``, ``POLICY_TERMS``) are those of
+:mod:`underwriting.terms`, beside the scalar terms that read them. ``inf`` stands for "none" in
+limits, caps and periods. Built once per run by :func:`make_plan`, on the client; the plan
+travels to Dask workers as it is.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy.typing as npt
 from underwriting.engine._randomness import TO_UNIT, StreamKey
 from underwriting.model import SECTION_INDEX, SECTIONS, LogNormal, LogNormalGPD, Pareto
 from underwriting.rating import RiskProfile
-from underwriting.terms import DAYS_PER_MONTH, PolicyTerms
+from underwriting.terms import PolicyTerms, term_records
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -85,37 +87,6 @@ CASCADE = np.dtype(
 )
 """One cascade from a parent scenario to a child."""
 
-SECTION_TERMS = np.dtype(
-    [
-        ("covered", np.bool_),
-        ("time_terms", np.bool_),  # indemnity and waiting periods apply
-        ("deductible_is_share", np.bool_),  # a share of the loss, between a minimum and maximum
-        ("franchise", np.bool_),
-        ("limit_is_share", np.bool_),
-        ("indemnity_days", np.float64),
-        ("waiting_days", np.float64),
-        ("deductible", np.float64),
-        ("deductible_share", np.float64),
-        ("deductible_minimum", np.float64),
-        ("deductible_maximum", np.float64),
-        ("limit", np.float64),
-        ("limit_share", np.float64),
-        ("aggregate_limit", np.float64),
-    ],
-    align=True,
-)
-"""One section's terms in one term set."""
-
-POLICY = np.dtype(
-    [
-        ("aggregate_deductible", np.float64),
-        ("aggregate_limit", np.float64),
-        ("share", np.float64),
-    ],
-    align=True,
-)
-"""One term set's policy-level terms."""
-
 
 @dataclass(frozen=True)
 class Plan:
@@ -135,9 +106,9 @@ class Plan:
     active: IntArray
     """The sections any impact can hit, ascending."""
     section_terms: Records
-    """(T, 7) of :data:`SECTION_TERMS`."""
+    """(T, 7) of :data:`underwriting.terms.SECTION_TERMS`."""
     policy: Records
-    """(T,) of :data:`POLICY`."""
+    """(T,) of :data:`underwriting.terms.POLICY_TERMS`."""
     rows_per_year: float
     """An upper bound on the expected year loss table rows per year (sizes the row buffers)."""
 
@@ -237,34 +208,7 @@ def make_plan(
     caps = np.full(N_SECTIONS, math.inf)
     for section, cap in profile.value_at_risk.items():
         caps[SECTION_INDEX[section]] = cap
-    section_terms = np.zeros((len(terms), N_SECTIONS), dtype=SECTION_TERMS)
-    policy = np.zeros(len(terms), dtype=POLICY)
-    for t, term_set in enumerate(terms):
-        policy[t] = (
-            term_set.aggregate_deductible,
-            _none_is_inf(term_set.aggregate_limit),
-            term_set.share,
-        )
-        for section, st in term_set.sections.items():
-            record = section_terms[t, SECTION_INDEX[section]]
-            record["covered"] = True
-            record["time_terms"] = st.has_time_terms
-            record["deductible_is_share"] = st.deductible_percent_of_loss is not None
-            record["franchise"] = st.franchise
-            record["limit_is_share"] = st.limit_percent_of_loss is not None
-            record["indemnity_days"] = (
-                math.inf
-                if st.indemnity_period_months is None
-                else st.indemnity_period_months * DAYS_PER_MONTH
-            )
-            record["waiting_days"] = st.waiting_period_days
-            record["deductible"] = st.deductible
-            record["deductible_share"] = st.deductible_percent_of_loss or 0.0
-            record["deductible_minimum"] = st.deductible_minimum
-            record["deductible_maximum"] = _none_is_inf(st.deductible_maximum)
-            record["limit"] = _none_is_inf(st.limit)
-            record["limit_share"] = st.limit_percent_of_loss or 0.0
-            record["aggregate_limit"] = _none_is_inf(st.aggregate_limit)
+    section_terms, policy = term_records(terms)
     return Plan(
         scenarios=scenarios,
         tables=np.concatenate(tables) if tables else np.zeros(0),

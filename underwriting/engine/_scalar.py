@@ -1,10 +1,11 @@
-"""The compiled engine's scalar functions: the hash, the normal quantile, severities, terms.
+"""The compiled engine's scalar functions: the hash, the normal quantile, severities, impacts.
 
 Plain Python that numba compiles on first use (``_year_loop.compiled``) and inlines into the year
 loop; nothing here allocates. Integer constants are uint64 so that numba keeps the hash in 64-bit
 unsigned arithmetic, wrapping as NumPy's does. The hash and the draw dimensions are those of
 :mod:`underwriting.engine._randomness`, where the NumPy engine's live: both engines draw the very
-same uniforms, bit for bit.
+same uniforms, bit for bit. The terms' scalar form lives with the terms models and their NumPy
+form, in :mod:`underwriting.terms` (``SCALAR_TERMS``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ HELPERS = (
     "ndtri",
     "severity",
     "impacts",
-    "paid",
 )
 """The functions compiled and inlined, in an order where each one's callees come first."""
 
@@ -279,26 +279,3 @@ def impacts(
         else:
             ground_up[column] += min(amount, impact["value"])
     return daily_cost, downtime
-
-
-def paid(loss: float, downtime: float, daily_cost: float, terms: Any) -> float:
-    """Steps 1-3 of the terms (``underwriting.terms``) for one event and one ``SECTION_TERMS``
-    record: time terms, deductible, limit."""
-    if terms["time_terms"]:
-        paid_days = max(min(downtime, terms["indemnity_days"]) - terms["waiting_days"], 0.0)
-        loss = min(paid_days * daily_cost, loss)
-    if terms["deductible_is_share"]:
-        deductible = min(
-            max(terms["deductible_share"] * loss, terms["deductible_minimum"]),
-            terms["deductible_maximum"],
-        )
-    else:
-        deductible = terms["deductible"]
-    if terms["franchise"]:
-        amount = loss if loss > deductible else 0.0
-    else:
-        amount = max(loss - deductible, 0.0)
-    amount = min(amount, terms["limit"])
-    if terms["limit_is_share"]:
-        amount = min(amount, terms["limit_share"] * loss)
-    return float(amount)

@@ -5,15 +5,19 @@ count uniforms' hash words alone (an integer comparison, vectorised); most years
 none and are done. For each other year the loop draws the event counts of the scenarios that
 have one, and for each event its impacts and cascades (``_scalar.impacts``: inverse CDF of the
 same uniforms as the NumPy engine), caps the section losses, applies every set of policy terms to
-the sections hit (``_scalar.paid``) and adds the year's sums, all in registers and a few small
-scratch arrays. It reads the plan's record arrays by field name (``_plan``). It is compiled with
-numba, as OasisLMF's ``gulmc`` and ``fmpy`` are.
+the sections hit and then to the year (the terms' scalar form from ``underwriting.terms``:
+``occurrence_terms``, ``section_aggregate``, ``year_terms``) and adds the year's sums, all in
+registers and a few small scratch arrays. It reads the plan's record arrays by field name
+(``_plan``). It is compiled with numba, as OasisLMF's ``gulmc`` and ``fmpy`` are.
 
 Year loss table rows come out year by year (then scenario, then section), so a run's table does
 not depend on the block size or the threads either.
 
-numba's on-disk cache of the loop is keyed by this file: the scalar functions it inlines live in
-``_scalar.py``, so after editing those, touch this file (or clear ``__pycache__``) to recompile.
+numba's on-disk cache of the loop is keyed by this file alone: the scalar functions it inlines
+live in ``engine/_scalar.py`` and ``terms/_scalar.py`` (and the constants it freezes in
+``_randomness.py`` and ``_plan.py``), so after editing those, delete the cache
+(``underwriting/**/__pycache__/*.nbi`` and ``*.nbc``) or touch this file, or the old compiled
+code runs.
 """
 
 from __future__ import annotations
@@ -32,8 +36,9 @@ from underwriting.engine._randomness import (
     DIM_COUNT,
     DIM_THIN,
 )
-from underwriting.engine._scalar import count_word, impacts, paid, uniform, year_state
+from underwriting.engine._scalar import count_word, impacts, uniform, year_state
 from underwriting.model import SECTION_INDEX, Section
+from underwriting.terms import SCALAR_TERMS, occurrence_terms, section_aggregate, year_terms
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -231,7 +236,7 @@ def year_loop(
                     for h in range(n_hit):
                         column = hit[h]
                         if section_terms[t, column]["covered"]:
-                            amount = paid(
+                            amount = occurrence_terms(
                                 ground_up[column], downtime, daily_cost, section_terms[t, column]
                             )
                             before[t, column] += amount
@@ -263,11 +268,8 @@ def year_loop(
             sections_total = 0.0
             for h in range(n_touched):
                 column = year_sections[h]
-                sections_total += min(
-                    before[t, column], section_terms[t, column]["aggregate_limit"]
-                )
-            year_loss = max(sections_total - policy[t]["aggregate_deductible"], 0.0)
-            year_loss = min(year_loss, policy[t]["aggregate_limit"]) * policy[t]["share"]
+                sections_total += section_aggregate(before[t, column], section_terms[t, column])
+            year_loss = year_terms(sections_total, policy[t])
             annual[t, out_offset + i] = year_loss
             max_occurrence[t, out_offset + i] = occurrence_max[t]
             if k < n_kept and kept[k] == t:
@@ -275,7 +277,7 @@ def year_loop(
                 policy_factor = year_loss / sections_total if sections_total > 0.0 else 0.0
                 for h in range(n_touched):
                     column = year_sections[h]
-                    after = min(before[t, column], section_terms[t, column]["aggregate_limit"])
+                    after = section_aggregate(before[t, column], section_terms[t, column])
                     section_factor = after / before[t, column] if before[t, column] > 0.0 else 0.0
                     before[t, column] = section_factor * policy_factor
                 k += 1
@@ -329,10 +331,14 @@ def _compile() -> Callable[..., int]:
     # they call each other) and here (where the loop calls them). Inlined: no call overhead and
     # no reference counting of the arrays they read (the loop also avoids slices for that
     # reason). error_model="numpy": no zero-division checks (every division here is guarded).
+    # The terms' scalar functions are leaves (they call nothing of the package), so they are
+    # compiled for the loop only.
     namespace = globals()
     for name in _scalar.HELPERS:
         function = jit(cache=True, inline="always", error_model="numpy")(getattr(_scalar, name))
         setattr(_scalar, name, function)
         if name in namespace:
             namespace[name] = function
+    for term in SCALAR_TERMS:
+        namespace[term.__name__] = jit(cache=True, inline="always", error_model="numpy")(term)
     return cast(Callable[..., int], jit(cache=True, nogil=True, error_model="numpy")(year_loop))

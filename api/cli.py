@@ -13,7 +13,7 @@ import json
 import os
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -37,6 +37,7 @@ import underwriting as uw
 from api.settings import Settings
 from api.store import ROLES, Store, hash_key
 from underwriting import report
+from underwriting.model import SEED_RANGE, check_seed
 from underwriting.rating import Flat
 
 app = typer.Typer(help="Laboratory all-risk underwriting engine.", no_args_is_help=True)
@@ -304,11 +305,12 @@ def _seed(value: str | None) -> int | None:
     if value is None:
         return None
     digits = value.replace("_", "")
-    if not digits.isdigit() or int(digits) >= 2**128:
-        raise typer.BadParameter(
-            f"must be an integer in [0, 2**128), got {value!r}", param_hint="'--seed'"
-        )
-    return int(digits)
+    if digits.isdigit():
+        with suppress(ValueError):  # out of range
+            return check_seed(int(digits))
+    raise typer.BadParameter(
+        f"must be an integer in {SEED_RANGE}, got {value!r}", param_hint="'--seed'"
+    )
 
 
 # --------------------------------------------------------------------------- quote

@@ -459,13 +459,8 @@ def run_simulation(
     else:
         assert body.profile is not None
         profile = body.profile
+    # SeedText has checked the range: int() of it is a valid seed.
     seed = int(body.seed) if body.seed is not None else tables.pricing.precision.default_seed
-    if seed >= 2**128:
-        raise Problem(
-            422,
-            "seed: must be below 2**128",
-            errors=[{"field": "seed", "value": body.seed, "message": "must be in [0, 2**128)"}],
-        )
     try:
         with limiter.slot(principal.name):
             result = uw.simulate(

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from underwriting.model import Submission
+from underwriting.model import SeedText, Submission
 from underwriting.rating import RiskProfile
 from underwriting.terms import PolicyTerms
 
@@ -194,7 +194,7 @@ class SimulationIn(BaseModel):
     profile: RiskProfile | None = None
     terms: PolicyTerms
     n_years: int = Field(gt=0, description="simulated years (capped by the service's settings)")
-    seed: str | None = Field(default=None, pattern=r"^[0-9]{1,39}$")
+    seed: SeedText | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> SimulationIn:

@@ -959,6 +959,32 @@ def test_rating_tables_versions_and_hashes(
     assert "1999.9" in problem["detail"]
 
 
+def test_a_seed_of_2_to_the_128_is_422_naming_seed_on_every_endpoint(
+    client: TestClient, app: FastAPI
+) -> None:
+    # Quotes and simulations parse the seed with one type (underwriting.model.SeedText): the
+    # largest seed passes its pattern, the next one is refused by its range check, field "seed".
+    too_big = str(2**128)
+    simulation = {"profile": REF_PROFILE, "terms": REF_TERMS, "n_years": 1_000, "seed": too_big}
+    headers = key_for(app, "ada", "actuary")
+    problem = assert_problem(client.post("/v1/simulations", json=simulation, headers=headers), 422)
+    error = field_errors(problem)["seed"]
+    assert error["value"] == too_big
+    assert "[0, 2**128)" in error["message"]
+
+    request = {**example("physics_low_hazard"), "seed": too_big}
+    headers = key_for(app, "alice", "underwriter")
+    problem = assert_problem(client.post("/v1/quotes", json=request, headers=headers), 422)
+    assert "[0, 2**128)" in field_errors(problem)["seed"]["message"]
+    assert count_quotes(app) == 0
+
+    largest = {**simulation, "seed": str(2**128 - 1)}
+    headers = key_for(app, "ada", "actuary")
+    response = client.post("/v1/simulations", json=largest, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["seed"] == str(2**128 - 1)
+
+
 # --------------------------------------------------------------------------- errors
 
 

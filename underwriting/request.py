@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from underwriting.model import Submission
+from underwriting.model import SeedText, Submission
 from underwriting.terms import PolicyTerms, cover_problems
 
 
@@ -45,9 +45,5 @@ class QuoteRequest(BaseModel):
     submission: Submission
     terms: QuotableTerms
     options: tuple[QuotableTerms, ...] = Field(default=(), max_length=20)
-    seed: str | None = Field(
-        default=None,
-        pattern=r"^[0-9]{1,39}$",
-        description="decimal integer in [0, 2**128), as a string",
-    )
+    seed: SeedText | None = None
     target_relative_error: float | None = Field(default=None, gt=0, lt=1)

@@ -39,6 +39,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from underwriting.model import SEED_BITS
+from underwriting.model import check_seed as check_seed  # the seed's domain: stated in the model
+
 # SplitMix64's constants, shared by the NumPy functions below and the compiled engine's scalar
 # ones (``_scalar``). Unsigned 64-bit, so that both wrap the same way.
 GAMMA = np.uint64(0x9E3779B97F4A7C15)
@@ -65,9 +68,6 @@ DIM_CASCADE_TRIGGER = 100
 DIM_CASCADE_BASE = 1_000
 """Times (cascade number + 1): the base of the child's draws inside the parent's event."""
 
-SEED_BITS = 128
-"""Seeds are integers in ``[0, 2**SEED_BITS)``."""
-
 UInt64Array = npt.NDArray[np.uint64]
 Int64Array = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -76,15 +76,6 @@ FloatArray = npt.NDArray[np.float64]
 def new_seed() -> int:
     """Fresh 128-bit entropy for a run that was given no seed; record it to replay the run."""
     return secrets.randbits(SEED_BITS)
-
-
-def check_seed(seed: int) -> int:
-    """Return ``seed`` if it is a valid seed, else raise ``ValueError`` naming the allowed range."""
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
-    if not 0 <= seed < 2**SEED_BITS:
-        raise ValueError(f"seed must be in [0, 2**{SEED_BITS}), got {seed}")
-    return seed
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """What is insured and what may happen: the inputs every later stage reads.
 
-The sections of cover (``_sections``), the lab's submission (``_submission``) and the frequency
-and severity distributions a risk profile is made of (``_distributions``). Imports nothing of
-the package but :mod:`underwriting.errors`.
+The sections of cover (``_sections``), the lab's submission (``_submission``), the frequency
+and severity distributions a risk profile is made of (``_distributions``) and the seed of a run,
+its domain and parsing (``_seed``). Imports nothing of the package but
+:mod:`underwriting.errors`.
 """
 
 from underwriting.model._distributions import (
@@ -17,6 +18,7 @@ from underwriting.model._distributions import (
     Severity,
 )
 from underwriting.model._sections import SECTION_INDEX, SECTIONS, Section
+from underwriting.model._seed import SEED_BITS, SEED_RANGE, Seed, SeedText, check_seed
 from underwriting.model._submission import (
     ChemicalInventory,
     Claim,
@@ -34,6 +36,8 @@ from underwriting.model._submission import (
 __all__ = [
     "SECTIONS",
     "SECTION_INDEX",
+    "SEED_BITS",
+    "SEED_RANGE",
     "ChemicalInventory",
     "Claim",
     "ClaimsHistory",
@@ -52,7 +56,10 @@ __all__ = [
     "Poisson",
     "Protections",
     "Section",
+    "Seed",
+    "SeedText",
     "Severity",
     "Submission",
     "Values",
+    "check_seed",
 ]

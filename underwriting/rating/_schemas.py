@@ -29,6 +29,7 @@ from underwriting.model import (
     LogNormalGPD,
     Pareto,
     Section,
+    Seed,
 )
 from underwriting.model import Severity as SeverityDistribution
 from underwriting.rating._factors import EXPOSURES, FACTORS
@@ -276,7 +277,7 @@ class PrecisionSettings(TableModel):
     pilot_years: int = Field(ge=1_000, le=10_000_000)
     max_years: int = Field(ge=1_000, le=100_000_000)
     batches: int = Field(ge=5, le=1_000)
-    default_seed: int = Field(ge=0, lt=2**128)
+    default_seed: Seed
 
     @model_validator(mode="after")
     def _pilot_within_cap(self) -> Self:

@@ -12,7 +12,7 @@ import importlib
 import json
 import os
 import tomllib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -570,29 +570,8 @@ def _change_label(change: uw.TableChange) -> str:
     return "n/a" if relative is None else f"{relative:+.1%}"
 
 
-def _example_premiums(
-    examples: Sequence[Path],
-    versions: Sequence[uw.RatingTables],
-    seed: int,
-    years: int,
-    progress: Callable[[], None],
-) -> list[tuple[str, list[uw.Quote | str]]]:
-    rows: list[tuple[str, list[uw.Quote | str]]] = []
-    for path in examples:
-        request = _read_request(path)
-        quotes: list[uw.Quote | str] = []
-        for rating in versions:
-            try:
-                quotes.append(
-                    uw.quote(
-                        request.submission, request.terms, tables=rating, seed=seed, n_years=years
-                    )
-                )
-            except uw.UnderwritingError as error:
-                quotes.append(f"error: {error}")
-            progress()
-        rows.append((request.submission.lab_id, quotes))
-    return rows
+def _premium_or_error(quote: uw.Quote | None, error: str | None) -> Text:
+    return Text(_money(quote.premium.total) if quote is not None else f"error: {error}")
 
 
 @tables_app.command("diff")
@@ -649,39 +628,41 @@ def diff_tables(
                 markup=False,
             )
             return
-        chosen_seed = before.pricing.precision.default_seed if given is None else given
+        requests = [_read_request(path) for path in found]
         with _progress_bar("quotes") as bar:
             task = bar.add_task("quoting", total=2 * len(found))
-            rows = _example_premiums(
-                found, (before, after), chosen_seed, years, lambda: bar.advance(task)
+            repricing = uw.reprice(
+                requests,
+                before,
+                after,
+                seed=given,
+                n_years=years,
+                progress=lambda: bar.advance(task),
             )
         premiums = Table(
-            title=f"Premiums of the example labs (seed {chosen_seed}, {years:,} years, the same "
-            "events under both versions)",
+            title=f"Premiums of the example labs (seed {repricing.seed}, {years:,} years, the "
+            "same events under both versions)",
             title_justify="left",
         )
         premiums.add_column("lab")
         for column in (f"premium {before.version}", f"premium {after.version}", "change"):
             premiums.add_column(column, justify="right")
         premiums.add_column("decision")
-        for lab, (was_quote, now_quote) in rows:
-            if isinstance(was_quote, str) or isinstance(now_quote, str):
+        for lab in repricing.labs:
+            was, now = lab.old, lab.new
+            if was is None or now is None:
                 premiums.add_row(
-                    Text(lab),
-                    Text(
-                        was_quote if isinstance(was_quote, str) else _money(was_quote.premium.total)
-                    ),
-                    Text(
-                        now_quote if isinstance(now_quote, str) else _money(now_quote.premium.total)
-                    ),
+                    Text(lab.lab_id),
+                    _premium_or_error(was, lab.old_error),
+                    _premium_or_error(now, lab.new_error),
                 )
                 continue
-            was_outcome, now_outcome = was_quote.decision.outcome, now_quote.decision.outcome
+            was_outcome, now_outcome = was.decision.outcome, now.decision.outcome
             premiums.add_row(
-                Text(lab),
-                _money(was_quote.premium.total),
-                _money(now_quote.premium.total),
-                _change(was_quote.premium.total, now_quote.premium.total),
+                Text(lab.lab_id),
+                _money(was.premium.total),
+                _money(now.premium.total),
+                _change(was.premium.total, now.premium.total),
                 was_outcome if was_outcome == now_outcome else f"{was_outcome} -> {now_outcome}",
             )
         console.print(premiums)

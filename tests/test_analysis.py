@@ -83,3 +83,75 @@ def test_the_forced_event_matches_the_scenarios_own_severity(tables: uw.RatingTa
 def test_an_unknown_scenario_is_refused_with_the_allowed_ids(tables: uw.RatingTables) -> None:
     with pytest.raises(uw.UnderwritingError, match="allowed: contained_fire"):
         uw.stress(_request("physics_low_hazard"), "meteor", tables=tables)
+
+
+def _raised_fire_rate(tmp_path: Path, factor: float) -> uw.RatingTables:
+    """2026.1 with the hazard-grade IV contained-fire frequency relativity times ``factor``."""
+    import csv
+    import shutil
+
+    from underwriting.rating import write_manifest_hashes
+
+    copy = tmp_path / "2026.1"
+    shutil.copytree(ROOT / "rating_tables" / "2026.1", copy)
+    path = copy / "relativities.csv"
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        fields, rows = list(reader.fieldnames or []), list(reader)
+    for row in rows:
+        if (row["factor"], row["level"], row["scenario"]) == (
+            "hazard_grade",
+            "IV",
+            "contained_fire",
+        ):
+            row["relativity"] = f"{float(row['relativity']) * factor:g}"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    write_manifest_hashes(copy)
+    return uw.load_rating_tables("2026.1", root=tmp_path)
+
+
+def test_a_raised_rate_raises_the_premium_of_the_labs_it_applies_to(
+    tables: uw.RatingTables, tmp_path: Path
+) -> None:
+    raised = _raised_fire_rate(tmp_path, 3.0)
+    requests = [_request("physics_low_hazard"), _request("chemistry_high_hazard")]
+    calls: list[None] = []
+    repricing = uw.reprice(
+        requests, tables, raised, n_years=20_000, progress=lambda: calls.append(None)
+    )
+    assert len(calls) == 4  # one per quote
+    assert repricing.seed == tables.pricing.precision.default_seed
+    assert (repricing.old_version, repricing.new_version, repricing.n_years) == (
+        "2026.1",
+        "2026.1",
+        20_000,
+    )
+    physics, chemistry = repricing.labs
+    assert physics.lab_id == requests[0].submission.lab_id
+    # Hazard grade IV (the physics lab): its fire rate tripled, its premium rises.
+    assert physics.old is not None
+    assert physics.new is not None
+    assert physics.premium_change is not None
+    assert physics.premium_change > 0
+    # The same events under both versions: the change is measured far more precisely than
+    # either premium.
+    assert physics.difference_standard_error is not None
+    assert 0 < physics.difference_standard_error < physics.old.premium.standard_error
+    # Not hazard grade IV: nothing it is rated on changed, so neither did its premium.
+    assert chemistry.premium_change == 0
+    assert chemistry.difference_standard_error == 0
+    assert chemistry.old_error is None
+    assert chemistry.new_error is None
+
+
+def test_repricing_under_the_same_tables_changes_nothing(tables: uw.RatingTables) -> None:
+    repricing = uw.reprice([_request("bsl3_biobank")], tables, tables, seed=7, n_years=5_000)
+    (lab,) = repricing.labs
+    assert repricing.seed == 7
+    assert lab.premium_change == 0
+    assert lab.old is not None
+    assert lab.new is not None
+    assert lab.old.premium == lab.new.premium

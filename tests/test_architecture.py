@@ -42,7 +42,7 @@ ALLOWED: dict[str, set[str]] = {
     # Composes every stage into a quote.
     "quote": {"engine", "errors", "model", "pricing", "rating", "request", "results", "terms"},
     "portfolio": {"engine", "rating", "request", "results", "terms"},
-    "analysis": {"engine", "errors", "model", "quote", "rating", "request", "results"},
+    "analysis": {"engine", "errors", "model", "pricing", "quote", "rating", "request", "results"},
     # ``python -m underwriting.examples``: the example labs' summaries.
     "examples": {"analysis", "rating", "request"},
     # The curated public API, ``uw.*``.

@@ -24,8 +24,11 @@ True
 """
 
 from underwriting.analysis import (
+    RepricedLab,
+    Repricing,
     SensitivityPoint,
     StressResult,
+    reprice,
     sensitivity,
     simulate_request,
     stress,
@@ -160,6 +163,8 @@ __all__ = [
     "RatingTableError",
     "RatingTables",
     "Reason",
+    "RepricedLab",
+    "Repricing",
     "RiskProfile",
     "Scenario",
     "Section",
@@ -191,6 +196,7 @@ __all__ = [
     "quote_request",
     "rate_experience",
     "replay",
+    "reprice",
     "sensitivity",
     "simulate",
     "simulate_many",

@@ -1,4 +1,5 @@
-"""What-if analysis for underwriters and actuaries: sensitivities, stress tests and a lab's losses.
+"""What-if analysis for underwriters and actuaries: sensitivities, stress tests, a lab's losses,
+and labs repriced under a new version of the rating tables.
 
 Both run on common random numbers: every point of a sensitivity, and a stress test against its
 baseline, see the same simulated events, so the differences are the effect of the change, not
@@ -17,6 +18,7 @@ import numpy as np
 from underwriting.engine import check_run, simulate
 from underwriting.errors import UnderwritingError
 from underwriting.model import Fixed
+from underwriting.pricing import paired_standard_error
 from underwriting.quote import Quote, quote
 from underwriting.rating import (
     Cascade,
@@ -264,4 +266,138 @@ def simulate_request(
         seed=tables.pricing.precision.default_seed if seed is None else seed,
         progress=progress,
         detail=detail,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RepricedLab:
+    """A lab quoted under two versions of the rating tables, on the same simulated events.
+
+    Attributes
+    ----------
+    lab_id
+        The lab.
+    old, new
+        Its quote under each version (premium, its standard error, decision), or ``None`` where
+        that version could not rate it.
+    old_error, new_error
+        Why a version could not rate it (the engine's message), else ``None``.
+    difference_standard_error
+        Monte Carlo standard error of the technical premium's change, over paired years (the
+        same events under both versions, so it is far below either premium's own); ``None``
+        unless both versions quoted the lab.
+    """
+
+    lab_id: str
+    old: Quote | None
+    new: Quote | None
+    old_error: str | None = None
+    new_error: str | None = None
+    difference_standard_error: float | None = None
+
+    @property
+    def premium_change(self) -> float | None:
+        """New premium minus old (charged, before tax); ``None`` unless both versions quoted."""
+        if self.old is None or self.new is None:
+            return None
+        return self.new.premium.total - self.old.premium.total
+
+
+@dataclass(frozen=True, slots=True)
+class Repricing:
+    """Labs quoted under an old and a new version of the rating tables.
+
+    Attributes
+    ----------
+    old_version, new_version
+        The two versions.
+    seed, n_years
+        Of every quote, under both versions: the same events.
+    labs
+        Each lab, in the order given.
+    """
+
+    old_version: str
+    new_version: str
+    seed: int
+    n_years: int
+    labs: tuple[RepricedLab, ...]
+
+
+def _quote_or_error(
+    request: QuoteRequest, tables: RatingTables, seed: int, n_years: int
+) -> Quote | str:
+    try:
+        return quote(request.submission, request.terms, tables=tables, seed=seed, n_years=n_years)
+    except UnderwritingError as error:
+        return str(error)
+
+
+def _paired_error(
+    old: Quote, new: Quote, old_tables: RatingTables, new_tables: RatingTables
+) -> float | None:
+    if old.result is None or new.result is None or old.result.n_years != new.result.n_years:
+        return None
+    return paired_standard_error(
+        old.result.annual_loss,
+        old_tables.pricing.premium,
+        new.result.annual_loss,
+        new_tables.pricing.premium,
+        old_tables.pricing.precision.batches,
+    )
+
+
+def reprice(
+    requests: Sequence[QuoteRequest],
+    old: RatingTables,
+    new: RatingTables,
+    *,
+    seed: int | None = None,
+    n_years: int = 50_000,
+    progress: Callable[[], None] | None = None,
+) -> Repricing:
+    """Quote each request's lab under ``old`` and ``new`` on the same simulated events.
+
+    Every quote uses ``seed`` (default: ``old``'s default seed) and ``n_years``, so a premium's
+    change is the effect of the new tables, not simulation noise. The requests' own seeds and
+    options are not used. A lab a version cannot rate is recorded with the engine's message.
+
+    Parameters
+    ----------
+    requests
+        The labs and their terms, e.g. the example requests.
+    old, new
+        The two versions of the rating tables.
+    progress
+        Called after each quote (twice a lab).
+    """
+    chosen = old.pricing.precision.default_seed if seed is None else seed
+    labs = []
+    for request in requests:
+        quotes: list[Quote | str] = []
+        for tables in (old, new):
+            quotes.append(_quote_or_error(request, tables, chosen, n_years))
+            if progress is not None:
+                progress()
+        was, now = quotes
+        labs.append(
+            RepricedLab(
+                lab_id=request.submission.lab_id,
+                old=None if isinstance(was, str) else was,
+                new=None if isinstance(now, str) else now,
+                old_error=was if isinstance(was, str) else None,
+                new_error=now if isinstance(now, str) else None,
+                difference_standard_error=(
+                    None
+                    if isinstance(was, str) or isinstance(now, str)
+                    else _paired_error(was, now, old, new)
+                ),
+            )
+        )
+    return Repricing(
+        old_version=old.version,
+        new_version=new.version,
+        seed=chosen,
+        n_years=n_years,
+        labs=tuple(labs),
     )

@@ -6,9 +6,17 @@
 from underwriting.pricing._pricing import (
     Premium,
     WorksheetRow,
+    paired_standard_error,
     premium_standard_error,
     price,
     technical_premium,
 )
 
-__all__ = ["Premium", "WorksheetRow", "premium_standard_error", "price", "technical_premium"]
+__all__ = [
+    "Premium",
+    "WorksheetRow",
+    "paired_standard_error",
+    "premium_standard_error",
+    "price",
+    "technical_premium",
+]

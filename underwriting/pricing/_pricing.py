@@ -142,6 +142,32 @@ def premium_standard_error(
     return float(np.std(values, ddof=1) / math.sqrt(batches))
 
 
+def paired_standard_error(
+    old_loss: FloatArray,
+    old_settings: PremiumSettings,
+    new_loss: FloatArray,
+    new_settings: PremiumSettings,
+    batches: int,
+) -> float:
+    """Standard error of ``technical(new) - technical(old)`` over paired years (batch means).
+
+    The two samples are the same years (the same seed and number of years): batch ``b`` of each
+    is priced with its own settings and the spread of the batch differences is divided by
+    ``sqrt(batches)``. Common events cancel, so this is far below either premium's own error.
+    """
+    if old_loss.size != new_loss.size:
+        raise ValueError("paired samples must have the same number of years")
+    size = old_loss.size // batches
+    if size < 2:
+        return math.inf
+    values = [
+        technical_premium(new_loss[b * size : (b + 1) * size], new_settings)
+        - technical_premium(old_loss[b * size : (b + 1) * size], old_settings)
+        for b in range(batches)
+    ]
+    return float(np.std(values, ddof=1) / math.sqrt(batches))
+
+
 def _spread_over_ties(sorted_losses: FloatArray, weights: FloatArray) -> FloatArray:
     """``weights`` of ascending order statistics, averaged over each run of tied losses.
 

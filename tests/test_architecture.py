@@ -314,3 +314,36 @@ def test_the_api_is_a_thin_shell() -> None:
                         assert alias.name in public or name in API_MAY_IMPORT, (path.name, name)
                 elif node.module.startswith("underwriting"):
                     assert node.module in API_MAY_IMPORT, (path.name, node.module)
+
+
+def _literals_outside_docstrings(path: Path) -> list[tuple[int, str]]:
+    """The string constants of a module, leaving out docstrings (and so their doctests)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    ]
+
+
+def test_no_currency_is_written_in_the_code() -> None:
+    # The currency is the rating tables' (manifest.toml); the code reads it from there, and an
+    # actuary's own profile states its own or none. Doctests may print what the tables say.
+    files = [*_package_files(), *sorted((ROOT / "api").rglob("*.py"))]
+    found = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in files
+        for line, text in _literals_outside_docstrings(path)
+        if "CNY" in text
+    ]
+    assert not found, found

@@ -91,7 +91,7 @@ def test_the_ep_curve_has_both_curves_with_bands_on_a_log_axis(
         "OEP (largest occurrence)",
     ]
     assert len(axes.collections) == 2  # the ±1 standard error bands
-    assert "CNY" in axes.get_ylabel()
+    assert axes.get_ylabel() == "insured loss"  # an own profile states no currency
     aep = axes.get_lines()[0].get_ydata()
     assert np.allclose(aep, [p.aep for p in result.ep_curve()])
 
@@ -141,6 +141,20 @@ def test_the_waterfall_climbs_to_the_technical_premium_and_the_total(quote: uw.Q
     assert tops[labels.index("technical premium")] == pytest.approx(premium.technical)
     assert tops[labels.index("profit")] == pytest.approx(premium.technical)
     assert tops[labels.index("total payable")] == pytest.approx(premium.total_with_tax)
+
+
+def test_amount_axes_name_the_tables_currency_and_no_currency_when_none_is_stated(
+    result: uw.SimulationResult, quote: uw.Quote
+) -> None:
+    currency = uw.load_rating_tables().currency
+    assert result.currency is None
+    assert report.plot_histogram(result).axes[0].get_xlabel() == "annual insured loss (log scale)"
+    assert quote.result is not None
+    lab = quote.result
+    assert lab.currency == currency
+    assert report.plot_ep_curve(lab).axes[0].get_ylabel() == f"insured loss ({currency})"
+    assert report.plot_worksheet(quote).axes[0].get_ylabel() == f"amount ({currency})"
+    assert report.plot_contributions(["a"], [1.0]).axes[0].get_xlabel() == "contribution"
 
 
 def test_contributions_need_a_value_per_name() -> None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -167,10 +167,10 @@ class PortfolioResult(LossDistribution):
     lab_standard_errors: FloatArray
     tail_level: float
     lab_tail_means: FloatArray
-    currency_code: str = field(default="CNY")
+    currency_code: str | None = None
 
     @property
-    def currency(self) -> str:
+    def currency(self) -> str | None:
         return self.currency_code
 
     def tvar_contributions(self) -> dict[str, float]:
@@ -196,7 +196,7 @@ class PortfolioResult(LossDistribution):
         sites = len(set(self.site_ids))
         return (
             f"Portfolio of {len(self.lab_ids)} labs on {sites} site(s): {self.n_years:,} years, "
-            f"seed {self.seed}, amounts in {self.currency}"
+            f"seed {self.seed}{self._amounts_in()}"
         )
 
     def _summary_breakdowns(self) -> list[str]:

@@ -2,7 +2,7 @@
 
 A frozen pydantic model that refuses unknown fields and impossible values (negative amounts, a
 share above 1, a biosafety level that does not exist), naming the field. Amounts are in the
-policy currency (CNY by default).
+policy currency, the rating tables' (``RatingTables.currency``).
 
 Example
 -------

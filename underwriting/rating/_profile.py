@@ -208,12 +208,15 @@ class RiskProfile(_Model):
         Scenario pairs where the parent's event may bring the child's impacts (one level).
     value_at_risk
         Per section, the most one event can cost ground-up (sums of impacts are capped).
+    currency
+        The currency of its amounts: the tables' for a profile rated from a submission; ``None``
+        (none stated) for an actuary's own profile unless given, its figures then plain amounts.
     """
 
     scenarios: tuple[Scenario, ...] = Field(min_length=1, max_length=1_000)
     cascades: tuple[Cascade, ...] = Field(default=(), max_length=MAX_CASCADES)
     value_at_risk: dict[Section, float] = Field(default_factory=dict)
-    currency: str = "CNY"
+    currency: str | None = None
     tables_version: str | None = None
     lab_id: str | None = None
     site_id: str | None = None

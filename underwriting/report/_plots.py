@@ -73,6 +73,16 @@ def _money(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
 
 
+def _label(name: str, *notes: str | None) -> str:
+    """An axis label: ``name (notes)``, leaving out a currency of ``None`` (none stated).
+
+    >>> _label("insured loss", "EUR"), _label("annual insured loss", None, "log scale")
+    ('insured loss (EUR)', 'annual insured loss (log scale)')
+    """
+    shown = [note for note in notes if note is not None]
+    return f"{name} ({', '.join(shown)})" if shown else name
+
+
 def _finish(figure: Figure, path: str | os.PathLike[str] | None) -> Figure:
     if path is not None:
         figure.savefig(path, dpi=DPI, format="png")
@@ -131,7 +141,7 @@ def plot_ep_curve(
         axes.fill_between(periods, low, high, color=colour, alpha=0.2, linewidth=0)
     axes.set_xscale("log")
     axes.set_xlabel("return period (years)")
-    axes.set_ylabel(f"insured loss ({result.currency})")
+    axes.set_ylabel(_label("insured loss", result.currency))
     _money_axis(axes)
     axes.set_ylim(bottom=0)
     axes.grid(True, which="both", alpha=0.3)
@@ -193,7 +203,7 @@ def plot_histogram(
             )
     else:
         axes.text(0.5, 0.5, "no year with an insured loss", ha="center", transform=axes.transAxes)
-    axes.set_xlabel(f"annual insured loss ({result.currency}, log scale)")
+    axes.set_xlabel(_label("annual insured loss", result.currency, "log scale"))
     axes.set_ylabel("years (log scale)")
     axes.grid(True, which="major", alpha=0.3)
     axes.set_title(
@@ -203,8 +213,9 @@ def plot_histogram(
     return _finish(figure, path)
 
 
-def _currency_of(quote: Quote) -> str:
-    return quote.result.currency if quote.result is not None else "CNY"
+def _currency_of(quote: Quote) -> str | None:
+    """The quote's currency; ``None`` for a quote read back without its simulation."""
+    return quote.result.currency if quote.result is not None else None
 
 
 def plot_worksheet(quote: Quote, path: str | os.PathLike[str] | None = None) -> Figure:
@@ -261,7 +272,7 @@ def plot_worksheet(quote: Quote, path: str | os.PathLike[str] | None = None) -> 
         if index + 1 < len(steps):
             axes.plot([index + 0.4, index + 0.6], [running, running], color="black", lw=0.5)
     axes.set_xticks(range(len(steps)), [name for name, _, _ in steps], rotation=30, ha="right")
-    axes.set_ylabel(f"amount ({_currency_of(quote)})")
+    axes.set_ylabel(_label("amount", _currency_of(quote)))
     _money_axis(axes)
     axes.set_ylim(0, top * 1.1)
     axes.grid(True, axis="y", alpha=0.3)
@@ -280,7 +291,7 @@ def plot_contributions(
     path: str | os.PathLike[str] | None = None,
     *,
     title: str = "Contributions to TVaR 99%",
-    currency: str = "CNY",
+    currency: str | None = None,
 ) -> Figure:
     """Horizontal bars of contributions (for example each lab's Euler share of a portfolio's TVaR).
 
@@ -295,7 +306,7 @@ def plot_contributions(
     title
         The figure's title.
     currency
-        Shown on the amount axis.
+        Shown on the amount axis; ``None``: plain amounts.
 
     Returns
     -------
@@ -322,7 +333,7 @@ def plot_contributions(
             va="center",
             fontsize=8,
         )
-    axes.set_xlabel(f"contribution ({currency})")
+    axes.set_xlabel(_label("contribution", currency))
     _money_axis(axes, "x")
     axes.margins(x=0.15)
     axes.grid(True, axis="x", alpha=0.3)

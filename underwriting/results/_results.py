@@ -469,11 +469,16 @@ class LossDistribution:
     # ------------------------------------------------------------------ report
 
     @property
-    def currency(self) -> str:
-        return "CNY"
+    def currency(self) -> str | None:
+        """The currency of the amounts; ``None`` when none is stated (plain amounts)."""
+        return None
+
+    def _amounts_in(self) -> str:
+        """``", amounts in <currency>"`` for the summary's title; nothing when none is stated."""
+        return f", amounts in {self.currency}" if self.currency is not None else ""
 
     def _summary_title(self) -> str:
-        return f"Simulated {self.n_years:,} years, seed {self.seed}, amounts in {self.currency}"
+        return f"Simulated {self.n_years:,} years, seed {self.seed}{self._amounts_in()}"
 
     def _summary_breakdowns(self) -> list[str]:
         return []
@@ -553,7 +558,7 @@ class SimulationResult(LossDistribution):
     warnings: tuple[UnderwritingWarning, ...] = ()
 
     @property
-    def currency(self) -> str:
+    def currency(self) -> str | None:
         return self.profile.currency
 
     @property
@@ -587,7 +592,7 @@ class SimulationResult(LossDistribution):
     def _summary_title(self) -> str:
         return (
             f"Simulated {self.n_years:,} years, seed {self.seed}, tables "
-            f"{self.profile.tables_version or 'none (own profile)'}, amounts in {self.currency}"
+            f"{self.profile.tables_version or 'none (own profile)'}{self._amounts_in()}"
         )
 
     def _summary_breakdowns(self) -> list[str]:

@@ -487,12 +487,10 @@ def simulate(
             def advance(done: int) -> None:
                 bar.advance(task, done)
 
-            try:
-                result = uw.simulate_request(
-                    request, n_years=years, seed=chosen_seed, tables=rating, progress=advance
-                )
-            except ValueError as error:  # the engine's bound on years (a pydantic error is not)
-                raise _BadInputError(f"error: {error}") from error
+            # Too many years is a SimulationLimitError, an UnderwritingError: exit code 1.
+            result = uw.simulate_request(
+                request, n_years=years, seed=chosen_seed, tables=rating, progress=advance
+            )
         typer.echo(result.summary())
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)

@@ -168,6 +168,13 @@ def test_simulate_needs_the_years() -> None:
     assert "--years" in seen
 
 
+def test_simulate_beyond_the_engines_cap_on_years_is_a_domain_error() -> None:
+    # SimulationLimitError, an UnderwritingError like too many events: exit code 1, its message.
+    code, _, seen = _run("simulate", PHYSICS, "--years", "1_000_000_001")
+    assert code == 1
+    assert "error: n_years must be an integer in [1, 1,000,000,000]" in seen
+
+
 # --------------------------------------------------------------------------- tables
 
 

@@ -173,6 +173,33 @@ def test_n_years_above_the_cap_is_422_naming_the_field_value_and_cap(small: Test
     assert small.post("/v1/simulations", json=body, headers=as_role(small, "actuary")).is_success
 
 
+def test_years_above_the_engines_cap_are_a_422_like_too_many_events(
+    tmp_path: Path, tables: uw.RatingTables
+) -> None:
+    # A service whose own cap is above the engine's: the engine's SimulationLimitError is a 422.
+    running = start(tmp_path, tables, max_simulation_years=2_000_000_000, max_simulated_events=1e30)
+    client = next(running)
+    body = {
+        "profile": {
+            "scenarios": [
+                {
+                    "id": "ref",
+                    "frequency": {"family": "poisson", "rate": 2.0},
+                    "severity": {"family": "lognormal", "mu": 10.0, "sigma": 1.5},
+                    "section": "property",
+                }
+            ]
+        },
+        "terms": {"sections": {"property": {}}},
+        "n_years": 1_000_000_001,
+    }
+    response = client.post("/v1/simulations", json=body, headers=as_role(client, "actuary"))
+    found = problem(response, 422)
+    assert found["title"] == "Cannot underwrite this request"
+    assert "n_years must be an integer in [1, 1,000,000,000]" in found["detail"]
+    running.close()
+
+
 # --------------------------------------------------------------------------- time budget
 
 

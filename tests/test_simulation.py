@@ -269,6 +269,21 @@ def test_bad_arguments_are_refused_with_the_allowed_range() -> None:
         uw.simulate(reference_profile(), reference_terms(), n_years=10, seed=1, block_size=0)
 
 
+def test_years_above_the_cap_are_a_simulation_limit_like_too_many_events() -> None:
+    max_years = 1_000_000_000  # the engine's cap
+    profile, terms = reference_profile(), reference_terms()
+    with pytest.raises(uw.SimulationLimitError, match=r"\[1, 1,000,000,000\]"):
+        uw.simulate(profile, terms, n_years=max_years + 1, seed=1)
+    with pytest.raises(uw.SimulationLimitError, match="events"):
+        uw.simulate(profile, terms, n_years=1_000, seed=1, max_events=10)
+    with pytest.raises(uw.SimulationLimitError, match="n_years"):
+        uw.simulate_many(profile, [terms], n_years=max_years + 1, seed=1)
+    # Not a number of years at all: still a ValueError.
+    with pytest.raises(ValueError, match="n_years must be an integer") as raised:
+        uw.simulate(profile, terms, n_years=0, seed=1)
+    assert not isinstance(raised.value, uw.UnderwritingError)
+
+
 def test_without_a_seed_the_entropy_is_recorded_and_replays() -> None:
     first = uw.simulate(reference_profile(), reference_terms(), n_years=1_000)
     again = uw.simulate(reference_profile(), reference_terms(), n_years=1_000, seed=first.seed)

@@ -137,8 +137,19 @@ def tail_warnings(
 
 
 def check_run(n_years: int, block_size: int, seed: int | None) -> int:
-    if isinstance(n_years, bool) or not isinstance(n_years, int) or not 1 <= n_years <= MAX_YEARS:
+    """The run's seed (drawn if ``None``), once its arguments are checked.
+
+    A number of years that is not a positive integer, or a block size that is not, is a
+    ``ValueError``; more years than ``MAX_YEARS`` is a :class:`SimulationLimitError`, as too many
+    events is; a seed outside its domain is a ``ValueError`` (:func:`check_seed`).
+    """
+    if isinstance(n_years, bool) or not isinstance(n_years, int) or n_years < 1:
         raise ValueError(f"n_years must be an integer in [1, {MAX_YEARS:,}], got {n_years!r}")
+    if n_years > MAX_YEARS:
+        raise SimulationLimitError(
+            f"n_years must be an integer in [1, {MAX_YEARS:,}], got {n_years:,}: simulate fewer "
+            "years"
+        )
     if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
         raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
     return new_seed() if seed is None else check_seed(seed)

@@ -26,7 +26,7 @@ from underwriting.engine import (
     _compiled,
     _plan,
     _threads,
-    annual_block_losses,
+    choose_engine,
     event_loss_table,
     simulate_block_events,
     stream_keys,
@@ -234,7 +234,7 @@ def test_the_engines_agree_on_a_portfolio_with_shared_site_events() -> None:
     thinned = [s for lab in portfolio.labs for s in lab.profile.scenarios if s.occurrence]
     assert any(s.frequency.mean < s.occurrence.rate for s in thinned if s.occurrence)
     for lab in portfolio.labs:
-        compiled = annual_block_losses(lab.profile, lab.terms, keys, 1_000, 5_000)
+        compiled = choose_engine(lab.profile, keys, [lab.terms], "auto").annual(1_000, 5_000)
         assert_engines_agree(lab.profile, [lab.terms], n_years=3_000, seed=5)
         events = simulate_block_events(lab.profile, keys, 1_000, 5_000)
         numpy, _ = annual_insured(event_loss_table(events, 5_000), lab.terms)

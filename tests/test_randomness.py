@@ -6,9 +6,17 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from underwriting.engine import check_seed, stream_key, uniforms
+from underwriting.engine import StreamKey, _randomness, check_seed, stream_key
 
 N = 200_000
+
+
+def uniforms(
+    key: StreamKey, years: np.ndarray, events: np.ndarray, *, dimension: int
+) -> np.ndarray:
+    """Uniforms in ``(0, 1)`` addressed by ``(key, year, event, dimension)``, elementwise."""
+    states = _randomness.year_states(key, years)
+    return _randomness.uniforms_from_states(states, events, dimension)
 
 
 def _u(seed: int, stream: str, years: np.ndarray, events: np.ndarray, dim: int) -> np.ndarray:

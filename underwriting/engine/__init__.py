@@ -27,11 +27,9 @@ from underwriting.engine._randomness import (
     check_seed,
     new_seed,
     stream_key,
-    uniforms,
 )
 from underwriting.engine._simulation import (
     DEFAULT_BLOCK_YEARS,
-    annual_block_losses,
     bounded_block_size,
     check_run,
     expected_events_per_year,
@@ -52,7 +50,6 @@ __all__ = [
     "EngineChoice",
     "NumpyEngine",
     "StreamKey",
-    "annual_block_losses",
     "bounded_block_size",
     "check_run",
     "check_seed",
@@ -68,6 +65,5 @@ __all__ = [
     "stream_key",
     "stream_keys",
     "tail_warnings",
-    "uniforms",
     "warm_up",
 ]

@@ -25,7 +25,8 @@ Example
 -------
 >>> import numpy as np
 >>> key = stream_key(42, "contained_fire")
->>> u = uniforms(key, np.arange(3, dtype=np.int64), np.zeros(3, dtype=np.int64), dimension=0)
+>>> states = year_states(key, np.arange(3, dtype=np.int64))
+>>> u = uniforms_from_states(states, np.zeros(3, dtype=np.int64), dimension=0)
 >>> bool(np.all((u > 0) & (u < 1)))
 True
 """
@@ -151,10 +152,3 @@ def uniforms_from_states(states: UInt64Array, events: Int64Array, dimension: int
     out += 0.5
     out *= TO_UNIT
     return out
-
-
-def uniforms(
-    key: StreamKey, years: Int64Array, events: Int64Array, *, dimension: int
-) -> FloatArray:
-    """Uniforms in ``(0, 1)`` addressed by ``(key, year, event, dimension)``, elementwise."""
-    return uniforms_from_states(year_states(key, years), events, dimension)

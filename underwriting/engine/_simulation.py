@@ -383,25 +383,6 @@ def stream_keys(profile: RiskProfile, seed: int) -> dict[str, StreamKey]:
     return {name: stream_key(seed, name) for name in sorted(names)}
 
 
-def annual_block_losses(
-    profile: RiskProfile,
-    terms: PolicyTerms,
-    keys: dict[str, StreamKey],
-    first_year: int,
-    n_years: int,
-    *,
-    engine: EngineChoice = "auto",
-) -> FloatArray:
-    """The insured loss of each year ``first_year .. first_year + n_years - 1``.
-
-    A pure function of its arguments (every draw is keyed by its year), so blocks can be computed
-    in any order, in any process, and give the same numbers. ``engine`` chooses as for
-    :func:`simulate`; to run many blocks, choose once with :func:`choose_engine` and call its
-    :meth:`~Engine.annual`.
-    """
-    return choose_engine(profile, keys, [terms], engine).annual(first_year, n_years)
-
-
 def _numpy_events_and_insured(
     profile: RiskProfile,
     terms: PolicyTerms,

@@ -347,3 +347,15 @@ def test_no_currency_is_written_in_the_code() -> None:
         if "CNY" in text
     ]
     assert not found, found
+
+
+def test_the_tests_mirror_the_package_layout() -> None:
+    """Each folder of tests is named after a stage of the package (``service``: api/ and the
+    CLI), so that a stage's tests are found where its code is; the tests at the top check the
+    composing modules (quote, portfolio, analysis) and the project as a whole."""
+    tests = ROOT / "tests"
+    stages = {path.name for path in PACKAGE.iterdir() if (path / "__init__.py").is_file()}
+    folders = {path.name for path in tests.iterdir() if path.is_dir() and any(path.glob("*.py"))}
+    assert folders <= stages | {"service"}, sorted(folders - stages - {"service"})
+    top = {path.stem.removeprefix("test_") for path in tests.glob("test_*.py")}
+    assert not top & stages, f"tests of a stage belong in its folder: {sorted(top & stages)}"

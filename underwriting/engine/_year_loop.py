@@ -13,11 +13,12 @@ registers and a few small scratch arrays. It reads the plan's record arrays by f
 Year loss table rows come out year by year (then scenario, then section), so a run's table does
 not depend on the block size or the threads either.
 
-numba's on-disk cache of the loop is keyed by this file alone: the scalar functions it inlines
-live in ``engine/_scalar.py`` and ``terms/_scalar.py`` (and the constants it freezes in
-``_randomness.py`` and ``_plan.py``), so after editing those, delete the cache
-(``underwriting/**/__pycache__/*.nbi`` and ``*.nbc``) or touch this file, or the old compiled
-code runs.
+numba's on-disk cache of the loop is keyed by this file alone, while the scalar functions it
+inlines live in ``engine/_scalar.py`` and ``terms/_scalar.py`` (and the constants it freezes in
+``_randomness.py`` and ``_plan.py``). So this file records the sha256 of those sources in
+``INLINED_SOURCES_SHA256``, and a test fails when they change until the digest here is updated:
+updating it changes this file, which makes numba compile the loop afresh instead of running the
+old cached code.
 """
 
 from __future__ import annotations
@@ -49,6 +50,17 @@ _DENSE_QUIET_SHARE = 0.25
 """Below this expected share of years without an event, the loop skips its first pass."""
 _COUNT_STEPS = 4
 """Counts found by walking the survival table before bisecting the rest of it."""
+
+INLINED_SOURCES = (
+    "engine/_scalar.py",
+    "terms/_scalar.py",
+    "engine/_randomness.py",
+    "engine/_plan.py",
+)
+"""The package's files whose code or constants the compiled loop takes in (paths under
+``underwriting/``)."""
+INLINED_SOURCES_SHA256 = "35a744586257351a0d01322a9d80948a948015f15c126675d0b8da68ddcf8aa9"
+"""sha256 of those files' bytes, in that order; see the module docstring."""
 
 
 def year_loop(

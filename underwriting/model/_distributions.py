@@ -30,7 +30,7 @@ from scipy import special
 
 try:  # Boost's negative binomial survival function, which scipy.stats.nbinom.sf evaluates:
     # called directly, so that importing the package does not import scipy.stats (about 45 MiB
-    # and most of the import time). tests/test_distributions.py pins the equality.
+    # and most of the import time). tests/model/test_distributions.py pins the equality.
     from scipy.special._ufuncs import _nbinom_sf
 except ImportError:  # pragma: no cover - another scipy layout: the public function
     _nbinom_sf = None

@@ -21,7 +21,7 @@ from api.main import create_app
 from api.settings import Settings
 from underwriting.engine import tail_warnings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCALE = 10_000.0
 FIELD = "profile.scenarios[0].impacts[0].severity.alpha"
 

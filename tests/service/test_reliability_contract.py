@@ -39,7 +39,7 @@ import underwriting as uw
 from api.main import create_app
 from api.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TABLES_VERSION = "2026.1"
 ROLES = ("underwriter", "senior_underwriter", "chief_underwriter", "actuary", "admin")
 MINIMUM_REQUESTS = 2_000

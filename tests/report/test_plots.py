@@ -17,7 +17,7 @@ from matplotlib.patches import Rectangle
 import underwriting as uw
 from underwriting import report
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

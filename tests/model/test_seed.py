@@ -14,7 +14,7 @@ from api.schemas import SimulationIn
 from underwriting import engine, model
 from underwriting.request import QuoteRequest
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "physics_low_hazard.json"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "physics_low_hazard.json"
 LARGEST = 2**128 - 1
 RANGE = r"seed must be in \[0, 2\*\*128\)"
 

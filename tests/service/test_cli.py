@@ -16,7 +16,7 @@ import underwriting as uw
 from api.cli import app
 from underwriting.rating import write_manifest_hashes
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NEWEST = uw.available_versions()[-1]  # what the CLI quotes and simulates with by default
 EXAMPLES = ROOT / "examples"
 PHYSICS = str(EXAMPLES / "physics_low_hazard.json")

@@ -771,7 +771,7 @@ def test_the_scalar_form_is_the_numpy_form(events: EventLossTable, kwargs: dict[
 
 
 def _quote_document(**terms: Any) -> dict[str, Any]:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     document: dict[str, Any] = json.loads(
         (root / "examples" / "physics_low_hazard.json").read_text(encoding="utf-8")
     )
@@ -862,7 +862,7 @@ def test_terms_without_cover_are_refused_for_a_quote(terms: dict[str, Any], expe
 
 
 def test_terms_with_cover_have_no_problem() -> None:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     for name in ("physics_low_hazard", "chemistry_high_hazard", "bsl3_biobank"):
         request = uw.QuoteRequest.model_validate_json(
             (root / "examples" / f"{name}.json").read_text(encoding="utf-8")

@@ -31,7 +31,7 @@ import underwriting as uw
 from underwriting.errors import RatingTableError, UnderwritingError
 from underwriting.rating import write_manifest_hashes
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "rating_tables" / "2026.1"
 EXAMPLE_NAMES = ("physics_low_hazard", "chemistry_high_hazard", "bsl3_biobank")
 YEARS = 1_000

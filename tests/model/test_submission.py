@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 import underwriting as uw
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def _example() -> dict[str, Any]:

@@ -26,7 +26,7 @@ from api.main import create_app
 from api.settings import Settings
 from api.store import QuoteRecord, Store, hash_key
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 READY_WITHIN_S = 30.0
 

@@ -36,7 +36,7 @@ from api.security import Principal, current_principal
 from api.settings import Settings
 from api.store import QuoteRecord, SchemaInfo, Store, StoreError
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 EXAMPLES = TESTS.parent / "examples"
 OPENAPI = TESTS / "openapi.json"
 TABLES_VERSION = "2026.1"

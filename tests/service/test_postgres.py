@@ -55,7 +55,9 @@ def _request(lab: str = "bsl3_biobank", seed: str = "7") -> dict[str, object]:
     import json
 
     body: dict[str, object] = json.loads(
-        (Path(__file__).parent.parent / "examples" / f"{lab}.json").read_text(encoding="utf-8")
+        (Path(__file__).resolve().parents[2] / "examples" / f"{lab}.json").read_text(
+            encoding="utf-8"
+        )
     )
     body["target_relative_error"] = 0.2
     body["seed"] = seed

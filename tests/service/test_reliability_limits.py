@@ -28,7 +28,7 @@ from api.main import create_app
 from api.settings import Settings
 from api.store import QuoteRecord
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -321,8 +321,8 @@ def test_a_severity_at_the_edge_of_its_domain_gives_finite_figures(
     small: TestClient, severity: dict[str, Any]
 ) -> None:
     # A limit at the largest amount a request may state: an infinite-mean severity (Pareto alpha
-    # 0.5) with nothing capping it is refused (tests/test_heavy_tails.py); capped, it must give
-    # finite figures however large.
+    # 0.5) with nothing capping it is refused (tests/engine/test_heavy_tails.py); capped, it must
+    # give finite figures however large.
     body = one_scenario(severity)
     body["terms"] = {"sections": {"property": {"limit": 1e15}}}
     response = small.post("/v1/simulations", json=body, headers=as_role(small, "actuary"))

@@ -37,7 +37,7 @@ from underwriting.terms import annual_insured
 
 pytestmark = pytest.mark.skipif(not _compiled.switched_on(), reason="numba is not installed here")
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 YEARS = 4_000
 FAST = settings(max_examples=15, deadline=None, derandomize=True)
 
@@ -531,3 +531,19 @@ def test_warm_up_leaves_nothing_for_the_first_run_to_compile() -> None:
         "assert ready == 1 == len(loop.signatures), loop.signatures\n"
     )
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True)
+
+
+def test_the_year_loop_records_the_sources_it_inlines() -> None:
+    """numba's cache of the loop watches only its own file: when a function or constant it
+    takes in from another file changes, the digest in ``_year_loop`` must be updated too (which
+    changes that file, so the loop is compiled afresh instead of running stale cached code)."""
+    import hashlib
+
+    from underwriting.engine import _year_loop
+
+    package = pathlib.Path(uw.__file__).resolve().parent
+    sources = b"".join((package / name).read_bytes() for name in _year_loop.INLINED_SOURCES)
+    assert hashlib.sha256(sources).hexdigest() == _year_loop.INLINED_SOURCES_SHA256, (
+        "a source the compiled year loop inlines has changed: set INLINED_SOURCES_SHA256 in "
+        "underwriting/engine/_year_loop.py to the new digest"
+    )

@@ -11,7 +11,7 @@ import pytest
 import underwriting as uw
 from underwriting.rating import flatten, table_numbers, write_manifest_hashes
 
-SOURCE = Path(__file__).resolve().parents[1] / "rating_tables" / "2026.1"
+SOURCE = Path(__file__).resolve().parents[2] / "rating_tables" / "2026.1"
 ITEM = "hazard_grade=IV / contained_fire / frequency"
 
 
@@ -98,7 +98,7 @@ def test_flattening_keeps_or_drops_lists_as_asked() -> None:
 def test_a_quotes_facts_are_the_submissions_scalars() -> None:
     request = uw.QuoteRequest.model_validate_json(
         (
-            Path(__file__).resolve().parents[1] / "examples" / "chemistry_high_hazard.json"
+            Path(__file__).resolve().parents[2] / "examples" / "chemistry_high_hazard.json"
         ).read_text()
     )
     facts = flatten(request.submission.model_dump(mode="json"), "submission", lists="drop")

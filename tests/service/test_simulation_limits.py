@@ -29,7 +29,7 @@ from api.problems import Problem
 from api.settings import Settings
 from api.store import QuoteRecord
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROBLEM_JSON = "application/problem+json"
 SIMULATION = {
     "profile": {

@@ -70,7 +70,7 @@ from underwriting.terms import EventLossTable, PolicyTerms, SectionTerms, apply_
 
 # Oasis ktest "ftest" kernel cases: OasisLMF/ktest, folder ftest/, commit
 # ef0aae1d60acaa70f8a052ebd27d68908845c94d; origin and licence in the folder's README.md.
-CASES_DIR = Path(__file__).resolve().parent / "data" / "oasis_ktest_ftest"
+CASES_DIR = Path(__file__).resolve().parents[1] / "data" / "oasis_ktest_ftest"
 
 RTOL = 1e-3
 ATOL = 0.01

@@ -1,13 +1,13 @@
 """The authorisation matrix, completed: every endpoint x every role against another principal's
 objects, with no cross-tenant read or write.
 
-``tests/test_api.py::test_roles_matrix`` already covers every endpoint x role x (no key, wrong
-key, revoked key, right key on one's own quote). This module adds the fourth column of the
-matrix: the right key aimed at *another* principal's quote (``underwriter-2``'s), and checks that
-a refused call neither reveals nor changes anything. Quotes are tenant data (an underwriter sees
-only their own; senior underwriters and admins see all); simulations are not stored and rating
-tables are shared, so for them another principal's object does not exist and the answer is the
-same as for one's own request.
+``tests/service/test_api.py::test_roles_matrix`` already covers every endpoint x role x (no
+key, wrong key, revoked key, right key on one's own quote). This module adds the fourth column
+of the matrix: the right key aimed at *another* principal's quote (``underwriter-2``'s), and
+checks that a refused call neither reveals nor changes anything. Quotes are tenant data (an
+underwriter sees only their own; senior underwriters and admins see all); simulations are not
+stored and rating tables are shared, so for them another principal's object does not exist and
+the answer is the same as for one's own request.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from api.main import create_app
 from api.settings import Settings
 from api.store import QuoteRecord, Store
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ROLES = ("underwriter", "senior_underwriter", "chief_underwriter", "actuary", "admin")
 OTHER = "underwriter-2"
 PROBLEM_JSON = "application/problem+json"

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import underwriting as uw
 from underwriting.rating import ExperienceSettings, RatingTables
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 LARGE_LOSS = ("explosion", "major_fire", "natural_catastrophe")
 WHEN = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
 """A fixed quote date: the examples' claims histories are as of late 2026."""

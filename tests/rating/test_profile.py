@@ -13,7 +13,7 @@ from pydantic import ValidationError
 import underwriting as uw
 from underwriting.rating import FACTORS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TABLES = ROOT / "rating_tables" / "2026.1"
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
 

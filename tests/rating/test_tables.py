@@ -13,7 +13,7 @@ import underwriting as uw
 from underwriting.model import LabCategory
 from underwriting.rating import write_manifest_hashes
 
-SOURCE = Path(__file__).resolve().parents[1] / "rating_tables" / "2026.2"
+SOURCE = Path(__file__).resolve().parents[2] / "rating_tables" / "2026.2"
 
 
 def test_the_released_version_loads_whole() -> None:

@@ -27,7 +27,7 @@ from api.main import create_app
 from api.settings import Settings
 from underwriting.rating import write_manifest_hashes
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "rating_tables" / "2026.1"
 VERSION = "2026.1"
 

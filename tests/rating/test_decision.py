@@ -23,7 +23,7 @@ from underwriting.rating import (
     write_manifest_hashes,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "rating_tables" / "2026.2"
 EXAMPLES = ROOT / "examples"
 

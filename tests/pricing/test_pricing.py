@@ -16,7 +16,7 @@ from scipy import stats
 import underwriting as uw
 from underwriting.rating import write_manifest_hashes
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _request(name: str) -> uw.QuoteRequest:

@@ -26,7 +26,7 @@ from underwriting.engine import reduce_blocks, run_blocks
 pytest.importorskip("distributed", reason="the Dask backend needs the [dask] extra")
 from distributed import Client, LocalCluster
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 YEARS = 12_000
 BLOCK = 1_500  # 8 blocks of years
 LABS = 12

@@ -1,6 +1,7 @@
 """Pricing: a simulation result and the tables' premium settings to a premium and its worksheet.
 
-``_pricing`` holds the capital model, the premium build-up and the worksheet rows.
+``_pricing`` holds the capital model and the premium build-up; ``_worksheet`` the worksheet, every
+step of the build-up as rows.
 """
 
 from underwriting.pricing._pricing import (
@@ -11,12 +12,15 @@ from underwriting.pricing._pricing import (
     price,
     technical_premium,
 )
+from underwriting.pricing._worksheet import TERM_EXPLANATIONS, worksheet
 
 __all__ = [
+    "TERM_EXPLANATIONS",
     "Premium",
     "WorksheetRow",
     "paired_standard_error",
     "premium_standard_error",
     "price",
     "technical_premium",
+    "worksheet",
 ]

@@ -21,6 +21,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from test_api import REF_PROFILE, REF_TERMS
 
 import underwriting as uw
 from api.limits import SimulationLimiter
@@ -31,20 +32,8 @@ from api.store import QuoteRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBLEM_JSON = "application/problem+json"
-SIMULATION = {
-    "profile": {
-        "scenarios": [
-            {
-                "id": "ref",
-                "frequency": {"family": "poisson", "rate": 2.0},
-                "severity": {"family": "lognormal", "mu": 10.0, "sigma": 1.5},
-                "section": "property",
-            }
-        ]
-    },
-    "terms": {"sections": {"property": {"deductible": 10_000, "limit": 500_000}}},
-    "n_years": 2_000,
-}
+# The reference scenario of the API tests: a simulation that costs a few milliseconds.
+SIMULATION = {"profile": REF_PROFILE, "terms": REF_TERMS, "n_years": 2_000}
 
 
 def example(name: str, target: float = 0.2) -> dict[str, Any]:

@@ -387,6 +387,21 @@ def _check_budget(profile: RiskProfile, n_years: int, term_sets: int, max_events
     )
 
 
+def _draft_warnings(tables: RatingTables) -> tuple[UnderwritingWarning, ...]:
+    """``DRAFT_TABLES`` when the tables are a draft: figures that may still change."""
+    if not tables.draft:
+        return ()
+    return (
+        UnderwritingWarning(
+            code="DRAFT_TABLES",
+            message=f"rating tables {tables.version} are a draft, not released: their numbers "
+            "may still change, so this quote is for study, not for a client",
+            field=None,
+            value=tables.version,
+        ),
+    )
+
+
 def _precision_warnings(
     premium: Premium, target: float | None, n_years: int, cap: int
 ) -> tuple[UnderwritingWarning, ...]:
@@ -552,6 +567,7 @@ def quote(
         provenance=provenance,
         valid_until=created + dt.timedelta(days=settings.quote_validity_days),
         warnings=(
+            *_draft_warnings(tables),
             *experience.warnings,
             *implausible,
             *_precision_warnings(premium, recorded_target, n_years, precision.max_years),

@@ -73,6 +73,36 @@ def test_a_released_version_is_unchanged(version: str) -> None:
     assert dict(uw.load_rating_tables(version).sha256) == RELEASED[version]
 
 
+def test_every_version_is_pinned_as_released_or_marked_a_draft() -> None:
+    """A released version's hashes are pinned above; anything else must say it is a draft."""
+    for version in uw.available_versions(drafts=True):
+        if version not in RELEASED:
+            assert uw.load_rating_tables(version).draft, f"{version}: pin it in RELEASED"
+    assert set(RELEASED) == set(uw.available_versions())
+
+
+def test_a_draft_is_never_the_newest_and_loads_only_when_named() -> None:
+    drafts = set(uw.available_versions(drafts=True)) - set(uw.available_versions())
+    assert drafts, "the tables being prepared are a draft"
+    newest = uw.load_rating_tables()
+    assert not newest.draft
+    assert newest.version not in drafts
+    for version in drafts:
+        assert uw.load_rating_tables(version).draft
+
+
+def test_a_quote_on_draft_tables_says_so() -> None:
+    (draft, *_) = sorted(set(uw.available_versions(drafts=True)) - set(uw.available_versions()))
+    request = uw.QuoteRequest.model_validate_json(
+        (Path(__file__).resolve().parents[2] / "examples" / "physics_low_hazard.json").read_text()
+    )
+    tables = uw.load_rating_tables(draft)
+    quoted = uw.quote(request.submission, request.terms, tables=tables, n_years=10_000)
+    assert [w.code for w in quoted.warnings][:1] == ["DRAFT_TABLES"]
+    released = uw.quote(request.submission, request.terms, n_years=10_000)
+    assert "DRAFT_TABLES" not in [w.code for w in released.warnings]
+
+
 def test_the_first_release_has_no_plausibility_bounds() -> None:
     """2026.1 quotes as it did when released: the bounds and R08 arrived with 2026.2."""
     rules = uw.load_rating_tables("2026.1").rules

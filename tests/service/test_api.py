@@ -958,6 +958,11 @@ def test_rating_tables_versions_and_hashes(
     problem = assert_problem(client.get("/v1/rating-tables/1999.9", headers=headers), 404)
     assert "1999.9" in problem["detail"]
 
+    # A draft version (being prepared) is neither listed nor served.
+    assert [entry["version"] for entry in listed] == list(uw.available_versions())
+    for draft in set(uw.available_versions(drafts=True)) - set(uw.available_versions()):
+        assert_problem(client.get(f"/v1/rating-tables/{draft}", headers=headers), 404)
+
 
 def test_a_seed_of_2_to_the_128_is_422_naming_seed_on_every_endpoint(
     client: TestClient, app: FastAPI

@@ -74,6 +74,9 @@ class RatingTables:
     ----------
     version, effective_date, currency
         From the manifest.
+    draft
+        Whether the manifest marks the version a draft (being prepared: loaded only when named,
+        never the newest, never served).
     sha256
         The verified hash of each data file.
     directory
@@ -106,6 +109,7 @@ class RatingTables:
     relativities: tuple[RelativityRow, ...]
     pricing: PricingTables
     rules: RulesTable
+    draft: bool
     _groups: Mapping[tuple[str, str, str], tuple[RelativityRow, ...]] = field(repr=False)
 
     @property
@@ -125,12 +129,15 @@ def _tables_root() -> Path:
     return Path(str(resources.files("underwriting.rating_tables")))
 
 
-def available_versions(root: Path | None = None) -> tuple[str, ...]:
-    """Versions found under ``root`` (the packaged tables by default), oldest first."""
+def available_versions(root: Path | None = None, *, drafts: bool = False) -> tuple[str, ...]:
+    """Released versions found under ``root`` (the packaged tables by default), oldest first;
+    with ``drafts=True`` the drafts too (manifest ``status = "draft"``)."""
     base = root or _tables_root()
     found = []
     for manifest in sorted(base.glob("*/manifest.toml")):
         data = _read_toml(manifest, manifest.parent.name)
+        if data.get("status") == "draft" and not drafts:
+            continue
         found.append((str(data.get("effective_date", "")), manifest.parent.name))
     return tuple(name for _, name in sorted(found))
 
@@ -211,7 +218,7 @@ def _read_csv(path: Path, columns: tuple[str, ...], version: str) -> list[dict[s
     return rows
 
 
-def _load_manifest(directory: Path) -> tuple[str, dt.date, str, dict[str, str]]:
+def _load_manifest(directory: Path) -> tuple[str, dt.date, str, dict[str, str], bool]:
     manifest_path = directory / "manifest.toml"
     if not manifest_path.is_file():
         raise RatingTableError("manifest.toml is missing", file=str(manifest_path))
@@ -254,7 +261,13 @@ def _load_manifest(directory: Path) -> tuple[str, dt.date, str, dict[str, str]]:
                 field="sha256",
                 version=version,
             )
-    return version, parsed.effective_date, parsed.currency, dict(parsed.files)
+    return (
+        version,
+        parsed.effective_date,
+        parsed.currency,
+        dict(parsed.files),
+        parsed.status == "draft",
+    )
 
 
 def _load_scenarios(directory: Path, version: str) -> ScenariosFile:
@@ -323,17 +336,18 @@ def load_rating_tables(version: str | None = None, *, root: Path | None = None) 
     True
     """
     base = root or _tables_root()
-    versions = available_versions(base)
+    versions = available_versions(base, drafts=True)
     if version is None:
-        if not versions:
-            raise RatingTableError(f"no rating tables found under {base}")
-        version = versions[-1]
+        released = available_versions(base)
+        if not released:
+            raise RatingTableError(f"no released rating tables found under {base}")
+        version = released[-1]
     elif version not in versions:
         raise RatingTableError(
             f"version {version!r} not found; available: {', '.join(versions) or 'none'}"
         )
     directory = base / version
-    version, effective_date, currency, hashes = _load_manifest(directory)
+    version, effective_date, currency, hashes, draft = _load_manifest(directory)
     scenarios_file = _load_scenarios(directory, version)
     base_rows: list[BaseFrequencyRow] = _validate_rows(
         _read_csv(
@@ -374,6 +388,7 @@ def load_rating_tables(version: str | None = None, *, root: Path | None = None) 
         relativities=relativity_rows,
         pricing=pricing,
         rules=rules,
+        draft=draft,
         _groups=checked.relativity_groups,
     )
 

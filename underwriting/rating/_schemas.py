@@ -314,4 +314,9 @@ class Manifest(TableModel):
     effective_date: dt.date
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     description: str = ""
+    status: Literal["released", "draft"] = Field(
+        default="released",
+        description="a draft is being prepared: never the newest version, never served, free to "
+        "change; a released version is immutable",
+    )
     files: dict[str, str]

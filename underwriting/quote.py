@@ -326,6 +326,7 @@ def _facts(
             "experience.expected_claims": experience.expected_claims,
             "experience.actual_to_expected": experience.actual_to_expected,
             "experience.credibility": experience.credibility,
+            "experience.largest_recent_claim": experience.largest_claim,
         }
     )
     return facts

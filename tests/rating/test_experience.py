@@ -55,6 +55,7 @@ def _rates(profile: uw.RiskProfile) -> dict[str, float]:
 
 def _credibility(years: float, experience: ExperienceSettings) -> float:
     # docs/sources.md#research-4-4: Buhlmann-Straub Z = w / (w + k), k = EPV / VHM; capped
+    assert experience.credibility_k is not None
     return min(years / (years + experience.credibility_k), experience.max_credibility)
 
 
@@ -150,6 +151,7 @@ def test_the_cap_binds_for_a_long_history(tables: RatingTables) -> None:
     submission = _submission(years=100, claims=["contained_fire"] * 3)
     profile = uw.RiskProfile.from_submission(submission, tables)
     rating = uw.rate_experience(submission, profile, experience)
+    assert experience.credibility_k is not None
     assert 100 / (100 + experience.credibility_k) > experience.max_credibility
     assert rating.credibility == experience.max_credibility == 0.4
     assert "= 0.400" in rating.explanation
@@ -385,3 +387,151 @@ def test_a_quote_without_history_says_z_is_zero(tables: RatingTables) -> None:
     assert not any(
         "experience" in row.explanation for row in quote.worksheet if row.name.startswith("rate: ")
     )
+
+
+# ----------------------------------------------------------------- poisson-gamma (2026.3 on)
+
+
+@pytest.fixture(scope="module")
+def draft() -> RatingTables:
+    return uw.load_rating_tables("2026.3")
+
+
+def test_the_poisson_gamma_hand_case() -> None:
+    # lam = 0.05, rate CV 0.5: alpha = 4, beta = 80 = k; 2 claims in 4 years
+    from underwriting.rating._experience import poisson_gamma
+
+    k, z, posterior = poisson_gamma(0.05, 0.5, 2, 4)
+    assert k == pytest.approx(80.0)
+    assert z == pytest.approx(4 / 84)
+    assert round(z, 3) == 0.048
+    assert posterior == pytest.approx((4 + 2) / (80 + 4))
+    assert round(posterior, 4) == 0.0714
+    # the same as Buhlmann-Straub's mix of the lab's rate and the prior
+    assert posterior == pytest.approx(z * 2 / 4 + (1 - z) * 0.05)
+
+
+def test_the_draft_selects_poisson_gamma_and_released_versions_keep_fixed_k() -> None:
+    assert uw.load_rating_tables("2026.3").pricing.experience.method == "poisson_gamma"
+    for version in ("2026.1", "2026.2"):
+        settings = uw.load_rating_tables(version).pricing.experience
+        assert settings.method == "fixed_k"
+        assert settings.credibility_k == 10.0
+        assert settings.reporting_threshold == 0.0
+
+
+def _rate(draft: RatingTables, submission: uw.Submission) -> uw.ExperienceRating:
+    return uw.rate_experience(
+        submission,
+        uw.RiskProfile.from_submission(submission, draft),
+        draft.pricing.experience,
+        as_of=WHEN.date(),
+    )
+
+
+def test_each_scenario_takes_k_from_its_own_rate_uncertainty(draft: RatingTables) -> None:
+    submission = _submission("chemistry_high_hazard")
+    experience = _rate(draft, submission)
+    profile = uw.RiskProfile.from_submission(submission, draft)
+    frequencies = {s.id: s.frequency for s in profile.scenarios}
+    credible = 0
+    for row in experience.scenarios:
+        frequency = frequencies[row.scenario]
+        if isinstance(frequency, uw.NegativeBinomial) and row.rated:
+            credible += 1
+            above = row.table_rate * row.threshold_survival
+            k = 1 / (frequency.rate_cv**2 * above)
+            assert row.credibility_k == pytest.approx(k)
+            assert row.credibility == pytest.approx(5 / (5 + k))
+            alpha = 1 / frequency.rate_cv**2
+            posterior = (alpha + row.claims) / (alpha / above + 5)
+            assert row.adjusted_rate == pytest.approx(row.table_rate - above + posterior)
+        else:  # Poisson: the tables state no rate uncertainty, so no credibility
+            assert row.credibility == 0.0
+            assert row.adjusted_rate == row.table_rate
+    assert credible >= 2
+    assert experience.credibility == max(row.credibility for row in experience.scenarios)
+
+
+def test_poisson_scenarios_get_zero_credibility_whatever_the_claims(draft: RatingTables) -> None:
+    submission = _submission(years=5, claims=["researcher_injury"] * 6)
+    experience = _rate(draft, submission)
+    row = next(r for r in experience.scenarios if r.scenario == "researcher_injury")
+    assert row.claims == 6
+    assert row.credibility == 0.0
+    assert row.adjusted_rate == row.table_rate
+
+
+def test_only_claims_at_or_above_the_reporting_threshold_count(draft: RatingTables) -> None:
+    threshold = draft.pricing.experience.reporting_threshold
+    assert threshold == 10_000.0
+    data = _example("chemistry_high_hazard")["submission"]
+    data["claims_history"] = {
+        "years_observed": 5,
+        "claims": [
+            {"scenario": "contained_fire", "date": "2024-01-01", "amount": 1.0},
+            {"scenario": "contained_fire", "date": "2024-02-01", "amount": threshold - 1},
+            {"scenario": "contained_fire", "date": "2024-03-01", "amount": threshold},
+        ],
+    }
+    experience = _rate(draft, uw.Submission.model_validate(data))
+    row = next(r for r in experience.scenarios if r.scenario == "contained_fire")
+    assert row.claims == 1
+    assert "2 claim(s) below the reporting threshold not counted" in experience.explanation
+    # compared with the rate of events at or above the threshold, not the ground-up rate
+    assert 0 < row.threshold_survival < 1
+    assert row.expected_claims == pytest.approx(row.table_rate * row.threshold_survival * 5)
+
+
+def test_the_threshold_survival_is_the_events_share_above_it(draft: RatingTables) -> None:
+    from underwriting.rating._experience import event_survival
+
+    profile = uw.RiskProfile.from_submission(_submission(), draft)
+    fire = next(s for s in profile.scenarios if s.id == "contained_fire")
+    assert event_survival(fire, 0.0) == 1.0
+    low, mid, high = (event_survival(fire, t) for t in (1e3, 1e5, 1e7))
+    assert 1.0 >= low >= mid >= high >= 0.0
+    assert mid < low
+
+
+def test_a_large_claim_counts_once_and_refers_the_lab(draft: RatingTables) -> None:
+    data = _example("chemistry_high_hazard")["submission"]
+    small = {"scenario": "contained_fire", "date": "2025-01-01", "amount": 50_000.0}
+    large = {**small, "amount": 9_000_000.0}
+    rows = []
+    for claim in (small, large):
+        data["claims_history"] = {"years_observed": 5, "claims": [claim]}
+        experience = _rate(draft, uw.Submission.model_validate(data))
+        rows.append(next(r for r in experience.scenarios if r.scenario == "contained_fire"))
+    assert rows[0].adjusted_rate == rows[1].adjusted_rate  # counted, not summed
+    assert experience.largest_claim == 9_000_000.0
+    rule = [r for r in draft.rules.rules if r.code == "R09_LARGE_RECENT_CLAIM"]
+    assert rule
+    fired = uw.decide({"experience.largest_recent_claim": 9_000_000.0}, draft.rules)
+    assert "R09_LARGE_RECENT_CLAIM" in [reason.code for reason in fired.reasons]
+    quiet = uw.decide({"experience.largest_recent_claim": 999_999.0}, draft.rules)
+    assert "R09_LARGE_RECENT_CLAIM" not in [reason.code for reason in quiet.reasons]
+
+
+def test_a_claim_before_the_window_is_not_the_largest_recent(draft: RatingTables) -> None:
+    data = _example("chemistry_high_hazard")["submission"]
+    data["claims_history"] = {
+        "years_observed": 5,
+        "claims": [{"scenario": "major_fire", "date": "2019-01-01", "amount": 9_000_000.0}],
+    }
+    assert _rate(draft, uw.Submission.model_validate(data)).largest_claim == 0.0
+
+
+def test_released_versions_rate_the_examples_as_before() -> None:
+    # 2026.1 and 2026.2 keep one k = 10 for every attritional scenario and count every claim
+    for version in ("2026.1", "2026.2"):
+        tables = uw.load_rating_tables(version)
+        experience = _rate(tables, _submission("chemistry_high_hazard"))
+        assert experience.credibility == pytest.approx(5 / 15)
+        assert experience.claims_count == 3
+        for row in experience.scenarios:
+            if row.rated:
+                z = 5 / 15
+                assert row.adjusted_rate == pytest.approx(
+                    z * row.claims / 5 + (1 - z) * row.table_rate
+                )

@@ -14,6 +14,18 @@ and says so.
 The adjusted rate rises with the tables' rate whatever the claims, so a higher hazard relativity
 never lowers a premium, with or without history.
 
+Method ``poisson_gamma`` (tables 2026.3 on, ``docs/pricing.md`` "Experience rating"): the
+structural parameters come from each scenario's own rate uncertainty. A negative binomial
+frequency with rate ``lam`` and ``rate_cv`` is a Poisson count whose rate is gamma distributed,
+shape ``alpha = 1 / rate_cv**2``; only claims at or above the reporting threshold count, so the
+rate they are compared with is ``lam_T = lam * S(T)``, ``S(T)`` the chance that an event's
+ground-up loss reaches the threshold. The gamma posterior mean of ``lam_T`` after ``n`` claims
+in ``w`` years is ``(alpha + n) / (alpha / lam_T + w)``, which is Buhlmann-Straub with
+``k = 1 / (rate_cv**2 * lam_T)`` lab-years and ``Z = w / (w + k)``. A Poisson (or fixed)
+frequency states no rate uncertainty: Z = 0. Claims are counted, never summed, so a large claim
+moves the rate by one claim; its size is reported in :attr:`ExperienceRating.largest_claim` for
+the referral rule.
+
 Dates: rated as of a date (a quote's date), the history covers the ``years_observed`` years up to
 it. A claim dated after that date is refused (``ProfileError`` naming the claim); a claim dated
 before the observed window is listed but not counted, with a ``CLAIM_OUTSIDE_WINDOW`` warning.
@@ -25,8 +37,10 @@ import datetime as dt
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from underwriting.errors import ProfileError, UnderwritingWarning
-from underwriting.model import Submission
+from underwriting.model import NegativeBinomial, Submission
 from underwriting.rating._load import RatingTables
 from underwriting.rating._profile import RatingStep, RiskProfile, Scenario
 from underwriting.rating._schemas import ExperienceSettings
@@ -42,6 +56,12 @@ class ScenarioExperience:
     table_rate: float
     adjusted_rate: float
     rated: bool
+    credibility: float = field(default=0.0, compare=False)
+    """``Z`` of this scenario (``poisson_gamma``; the common Z under ``fixed_k``)."""
+    credibility_k: float = field(default=math.inf, compare=False)
+    """``k`` in lab-years (``inf``: no credibility)."""
+    threshold_survival: float = field(default=1.0, compare=False)
+    """``S(T)``: the share of events reaching the reporting threshold."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +101,9 @@ class ExperienceRating:
     observed_from: dt.date | None = None
     claims_outside_window: tuple[int, ...] = ()
     warnings: tuple[UnderwritingWarning, ...] = field(default=(), compare=False)
+    largest_claim: float = field(default=0.0, compare=False)
+    """The largest claim amount dated inside the observed window, in any scenario (0: none)."""
+    method: str = field(default="fixed_k", compare=False)
 
     @property
     def actual_to_expected(self) -> float:
@@ -105,7 +128,7 @@ class ExperienceRating:
                 name="experience",
                 value=factor if math.isfinite(factor) else change.adjusted_rate,
                 explanation=f"{change.claims} claims in {self.years_observed:g} years against "
-                f"{change.expected_claims:.3f} expected; Z = {self.credibility:.3f}",
+                f"{change.expected_claims:.3f} expected; Z = {change_z(self, change):.3f}",
             )
             scenarios.append(
                 Scenario.model_validate(
@@ -117,6 +140,71 @@ class ExperienceRating:
                 )
             )
         return profile.model_copy(update={"scenarios": tuple(scenarios)})
+
+
+def change_z(experience: ExperienceRating, change: ScenarioExperience) -> float:
+    """The Z that moved a scenario's rate: its own under ``poisson_gamma``, else the common Z."""
+    return change.credibility if experience.method == "poisson_gamma" else experience.credibility
+
+
+SURVIVAL_DRAWS = 1 << 16
+"""Events drawn to estimate ``S(T)`` (fixed seed: the same profile gives the same figure; its
+standard error is at most 0.002)."""
+
+
+def event_survival(scenario: Scenario, threshold: float, *, draws: int = SURVIVAL_DRAWS) -> float:
+    """``S(T)``: the chance that one event of ``scenario`` costs at least ``threshold`` ground up.
+
+    An event's cost is the sum over its impacts, drawn as the engine draws them (a section hit
+    with its ``probability``, the Gaussian copula's common factor with loading ``correlation``,
+    damage ratios times the value at risk and capped at it, downtime days capped at
+    ``max_days`` times the daily research cost, amounts capped at ``value``), estimated on a
+    fixed-seed sample. 1 when the threshold is 0.
+    """
+    if threshold <= 0:
+        return 1.0
+    rng = np.random.default_rng(20263)
+    factor = rng.standard_normal(draws)
+    total = np.zeros(draws)
+    for impact in scenario.impacts:
+        own = rng.standard_normal(draws)
+        hit = rng.random(draws) < impact.probability
+        rho = impact.correlation
+        z = math.sqrt(rho) * factor + math.sqrt(1.0 - rho) * own
+        severity = impact.severity.from_normal(z) * impact.severity_scale
+        if impact.basis == "damage_ratio":
+            assert impact.value is not None
+            loss = impact.value * np.minimum(severity, 1.0)
+        elif impact.basis == "downtime_days":
+            assert impact.value is not None
+            days = severity if impact.max_days is None else np.minimum(severity, impact.max_days)
+            loss = days * impact.value
+        else:
+            loss = severity if impact.value is None else np.minimum(severity, impact.value)
+        total += np.where(hit, loss, 0.0)
+    return float(np.mean(total >= threshold))
+
+
+def poisson_gamma(
+    rate: float, rate_cv: float, claims: int, years: float
+) -> tuple[float, float, float]:
+    """Buhlmann-Straub on a Poisson count with a gamma rate: ``(k, Z, posterior rate)``.
+
+    ``rate`` is the prior mean of the rate of the claims counted (above the reporting
+    threshold) and ``rate_cv`` its coefficient of variation: ``alpha = 1 / rate_cv**2``,
+    ``beta = alpha / rate``, ``k = beta = 1 / (rate_cv**2 * rate)`` lab-years,
+    ``Z = w / (w + k)`` and the posterior mean ``(alpha + n) / (beta + w)``
+    ``= Z * n / w + (1 - Z) * rate``.
+
+    >>> k, z, posterior = poisson_gamma(0.05, 0.5, 2, 4)
+    >>> round(k, 6), round(z, 4), round(posterior, 4)
+    (80.0, 0.0476, 0.0714)
+    """
+    if rate <= 0:
+        return math.inf, 0.0, rate
+    alpha = 1.0 / rate_cv**2
+    beta = alpha / rate
+    return beta, years / (years + beta), (alpha + claims) / (beta + years)
 
 
 DAYS_PER_YEAR = 365.25
@@ -153,7 +241,10 @@ def rate_experience(
     known = {scenario.id: scenario for scenario in profile.scenarios}
     years = history.years_observed
     start = None if as_of is None else observed_window_start(as_of, years)
+    threshold = settings.reporting_threshold
     counts: dict[str, int] = {}
+    largest = 0.0
+    below = 0
     outside: list[int] = []
     warnings: list[UnderwritingWarning] = []
     for number, claim in enumerate(history.claims):
@@ -184,10 +275,21 @@ def rate_experience(
                 )
             )
             continue
+        largest = max(largest, claim.amount)
+        if claim.amount < threshold:
+            below += 1
+            continue
         counts[claim.scenario] = counts.get(claim.scenario, 0) + 1
-    credibility = (
-        min(years / (years + settings.credibility_k), settings.max_credibility) if years else 0.0
-    )
+    fixed_k = settings.method == "fixed_k"
+    if fixed_k:
+        assert settings.credibility_k is not None
+        credibility = (
+            min(years / (years + settings.credibility_k), settings.max_credibility)
+            if years
+            else 0.0
+        )
+    else:
+        credibility = 0.0
     rows = []
     for scenario_id in sorted(set(settings.scenarios) | set(counts)):
         scenario = known.get(scenario_id)
@@ -196,17 +298,38 @@ def rate_experience(
         rate = scenario.frequency.mean
         rated = scenario_id in settings.scenarios
         claims = counts.get(scenario_id, 0)
-        adjusted = (
-            credibility * claims / years + (1 - credibility) * rate if rated and years > 0 else rate
-        )
+        survival = event_survival(scenario, threshold) if rated and threshold > 0 else 1.0
+        rate_above = rate * survival
+        if fixed_k:
+            assert settings.credibility_k is not None
+            z, k = credibility, settings.credibility_k
+            adjusted_above = (
+                z * claims / years + (1 - z) * rate_above if rated and years > 0 else rate_above
+            )
+        elif rated and isinstance(scenario.frequency, NegativeBinomial):
+            k, z, adjusted_above = poisson_gamma(
+                rate_above, scenario.frequency.rate_cv, claims, years
+            )
+            if z > settings.max_credibility:  # the cap, where the tables set one below 1
+                z = settings.max_credibility
+                adjusted_above = z * claims / years + (1 - z) * rate_above
+        else:  # no rate uncertainty in the tables (or not rated): no credibility
+            k, z, adjusted_above = math.inf, 0.0, rate_above
+        # Events below the threshold keep the tables' rate; those above take the adjusted one.
+        adjusted = rate if survival == 1.0 else rate - rate_above + adjusted_above
+        if not fixed_k:
+            credibility = max(credibility, z)
         rows.append(
             ScenarioExperience(
                 scenario=scenario_id,
                 claims=claims,
-                expected_claims=rate * years,
+                expected_claims=rate_above * years,
                 table_rate=rate,
-                adjusted_rate=adjusted,
+                adjusted_rate=adjusted_above if survival == 1.0 else adjusted,
                 rated=rated,
+                credibility=z,
+                credibility_k=k,
+                threshold_survival=survival,
             )
         )
     rated_rows = [row for row in rows if row.rated]
@@ -215,6 +338,26 @@ def rate_experience(
     excluded = sum(row.claims for row in rows if not row.rated)
     if years == 0:
         explanation = "No claims history: credibility Z = 0, the tables' rates apply unchanged."
+    elif not fixed_k:
+        credible = [row for row in rated_rows if row.credibility > 0]
+        explanation = (
+            f"{claims_count} claims of at least {threshold:,.0f} in {years:g} years against "
+            f"{expected:.2f} expected in the attritional scenarios; Poisson-gamma credibility "
+            "per scenario, Z = w / (w + k), k = 1 / (rate_cv^2 x rate above the threshold): "
+            + (
+                ", ".join(
+                    f"{row.scenario} k = {row.credibility_k:.0f}, Z = {row.credibility:.3f}"
+                    for row in credible
+                )
+                if credible
+                else "none"
+            )
+            + "; the other scenarios have no rate uncertainty in the tables, Z = 0"
+        )
+        if below:
+            explanation += f"; {below} claim(s) below the reporting threshold not counted"
+        if excluded:
+            explanation += f"; {excluded} large-loss claims listed but not rated on"
     else:
         explanation = (
             f"{claims_count} claims in {years:g} years against {expected:.2f} expected in the "
@@ -239,6 +382,8 @@ def rate_experience(
         observed_from=start,
         claims_outside_window=tuple(outside),
         warnings=tuple(warnings),
+        largest_claim=largest,
+        method=settings.method,
     )
 
 

@@ -121,6 +121,7 @@ DERIVED_FACTS = frozenset(
         "experience.expected_claims",
         "experience.actual_to_expected",
         "experience.credibility",
+        "experience.largest_recent_claim",
     }
 )
 """Facts a rule may use besides the submission's own scalar fields."""

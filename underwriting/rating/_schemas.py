@@ -289,11 +289,31 @@ class PrecisionSettings(TableModel):
 
 
 class ExperienceSettings(TableModel):
-    """Buhlmann-Straub credibility on a lab's own claims (``pricing.toml`` ``[experience]``)."""
+    """Buhlmann-Straub credibility on a lab's own claims (``pricing.toml`` ``[experience]``).
 
-    credibility_k: PositiveFloat = Field(allow_inf_nan=False)
+    ``method = "fixed_k"`` (the default, tables 2026.1 and 2026.2): one ``credibility_k`` for
+    every scenario. ``method = "poisson_gamma"``: each scenario's k = 1 / (rate_cv**2 * rate
+    above the reporting threshold), from its own negative binomial frequency, and no credibility
+    for a scenario without rate uncertainty (docs/pricing.md, "Experience rating").
+    """
+
+    method: Literal["fixed_k", "poisson_gamma"] = "fixed_k"
+    credibility_k: PositiveFloat | None = Field(default=None, allow_inf_nan=False)
     max_credibility: float = Field(ge=0, le=1)
     scenarios: tuple[str, ...]
+    reporting_threshold: float = Field(
+        default=0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="claims below this amount are not counted, and the tables' rates are "
+        "thinned to the events at or above it (0: every claim and every event)",
+    )
+
+    @model_validator(mode="after")
+    def _fixed_k_needs_k(self) -> Self:
+        if self.method == "fixed_k" and self.credibility_k is None:
+            raise ValueError("method 'fixed_k' needs credibility_k")
+        return self
 
 
 class PricingTables(TableModel):

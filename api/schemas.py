@@ -40,6 +40,7 @@ class PremiumOut(_Out):
     standard_error: float | None
     relative_error: float | None
     risk_load_method: str
+    lae: float = 0.0
 
 
 class MetricOut(_Out):

@@ -184,7 +184,9 @@ def _jsonable(value: Any) -> Any:
         return {
             f.name: _jsonable(getattr(value, f.name))
             for f in fields(value)
-            if f.compare and f.name != "result"
+            if f.compare
+            and f.name != "result"
+            and not (f.metadata.get("omit_if_default") and getattr(value, f.name) == f.default)
         }
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}

@@ -2,8 +2,11 @@
 
 The technical premium (docs/sources.md#research-4-1)::
 
-    technical = (expected loss + risk load + fixed expense) / (1 - variable expenses - commission
-                                                               - profit margin)
+    technical = (expected loss + LAE + risk load + fixed expense)
+                / (1 - variable expenses - commission - profit margin)
+
+with LAE, the loss adjustment expense, ``(alae_ratio + ulae_ratio) * expected loss`` (0 in the
+released tables; docs/pricing.md "Loss adjustment expenses").
 
 then the minimum premium, rounding to the currency unit, and the premium tax (VAT) shown apart.
 Every number comes from ``pricing.toml``.
@@ -35,7 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -67,10 +70,12 @@ class Premium:
         Expected annual insured loss, as simulated.
     risk_load
         Loading for the capital the policy needs.
+    lae
+        Loss adjustment expense (allocated and unallocated), ``lae_ratio * expected_loss``.
     fixed_expense
         Expense per policy.
     technical
-        ``(expected_loss + risk_load + fixed_expense) / divisor``.
+        ``(expected_loss + lae + risk_load + fixed_expense) / divisor``.
     variable_expenses, commission, profit
         Their shares of the technical premium.
     minimum
@@ -102,6 +107,9 @@ class Premium:
     standard_error: float
     relative_error: float
     risk_load_method: str
+    lae: float = field(default=0.0, metadata={"omit_if_default": True})
+    """Loss adjustment expense, ``lae_ratio * expected_loss``; 0 (and left out of the quote's
+    dictionary, so stored quotes replay unchanged) where the tables have none."""
 
 
 def _wang_weights(n: int, wang_lambda: float) -> FloatArray:
@@ -126,7 +134,10 @@ def _risk_measure(sorted_losses: FloatArray, settings: PremiumSettings) -> tuple
 def technical_premium(annual_loss: FloatArray, settings: PremiumSettings) -> float:
     """The technical premium of a sample of annual losses (no minimum, no rounding)."""
     risk_load, expected = _risk_measure(np.sort(annual_loss), settings)
-    return (expected + risk_load + settings.fixed_expense_per_policy) / settings.premium_divisor
+    lae = settings.lae_ratio * expected
+    return (
+        expected + lae + risk_load + settings.fixed_expense_per_policy
+    ) / settings.premium_divisor
 
 
 def premium_standard_error(
@@ -228,7 +239,8 @@ def price(result: SimulationResult, settings: PremiumSettings, *, batches: int) 
     sorted_losses = result.sorted_annual_loss
     risk_load, expected = _risk_measure(sorted_losses, settings)
     fixed = settings.fixed_expense_per_policy
-    technical = (expected + risk_load + fixed) / settings.premium_divisor
+    lae = settings.lae_ratio * expected
+    technical = (expected + lae + risk_load + fixed) / settings.premium_divisor
     minimum_applied = technical < settings.minimum_premium
     charged = max(technical, settings.minimum_premium)
     unit = settings.rounding_unit
@@ -256,7 +268,8 @@ def price(result: SimulationResult, settings: PremiumSettings, *, batches: int) 
             else means / max(float(means.sum()), 1e-300) * risk_load
         )
         loaded_by_part[label] = {
-            name: float(means[i] + allocated[i]) for i, name in enumerate(names)
+            name: float(means[i] * (1.0 + settings.lae_ratio) + allocated[i])
+            for i, name in enumerate(names)
         }
     error = premium_standard_error(result.annual_loss, settings, batches)
     return Premium(
@@ -277,4 +290,5 @@ def price(result: SimulationResult, settings: PremiumSettings, *, batches: int) 
         standard_error=error,
         relative_error=error / technical if technical > 0 else 0.0,
         risk_load_method=settings.risk_load_method,
+        lae=lae,
     )

@@ -1,15 +1,20 @@
 """The premium worksheet: every step from the tables' rates to the total payable, as rows.
 
-The value of each kind of term (deductibles, sub-limits, the aggregate limit, the share) is the
-expected loss it takes off, measured on the same simulated events with that kind removed.
+The value of each kind of term (deductibles, sub-limits, the aggregate limit, the share) is
+measured on the same simulated events with that kind removed: the expected loss it takes off
+(``worksheet_term_values = "expected_loss"``, the released tables), or the technical premium it
+takes off, priced with the same settings, with the expected loss beside it in the explanation
+(``"premium"``). The premium effect is the larger (expenses, profit and the risk load ride on
+the loss); with ``"premium"`` the worksheet's numbers are also rounded for a person: money to the
+currency unit, rates and factors to 3 significant figures. docs/pricing.md "The worksheet".
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from underwriting.pricing._pricing import Premium, WorksheetRow
-from underwriting.rating import ExperienceRating, RatingTables, RiskProfile
+from underwriting.pricing._pricing import Premium, WorksheetRow, technical_premium
+from underwriting.rating import ExperienceRating, PremiumSettings, RatingTables, RiskProfile
 from underwriting.results import SimulationResult
 
 TERM_EXPLANATIONS = {
@@ -20,6 +25,11 @@ TERM_EXPLANATIONS = {
     "share": "what the insurer's share takes off",
 }
 """What each kind of term takes off the expected loss, by the name of its term variant."""
+
+
+def _sig3(value: float) -> float:
+    """``value`` to 3 significant figures."""
+    return float(f"{value:.3g}")
 
 
 def worksheet(
@@ -49,6 +59,21 @@ def worksheet(
     """
     settings = tables.pricing.premium
     money = tables.currency
+    by_premium = settings.worksheet_term_values == "premium"
+
+    def amount(value: float) -> float:
+        return float(round(value)) if by_premium else value
+
+    def factor(value: float) -> float:
+        return _sig3(value) if by_premium else value
+
+    def step_text(name: str, value: float, explanation: str) -> str:
+        if not by_premium:
+            return f"{name} {value:g} ({explanation})"
+        if name == "exposure":
+            explanation = f"{explanation}, from the submission"
+        return f"{name} {value:.3g} ({explanation})"
+
     adjusted = sum(any(step.name == "experience" for step in s.rating) for s in profile.scenarios)
     rows = [
         WorksheetRow(
@@ -59,7 +84,7 @@ def worksheet(
         WorksheetRow("experience: claims", experience.claims_count, experience.explanation),
         WorksheetRow(
             "experience: credibility Z",
-            experience.credibility,
+            factor(experience.credibility),
             "Buhlmann-Straub Z = w / (w + k), capped"
             if experience.years_observed
             else "no claims history: Z = 0, the tables' rates apply",
@@ -75,11 +100,11 @@ def worksheet(
         ),
     ]
     for scenario in profile.scenarios:
-        steps = "; ".join(f"{s.name} {s.value:g} ({s.explanation})" for s in scenario.rating)
+        steps = "; ".join(step_text(s.name, s.value, s.explanation) for s in scenario.rating)
         rows.append(
             WorksheetRow(
                 f"rate: {scenario.id}",
-                scenario.frequency.mean,
+                factor(scenario.frequency.mean),
                 f"events per year = product of {steps}" if steps else "events per year",
             )
         )
@@ -87,33 +112,54 @@ def worksheet(
     rows.append(
         WorksheetRow(
             "expected loss before terms",
-            ground_up,
+            amount(ground_up),
             "expected annual ground-up loss of the covered sections",
         )
     )
-    taken = 0.0
-    for name, explanation in TERM_EXPLANATIONS.items():
-        if name in variants:
-            value = result.mean - variants[name].mean
-            taken += value
-            rows.append(WorksheetRow(f"value of {name.replace('_', ' ')}", value, explanation))
-    rows.append(
-        WorksheetRow(
-            "interaction of terms",
-            (result.mean - ground_up) - taken,
-            "what the terms take together beyond the sum of the rows above",
+    if by_premium:
+        rows += _premium_effects(result, variants, settings, money)
+    else:
+        taken = 0.0
+        for name, explanation in TERM_EXPLANATIONS.items():
+            if name in variants:
+                value = result.mean - variants[name].mean
+                taken += value
+                rows.append(WorksheetRow(f"value of {name.replace('_', ' ')}", value, explanation))
+        rows.append(
+            WorksheetRow(
+                "interaction of terms",
+                (result.mean - ground_up) - taken,
+                "what the terms take together beyond the sum of the rows above",
+            )
         )
+    lae_rows = (
+        [
+            WorksheetRow(
+                "loss adjustment expense",
+                amount(premium.lae),
+                f"allocated {settings.alae_ratio:.1%} + unallocated {settings.ulae_ratio:.1%} "
+                f"= {settings.lae_ratio:.1%} of the expected insured loss (docs/sources.md#s65)",
+            )
+        ]
+        if settings.lae_ratio > 0
+        else []
+    )
+    build_up = (
+        "expected loss + LAE + risk load + fixed expense"
+        if settings.lae_ratio > 0
+        else "expected loss + risk load + fixed expense"
     )
     rows += [
         WorksheetRow(
             "expected insured loss",
-            premium.expected_loss,
+            amount(premium.expected_loss),
             f"mean over {result.n_years:,} simulated years, standard error "
             f"{result.standard_error():,.0f}",
         ),
+        *lae_rows,
         WorksheetRow(
             "risk load",
-            premium.risk_load,
+            amount(premium.risk_load),
             (
                 f"cost of capital {settings.cost_of_capital_rate:.1%} x capital share "
                 f"{settings.capital_share:.0%} x (VaR {settings.capital_level:.1%} "
@@ -122,20 +168,22 @@ def worksheet(
                 else f"Wang transform premium (lambda {settings.wang_lambda:g}) - expected loss"
             ),
         ),
-        WorksheetRow("fixed expense", premium.fixed_expense, "per policy"),
+        WorksheetRow("fixed expense", amount(premium.fixed_expense), "per policy"),
         WorksheetRow(
             "technical premium",
-            premium.technical,
-            f"(expected loss + risk load + fixed expense) / {settings.premium_divisor:.3f}; "
+            amount(premium.technical),
+            f"({build_up}) / {settings.premium_divisor:.3f}; "
             f"standard error {premium.standard_error:,.0f} ({premium.relative_error:.2%})",
         ),
         WorksheetRow(
             "variable expenses",
-            premium.variable_expenses,
+            amount(premium.variable_expenses),
             f"{settings.variable_expense_ratio:.1%} of the technical premium",
         ),
-        WorksheetRow("commission", premium.commission, f"{settings.commission_ratio:.1%} of it"),
-        WorksheetRow("profit", premium.profit, f"{settings.profit_margin:.1%} of it"),
+        WorksheetRow(
+            "commission", amount(premium.commission), f"{settings.commission_ratio:.1%} of it"
+        ),
+        WorksheetRow("profit", amount(premium.profit), f"{settings.profit_margin:.1%} of it"),
         WorksheetRow(
             "minimum premium",
             premium.minimum,
@@ -156,3 +204,46 @@ def worksheet(
         WorksheetRow("total payable", premium.total_with_tax, "premium plus tax"),
     ]
     return tuple(rows)
+
+
+def _premium_effects(
+    result: SimulationResult,
+    variants: Mapping[str, SimulationResult],
+    settings: PremiumSettings,
+    money: str,
+) -> list[WorksheetRow]:
+    """The 'value of' rows as premium effects: the technical premium with the quoted terms less
+    the technical premium with one kind of term removed, on the same simulated years and with the
+    same settings; the expected-loss effect stated beside it."""
+    quoted = technical_premium(result.annual_loss, settings)
+    ground_up = variants["ground_up"]
+    rows = []
+    taken_premium = taken_loss = 0.0
+    for name, explanation in TERM_EXPLANATIONS.items():
+        if name not in variants:
+            continue
+        effect = quoted - technical_premium(variants[name].annual_loss, settings)
+        loss = result.mean - variants[name].mean
+        taken_premium += effect
+        taken_loss += loss
+        ratio = f"; {effect / loss:.3g}x it" if loss != 0 else ""
+        rows.append(
+            WorksheetRow(
+                f"value of {name.replace('_', ' ')}",
+                float(round(effect)),
+                f"premium effect: {explanation.replace('expected loss', 'premium')} "
+                f"(technical premium, same events, same settings); expected loss effect "
+                f"{loss:,.0f} {money}{ratio}",
+            )
+        )
+    interaction = (quoted - technical_premium(ground_up.annual_loss, settings)) - taken_premium
+    interaction_loss = (result.mean - ground_up.mean) - taken_loss
+    rows.append(
+        WorksheetRow(
+            "interaction of terms",
+            float(round(interaction)),
+            "premium effect of the terms together beyond the sum of the rows above; expected "
+            f"loss effect {interaction_loss:,.0f} {money}",
+        )
+    )
+    return rows

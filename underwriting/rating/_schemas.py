@@ -254,6 +254,31 @@ class PremiumSettings(TableModel):
     premium_tax_rate: float = Field(ge=0, lt=1)
     rounding_unit: PositiveFloat = Field(allow_inf_nan=False)
     quote_validity_days: int = Field(gt=0, le=366)
+    alae_ratio: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="allocated loss adjustment expense (defence and cost containment) as a share "
+        "of expected loss; 0 (none) in the released tables",
+    )
+    ulae_ratio: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="unallocated loss adjustment expense (adjusting and other) as a share of "
+        "expected loss; 0 (none) in the released tables",
+    )
+    worksheet_term_values: Literal["expected_loss", "premium"] = Field(
+        default="expected_loss",
+        description="what the worksheet's 'value of' rows show: the expected loss a kind of term "
+        "takes off (released tables), or the premium it takes off with the expected loss beside "
+        "it and the worksheet's numbers rounded for a person",
+    )
+
+    @property
+    def lae_ratio(self) -> float:
+        """Loss adjustment expense, allocated plus unallocated, as a share of expected loss."""
+        return self.alae_ratio + self.ulae_ratio
 
     @model_validator(mode="after")
     def _loadings_below_one(self) -> Self:

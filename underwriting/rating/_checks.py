@@ -210,49 +210,79 @@ def _check_groups(
                 field="scenario",
                 version=version,
             )
-        factor = FACTORS[factor_name]
-        if factor.kind == "categorical":
-            levels = [row.level for _, row in members]
-            for number, row in members:
-                if levels.count(row.level) > 1:
-                    raise RatingTableError(
-                        f"level {row.level!r} of {factor_name} appears twice for {scenario} "
-                        f"({applies_to})",
-                        file=file,
-                        row=number,
-                        field="level",
-                        version=version,
-                    )
-            missing = [level for level in factor.levels if level not in levels]
-            if missing:
+        sections = {row.section for _, row in members}
+        if None in sections and len(sections) > 1:
+            raise RatingTableError(
+                f"{factor_name} for {scenario} ({applies_to}) gives a section on some rows and "
+                "not on others; give it on all or none",
+                file=file,
+                row=first_row,
+                field="section",
+                version=version,
+            )
+        for section in sorted(sections, key=lambda s: "" if s is None else s.value):
+            _check_levels(
+                [(n, row) for n, row in members if row.section is section],
+                factor_name,
+                scenario if section is None else f"{scenario} / {section.value}",
+                applies_to,
+                version,
+            )
+    return {key: tuple(row for _, row in members) for key, members in groups.items()}
+
+
+def _check_levels(
+    members: list[tuple[int, RelativityRow]],
+    factor_name: str,
+    scenario: str,
+    applies_to: str,
+    version: str,
+) -> None:
+    """A factor's rows for one scenario (and section) cover its levels or bands exactly once."""
+    file = "relativities.csv"
+    first_row = members[0][0]
+    factor = FACTORS[factor_name]
+    if factor.kind == "categorical":
+        levels = [row.level for _, row in members]
+        for number, row in members:
+            if levels.count(row.level) > 1:
                 raise RatingTableError(
-                    f"{factor_name} for {scenario} ({applies_to}) has no row for level(s) "
-                    f"{', '.join(missing)}; every level needs one",
+                    f"level {row.level!r} of {factor_name} appears twice for {scenario} "
+                    f"({applies_to})",
                     file=file,
-                    row=first_row,
+                    row=number,
                     field="level",
                     version=version,
                 )
-        else:
-            ordered = sorted(members, key=lambda item: item[1].lower or 0.0)
-            for (_, row), (next_number, following) in itertools.pairwise(ordered):
-                if row.upper is None or row.upper != following.lower:
-                    raise RatingTableError(
-                        f"bands of {factor_name} for {scenario} ({applies_to}) are not "
-                        f"contiguous: [{row.lower}, {row.upper}) then [{following.lower}, ...)",
-                        file=file,
-                        row=next_number,
-                        field="lower",
-                        version=version,
-                    )
-            last_number, last = ordered[-1]
-            if last.upper is not None:
+        missing = [level for level in factor.levels if level not in levels]
+        if missing:
+            raise RatingTableError(
+                f"{factor_name} for {scenario} ({applies_to}) has no row for level(s) "
+                f"{', '.join(missing)}; every level needs one",
+                file=file,
+                row=first_row,
+                field="level",
+                version=version,
+            )
+    else:
+        ordered = sorted(members, key=lambda item: item[1].lower or 0.0)
+        for (_, row), (next_number, following) in itertools.pairwise(ordered):
+            if row.upper is None or row.upper != following.lower:
                 raise RatingTableError(
-                    f"the last band of {factor_name} for {scenario} ({applies_to}) must be "
-                    "open (empty upper)",
+                    f"bands of {factor_name} for {scenario} ({applies_to}) are not "
+                    f"contiguous: [{row.lower}, {row.upper}) then [{following.lower}, ...)",
                     file=file,
-                    row=last_number,
-                    field="upper",
+                    row=next_number,
+                    field="lower",
                     version=version,
                 )
-    return {key: tuple(row for _, row in members) for key, members in groups.items()}
+        last_number, last = ordered[-1]
+        if last.upper is not None:
+            raise RatingTableError(
+                f"the last band of {factor_name} for {scenario} ({applies_to}) must be "
+                "open (empty upper)",
+                file=file,
+                row=last_number,
+                field="upper",
+                version=version,
+            )

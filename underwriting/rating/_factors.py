@@ -20,6 +20,7 @@ Example
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -159,6 +160,20 @@ _FACTOR_LIST: tuple[Factor, ...] = (
         "numeric",
         lambda s: s.equipment_age_years,
         "value-weighted mean age of scheduled equipment, years",
+    ),
+    Factor(
+        "scheduled_equipment_age_years",
+        "numeric",
+        lambda s: s.equipment_age_years if s.equipment_schedule else math.inf,
+        "value-weighted mean age of scheduled equipment, years; without a schedule unknown, "
+        "read as infinite (the oldest band): missing data earns no discount",
+    ),
+    Factor(
+        "scheduled_cryogenic_magnets",
+        "numeric",
+        lambda s: float(s.cryogenic_magnets) if s.equipment_schedule else math.inf,
+        "scheduled superconducting magnets; without a schedule unknown, read as infinite "
+        "(the highest band)",
     ),
 )
 

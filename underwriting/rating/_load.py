@@ -194,10 +194,17 @@ def _read_toml(path: Path, version: str | None) -> dict[str, Any]:
         ) from error
 
 
-def _read_csv(path: Path, columns: tuple[str, ...], version: str) -> list[dict[str, str]]:
+def _read_csv(
+    path: Path, columns: tuple[str, ...], version: str, optional: tuple[str, ...] = ()
+) -> list[dict[str, str]]:
+    """Rows of a CSV whose header is exactly ``columns``, or ``columns`` without the
+    ``optional`` ones (a column added later, absent from older versions)."""
     text = _read_text(path, version)
     reader = csv.DictReader(io.StringIO(text))
     header = tuple(reader.fieldnames or ())
+    required = tuple(column for column in columns if column not in optional)
+    if header == required:
+        columns = required
     if header != columns:
         raise RatingTableError(
             f"columns are {', '.join(header)}; expected exactly {', '.join(columns)}",
@@ -359,7 +366,12 @@ def load_rating_tables(version: str | None = None, *, root: Path | None = None) 
     )
     relativity_rows: tuple[RelativityRow, ...] = tuple(
         _validate_rows(
-            _read_csv(directory / "relativities.csv", tuple(RelativityRow.model_fields), version),
+            _read_csv(
+                directory / "relativities.csv",
+                tuple(RelativityRow.model_fields),
+                version,
+                optional=("section",),
+            ),
             RelativityRow,
             "relativities.csv",
             version,

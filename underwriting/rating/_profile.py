@@ -284,11 +284,15 @@ class RiskProfile(_Model):
             frequency_factor, frequency_steps = _relativity(
                 submission, tables, definition, "frequency"
             )
-            severity_factor, severity_steps = _relativity(
-                submission, tables, definition, "severity"
-            )
             rate *= frequency_factor
-            steps += frequency_steps + severity_steps
+            steps += frequency_steps
+            severity_factors: dict[Section, float] = {}
+            for impact in definition.impacts:
+                factor, severity_steps = _relativity(
+                    submission, tables, definition, "severity", impact.section
+                )
+                severity_factors[impact.section] = factor
+                steps += [step for step in severity_steps if step not in steps]
             frequency: Poisson | NegativeBinomial = (
                 NegativeBinomial(rate=rate, rate_cv=definition.rate_cv)
                 if definition.rate_cv is not None
@@ -302,7 +306,7 @@ class RiskProfile(_Model):
                     if impact.per_exposure_unit:
                         value /= max(units, 1.0)
                 elif impact.basis == "downtime_days":
-                    value = daily_cost
+                    value = daily_cost * impact.interruption_share
                 else:
                     value = None
                 if value == 0:
@@ -313,7 +317,7 @@ class RiskProfile(_Model):
                         severity=impact.severity.distribution(),
                         basis=impact.basis,
                         value=value,
-                        severity_scale=severity_factor,
+                        severity_scale=severity_factors[impact.section],
                         probability=impact.probability,
                         correlation=impact.correlation,
                         max_days=max_days if impact.basis == "downtime_days" else None,
@@ -357,10 +361,16 @@ def _relativity(
     tables: RatingTables,
     definition: ScenarioDefinition,
     applies_to: Literal["frequency", "severity"],
+    section: Section | None = None,
 ) -> tuple[float, list[RatingStep]]:
+    """The product of ``definition``'s relativities on ``applies_to``; for a severity, those
+    that concern the impact on ``section`` (rows without a section concern every impact)."""
     product = 1.0
     steps = []
-    for factor_name, rows in tables.relativity_groups(definition.id, applies_to):
+    for factor_name, all_rows in tables.relativity_groups(definition.id, applies_to):
+        rows = tuple(row for row in all_rows if row.concerns(section))
+        if not rows:
+            continue  # this factor scales other impacts of the scenario, not this one
         level = FACTORS[factor_name].level(submission)
         matched = [row for row in rows if row.matches(level)]
         if len(matched) != 1:
@@ -372,11 +382,13 @@ def _relativity(
         row = matched[0]
         product *= row.relativity
         if row.relativity != 1.0:
+            on = "" if row.section is None else f"@{row.section.value}"
+            shown = "not given (read as the highest band)" if level == math.inf else level
             steps.append(
                 RatingStep(
-                    name=f"{applies_to}:{factor_name}",
+                    name=f"{applies_to}:{factor_name}{on}",
                     value=row.relativity,
-                    explanation=f"{factor_name} = {level} ({row.source})",
+                    explanation=f"{factor_name} = {shown} ({row.source})",
                 )
             )
     if not math.isfinite(product) or product <= 0:

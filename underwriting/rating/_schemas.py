@@ -119,11 +119,22 @@ class ImpactDefinition(TableModel):
         description="the damage ratio applies to the section value divided by the exposure "
         "units (one freezer's share of the specimens), not to the whole value",
     )
+    interruption_share: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="research_interruption only: the share of the lab's research that a day of "
+        "this impact's downtime stops (one instrument down stops part of the research, not all "
+        "of it); the day costs annual_research_spend / 365 times this share. 1 (the default, and "
+        "2026.1-2026.2's behaviour): the whole lab stops",
+    )
 
     @model_validator(mode="after")
     def _basis_fits_section(self) -> Self:
         if self.per_exposure_unit and self.basis != "damage_ratio":
             raise ValueError("per_exposure_unit applies only to basis 'damage_ratio'")
+        if self.interruption_share != 1.0 and self.basis != "downtime_days":
+            raise ValueError("interruption_share applies only to basis 'downtime_days'")
         if self.section is Section.RESEARCH_INTERRUPTION and self.basis != "downtime_days":
             raise ValueError("research_interruption impacts must have basis 'downtime_days'")
         if self.basis == "downtime_days" and self.section is not Section.RESEARCH_INTERRUPTION:
@@ -199,6 +210,11 @@ class RelativityRow(TableModel):
     scenario: str
     applies_to: Literal["frequency", "severity"]
     relativity: PositiveFloat = Field(allow_inf_nan=False)
+    section: Section | None = Field(
+        default=None,
+        description="optional column: the one impact (section) of the scenario that a severity "
+        "relativity scales; empty or absent (2026.1-2026.2) scales every impact",
+    )
     source: str = Field(min_length=1)
 
     @model_validator(mode="before")
@@ -206,9 +222,16 @@ class RelativityRow(TableModel):
     def _blank_is_none(cls, data: Any) -> Any:
         if isinstance(data, dict):
             return {
-                k: (None if v == "" and k in ("lower", "upper") else v) for k, v in data.items()
+                k: (None if v == "" and k in ("lower", "upper", "section") else v)
+                for k, v in data.items()
             }
         return data
+
+    @model_validator(mode="after")
+    def _section_for_severity(self) -> Self:
+        if self.section is not None and self.applies_to != "severity":
+            raise ValueError("section applies only to severity relativities")
+        return self
 
     @model_validator(mode="after")
     def _known_factor(self) -> Self:
@@ -227,6 +250,10 @@ class RelativityRow(TableModel):
             if self.upper is not None and self.upper <= self.lower:
                 raise ValueError(f"upper ({self.upper}) must exceed lower ({self.lower})")
         return self
+
+    def concerns(self, section: Section | None) -> bool:
+        """Whether this row scales ``section`` (a row without a section scales every one)."""
+        return self.section is None or section is None or self.section is section
 
     def matches(self, level: str | float) -> bool:
         if isinstance(level, str):

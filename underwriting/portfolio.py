@@ -32,6 +32,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -66,6 +67,81 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 FloatArray = npt.NDArray[np.float64]
+
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _scaled_request(request: QuoteRequest, scale: float, lab_id: str) -> QuoteRequest:
+    """``request`` with its sums insured, research spend, schedule, floor area, headcount and
+    freezers times ``scale``, no claims history, alone on its own site."""
+    sub = request.submission
+    values = sub.values.model_copy(
+        update={name: getattr(sub.values, name) * scale for name in type(sub.values).model_fields}
+    )
+    schedule = tuple(
+        item.model_copy(update={"value": item.value * scale}) for item in sub.equipment_schedule
+    )
+    cold = sub.cold_storage.model_copy(
+        update={
+            name: max(round(getattr(sub.cold_storage, name) * scale), 1)
+            for name in ("ultra_low_freezers", "ln2_dewars")
+            if getattr(sub.cold_storage, name) > 0
+        }
+    )
+    submission = sub.model_copy(
+        update={
+            "lab_id": lab_id,
+            "site_id": f"site-{lab_id}",
+            "values": values,
+            "equipment_schedule": schedule,
+            "area_m2": sub.area_m2 * scale,
+            "headcount": max(round(sub.headcount * scale), 1),
+            "cold_storage": cold,
+            "claims_history": type(sub.claims_history)(),
+        }
+    )
+    return QuoteRequest.model_validate(
+        {"submission": submission.model_dump(), "terms": request.terms.model_dump()}
+    )
+
+
+def reference_book_types(
+    tables: RatingTables, examples_dir: Path = EXAMPLES_DIR
+) -> list[tuple[QuoteRequest, int]]:
+    """The tables' ``[[reference_book]]`` rows: one request per row and its count of labs.
+
+    Each row scales an example request (``examples/<template>.json``); its category and hazard
+    grade must be the template's (a check that the row says what it is).
+    """
+    types = []
+    for index, row in enumerate(tables.pricing.reference_book):
+        path = examples_dir / f"{row.template}.json"
+        template = QuoteRequest.model_validate_json(path.read_text())
+        sub = template.submission
+        if (sub.lab_category, sub.hazard_grade) != (row.lab_category, row.hazard_grade):
+            raise ValueError(
+                f"reference_book row {index}: {row.template} is {sub.lab_category} "
+                f"grade {sub.hazard_grade}, not {row.lab_category} grade {row.hazard_grade}"
+            )
+        types.append((_scaled_request(template, row.value_scale, f"book-{index}"), row.count))
+    return types
+
+
+def reference_book(tables: RatingTables, examples_dir: Path = EXAMPLES_DIR) -> Portfolio:
+    """The tables' reference book as a portfolio: every lab of every row, each on its own site."""
+    requests = []
+    for request, count in reference_book_types(tables, examples_dir):
+        base = request.submission.lab_id
+        for copy in range(count):
+            lab_id = f"{base}-{copy}"
+            submission = request.submission.model_copy(
+                update={"lab_id": lab_id, "site_id": f"site-{lab_id}"}
+            )
+            requests.append(request.model_copy(update={"submission": submission}))
+    if not requests:
+        raise ValueError(f"tables {tables.version} have no [[reference_book]]")
+    return Portfolio(requests, tables=tables)
 
 
 @dataclass(frozen=True, slots=True)

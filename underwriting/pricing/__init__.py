@@ -7,9 +7,11 @@ step of the build-up as rows.
 from underwriting.pricing._pricing import (
     Premium,
     WorksheetRow,
+    book_weights,
     paired_standard_error,
     premium_standard_error,
     price,
+    risk_load_standard_error,
     technical_premium,
 )
 from underwriting.pricing._worksheet import TERM_EXPLANATIONS, worksheet
@@ -18,9 +20,11 @@ __all__ = [
     "TERM_EXPLANATIONS",
     "Premium",
     "WorksheetRow",
+    "book_weights",
     "paired_standard_error",
     "premium_standard_error",
     "price",
+    "risk_load_standard_error",
     "technical_premium",
     "worksheet",
 ]

@@ -20,6 +20,16 @@ Risk load, two methods selectable in the tables:
   year above the VaR ``1 / (n (1 - p))`` and sharing what is left equally among the years tied
   at the VaR (an annual aggregate limit ties thousands of years), so the split does not depend
   on the order of the years.
+- ``book_tvar_euler`` (2026.3 on; docs/pricing.md "Risk load"): ``rate * (co-TVaR - EL)``, the
+  cost of capital on the policy's Euler share of the reference book's capital
+  ``TVaR_p(B) - E[B]``. The book ``B`` is independent of the lab, so the lab's co-TVaR given its
+  annual loss ``x`` is ``x * S_B(VaR_p(B) - x) / (1 - p)``, with ``S_B`` the book's survival
+  function tabulated in the tables (``[premium.capital_model]``): each year weighs
+  ``omega(x) = (1 + kappa (S_B(VaR - x) / (1 - p) - 1)) / n``, at least ``1 / n`` and rising
+  with ``x`` (``kappa``, derived from the book, makes the book's quotes add up to its cost of
+  capital: a quote sees the lab beside the book, not inside it). The
+  same weights applied to a section's or a scenario's losses give its Euler contribution to the
+  book's TVaR; the parts add up exactly and tied years get equal weights by construction.
 - ``wang``: ``rho - EL`` with ``rho`` the Wang-transform premium ``sum_k w_k x_(k)``, weights from
   the distorted survival function ``g(s) = Phi(Phi^-1(s) + lambda)``; allocated by the same
   weights applied to each part (Euler), averaged over tied years.
@@ -119,9 +129,34 @@ def _wang_weights(n: int, wang_lambda: float) -> FloatArray:
     return np.asarray(distorted[:-1] - distorted[1:], dtype=np.float64)
 
 
+def book_weights(annual_loss: FloatArray, settings: PremiumSettings) -> FloatArray:
+    """``1 + kappa (S_B(VaR_p(B) - x) / (1 - p) - 1)`` for each annual loss ``x``: a year's
+    weight in the lab's co-TVaR against the reference book (times ``1 / n``); at least 1 and
+    non-decreasing in ``x``. ``kappa`` is the capital model's ``allocation_scale``.
+
+    ``S_B`` is interpolated linearly in the tables' survival table of the book; below its first
+    loss it is that loss's survival probability (1 in the tables: the table starts at 0).
+    """
+    model = settings.capital_model
+    if model is None:
+        raise ValueError("risk_load_method 'book_tvar_euler' needs [premium.capital_model]")
+    tail = 1.0 - model.tvar_level
+    survival = np.interp(
+        model.book_var - np.maximum(annual_loss, 0.0),
+        model.survival_losses,
+        model.survival_probabilities,
+    )
+    excess = np.maximum(survival, tail) / tail - 1.0
+    return np.asarray(1.0 + model.allocation_scale * excess, dtype=np.float64)
+
+
 def _risk_measure(sorted_losses: FloatArray, settings: PremiumSettings) -> tuple[float, float]:
     """``(risk load, expected loss)`` of annual losses sorted ascending."""
     expected = float(sorted_losses.mean())
+    if settings.risk_load_method == "book_tvar_euler":
+        weights = book_weights(sorted_losses, settings)
+        co_tvar = float(np.mean(sorted_losses * weights))
+        return settings.cost_of_capital_rate * max(co_tvar - expected, 0.0), expected
     if settings.risk_load_method == "wang":
         weights = _wang_weights(sorted_losses.size, settings.wang_lambda)
         return max(float(weights @ sorted_losses) - expected, 0.0), expected
@@ -138,6 +173,20 @@ def technical_premium(annual_loss: FloatArray, settings: PremiumSettings) -> flo
     return (
         expected + lae + risk_load + settings.fixed_expense_per_policy
     ) / settings.premium_divisor
+
+
+def risk_load_standard_error(
+    annual_loss: FloatArray, settings: PremiumSettings, batches: int
+) -> float:
+    """Standard error of the risk load by batch means over ``batches`` equal batches."""
+    size = annual_loss.size // batches
+    if size < 2:
+        return math.inf
+    values = [
+        _risk_measure(np.sort(annual_loss[b * size : (b + 1) * size]), settings)[0]
+        for b in range(batches)
+    ]
+    return float(np.std(values, ddof=1) / math.sqrt(batches))
 
 
 def premium_standard_error(
@@ -196,6 +245,8 @@ def _spread_over_ties(sorted_losses: FloatArray, weights: FloatArray) -> FloatAr
 def _tail_weights(result: SimulationResult, settings: PremiumSettings) -> FloatArray:
     """Per-year weights whose weighted sum of a part's losses is its Euler risk measure."""
     n = result.n_years
+    if settings.risk_load_method == "book_tvar_euler":
+        return book_weights(result.annual_loss, settings) / n
     weights = np.zeros(n)
     if settings.risk_load_method == "wang":
         order = np.argsort(result.annual_loss, kind="stable")

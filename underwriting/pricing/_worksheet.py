@@ -165,7 +165,14 @@ def worksheet(
                 f"{settings.capital_share:.0%} x (VaR {settings.capital_level:.1%} "
                 f"{result.var(settings.capital_level):,.0f} - expected loss)"
                 if settings.risk_load_method == "cost_of_capital"
-                else f"Wang transform premium (lambda {settings.wang_lambda:g}) - expected loss"
+                else (
+                    f"cost of capital {settings.cost_of_capital_rate:.1%} x this policy's Euler "
+                    f"share of the reference book's capital (co-TVaR "
+                    f"{settings.capital_model.tvar_level:.0%} against the book - expected loss)"
+                    if settings.risk_load_method == "book_tvar_euler"
+                    and settings.capital_model is not None
+                    else f"Wang transform premium (lambda {settings.wang_lambda:g}) - expected loss"
+                )
             ),
         ),
         WorksheetRow("fixed expense", amount(premium.fixed_expense), "per policy"),

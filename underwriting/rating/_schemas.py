@@ -11,6 +11,7 @@ decision that reads it. A model checks its own row; checks across rows and files
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -265,10 +266,70 @@ class RelativityRow(TableModel):
 # --------------------------------------------------------------------------- pricing.toml
 
 
+class CapitalModel(TableModel):
+    """The reference book's capital (``pricing.toml`` ``[premium.capital_model]``), derived by
+    ``scripts/derive_risk_load.py`` from the ``[[reference_book]]`` rows; read by the
+    ``book_tvar_euler`` risk load (docs/pricing.md "Risk load").
+
+    The book's capital is ``TVaR_level(B) - E[B]`` of its simulated annual total ``B``; a policy
+    is charged the cost of capital on its Euler (co-TVaR) share of it, computed against the
+    book's survival function, tabulated here as ``survival_losses`` (ascending, the last the
+    book's VaR) and ``survival_probabilities`` (``P(B >= loss)``, the last ``1 - tvar_level``).
+    """
+
+    tvar_level: float = Field(gt=0.5, lt=1)
+    book_labs: int = Field(gt=0)
+    book_years: int = Field(gt=0)
+    book_seed: Seed
+    book_expected_loss: NonNegativeFloat = Field(allow_inf_nan=False)
+    book_var: PositiveFloat = Field(allow_inf_nan=False)
+    book_tvar: PositiveFloat = Field(allow_inf_nan=False)
+    survival_losses: tuple[NonNegativeFloat, ...] = Field(min_length=2)
+    survival_probabilities: tuple[float, ...] = Field(min_length=2)
+    allocation_scale: PositiveFloat = Field(
+        default=1.0,
+        le=2,
+        description="kappa: the book's cost of capital over the sum of its labs' quoted loads "
+        "before scaling (a quote prices its lab against an independent copy of the book, which "
+        "over-states the lab's share of the book's tail); derived, never chosen",
+    )
+
+    @model_validator(mode="after")
+    def _survival_function(self) -> Self:
+        losses, probabilities = self.survival_losses, self.survival_probabilities
+        if len(losses) != len(probabilities):
+            raise ValueError("survival_losses and survival_probabilities differ in length")
+        if any(b <= a for a, b in itertools.pairwise(losses)):
+            raise ValueError("survival_losses must be strictly ascending")
+        if any(b > a for a, b in itertools.pairwise(probabilities)):
+            raise ValueError("survival_probabilities must not increase")
+        if not 0 < probabilities[-1] <= probabilities[0] <= 1:
+            raise ValueError("survival_probabilities must lie in (0, 1]")
+        if losses[-1] != self.book_var or abs(probabilities[-1] - (1 - self.tvar_level)) > 1e-12:
+            raise ValueError("the survival table must end at (book_var, 1 - tvar_level)")
+        if not self.book_expected_loss <= self.book_var <= self.book_tvar:
+            raise ValueError("need book_expected_loss <= book_var <= book_tvar")
+        return self
+
+
+class ReferenceLab(TableModel):
+    """One row of the notional reference book (``pricing.toml`` ``[[reference_book]]``): ``count``
+    labs like the example request ``template`` (``examples/<template>.json``), their sums
+    insured, research spend, equipment schedule, floor area and headcount times ``value_scale``,
+    with no claims history and each on its own site."""
+
+    template: str = Field(pattern=ID_PATTERN)
+    lab_category: LabCategory
+    hazard_grade: Literal["I", "II", "III", "IV"]
+    value_scale: PositiveFloat = Field(le=10)
+    count: int = Field(gt=0, le=10_000)
+    note: str = ""
+
+
 class PremiumSettings(TableModel):
     """How the premium is built (``pricing.toml`` ``[premium]``)."""
 
-    risk_load_method: Literal["cost_of_capital", "wang"]
+    risk_load_method: Literal["cost_of_capital", "wang", "book_tvar_euler"]
     capital_level: float = Field(gt=0.5, lt=1)
     cost_of_capital_rate: float = Field(ge=0, le=1)
     capital_share: float = Field(gt=0, le=1)
@@ -281,6 +342,11 @@ class PremiumSettings(TableModel):
     premium_tax_rate: float = Field(ge=0, lt=1)
     rounding_unit: PositiveFloat = Field(allow_inf_nan=False)
     quote_validity_days: int = Field(gt=0, le=366)
+    capital_model: CapitalModel | None = Field(
+        default=None,
+        description="the reference book's capital, for risk_load_method 'book_tvar_euler' "
+        "(2026.3 on); absent in the released tables",
+    )
     alae_ratio: float = Field(
         default=0.0,
         ge=0,
@@ -306,6 +372,12 @@ class PremiumSettings(TableModel):
     def lae_ratio(self) -> float:
         """Loss adjustment expense, allocated plus unallocated, as a share of expected loss."""
         return self.alae_ratio + self.ulae_ratio
+
+    @model_validator(mode="after")
+    def _capital_model_when_needed(self) -> Self:
+        if self.risk_load_method == "book_tvar_euler" and self.capital_model is None:
+            raise ValueError("risk_load_method 'book_tvar_euler' needs [premium.capital_model]")
+        return self
 
     @model_validator(mode="after")
     def _loadings_below_one(self) -> Self:
@@ -374,6 +446,11 @@ class PricingTables(TableModel):
     premium: PremiumSettings
     precision: PrecisionSettings
     experience: ExperienceSettings
+    reference_book: tuple[ReferenceLab, ...] = Field(
+        default=(),
+        description="the notional book whose capital the 'book_tvar_euler' risk load allocates "
+        "(2026.3 on)",
+    )
 
 
 # --------------------------------------------------------------------------- manifest.toml

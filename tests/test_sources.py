@@ -31,7 +31,7 @@ _SECTION = re.compile(r"§\s?(\d+)(?:\.(\d+))?((?:\s?#\s?\d+)(?:,\s?#\s?\d+)*)?"
 _ROW = re.compile(r"#\s?(\d+)")
 # The names of the documents outside the repository, cited as files.
 _OLD_FILE = re.compile(
-    r"\bresearch[.]md\b|\bDESIGN[.]md\b|\bSTYLE[.]md\b|/work/shared|shared/domain"
+    r"\bresearch[.]md\b|\bDESIGN[.]md\b|\bSTYLE[.]md\b|shared/domain"
 )
 # A quote, in code, of a released table's citation: `research.md §5 #1 [J]`.
 _QUOTED_TABLE_CITATION = re.compile(r"research[.]md §")
@@ -265,19 +265,20 @@ def test_newest_tables_link_each_key_to_its_entry() -> None:
 
 DOCUMENTS = [
     ROOT / "README.md",
-    *sorted(path for path in (ROOT / "docs").glob("*.md") if path != SOURCES),
-    NEWEST_TABLES_README,
+    *sorted((ROOT / "docs").glob("*.md")),
+    *sorted((ROOT / "rating_tables").glob("*/README.md")),
 ]
 
 
 @pytest.mark.parametrize("path", DOCUMENTS, ids=lambda path: str(path.relative_to(ROOT)))
 def test_documents_no_longer_cite_the_old_files(path: Path) -> None:
-    """The README, docs/ (but docs/sources.md, which records the old names) and the newest tables
-    README cite docs/sources.md, not research.md, DESIGN.md, STYLE.md or /work/shared/.
-
-    A quote in code of a released table's citation (`research.md §5 #1 [J]`) is allowed.
-    """
-    found = _old_file_citations(path)
+    """The README, docs/ and every tables version's README cite docs/sources.md, never the
+    research or design notes kept outside the repository, by file name or by path."""
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for number, line in enumerate(_text(path).splitlines(), start=1)
+        if _OLD_FILE.search(line)
+    ]
     assert not found, "\n".join(found)
 
 

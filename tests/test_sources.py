@@ -30,9 +30,7 @@ _MARKDOWN_LINK = re.compile(r"\]\(([^)\s#]*)#([A-Za-z0-9_-]+)\)")
 _SECTION = re.compile(r"§\s?(\d+)(?:\.(\d+))?((?:\s?#\s?\d+)(?:,\s?#\s?\d+)*)?")
 _ROW = re.compile(r"#\s?(\d+)")
 # The names of the documents outside the repository, cited as files.
-_OLD_FILE = re.compile(
-    r"\bresearch[.]md\b|\bDESIGN[.]md\b|\bSTYLE[.]md\b|shared/domain"
-)
+_OLD_FILE = re.compile(r"\bresearch[.]md\b|\bDESIGN[.]md\b|\bSTYLE[.]md\b|shared/domain")
 # A quote, in code, of a released table's citation: `research.md §5 #1 [J]`.
 _QUOTED_TABLE_CITATION = re.compile(r"research[.]md §")
 

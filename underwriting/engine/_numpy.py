@@ -107,17 +107,12 @@ def _draw_impacts(
         if impact.probability < 1.0:
             hit = uniforms_from_states(states, events, base + DIM_HIT + 2 * column)
             severity = np.where(hit < impact.probability, severity, 0.0)
-        if impact.basis == "damage_ratio":
+        if impact.basis == "downtime_days":
             assert impact.value is not None
-            ground_up[:, column] += impact.value * np.minimum(severity, 1.0)
-        elif impact.basis == "downtime_days":
-            assert impact.value is not None
-            days = severity if impact.max_days is None else np.minimum(severity, impact.max_days)
-            np.maximum(downtime_days, days, out=downtime_days)
+            np.maximum(downtime_days, impact.capped(severity), out=downtime_days)
             daily_cost = impact.value
         else:
-            amount = severity if impact.value is None else np.minimum(severity, impact.value)
-            ground_up[:, column] += amount
+            ground_up[:, column] += impact.capped(severity)
     return daily_cost
 
 

@@ -171,16 +171,10 @@ def event_survival(scenario: Scenario, threshold: float, *, draws: int = SURVIVA
         hit = rng.random(draws) < impact.probability
         rho = impact.correlation
         z = math.sqrt(rho) * factor + math.sqrt(1.0 - rho) * own
-        severity = impact.severity.from_normal(z) * impact.severity_scale
-        if impact.basis == "damage_ratio":
+        loss = impact.capped(impact.severity.from_normal(z) * impact.severity_scale)
+        if impact.basis == "downtime_days":
             assert impact.value is not None
-            loss = impact.value * np.minimum(severity, 1.0)
-        elif impact.basis == "downtime_days":
-            assert impact.value is not None
-            days = severity if impact.max_days is None else np.minimum(severity, impact.max_days)
-            loss = days * impact.value
-        else:
-            loss = severity if impact.value is None else np.minimum(severity, impact.value)
+            loss = loss * impact.value
         total += np.where(hit, loss, 0.0)
     return float(np.mean(total >= threshold))
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 import math
 from typing import Any, Literal, Self
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -82,6 +84,17 @@ class SectionImpact(_Model):
                 "research_interruption impacts, and only they, use basis 'downtime_days'"
             )
         return self
+
+    def capped(self, severity: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """The sampled severities (already times ``severity_scale``) as this impact counts them:
+        currency for ``amount`` and ``damage_ratio``, days for ``downtime_days`` (times ``value``
+        for their cost). Shape as ``severity``."""
+        if self.basis == "damage_ratio":
+            assert self.value is not None
+            return self.value * np.minimum(severity, 1.0)
+        if self.basis == "downtime_days":
+            return severity if self.max_days is None else np.minimum(severity, self.max_days)
+        return severity if self.value is None else np.minimum(severity, self.value)
 
 
 class RatingStep(_Model):

@@ -11,13 +11,13 @@ reference book, the quotes' loads add up to the book's cost of capital.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from test_pricing import _permuted
 
 import underwriting as uw
 from underwriting.portfolio import reference_book, reference_book_types, simulate_portfolio
@@ -175,22 +175,6 @@ def test_the_split_is_the_euler_allocation_of_the_load_and_adds_up(
     assert total == pytest.approx(premium.risk_load, rel=1e-9)
     assert sum(premium.by_section.values()) == premium.total
     assert sum(premium.by_scenario.values()) == premium.total
-
-
-def _permuted(result: uw.SimulationResult, permutation: np.ndarray) -> uw.SimulationResult:
-    """The same years in another order (year ``permutation[k]`` becomes year ``k``)."""
-    table = result.year_loss_table
-    assert table is not None
-    inverse = np.empty_like(permutation)
-    inverse[permutation] = np.arange(permutation.size)
-    moved = dataclasses.replace(table, year=inverse[table.year].astype(np.int32))
-    return dataclasses.replace(
-        result,
-        annual_loss=result.annual_loss[permutation],
-        annual_ground_up=None,
-        annual_max_occurrence=None,
-        year_loss_table=moved,
-    )
 
 
 def test_the_split_does_not_depend_on_the_order_of_tied_years(tables: uw.RatingTables) -> None:

@@ -145,6 +145,97 @@ def reference_book(tables: RatingTables, examples_dir: Path = EXAMPLES_DIR) -> P
 
 
 @dataclass(frozen=True, slots=True)
+class SeriousEventRow:
+    """Expected serious events a year of one row of the tables' national calibration book."""
+
+    note: str
+    lab_category: str
+    count: int
+    per_lab: dict[str, float]
+    """Per lab-year, by scenario: its events that count as serious (``[calibration]``)."""
+
+    @property
+    def per_year(self) -> float:
+        """The row's serious events a year: per lab-year, summed over scenarios, times count."""
+        return sum(self.per_lab.values()) * self.count
+
+
+@dataclass(frozen=True, slots=True)
+class SeriousEventReconciliation:
+    """The tables' implied national count of serious events against the public statistics.
+
+    ``implied`` events a year over the book; ``expected_actual`` the public count times the
+    under-reporting factor; ``departure`` their ratio (above 1: the tables imply more)."""
+
+    version: str
+    rows: tuple[SeriousEventRow, ...]
+    public_per_year: float
+    under_reporting_factor: float
+    max_departure: float
+
+    @property
+    def implied(self) -> float:
+        return sum(row.per_year for row in self.rows)
+
+    @property
+    def expected_actual(self) -> float:
+        return self.public_per_year * self.under_reporting_factor
+
+    @property
+    def departure(self) -> float:
+        return self.implied / self.expected_actual
+
+    @property
+    def within(self) -> bool:
+        """Whether the departure, either way, is at most ``max_departure``."""
+        return 1 / self.max_departure <= self.departure <= self.max_departure
+
+
+def reconcile_serious_events(
+    tables: RatingTables, examples_dir: Path = EXAMPLES_DIR
+) -> SeriousEventReconciliation:
+    """The tables' expected serious events a year over their national calibration book.
+
+    Exact expected counts from each row's rated profile (no simulation): an event of an
+    ``always_reported`` scenario counts; an event of a ``reported_if_injury`` scenario counts
+    when it hits the injury section, or when it cascades into an ``always_reported`` scenario
+    (one event, counted once). Hits are independent given the event, as the engine draws them.
+    """
+    calibration = tables.pricing.calibration
+    if calibration is None:
+        raise ValueError(f"tables {tables.version} have no [calibration] in pricing.toml")
+    rows = []
+    for index, row in enumerate(calibration.labs):
+        path = examples_dir / f"{row.template}.json"
+        template = QuoteRequest.model_validate_json(path.read_text())
+        request = _scaled_request(template, row.value_scale, f"calibration-{index}")
+        submission = request.submission.model_copy(
+            update={"lab_category": row.lab_category, "hazard_grade": row.hazard_grade}
+        )
+        profile = RiskProfile.from_submission(submission, tables)
+        per_lab: dict[str, float] = {}
+        injury_section = calibration.injury_section
+        for scenario_id in calibration.always_reported:
+            per_lab[scenario_id] = profile.scenario(scenario_id).frequency.mean
+        for scenario_id in calibration.reported_if_injury:
+            scenario = profile.scenario(scenario_id)
+            injured = (i.probability for i in scenario.impacts if i.section == injury_section)
+            unseen = 1.0 - next(injured, 0.0)
+            for cascade in profile.cascades:
+                if cascade.parent == scenario_id and cascade.child in calibration.always_reported:
+                    unseen *= 1.0 - cascade.probability
+            per_lab[scenario_id] = scenario.frequency.mean * (1.0 - unseen)
+        rows.append(SeriousEventRow(row.note, row.lab_category, row.count, per_lab))
+    return SeriousEventReconciliation(
+        tables.version,
+        tuple(rows),
+        calibration.public_serious_events_per_year,
+        calibration.under_reporting_factor,
+        calibration.max_departure,
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class PortfolioLab:
     """One lab of a portfolio: its rated profile (streams keyed for the portfolio) and terms."""
 

@@ -326,6 +326,42 @@ class ReferenceLab(TableModel):
     note: str = ""
 
 
+class CalibrationLab(TableModel):
+    """One row of the national book the tables are reconciled against (``pricing.toml``
+    ``[[calibration.labs]]``): ``count`` labs like ``examples/<template>.json`` rated as
+    ``lab_category`` and ``hazard_grade`` (which may differ from the template's: a teaching lab
+    drawn on a physics lab's inventory), its sizes and values times ``value_scale``."""
+
+    template: str = Field(pattern=ID_PATTERN)
+    lab_category: LabCategory
+    hazard_grade: Literal["I", "II", "III", "IV"]
+    value_scale: PositiveFloat = Field(le=10)
+    count: int = Field(gt=0, le=1_000_000)
+    note: str = ""
+
+
+class Calibration(TableModel):
+    """The public statistics the tables' serious-event rates are reconciled with
+    (``pricing.toml`` ``[calibration]``, 2026.3 on; method in docs/pricing.md, "Calibration").
+
+    ``public_serious_events_per_year`` publicly reported serious lab accidents a year over the
+    labs of ``labs``; ``under_reporting_factor`` actual events per reported one (sourced);
+    ``max_departure`` the most the tables' implied count may exceed the public count times the
+    factor (or fall below it) before the frequencies must change."""
+
+    public_serious_events_per_year: PositiveFloat = Field(allow_inf_nan=False)
+    always_reported: tuple[str, ...] = Field(
+        min_length=1, description="scenarios whose every event counts as serious (and reported)"
+    )
+    reported_if_injury: tuple[str, ...] = Field(
+        default=(), description="scenarios whose event counts when it injures someone"
+    )
+    injury_section: Section = Section.EMPLOYEE_INJURY
+    under_reporting_factor: float = Field(ge=1, le=100)
+    max_departure: float = Field(gt=1, le=100)
+    labs: tuple[CalibrationLab, ...] = Field(min_length=1)
+
+
 class PremiumSettings(TableModel):
     """How the premium is built (``pricing.toml`` ``[premium]``)."""
 
@@ -450,6 +486,11 @@ class PricingTables(TableModel):
         default=(),
         description="the notional book whose capital the 'book_tvar_euler' risk load allocates "
         "(2026.3 on)",
+    )
+    calibration: Calibration | None = Field(
+        default=None,
+        description="the national book and public statistics the serious-event rates are "
+        "reconciled with (2026.3 on)",
     )
 
 

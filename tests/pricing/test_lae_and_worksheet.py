@@ -124,3 +124,23 @@ def test_draft_worksheet_numbers_are_rounded_for_a_person(physics_draft: uw.Quot
             assert "exposure" not in row.explanation or "from the submission" in row.explanation
         else:
             assert row.value == round(row.value), row
+
+
+def test_draft_worksheet_shows_each_scenarios_credibility(draft: uw.RatingTables) -> None:
+    """Under per-scenario credibility one Z would mislead: the worksheet gives each rated
+    scenario's Z and k, and Z = 0 for a scenario the tables model without rate uncertainty."""
+    request = _request("chemistry_high_hazard.json")
+    quote = uw.quote(request.submission, request.terms, tables=draft, n_years=20_000)
+    rows = {
+        row.name.removeprefix("experience: credibility Z "): row
+        for row in quote.worksheet
+        if row.name.startswith("experience: credibility Z ")
+    }
+    rated = {item.scenario: item for item in quote.experience.scenarios if item.rated}
+    assert set(rows) == set(rated)
+    for scenario, item in rated.items():
+        assert rows[scenario].value == pytest.approx(item.credibility, rel=5e-3)
+    assert rows["contained_fire"].value > 0  # negative binomial: some credibility
+    assert rows["researcher_injury"].value == 0  # Poisson: none, whatever its claim
+    assert "Poisson" in rows["researcher_injury"].explanation
+    assert "experience: credibility Z" not in {row.name for row in quote.worksheet}

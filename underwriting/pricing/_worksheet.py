@@ -11,7 +11,8 @@ currency unit, rates and factors to 3 significant figures. docs/pricing.md "The 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 
 from underwriting.pricing._pricing import Premium, WorksheetRow, technical_premium
 from underwriting.rating import ExperienceRating, PremiumSettings, RatingTables, RiskProfile
@@ -25,6 +26,48 @@ TERM_EXPLANATIONS = {
     "share": "what the insurer's share takes off",
 }
 """What each kind of term takes off the expected loss, by the name of its term variant."""
+
+
+def _credibility_rows(
+    experience: ExperienceRating, factor: Callable[[float], float]
+) -> list[WorksheetRow]:
+    """The credibility: one Z (``fixed_k``), or one row per rated scenario (``poisson_gamma``)."""
+    if not experience.years_observed:
+        return [
+            WorksheetRow(
+                "experience: credibility Z",
+                0.0,
+                "no claims history: Z = 0, the tables' rates apply",
+            )
+        ]
+    if experience.method != "poisson_gamma":
+        return [
+            WorksheetRow(
+                "experience: credibility Z",
+                factor(experience.credibility),
+                "Buhlmann-Straub Z = w / (w + k), capped",
+            )
+        ]
+    w = experience.years_observed
+    rows = []
+    for item in experience.scenarios:
+        if not item.rated:
+            continue
+        if math.isinf(item.credibility_k):
+            text = (
+                f"no rate uncertainty in the tables (Poisson): Z = 0; {item.claims} claim(s) "
+                f"against {item.expected_claims:.3g} expected"
+            )
+        else:
+            text = (
+                f"Poisson-gamma: k = 1 / (cv^2 x rate above the threshold) = "
+                f"{item.credibility_k:,.0f} lab-years, Z = {w:g} / ({w:g} + k); "
+                f"{item.claims} claim(s) against {item.expected_claims:.3g} expected; rate "
+                f"{item.table_rate:.3g} -> {item.adjusted_rate:.3g}"
+            )
+        name = f"experience: credibility Z {item.scenario}"
+        rows.append(WorksheetRow(name, factor(item.credibility), text))
+    return rows
 
 
 def _sig3(value: float) -> float:
@@ -82,13 +125,7 @@ def worksheet(
             f"version {tables.version}, effective {tables.effective_date}, amounts in {money}",
         ),
         WorksheetRow("experience: claims", experience.claims_count, experience.explanation),
-        WorksheetRow(
-            "experience: credibility Z",
-            factor(experience.credibility),
-            "Buhlmann-Straub Z = w / (w + k), capped"
-            if experience.years_observed
-            else "no claims history: Z = 0, the tables' rates apply",
-        ),
+        *_credibility_rows(experience, factor),
         WorksheetRow(
             "experience: applied",
             float(adjusted),

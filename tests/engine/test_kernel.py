@@ -64,7 +64,7 @@ def compiled_profile(frequency_multiplier: float = 1.0) -> uw.RiskProfile:
                 max_days=365,
                 severity=uw.LogNormal.from_median_p95(20, 200),
                 probability=0.7,
-                correlation=0.6,
+                factor_loading_squared=0.6,
             ),
             uw.SectionImpact(
                 section="spoilage",
@@ -72,7 +72,7 @@ def compiled_profile(frequency_multiplier: float = 1.0) -> uw.RiskProfile:
                 value=1e6,
                 severity=uw.LogNormalGPD.from_median_p95(0.05, 0.6, threshold=0.5, xi=0.0),
                 probability=0.3,
-                correlation=0.0,
+                factor_loading_squared=0.0,
             ),
         ],
     )
@@ -88,13 +88,13 @@ def compiled_profile(frequency_multiplier: float = 1.0) -> uw.RiskProfile:
                 section="employee_injury",
                 severity=uw.Pareto(alpha=1.8, scale=50_000),
                 probability=0.5,
-                correlation=0.5,
+                factor_loading_squared=0.5,
             ),
             uw.SectionImpact(
                 section="liability",
                 severity=uw.LogNormal.from_median_p95(1e5, 2e6),
                 probability=0.2,
-                correlation=0.3,
+                factor_loading_squared=0.3,
                 severity_scale=1.5,
             ),
         ],

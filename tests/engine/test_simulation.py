@@ -260,6 +260,43 @@ def test_cascades_add_the_child_impacts_to_the_parent_occurrence() -> None:
     assert 0.2 < share < 0.36
 
 
+def test_the_copula_correlates_two_impacts_by_the_root_of_their_squared_loadings() -> None:
+    """The copula gives impact i the normal score sqrt(rho_i) Z + sqrt(1 - rho_i) e_i, so two
+    impacts of one event correlate by sqrt(rho_i rho_j), not by either rho."""
+    loadings = {"property": 0.9, "liability": 0.8, "pollution": 0.3}
+    # LogNormal(0, 1) with no cap: the log of a loss is the impact's normal score itself.
+    scenario = uw.Scenario(
+        id="copula",
+        frequency=uw.Fixed(count=1),
+        impacts=[
+            uw.SectionImpact(
+                section=section,
+                severity=uw.LogNormal(mu=0.0, sigma=1.0),
+                factor_loading_squared=rho,
+            )
+            for section, rho in loadings.items()
+        ],
+    )
+    n = 1 << 17
+    result = _run(uw.RiskProfile(scenarios=[scenario]), reference_terms(), n_years=n)
+    losses = result.event_losses().ground_up
+    assert losses.shape[0] == n  # one event a year
+    scores = {s: np.log(losses[:, uw.SECTIONS.index(uw.Section(s))]) for s in loadings}
+    for first, second in (
+        ("property", "liability"),
+        ("property", "pollution"),
+        ("liability", "pollution"),
+    ):
+        expected = np.sqrt(loadings[first] * loadings[second])
+        # Standard error of a sample correlation of normal pairs: (1 - r^2) / sqrt(n).
+        standard_error = (1 - expected**2) / np.sqrt(n)
+        sampled = np.corrcoef(scores[first], scores[second])[0, 1]
+        assert abs(sampled - expected) < 4 * standard_error, (first, second, sampled, expected)
+        # Reading either loading as the pair's correlation would be off by many errors.
+        for rho in (loadings[first], loadings[second]):
+            assert abs(sampled - rho) > 20 * standard_error, (first, second, sampled, rho)
+
+
 def test_bad_arguments_are_refused_with_the_allowed_range() -> None:
     with pytest.raises(ValueError, match="n_years must be an integer"):
         uw.simulate(reference_profile(), reference_terms(), n_years=0, seed=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +151,60 @@ def test_an_unrated_factor_level_is_a_profile_error(tmp_path: Path) -> None:
     broken = uw.RatingTables(**{**tables.__dict__, "_groups": broken_groups})
     with pytest.raises(uw.ProfileError, match="hazard_grade = 'IV' has no relativity row"):
         uw.RiskProfile.from_submission(request.submission, broken)
+
+
+def _loadings_written(version: str) -> dict[tuple[str, str], tuple[str, float]]:
+    """``(scenario, section) -> (key, number)``: each impact's squared factor loading as the
+    version's scenarios.toml writes it."""
+    text = (ROOT / "rating_tables" / version / "scenarios.toml").read_text(encoding="utf-8")
+    written = {}
+    for scenario in tomllib.loads(text)["scenarios"]:
+        for impact in scenario["impacts"]:
+            (key,) = {"correlation", "factor_loading_squared"} & impact.keys()
+            written[(scenario["id"], impact["section"])] = (key, impact[key])
+    return written
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_the_former_key_and_the_new_one_rate_the_same_loading(path: Path) -> None:
+    """2026.1 writes the copula's squared factor loading as ``correlation``, 2026.3 as
+    ``factor_loading_squared``: both land in ``SectionImpact.factor_loading_squared``, and the
+    same number gives the same loading."""
+    written = {version: _loadings_written(version) for version in ("2026.1", "2026.3")}
+    assert {key for key, _ in written["2026.1"].values()} == {"correlation"}
+    assert {key for key, _ in written["2026.3"].values()} == {"factor_loading_squared"}
+    submission = _request(path.name).submission
+    rated = {}
+    for version in written:
+        profile = uw.RiskProfile.from_submission(submission, uw.load_rating_tables(version))
+        rated[version] = {
+            (scenario.id, impact.section.value): impact.factor_loading_squared
+            for scenario in profile.scenarios
+            for impact in scenario.impacts
+        }
+        for item, loading in rated[version].items():
+            assert loading == written[version][item][1], (version, item)
+    same = [
+        item
+        for item in rated["2026.1"].keys() & rated["2026.3"].keys()
+        if written["2026.1"][item][1] == written["2026.3"][item][1]
+    ]
+    assert len(same) >= 20
+    for item in same:
+        assert rated["2026.1"][item] == rated["2026.3"][item], item
+
+
+def test_a_profile_impact_takes_the_former_name_and_refuses_both() -> None:
+    """A profile sent by hand (or over HTTP) may still say ``correlation``: same meaning."""
+    impact = {"section": "liability", "severity": {"family": "lognormal", "mu": 9, "sigma": 1}}
+    former = uw.SectionImpact.model_validate({**impact, "correlation": 0.3})
+    assert former == uw.SectionImpact.model_validate({**impact, "factor_loading_squared": 0.3})
+    assert former.factor_loading_squared == 0.3
+    assert uw.SectionImpact.model_validate(impact).factor_loading_squared == 1.0
+    with pytest.raises(ValidationError, match="section 'liability' gives both"):
+        uw.SectionImpact.model_validate(
+            {**impact, "correlation": 0.3, "factor_loading_squared": 0.3}
+        )
 
 
 def test_a_short_form_given_as_null_is_not_given() -> None:

@@ -245,6 +245,38 @@ def test_a_bad_impact_names_the_scenario_and_field(copy: Path) -> None:
     assert "downtime_days" in str(caught.value)
 
 
+MAJOR_FIRE_PROPERTY = (
+    'section = "property"\nbasis = "damage_ratio"\nprobability = 1.0\ncorrelation = 0.9\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("edit", "gives"),
+    [
+        ("factor_loading_squared = 0.9\ncorrelation = 0.9\n", "gives both"),
+        ("", "gives neither"),
+    ],
+)
+def test_an_impact_gives_its_factor_loading_under_exactly_one_name(
+    copy: Path, edit: str, gives: str
+) -> None:
+    path = copy / "scenarios.toml"
+    text = path.read_text(encoding="utf-8")
+    assert text.count(MAJOR_FIRE_PROPERTY) == 1
+    path.write_text(
+        text.replace(MAJOR_FIRE_PROPERTY, MAJOR_FIRE_PROPERTY.replace("correlation = 0.9\n", edit)),
+        encoding="utf-8",
+    )
+    with pytest.raises(uw.RatingTableError) as caught:
+        _load(copy)
+    assert caught.value.file == "scenarios.toml"
+    assert caught.value.field == "scenarios[major_fire].impacts.0"
+    message = str(caught.value)
+    assert f"the impact on section 'property' {gives} 'factor_loading_squared'" in message
+    assert "give exactly one, 'factor_loading_squared'" in message
+    assert "'correlation' is its former name" in message
+
+
 def test_a_cascade_to_an_unknown_scenario_is_refused(copy: Path) -> None:
     path = copy / "scenarios.toml"
     text = path.read_text(encoding="utf-8")

@@ -94,14 +94,14 @@ def _draw_impacts(
     )
     for impact in scenario.impacts:
         column = SECTION_INDEX[impact.section]
-        if impact.correlation == 1.0:
+        if impact.factor_loading_squared == 1.0:
             z = event_factor
         else:
             own = _normal(states, events, base + DIM_SEVERITY + 2 * column)
-            if impact.correlation == 0.0:
+            if impact.factor_loading_squared == 0.0:
                 z = own
             else:
-                rho = impact.correlation
+                rho = impact.factor_loading_squared
                 z = np.sqrt(rho) * event_factor + np.sqrt(1.0 - rho) * own
         severity = impact.severity.from_normal(z) * impact.severity_scale
         if impact.probability < 1.0:

@@ -62,7 +62,7 @@ IMPACT = np.dtype(
         ("value", np.float64),  # cap, value at risk or daily cost (inf: none)
         ("severity_scale", np.float64),
         ("probability", np.float64),  # that the section is hit
-        ("correlation", np.float64),  # with the event's common factor
+        ("factor_loading_squared", np.float64),  # rho: sqrt(rho) on the common factor
         ("max_days", np.float64),  # inf: none
         ("mu", np.float64),  # lognormal, and the body of the spliced lognormal-GPD
         ("sigma", np.float64),
@@ -178,7 +178,7 @@ def make_plan(
             record["value"] = _none_is_inf(impact.value)
             record["severity_scale"] = impact.severity_scale
             record["probability"] = impact.probability
-            record["correlation"] = impact.correlation
+            record["factor_loading_squared"] = impact.factor_loading_squared
             record["max_days"] = _none_is_inf(impact.max_days)
             for name, value in values.items():
                 record[name] = value

@@ -259,17 +259,17 @@ def impacts(
             # Not hit: a zero severity, as the NumPy engine's; its draws are not needed.
             amount = 0.0
         else:
-            correlation = impact["correlation"]
-            if correlation != 0.0 and math.isnan(event_factor):
+            rho = impact["factor_loading_squared"]
+            if rho != 0.0 and math.isnan(event_factor):
                 event_factor = ndtri(uniform(factor_state, event, base))
-            if correlation == 1.0:
+            if rho == 1.0:
                 z = event_factor
             else:
                 own = ndtri(uniform(state, event, base + DIM_SEVERITY + 2 * column))
-                if correlation == 0.0:
+                if rho == 0.0:
                     z = own
                 else:
-                    z = math.sqrt(correlation) * event_factor + math.sqrt(1.0 - correlation) * own
+                    z = math.sqrt(rho) * event_factor + math.sqrt(1.0 - rho) * own
             amount = severity(impact, z) * impact["severity_scale"]
         if basis == DAMAGE_RATIO:
             ground_up[column] += impact["value"] * min(amount, 1.0)

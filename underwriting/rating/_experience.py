@@ -156,7 +156,8 @@ def event_survival(scenario: Scenario, threshold: float, *, draws: int = SURVIVA
     """``S(T)``: the chance that one event of ``scenario`` costs at least ``threshold`` ground up.
 
     An event's cost is the sum over its impacts, drawn as the engine draws them (a section hit
-    with its ``probability``, the Gaussian copula's common factor with loading ``correlation``,
+    with its ``probability``, the Gaussian copula's common factor with squared loading
+    ``factor_loading_squared``,
     damage ratios times the value at risk and capped at it, downtime days capped at
     ``max_days`` times the daily research cost, amounts capped at ``value``), estimated on a
     fixed-seed sample. 1 when the threshold is 0.
@@ -169,7 +170,7 @@ def event_survival(scenario: Scenario, threshold: float, *, draws: int = SURVIVA
     for impact in scenario.impacts:
         own = rng.standard_normal(draws)
         hit = rng.random(draws) < impact.probability
-        rho = impact.correlation
+        rho = impact.factor_loading_squared
         z = math.sqrt(rho) * factor + math.sqrt(1.0 - rho) * own
         loss = impact.capped(impact.severity.from_normal(z) * impact.severity_scale)
         if impact.basis == "downtime_days":

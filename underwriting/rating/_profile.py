@@ -41,7 +41,7 @@ from underwriting.model import (
 )
 from underwriting.rating._factors import EXPOSURES, FACTORS
 from underwriting.rating._load import RatingTables
-from underwriting.rating._schemas import ScenarioDefinition
+from underwriting.rating._schemas import ScenarioDefinition, factor_loading_key
 
 Basis = Literal["amount", "damage_ratio", "downtime_days"]
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
@@ -61,9 +61,12 @@ class SectionImpact(_Model):
     - ``downtime_days``: ``min(X, max_days)`` days of research interruption, at ``value``
       currency per day.
 
-    ``probability`` is the chance that the section is hit at all given the event;
-    ``correlation`` is the loading on the event's common severity factor (a Gaussian copula):
-    1 makes the section's severity move with the event's other sections, 0 independent.
+    ``probability`` is the chance that the section is hit at all given the event.
+    ``factor_loading_squared`` is ``rho`` of the one-factor Gaussian copula that ties the
+    event's impacts: the normal score behind the severity is ``sqrt(rho) Z + sqrt(1 - rho) e``,
+    ``Z`` the event's common factor and ``e`` the impact's own, so two impacts' scores have
+    correlation ``sqrt(rho_i rho_j)`` (1 and 1: the same percentile; 0: independent).
+    ``correlation``, its former name, is accepted as input with the same meaning.
     """
 
     section: Section
@@ -72,8 +75,13 @@ class SectionImpact(_Model):
     value: float | None = Field(default=None, ge=0, le=1e17, allow_inf_nan=False)
     severity_scale: PositiveFloat = Field(default=1.0, le=1e6, allow_inf_nan=False)
     probability: float = Field(default=1.0, gt=0, le=1)
-    correlation: float = Field(default=1.0, ge=0, le=1)
+    factor_loading_squared: float = Field(default=1.0, ge=0, le=1)
     max_days: PositiveFloat | None = Field(default=None, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _former_key(cls, data: Any) -> Any:
+        return factor_loading_key(data, required=False)
 
     @model_validator(mode="after")
     def _basis_needs_value(self) -> Self:
@@ -332,7 +340,7 @@ class RiskProfile(_Model):
                         value=value,
                         severity_scale=severity_factors[impact.section],
                         probability=impact.probability,
-                        correlation=impact.correlation,
+                        factor_loading_squared=impact.factor_loading_squared,
                         max_days=max_days if impact.basis == "downtime_days" else None,
                     )
                 )

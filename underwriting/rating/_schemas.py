@@ -107,13 +107,50 @@ DAMAGE_RATIO_SECTIONS = frozenset({Section.PROPERTY, Section.EQUIPMENT_BREAKDOWN
 # --------------------------------------------------------------------------- scenarios.toml
 
 
+FACTOR_LOADING_KEY = "factor_loading_squared"
+FORMER_FACTOR_LOADING_KEY = "correlation"
+"""``factor_loading_squared``'s name in 2026.1 and 2026.2, which are released and so keep it. A
+misnomer: two impacts' pairwise correlation is ``sqrt(rho_i rho_j)``, not ``rho``."""
+
+
+def factor_loading_key(data: Any, *, required: bool) -> Any:
+    """``data`` (an impact's raw fields) with ``correlation``, the former name of
+    ``factor_loading_squared``, read as it: same number, same meaning. Giving both keys is an
+    error; so is giving neither where ``required``. The error names the impact's section.
+
+    The former name gets no warning: the released versions that use it are legal and cannot be
+    edited, so a warning would only repeat itself on every quote made on them."""
+    if not isinstance(data, dict):
+        return data
+    given = [key for key in (FACTOR_LOADING_KEY, FORMER_FACTOR_LOADING_KEY) if key in data]
+    if len(given) == 2 or (required and not given):
+        section = data.get("section", "?")
+        section = getattr(section, "value", section)
+        both, neither = ("both", "and") if given else ("neither", "nor")
+        raise ValueError(
+            f"the impact on section {section!r} gives {both} {FACTOR_LOADING_KEY!r} {neither} "
+            f"{FORMER_FACTOR_LOADING_KEY!r}: give exactly one, {FACTOR_LOADING_KEY!r} (in [0, 1]; "
+            f"{FORMER_FACTOR_LOADING_KEY!r} is its former name, read with the same meaning)"
+        )
+    if given == [FORMER_FACTOR_LOADING_KEY]:
+        data = {**data}
+        data[FACTOR_LOADING_KEY] = data.pop(FORMER_FACTOR_LOADING_KEY)
+    return data
+
+
 class ImpactDefinition(TableModel):
-    """How one scenario's event hits one section."""
+    """How one scenario's event hits one section.
+
+    ``factor_loading_squared`` is ``rho`` of the one-factor Gaussian copula: the impact's normal
+    score is ``sqrt(rho) Z + sqrt(1 - rho) e``, so two impacts' scores have correlation
+    ``sqrt(rho_i rho_j)``. Files before 2026.3 call it ``correlation`` (same number, same
+    meaning); a file gives exactly one of the two.
+    """
 
     section: Section
     basis: Basis
     probability: float = Field(default=1.0, gt=0, le=1)
-    correlation: float = Field(default=1.0, ge=0, le=1)
+    factor_loading_squared: float = Field(ge=0, le=1)
     severity: SeveritySpec
     per_exposure_unit: bool = Field(
         default=False,
@@ -129,6 +166,11 @@ class ImpactDefinition(TableModel):
         "of it); the day costs annual_research_spend / 365 times this share. 1 (the default, and "
         "2026.1-2026.2's behaviour): the whole lab stops",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _former_key(cls, data: Any) -> Any:
+        return factor_loading_key(data, required=True)
 
     @model_validator(mode="after")
     def _basis_fits_section(self) -> Self:

@@ -268,3 +268,34 @@ def test_instrument_downtime_is_charged_at_its_share_of_the_research_spend() -> 
     assert next(i for i in fire.impacts if i.section is Section.RESEARCH_INTERRUPTION).value == (
         pytest.approx(daily)
     )
+
+
+def test_one_failed_freezer_stops_its_share_of_the_research_not_all_of_it() -> None:
+    """A cold-storage failure thaws one unit's share of the specimens (spoilage) and stops the
+    research that share serves: a day costs the daily research spend / units, so the expected
+    downtime cost does not grow with the number of units (rate per unit x units x cost / units).
+    """
+    base = _submission("bsl3_biobank")
+    units = base.cold_storage.ultra_low_freezers + base.cold_storage.ln2_dewars
+    daily = base.values.annual_research_spend / 365.0
+
+    def downtime(submission: uw.Submission, version: str) -> tuple[float, float]:
+        scenario = _profile(submission, version).scenario("cold_storage_failure")
+        impact = next(i for i in scenario.impacts if i.section is Section.RESEARCH_INTERRUPTION)
+        assert impact.value is not None
+        return impact.value, scenario.frequency.mean * impact.value
+
+    value, cost = downtime(base, DRAFT)
+    assert value == pytest.approx(daily / units)
+    assert downtime(base, RELEASED)[0] == pytest.approx(daily)  # 2026.2: the whole lab
+    doubled = base.model_copy(
+        update={
+            "cold_storage": base.cold_storage.model_copy(
+                update={
+                    "ultra_low_freezers": 2 * base.cold_storage.ultra_low_freezers,
+                    "ln2_dewars": 2 * base.cold_storage.ln2_dewars,
+                }
+            )
+        }
+    )
+    assert downtime(doubled, DRAFT)[1] == pytest.approx(cost, rel=1e-9)

@@ -328,6 +328,8 @@ class RiskProfile(_Model):
                         value /= max(units, 1.0)
                 elif impact.basis == "downtime_days":
                     value = daily_cost * impact.interruption_share
+                    if impact.per_exposure_unit:
+                        value /= max(units, 1.0)
                 else:
                     value = None
                 if value == 0:

@@ -155,7 +155,9 @@ class ImpactDefinition(TableModel):
     per_exposure_unit: bool = Field(
         default=False,
         description="the damage ratio applies to the section value divided by the exposure "
-        "units (one freezer's share of the specimens), not to the whole value",
+        "units (one freezer's share of the specimens), not to the whole value; for downtime, "
+        "a day costs the daily research cost divided by the units (the research that the "
+        "failed unit's share of the specimens serves, 2026.3 on)",
     )
     interruption_share: float = Field(
         default=1.0,
@@ -174,8 +176,10 @@ class ImpactDefinition(TableModel):
 
     @model_validator(mode="after")
     def _basis_fits_section(self) -> Self:
-        if self.per_exposure_unit and self.basis != "damage_ratio":
-            raise ValueError("per_exposure_unit applies only to basis 'damage_ratio'")
+        if self.per_exposure_unit and self.basis not in ("damage_ratio", "downtime_days"):
+            raise ValueError(
+                "per_exposure_unit applies only to basis 'damage_ratio' or 'downtime_days'"
+            )
         if self.interruption_share != 1.0 and self.basis != "downtime_days":
             raise ValueError("interruption_share applies only to basis 'downtime_days'")
         if self.section is Section.RESEARCH_INTERRUPTION and self.basis != "downtime_days":

@@ -3,8 +3,11 @@ own change, and the risk-adjusted rate change (RARC) follows its definition."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -276,3 +279,19 @@ def test_bad_renewals_are_refused_with_the_reason(old: uw.RatingTables) -> None:
     late = {**CLAIM, "date": "2027-06-01"}
     with pytest.raises(uw.ProfileError, match="2027-06-01"):
         _renew(old, _changed(_request(), submission__claims_history__claims=[late]))
+
+
+def test_the_worked_example_in_the_docs_prints_the_figures_it_shows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # docs/renewal.md explains the figures of its example; they must be what the code prints.
+    monkeypatch.chdir(EXAMPLES.parent)
+    page = (EXAMPLES.parent / "docs" / "renewal.md").read_text(encoding="utf-8")
+    code = re.findall(r"^```python\n(.*?)^```", page, flags=re.DOTALL | re.MULTILINE)
+    shown = re.findall(r"^```text\n(.*?)^```", page, flags=re.DOTALL | re.MULTILINE)
+    assert len(code) == 1
+    assert len(shown) == 1
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        exec(compile(code[0], "docs/renewal.md", "exec"), {"__name__": "__docs__"})
+    assert output.getvalue() == shown[0]

@@ -377,8 +377,12 @@ def _step_changes(
             expiring.terms.model_dump(mode="json"), renewed.terms.model_dump(mode="json"), "terms"
         ),
         claims,
-        [] if old is new else [f"tables {old.version} -> {new.version}"],
+        [] if _same_tables(old, new) else [f"tables {old.version} -> {new.version}"],
     ]
+
+
+def _same_tables(one: RatingTables, other: RatingTables) -> bool:
+    return one.version == other.version and dict(one.sha256) == dict(other.sha256)
 
 
 def _decompose(

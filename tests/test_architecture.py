@@ -43,6 +43,18 @@ ALLOWED: dict[str, set[str]] = {
     "quote": {"engine", "errors", "model", "pricing", "rating", "request", "results", "terms"},
     "portfolio": {"engine", "rating", "request", "results", "terms"},
     "analysis": {"engine", "errors", "model", "pricing", "quote", "rating", "request", "results"},
+    # What follows a quote: paired pricing, renewals and their rate change, rate monitoring.
+    "workflow": {
+        "analysis",
+        "errors",
+        "model",
+        "pricing",
+        "quote",
+        "rating",
+        "request",
+        "results",
+        "terms",
+    },
     # ``python -m underwriting.examples``: the example labs' summaries.
     "examples": {"analysis", "rating", "request"},
     # The curated public API, ``uw.*``.
@@ -58,6 +70,7 @@ ALLOWED: dict[str, set[str]] = {
         "request",
         "results",
         "terms",
+        "workflow",
     },
 }
 
@@ -69,7 +82,7 @@ LAZY_ALLOWED: dict[str, set[str]] = {
     "portfolio": {"report"},
 }
 
-SUBPACKAGES = {"model", "rating", "terms", "engine", "results", "pricing", "report"}
+SUBPACKAGES = {"model", "rating", "terms", "engine", "results", "pricing", "report", "workflow"}
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,7 @@ STAGES = {
     "request",
     "results",
     "terms",
+    "workflow",
 }
 
 

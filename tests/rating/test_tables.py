@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -81,22 +82,40 @@ def test_every_version_is_pinned_as_released_or_marked_a_draft() -> None:
     assert set(RELEASED) == set(uw.available_versions())
 
 
-def test_a_draft_is_never_the_newest_and_loads_only_when_named() -> None:
-    drafts = set(uw.available_versions(drafts=True)) - set(uw.available_versions())
-    assert drafts, "the tables being prepared are a draft"
-    newest = uw.load_rating_tables()
+@pytest.fixture
+def with_draft(tmp_path: Path) -> Path:
+    """A tables root holding the released versions and a draft dated after all of them."""
+    packaged = Path(__file__).resolve().parents[2] / "rating_tables"
+    for version in uw.available_versions():
+        shutil.copytree(packaged / version, tmp_path / version)
+    newest = uw.available_versions()[-1]
+    draft = tmp_path / "2099.1"
+    shutil.copytree(packaged / newest, draft)
+    manifest = draft / "manifest.toml"
+    text = manifest.read_text(encoding="utf-8")
+    text = text.replace(f'version = "{newest}"', 'version = "2099.1"')
+    text = re.sub(r"(?m)^effective_date = .*$", "effective_date = 2099-01-01", text)
+    text = re.sub(r"(?m)^status = .*\n", "", text)
+    text = text.replace("[files]", 'status = "draft"\n\n[files]', 1)
+    manifest.write_text(text, encoding="utf-8")
+    write_manifest_hashes(draft)
+    return tmp_path
+
+
+def test_a_draft_is_never_the_newest_and_loads_only_when_named(with_draft: Path) -> None:
+    assert "2099.1" in uw.available_versions(with_draft, drafts=True)
+    assert "2099.1" not in uw.available_versions(with_draft)
+    newest = uw.load_rating_tables(root=with_draft)
     assert not newest.draft
-    assert newest.version not in drafts
-    for version in drafts:
-        assert uw.load_rating_tables(version).draft
+    assert newest.version == uw.available_versions()[-1]
+    assert uw.load_rating_tables("2099.1", root=with_draft).draft
 
 
-def test_a_quote_on_draft_tables_says_so() -> None:
-    (draft, *_) = sorted(set(uw.available_versions(drafts=True)) - set(uw.available_versions()))
+def test_a_quote_on_draft_tables_says_so(with_draft: Path) -> None:
     request = uw.QuoteRequest.model_validate_json(
         (Path(__file__).resolve().parents[2] / "examples" / "physics_low_hazard.json").read_text()
     )
-    tables = uw.load_rating_tables(draft)
+    tables = uw.load_rating_tables("2099.1", root=with_draft)
     quoted = uw.quote(request.submission, request.terms, tables=tables, n_years=10_000)
     assert [w.code for w in quoted.warnings][:1] == ["DRAFT_TABLES"]
     released = uw.quote(request.submission, request.terms, n_years=10_000)

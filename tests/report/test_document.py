@@ -229,6 +229,7 @@ def test_a_bound_quote_names_its_policy(quotes: dict[str, uw.Quote], draft: Rati
     )
     assert text.startswith("Confirmation of cover")
     assert "Cover is bound under policy LAB-2027-0001, from 2027-01-01 to 2028-01-01." in text
+    assert "Open until" not in text  # a policy, no longer a quotation
 
 
 def test_a_declined_quote_gives_its_reasons_and_no_price(

@@ -77,6 +77,9 @@ _TITLES: Mapping[str, str] = {
     "superseded": "Quotation, superseded",
 }
 
+_OPEN = frozenset({"quoted", "referred", "approved"})
+"""The statuses in which the quotation is still open, until ``valid_until``."""
+
 _DASH = "\N{EN DASH}"
 
 
@@ -440,7 +443,7 @@ def render_quote_document(
         quote_id=quote_id,
         policy_number=policy_number,
         created=_when(quote.provenance.created_at),
-        valid_until=_when(quote.valid_until),
+        valid_until=_when(quote.valid_until) if chosen in _OPEN else None,
         insured=_insured(quote),
         sums_insured=_sums_insured(quote, money),
         cover=_cover(quote, money),

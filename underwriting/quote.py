@@ -45,9 +45,9 @@ from underwriting.rating import (
     RatingTables,
     RiskProfile,
     decide,
-    flatten,
     load_rating_tables,
     rate_with_experience,
+    submission_facts,
 )
 from underwriting.request import QuoteRequest
 from underwriting.results import Metric, SimulationResult
@@ -298,11 +298,8 @@ def _facts(
     experience: ExperienceRating,
     implausible: Sequence[UnderwritingWarning] = (),
 ) -> dict[str, Fact]:
-    facts: dict[str, Fact] = flatten(submission.model_dump(mode="json"), "submission", lists="drop")
+    facts: dict[str, Fact] = submission_facts(submission)
     facts["submission.implausible_fields"] = len(implausible)
-    facts["submission.values.total_insured_value"] = submission.values.total_insured_value
-    facts["submission.values.property_value"] = submission.values.property_value
-    facts["submission.cryogenic_magnets"] = submission.cryogenic_magnets
     terms = result.terms
     if terms.aggregate_limit is not None:
         ceiling = terms.aggregate_limit * terms.share

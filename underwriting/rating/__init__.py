@@ -5,9 +5,10 @@ rules' grammar in ``_rules``), and runs every cross-table check in one place (``
 ``_factors`` reads the rating factors' levels off a submission, ``_profile`` holds the risk
 profile (scenarios, impacts, cascades) and rates a submission into one, ``_experience`` weighs
 the lab's own claims into the scenario rates, and ``_decision`` applies the underwriting rules
-(``_rules``) to a quote's facts. ``_flatten`` turns nested data (a submission, a table) into
-dotted names and scalars, for the decision's facts and for ``_diff``, which lists every number
-that changed between two versions of the tables.
+(``_rules``) to a quote's facts; ``_rules`` also says which subjectivities and conditions of the
+tables apply to a quote (``RulesTable.conditions_for``). ``_flatten`` turns nested data (a
+submission, a table) into dotted names and scalars, for the decision's facts and for ``_diff``,
+which lists every number that changed between two versions of the tables.
 """
 
 from underwriting.rating._decision import Decision, Fact, Reason, decide
@@ -34,7 +35,15 @@ from underwriting.rating._profile import (
     SectionImpact,
     SharedOccurrence,
 )
-from underwriting.rating._rules import Leaf, Rule, RulesTable, Scalar, known_facts
+from underwriting.rating._rules import (
+    Leaf,
+    PolicyCondition,
+    Rule,
+    RulesTable,
+    Scalar,
+    known_facts,
+    submission_facts,
+)
 from underwriting.rating._schemas import (
     ExperienceSettings,
     PremiumSettings,
@@ -53,6 +62,7 @@ __all__ = [
     "Fact",
     "Flat",
     "Leaf",
+    "PolicyCondition",
     "PremiumSettings",
     "RatingStep",
     "RatingTables",
@@ -75,6 +85,7 @@ __all__ = [
     "load_rating_tables",
     "rate_experience",
     "rate_with_experience",
+    "submission_facts",
     "table_numbers",
     "write_manifest_hashes",
 ]

@@ -4,9 +4,10 @@ Each file's rows are checked by their own schema as they are read (``_schemas``,
 :func:`cross_check` then checks what no single row can: that scenario ids are unique and every
 reference to one resolves (cascades, base rates, relativities, experience), that every scenario
 has a base rate for every lab category, that the relativities of a factor cover its levels or
-bands exactly once, and that the rules' codes, authorities, facts and plausibility quantities are
-known and unique. The first fault found raises a ``RatingTableError`` naming its file, row and
-field.
+bands exactly once, that the rules' codes, authorities, facts and plausibility quantities are
+known and unique, and that each subjectivity or condition has a unique id, names only the
+submission's facts and refers to referral rules of the table. The first fault found raises a
+``RatingTableError`` naming its file, row and field.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from dataclasses import dataclass
 from underwriting.errors import RatingTableError
 from underwriting.model import LabCategory
 from underwriting.rating._factors import FACTORS
-from underwriting.rating._rules import DERIVED_FACTS, RulesTable, known_facts
+from underwriting.rating._rules import (
+    DERIVED_FACTS,
+    SUBMISSION_FACTS,
+    RulesTable,
+    known_facts,
+    leaves,
+)
 from underwriting.rating._schemas import (
     BaseFrequencyRow,
     PricingTables,
@@ -181,6 +188,39 @@ def _check_rules(rules: RulesTable, version: str) -> None:
                     row=number,
                     field=field_name,
                     version=version,
+                )
+    _check_conditions(rules, version)
+
+
+def _check_conditions(rules: RulesTable, version: str) -> None:
+    referrals = {rule.code for rule in rules.rules if rule.outcome == "refer"}
+    ids: set[str] = set()
+    for number, condition in enumerate(rules.conditions, start=1):
+
+        def fault(message: str, field: str, number: int = number) -> RatingTableError:
+            return RatingTableError(
+                message, file="rules.toml", row=number, field=field, version=version
+            )
+
+        if condition.id in ids:
+            raise fault(
+                f"condition id {condition.id} appears twice; ids must be unique", "conditions.id"
+            )
+        ids.add(condition.id)
+        for leaf in leaves(condition.when) if condition.when is not None else []:
+            if leaf.fact not in SUBMISSION_FACTS:
+                raise fault(
+                    f"condition {condition.id}: fact {leaf.fact!r} is not one of the "
+                    "submission's own facts (its fields, submission.values.total_insured_value, "
+                    "submission.values.property_value, submission.cryogenic_magnets)",
+                    "conditions.when.fact",
+                )
+        for code in condition.referred_by:
+            if code not in referrals:
+                raise fault(
+                    f"condition {condition.id}: referred_by {code!r} is not a refer rule of "
+                    f"this table ({', '.join(sorted(referrals))})",
+                    "conditions.referred_by",
                 )
 
 

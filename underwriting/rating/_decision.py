@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from underwriting.rating._rules import AllOf, AnyOf, Condition, Leaf, Rule, RulesTable, Scalar
+from underwriting.rating._rules import Rule, RulesTable, Scalar, holds
 
 Outcome = Literal["quoted", "referred", "declined"]
 Fact = Scalar | None
@@ -47,36 +47,6 @@ class Decision:
     reasons: tuple[Reason, ...] = ()
     authority_required: str | None = None
     rules_evaluated: tuple[str, ...] = field(default=())
-
-
-def _compare(actual: Fact, op: str, expected: Scalar | tuple[Scalar, ...]) -> bool:
-    if actual is None:
-        return False  # a missing fact satisfies no comparison: rules fire on evidence only
-    if op == "eq":
-        return bool(actual == expected)
-    if op == "ne":
-        return bool(actual != expected)
-    if op in ("in", "not_in"):
-        assert isinstance(expected, tuple)
-        return (actual in expected) == (op == "in")
-    if isinstance(actual, str | bool) or isinstance(expected, str | bool | tuple):
-        return False  # order comparisons are for numbers only
-    if op == "gt":
-        return actual > expected
-    if op == "ge":
-        return actual >= expected
-    if op == "lt":
-        return actual < expected
-    return actual <= expected
-
-
-def _holds(node: Condition, facts: Mapping[str, Fact]) -> bool:
-    if isinstance(node, Leaf):
-        return _compare(facts.get(node.fact), node.op, node.value)
-    if isinstance(node, AllOf):
-        return all(_holds(child, facts) for child in node.all)
-    assert isinstance(node, AnyOf)
-    return any(_holds(child, facts) for child in node.any)
 
 
 class _PlainFormatter(string.Formatter):
@@ -120,7 +90,7 @@ def decide(facts: Mapping[str, Fact], rules: RulesTable) -> Decision:
     """
     reasons = []
     for rule in rules.rules:
-        if _holds(rule.when, facts):
+        if holds(rule.when, facts):
             figures = _figures(rule, facts)
             reasons.append(
                 Reason(

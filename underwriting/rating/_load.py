@@ -9,8 +9,9 @@ A version lives in ``rating_tables/<version>/`` (shipped inside the package as
 - ``base_frequencies.csv``: the base annual rate of every scenario for every lab category;
 - ``relativities.csv``: frequency and severity relativities by rating factor;
 - ``pricing.toml``: premium loadings, precision of a quote, experience-rating credibility;
-- ``rules.toml``: the underwriting rules (declines and referrals) and the plausibility bounds
-  of a submission's exposures (``[[plausibility]]``);
+- ``rules.toml``: the underwriting rules (declines and referrals), the plausibility bounds
+  of a submission's exposures (``[[plausibility]]``) and, optionally, the subjectivities and
+  conditions a quote states (``[[conditions]]``);
 - ``README.md``: the source of every number.
 
 :func:`load_rating_tables` checks every hash, validates every row and cross-checks the tables;
@@ -302,7 +303,9 @@ def _load_toml_model(directory: Path, name: str, model: type[TableModel], versio
         loc = error.errors()[0]["loc"]
         row = (
             int(loc[1]) + 1
-            if len(loc) > 1 and loc[0] in ("rules", "plausibility") and isinstance(loc[1], int)
+            if len(loc) > 1
+            and loc[0] in ("rules", "plausibility", "conditions")
+            and isinstance(loc[1], int)
             else None
         )
         raise _validation_error(error, file=name, version=version, row=row) from error

@@ -3,18 +3,21 @@
 A :class:`Rule` declines or refers when its condition holds; a condition is a :class:`Leaf`
 (one fact compared with a value), an :class:`AllOf` or an :class:`AnyOf` of conditions. The facts
 a rule may name are the submission's scalar fields and :data:`DERIVED_FACTS`
-(:func:`known_facts`). ``rules.toml`` also holds the plausibility bounds of a submission's
-exposures (:class:`PlausibilityBound`). ``_decision`` evaluates the rules against a quote's facts.
+(:func:`known_facts`); :func:`holds` evaluates a condition on facts. ``rules.toml`` also holds
+the plausibility bounds of a submission's exposures (:class:`PlausibilityBound`) and, optionally,
+the subjectivities and conditions a quote states to the client (:class:`PolicyCondition`), each
+with when it applies. ``_decision`` evaluates the rules against a quote's facts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, Discriminator, Field, PositiveFloat, Tag, model_validator
 
-from underwriting.model import Submission
+from underwriting.model import Section, Submission
+from underwriting.rating._flatten import Flat, flatten
 from underwriting.rating._schemas import TableModel
 
 Comparison = Literal["eq", "ne", "gt", "ge", "lt", "le", "in", "not_in"]
@@ -69,6 +72,52 @@ AllOf.model_rebuild()
 AnyOf.model_rebuild()
 
 
+def _compare(actual: Flat, op: str, expected: Scalar | tuple[Scalar, ...]) -> bool:
+    if actual is None:
+        return False  # a missing fact satisfies no comparison: rules fire on evidence only
+    if op == "eq":
+        return bool(actual == expected)
+    if op == "ne":
+        return bool(actual != expected)
+    if op in ("in", "not_in"):
+        assert isinstance(expected, tuple)
+        return (actual in expected) == (op == "in")
+    if isinstance(actual, str | bool) or isinstance(expected, str | bool | tuple):
+        return False  # order comparisons are for numbers only
+    if op == "gt":
+        return actual > expected
+    if op == "ge":
+        return actual >= expected
+    if op == "lt":
+        return actual < expected
+    return actual <= expected
+
+
+def holds(node: Condition, facts: Mapping[str, Flat]) -> bool:
+    """Whether a condition holds on the facts (a missing fact satisfies no comparison)."""
+    if isinstance(node, Leaf):
+        return _compare(facts.get(node.fact), node.op, node.value)
+    if isinstance(node, AllOf):
+        return all(holds(child, facts) for child in node.all)
+    assert isinstance(node, AnyOf)
+    return any(holds(child, facts) for child in node.any)
+
+
+def leaves(node: Condition) -> list[Leaf]:
+    """Every comparison of a condition, depth first."""
+    found: list[Leaf] = []
+    pending: list[Condition] = [node]
+    while pending:
+        first = pending.pop(0)
+        if isinstance(first, Leaf):
+            found.append(first)
+        elif isinstance(first, AllOf):
+            pending[:0] = list(first.all)
+        else:
+            pending[:0] = list(first.any)
+    return found
+
+
 class Rule(TableModel):
     """One underwriting rule: when it fires, the quote is declined or referred with a reason."""
 
@@ -87,17 +136,7 @@ class Rule(TableModel):
 
     def leaves(self) -> list[Leaf]:
         """Every comparison of the rule, depth first."""
-        found: list[Leaf] = []
-        pending: list[Condition] = [self.when]
-        while pending:
-            node = pending.pop(0)
-            if isinstance(node, Leaf):
-                found.append(node)
-            elif isinstance(node, AllOf):
-                pending[:0] = list(node.all)
-            else:
-                pending[:0] = list(node.any)
-        return found
+        return leaves(self.when)
 
 
 DERIVED_FACTS = frozenset(
@@ -143,6 +182,27 @@ def known_facts() -> frozenset[str]:
     return frozenset(_scalar_fields(Submission, "submission")) | DERIVED_FACTS
 
 
+def submission_facts(submission: Submission) -> dict[str, Flat]:
+    """The facts a submission states by itself: its scalar fields and the totals it implies.
+
+    Leaves out ``submission.implausible_fields``, which needs the plausibility bounds (the quote
+    adds it).
+    """
+    facts = flatten(submission.model_dump(mode="json"), "submission", lists="drop")
+    facts["submission.values.total_insured_value"] = submission.values.total_insured_value
+    facts["submission.values.property_value"] = submission.values.property_value
+    facts["submission.cryogenic_magnets"] = submission.cryogenic_magnets
+    return facts
+
+
+SUBMISSION_FACTS = frozenset(
+    name
+    for name in known_facts()
+    if name.startswith("submission.") and name != "submission.implausible_fields"
+)
+"""The facts :func:`submission_facts` gives: what a condition's ``when`` may name."""
+
+
 def _gas_cylinders(submission: Submission) -> float:
     cylinders = submission.chemicals.gas_cylinders
     return float(cylinders.flammable + cylinders.toxic + cylinders.oxidising + cylinders.inert)
@@ -183,9 +243,83 @@ class PlausibilityBound(TableModel):
         return PLAUSIBILITY_QUANTITIES[self.quantity](submission)
 
 
+class PolicyCondition(TableModel):
+    """A subjectivity (to be met before cover starts) or a condition of cover, stated to the client.
+
+    It applies to a quote when ``always`` is true, or else when every criterion given holds: the
+    terms cover one of ``sections``; the submission meets ``when`` (its own facts only,
+    :data:`SUBMISSION_FACTS`); one of the rules in ``referred_by`` referred the quote. A condition
+    gives ``always`` or at least one criterion, never both.
+    """
+
+    id: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
+    kind: Literal["subjectivity", "condition"]
+    text: str = Field(min_length=1, max_length=1000)
+    always: bool = False
+    sections: tuple[Section, ...] = ()
+    when: Condition | None = None
+    referred_by: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _always_or_criteria(self) -> Self:
+        criteria = bool(self.sections) or self.when is not None or bool(self.referred_by)
+        if self.always == criteria:
+            raise ValueError(
+                "give always = true, or one or more of sections, when and referred_by (not both)"
+            )
+        return self
+
+    def applies(
+        self, facts: Mapping[str, Flat], sections: Iterable[str], referred_by: Iterable[str]
+    ) -> bool:
+        """Whether it applies to a quote with these submission facts, covered sections and
+        referring rules."""
+        if self.always:
+            return True
+        covered = set(sections)
+        fired = set(referred_by)
+        return (
+            (not self.sections or any(section.value in covered for section in self.sections))
+            and (self.when is None or holds(self.when, facts))
+            and (not self.referred_by or any(code in fired for code in self.referred_by))
+        )
+
+
 class RulesTable(TableModel):
     """The whole of ``rules.toml``."""
 
     authority_levels: tuple[str, ...] = Field(min_length=1)
     rules: tuple[Rule, ...]
     plausibility: tuple[PlausibilityBound, ...] = ()
+    conditions: tuple[PolicyCondition, ...] = ()
+
+    def conditions_for(
+        self, submission: Submission, *, sections: Iterable[str], referred_by: Iterable[str]
+    ) -> tuple[PolicyCondition, ...]:
+        """The subjectivities and conditions that apply to a quote, in table order.
+
+        Parameters
+        ----------
+        submission
+            The lab quoted.
+        sections
+            The sections its terms cover (names, e.g. ``"spoilage"``).
+        referred_by
+            The codes of the rules that referred it (none for a quote within authority).
+
+        Example
+        -------
+        >>> import json, pathlib
+        >>> from underwriting.model import Submission
+        >>> from underwriting.rating import load_rating_tables
+        >>> request = json.loads(pathlib.Path("examples/physics_low_hazard.json").read_text())
+        >>> lab = Submission.model_validate(request["submission"])  # inert gas cylinders only
+        >>> rules = load_rating_tables("2026.3").rules
+        >>> [c.id for c in rules.conditions_for(lab, sections=["property"], referred_by=[])]
+        ['S01_SIGNED_SUBMISSION', 'C02_GAS_CYLINDERS_SECURED']
+        >>> load_rating_tables("2026.2").rules.conditions  # released tables define none
+        ()
+        """
+        facts = submission_facts(submission)
+        covered, fired = tuple(sections), tuple(referred_by)
+        return tuple(c for c in self.conditions if c.applies(facts, covered, fired))

@@ -119,8 +119,10 @@ def db_current(database_url: DatabaseUrl = None) -> None:
 
 @db_app.command("upgrade")
 def db_upgrade(database_url: DatabaseUrl = None) -> None:
-    """Upgrade the store's schema to this release's, keeping every row (what 'serve' does
-    when it starts; run it first to upgrade at a time of your choosing)."""
+    """Upgrade the store's schema to this release's, keeping every row.
+
+    'serve' does it when it starts; run it first to upgrade at a time of your choosing.
+    """
     store = _open_store(database_url)
     try:
         before, after = migrations.upgrade(store.engine)
@@ -147,8 +149,11 @@ def db_revision(
     message: Annotated[str, typer.Argument(help="what the revision changes")],
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Draft the next revision (for developers): what the models add over a scratch database
-    upgraded to the head. Read and complete the file it writes."""
+    """Draft the next schema revision (for developers).
+
+    What the models add over a scratch database upgraded to the head; read and complete the
+    file it writes.
+    """
     store = _open_store(database_url)
     try:
         written = migrations.new_revision(store.engine, message)

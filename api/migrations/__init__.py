@@ -25,6 +25,7 @@ written by hand), and ``tests/service/test_migrations.py`` checks the head again
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -113,8 +114,14 @@ def _config(connection: Connection | None = None) -> Config:
     return config
 
 
+@functools.cache
+def _script_at(location: Path) -> ScriptDirectory:
+    # Loaded once per folder: reading the revisions compiles every file, and each start asks.
+    return ScriptDirectory(str(location))
+
+
 def _script() -> ScriptDirectory:
-    return ScriptDirectory.from_config(_config())
+    return _script_at(_HERE)
 
 
 def head() -> str:
@@ -128,7 +135,7 @@ def head() -> str:
 def history() -> list[tuple[str, str]]:
     """Every revision, oldest first: its id and what it does (its docstring's first line)."""
     revisions = reversed(list(_script().walk_revisions()))
-    return [(script.revision, (script.doc or "").strip().splitlines()[0]) for script in revisions]
+    return [(script.revision, next(iter(script.doc.splitlines()), "")) for script in revisions]
 
 
 def _state(connection: Connection) -> SchemaState:
@@ -152,15 +159,26 @@ def current(engine: Engine) -> SchemaState:
         return _state(connection)
 
 
+def _outside_transaction(connection: Connection, statement: str) -> None:
+    """Run ``statement`` on the DBAPI connection, outside any transaction: SQLite ignores a
+    ``foreign_keys`` pragma inside one, and the store's engine begins one for every statement."""
+    dbapi = connection.connection.dbapi_connection
+    if dbapi is None:  # pragma: no cover - only for a connection already closed
+        raise MigrationError("the connection to the store is closed")
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()
+
+
 @contextmanager
 def _migrating(engine: Engine) -> Iterator[Connection]:
     """A connection in a transaction that holds the schema lock, committed on success."""
     with engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:
-            # Outside any transaction (SQLite ignores the pragma inside one): on the DBAPI
-            # connection, since the store's engine begins every transaction it is asked for.
-            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+            _outside_transaction(connection, "PRAGMA foreign_keys=OFF")
         try:
             with connection.begin():
                 if connection.dialect.name == "postgresql":
@@ -179,7 +197,7 @@ def _migrating(engine: Engine) -> Iterator[Connection]:
                         )
         finally:
             if sqlite:
-                connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
+                _outside_transaction(connection, "PRAGMA foreign_keys=ON")
 
 
 def _where(engine: Engine) -> str:
@@ -237,10 +255,11 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
     """
     with _migrating(engine) as connection:
         config = _config(connection)
-        before = _adopt(connection, config, engine).revision
-        command.upgrade(config, revision)
+        state = _adopt(connection, config, engine)
+        if not (revision == "head" and state.revision == state.head):  # else nothing to do
+            command.upgrade(config, revision)
         _refuse_newer(connection, engine)
-        return before, MigrationContext.configure(connection).get_current_revision()
+        return state.revision, MigrationContext.configure(connection).get_current_revision()
 
 
 def downgrade(engine: Engine, revision: str) -> tuple[str | None, str | None]:
@@ -267,6 +286,7 @@ def new_revision(engine: Engine, message: str) -> Path:
     with engine.connect() as connection:
         written = command.revision(_config(connection), message, autogenerate=True, rev_id=number)
         connection.rollback()
+    _script_at.cache_clear()
     script = written[0] if isinstance(written, list) else written
     if script is None:  # pragma: no cover - alembic writes one file for one head
         raise MigrationError("alembic wrote no revision file")

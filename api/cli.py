@@ -34,8 +34,9 @@ from rich.table import Table
 from rich.text import Text
 
 import underwriting as uw
+from api import migrations
 from api.settings import Settings
-from api.store import ROLES, Store, hash_key
+from api.store import ROLES, Store, StoreError, hash_key
 from underwriting import report
 from underwriting.model import SEED_RANGE, check_seed
 from underwriting.rating import Flat
@@ -45,6 +46,10 @@ keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=Tru
 app.add_typer(keys, name="keys")
 tables_app = typer.Typer(help="Validate and compare rating-tables versions.", no_args_is_help=True)
 app.add_typer(tables_app, name="tables")
+db_app = typer.Typer(
+    help="The store's schema: its revision, and upgrading it.", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
 
 DatabaseUrl = Annotated[
     str | None,
@@ -52,9 +57,13 @@ DatabaseUrl = Annotated[
 ]
 
 
-def _store(database_url: str | None) -> Store:
+def _open_store(database_url: str | None) -> Store:
     settings = Settings() if database_url is None else Settings(database_url=database_url)
-    store = Store(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    return Store(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+
+
+def _store(database_url: str | None) -> Store:
+    store = _open_store(database_url)
     store.create_schema()
     return store
 
@@ -92,6 +101,65 @@ def revoke_key(
         typer.echo(f"error: no active key with id {key_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked {key_id}")
+
+
+# --------------------------------------------------------------------------- db
+
+
+@db_app.command("current")
+def db_current(database_url: DatabaseUrl = None) -> None:
+    """Say which schema revision the store is at (changes nothing)."""
+    store = _open_store(database_url)
+    try:
+        state = migrations.current(store.engine)
+    finally:
+        store.engine.dispose()
+    typer.echo(f"{store.engine.url.render_as_string(hide_password=True)}: {state.summary()}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: DatabaseUrl = None) -> None:
+    """Upgrade the store's schema to this release's, keeping every row.
+
+    'serve' does it when it starts; run it first to upgrade at a time of your choosing.
+    """
+    store = _open_store(database_url)
+    try:
+        before, after = migrations.upgrade(store.engine)
+    except StoreError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from error
+    finally:
+        store.engine.dispose()
+    if before == after:
+        typer.echo(f"already at {after} (head)")
+    else:
+        typer.echo(f"upgraded from {before or 'none'} to {after} (head)")
+
+
+@db_app.command("history")
+def db_history() -> None:
+    """List this release's schema revisions, oldest first."""
+    for revision, doc in migrations.history():
+        typer.echo(f"{revision}  {doc}")
+
+
+@db_app.command("revision")
+def db_revision(
+    message: Annotated[str, typer.Argument(help="what the revision changes")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Draft the next schema revision (for developers).
+
+    What the models add over a scratch database upgraded to the head; read and complete the
+    file it writes.
+    """
+    store = _open_store(database_url)
+    try:
+        written = migrations.new_revision(store.engine, message)
+    finally:
+        store.engine.dispose()
+    typer.echo(f"wrote {written}")
 
 
 def _development_key(store: Store, path: Path) -> str:

@@ -166,6 +166,8 @@ def create_quote(
         request_hash=request_hash,
         request=body.model_dump(mode="json"),
         quote=quote.to_dict(),
+        valid_until=quote.valid_until,
+        tables_version=quote.provenance.tables_version,
     )
     try:
         with store.session() as session:

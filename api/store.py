@@ -1,8 +1,9 @@
 """Storage of API keys, quotes and referral decisions (SQLAlchemy 2; SQLite or PostgreSQL).
 
 SQLite runs in WAL mode with ``synchronous=FULL`` (an acknowledged quote survives a crash) and a
-busy timeout (concurrent writers wait instead of failing with 'database is locked'). The schema
-is created on start and its version recorded; a store written by a newer version is refused.
+busy timeout (concurrent writers wait instead of failing with 'database is locked'). The schema is
+brought to this release's by the Alembic migrations in ``api/migrations`` when the service starts
+(:meth:`Store.create_schema`); a store written by a newer release is refused.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    MetaData,
     String,
     Text,
     TypeDecorator,
@@ -35,11 +37,21 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-SCHEMA_VERSION = 1
+# ``schema_info``'s version at the head. The releases before the migrations refuse a store whose
+# version is above theirs (1): revision 0002 writes 2, so none of them writes to an upgraded store.
+# Later revisions leave it (a release with migrations refuses a revision it does not know).
+SCHEMA_VERSION = 2
 ROLES = ("underwriter", "senior_underwriter", "chief_underwriter", "actuary", "admin")
 KEY_PREFIX = "uwk_"
-# The PostgreSQL advisory lock held while the schema is created (any fixed 64-bit number).
-_SCHEMA_LOCK = 7_020_260_701
+# Constraint names as PostgreSQL makes them by default, so the stores made before the migrations
+# (whose constraints PostgreSQL named) and those the migrations make have the same names, and a
+# later migration can name a constraint it drops.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "pk": "%(table_name)s_pkey",
+    "fk": "%(table_name)s_%(column_0_N_name)s_fkey",
+    "uq": "%(table_name)s_%(column_0_N_name)s_key",
+}
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
@@ -67,6 +79,7 @@ class StoreError(RuntimeError):
 
 
 class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON}
 
 
@@ -98,6 +111,13 @@ class QuoteRecord(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
     quote: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The quote this one revises (None for a new submission's).
+    parent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("quotes.id"), index=True, nullable=True
+    )
+    # The stored quote's validity and tables version, as columns a query can filter on.
+    valid_until: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+    tables_version: Mapped[str] = mapped_column(String())
     __table_args__ = (
         UniqueConstraint("principal", "idempotency_key", name="uq_quotes_idempotency"),
         Index("ix_quotes_created_id", "created_at", "id"),
@@ -180,24 +200,17 @@ class Store:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     def create_schema(self) -> None:
-        """Create the tables if missing; refuse a store written by a newer schema version."""
-        # One transaction, serialised: services starting together on an empty database would
-        # otherwise race to create the same tables, and all but one would fail to start.
-        with self.engine.begin() as connection, Session(bind=connection) as session:
-            if connection.dialect.name == "postgresql":
-                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
-            # (SQLite: the transaction began with BEGIN IMMEDIATE, which already serialises.)
-            Base.metadata.create_all(connection)
-            info = session.get(SchemaInfo, 1)
-            if info is None:
-                session.add(SchemaInfo(id=1, version=SCHEMA_VERSION))
-                session.flush()
-            elif info.version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the store at {self.engine.url.render_as_string(hide_password=True)} has "
-                    f"schema version {info.version}, newer than this service's {SCHEMA_VERSION}; "
-                    "upgrade the service instead of using an older one"
-                )
+        """Bring the schema to this release's: ``upgrade head`` of the migrations.
+
+        An empty database gets every table; one made before the migrations (with ``schema_info``
+        version 1) is recognised and upgraded in place, keeping its rows. Services starting
+        together take turns (see :func:`api.migrations.upgrade`). Raises :class:`StoreError` for
+        a store written by a newer release.
+        """
+        # Imported here: the migrations import this module's models.
+        from api import migrations
+
+        migrations.upgrade(self.engine)
 
     def ping(self) -> bool:
         """Whether the store answers."""

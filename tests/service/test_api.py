@@ -383,6 +383,8 @@ class World:
                 request_hash=source.request_hash,
                 request=source.request,
                 quote=source.quote,
+                valid_until=source.valid_until,
+                tables_version=source.tables_version,
             )
             session.add(copied)
             return copied.id

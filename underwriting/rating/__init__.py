@@ -34,7 +34,15 @@ from underwriting.rating._profile import (
     SectionImpact,
     SharedOccurrence,
 )
-from underwriting.rating._rules import Leaf, Rule, RulesTable, Scalar, known_facts
+from underwriting.rating._rules import (
+    Leaf,
+    OfferBand,
+    Rule,
+    RulesTable,
+    Scalar,
+    ScheduleCreditReason,
+    known_facts,
+)
 from underwriting.rating._schemas import (
     ExperienceSettings,
     PremiumSettings,
@@ -53,6 +61,7 @@ __all__ = [
     "Fact",
     "Flat",
     "Leaf",
+    "OfferBand",
     "PremiumSettings",
     "RatingStep",
     "RatingTables",
@@ -64,6 +73,7 @@ __all__ = [
     "Scalar",
     "Scenario",
     "ScenarioDefinition",
+    "ScheduleCreditReason",
     "SectionImpact",
     "SharedOccurrence",
     "TableChange",

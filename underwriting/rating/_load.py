@@ -302,7 +302,9 @@ def _load_toml_model(directory: Path, name: str, model: type[TableModel], versio
         loc = error.errors()[0]["loc"]
         row = (
             int(loc[1]) + 1
-            if len(loc) > 1 and loc[0] in ("rules", "plausibility") and isinstance(loc[1], int)
+            if len(loc) > 1
+            and loc[0] in ("rules", "plausibility", "schedule_credits", "offer_bands")
+            and isinstance(loc[1], int)
             else None
         )
         raise _validation_error(error, file=name, version=version, row=row) from error

@@ -22,6 +22,7 @@ from underwriting.workflow import (
     price_revision,
     record_quote,
     revise,
+    revision_difference,
     supersede,
 )
 
@@ -111,21 +112,25 @@ def test_a_revision_is_priced_on_its_parents_years() -> None:
         parent.tables_version,
     )
     # A higher deductible on the same events: a lower premium, known far better than either.
+    change = revision_difference(parent, child_quote, tables=tables()).technical
+    assert change.value == child_quote.premium.technical - parent.premium.technical
+    assert change.value < -3 * change.standard_error
+    assert change.standard_error < 0.2 * min(
+        parent.premium.standard_error, child_quote.premium.standard_error
+    )
+    # It is the paired error of the parent's own years, replayed.
     parent_quote = uw.replay(parent.provenance, parent.request, tables=tables())
     assert parent_quote.premium == parent.premium
     assert parent_quote.result is not None
     assert child_quote.result is not None
     settings = tables().pricing.premium
-    error = paired_standard_error(
+    assert change.standard_error == paired_standard_error(
         parent_quote.result.annual_loss,
         settings,
         child_quote.result.annual_loss,
         settings,
         tables().pricing.precision.batches,
     )
-    difference = child_quote.premium.technical - parent.premium.technical
-    assert difference < -3 * error
-    assert error < 0.2 * min(parent.premium.standard_error, child_quote.premium.standard_error)
 
     child = record_quote(
         child_quote,
@@ -190,3 +195,11 @@ def test_a_revision_is_priced_with_its_parents_tables_only() -> None:
     edited = dataclasses.replace(tables(), sha256={"rules.toml": "0" * 64})
     with pytest.raises(uw.UnderwritingError, match="have changed since quote q1 was made"):
         price_revision(revision, tables=edited)
+
+
+def test_a_revision_not_priced_on_its_parents_years_has_no_paired_difference() -> None:
+    parent = new_record("physics_low_hazard")
+    request = revise(parent, _deductible_patch(100_000)).request
+    elsewhere = uw.quote(request.submission, request.terms, tables=tables(), seed=7, n_years=10_000)
+    with pytest.raises(uw.UnderwritingError, match="different seeds"):
+        revision_difference(parent, elsewhere, tables=tables())

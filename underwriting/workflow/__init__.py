@@ -84,6 +84,7 @@ from underwriting.workflow._revision import (
     merge_patch,
     price_revision,
     revise,
+    revision_difference,
 )
 from underwriting.workflow._states import (
     ADMIN,
@@ -144,6 +145,7 @@ __all__ = [
     "refer",
     "renew",
     "revise",
+    "revision_difference",
     "risk_adjusted_rate_change",
     "supersede",
     "transition",

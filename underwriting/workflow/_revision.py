@@ -9,6 +9,7 @@ The wiring, in a few lines::
 
     revision = revise(parent, patch)                       # validated request, changed paths
     priced = price_revision(revision, tables=tables)       # the parent's seed and years
+    change = revision_difference(parent, priced, tables=tables)   # with its paired error
     child = record_quote(priced, revision.request, id=new_id, actor=actor, tables=tables,
                          parent_id=parent.id)
     parent = supersede(parent, by=new_id, actor=actor, at=now, tables=tables)
@@ -22,9 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from underwriting.errors import RevisionError, UnderwritingError
-from underwriting.quote import Quote, quote
+from underwriting.quote import Quote, quote, replay
 from underwriting.rating import RatingTables
 from underwriting.request import QuoteRequest
+from underwriting.workflow._paired import PairedDifference, paired_difference
 from underwriting.workflow._record import QuoteRecord
 from underwriting.workflow._states import Action, transition
 
@@ -208,3 +210,22 @@ def price_revision(
         created_at=created_at,
         max_events=max_events,
     )
+
+
+def revision_difference(
+    parent: QuoteRecord, revised: Quote, *, tables: RatingTables
+) -> PairedDifference:
+    """The revised quote minus its parent, each difference with its paired standard error.
+
+    The parent is replayed from its provenance (its seed, years and timestamp; a stored record
+    keeps no simulation), so both quotes are on the same events and the error is the paired
+    one (:func:`~underwriting.workflow.paired_difference`).
+
+    Raises
+    ------
+    UnderwritingError
+        If ``tables`` are not the parent's (version or hashes), or the revised quote was not
+        priced on the parent's seed and years (:func:`price_revision` prices it so).
+    """
+    replayed = replay(parent.provenance, parent.request, tables=tables)
+    return paired_difference(replayed, revised, first_tables=tables, second_tables=tables)

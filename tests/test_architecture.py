@@ -43,7 +43,8 @@ ALLOWED: dict[str, set[str]] = {
     "quote": {"engine", "errors", "model", "pricing", "rating", "request", "results", "terms"},
     "portfolio": {"engine", "rating", "request", "results", "terms"},
     "analysis": {"engine", "errors", "model", "pricing", "quote", "rating", "request", "results"},
-    # What follows a quote: paired pricing, renewals and their rate change, rate monitoring.
+    # What follows a quote: its states, record, offers and revisions, paired pricing, renewals
+    # and their rate change, rate monitoring.
     "workflow": {
         "analysis",
         "errors",
@@ -214,6 +215,12 @@ def test_the_cycle_check_finds_a_cycle() -> None:
     assert _cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
 
 
+def test_only_the_public_api_imports_the_workflow() -> None:
+    # The workflow composes quotes; no stage of the pipeline depends on it.
+    importers = {stage for stage, imported in _graph().items() if "workflow" in imported}
+    assert importers <= {"__init__"}, importers
+
+
 def test_the_report_is_a_leaf_reached_only_lazily() -> None:
     for path in _package_files():
         for imported in _runtime_imports(path):
@@ -294,7 +301,8 @@ def test_importing_the_package_loads_neither_dask_nor_scipy_stats() -> None:
 
 
 # What api/ may import of the package: the public API and the sub-packages of the types it
-# declares (model, rating, terms), of its errors, and the report it draws for the CLI.
+# declares (model, rating, terms), of its errors, the report it draws for the CLI, and the
+# workflow's actions on quote records.
 API_MAY_IMPORT = {
     "underwriting",
     "underwriting.errors",
@@ -302,6 +310,7 @@ API_MAY_IMPORT = {
     "underwriting.rating",
     "underwriting.terms",
     "underwriting.report",
+    "underwriting.workflow",
 }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 import underwriting as uw
 from underwriting.rating import RelativityRow
@@ -49,6 +50,63 @@ def test_an_option_equal_to_the_terms_prices_identically(tables: uw.RatingTables
     )
     assert q.options[0].premium == q.premium
     assert q.options[0].label == "option 1"
+    assert q.options[0].decision == q.decision
+    assert q.options[0].difference == 0
+    assert q.options[0].difference_standard_error == 0
+
+
+def test_each_option_is_decided_by_the_rules_and_compared_on_the_same_events(
+    tables: uw.RatingTables,
+) -> None:
+    request = _request("physics_low_hazard")
+    breakdown = request.terms.sections[uw.Section.EQUIPMENT_BREAKDOWN]
+    higher = breakdown.model_copy(update={"deductible": 200_000.0})
+    options = [
+        request.terms.model_copy(
+            update={"sections": {**request.terms.sections, uw.Section.EQUIPMENT_BREAKDOWN: higher}}
+        ),
+        # An aggregate limit a bad year uses up: R04 refers this option, not the terms asked.
+        request.terms.model_copy(update={"aggregate_limit": 50_000.0}),
+    ]
+    labelled = request.model_copy(
+        update={"options": tuple(options), "option_labels": ("EB deductible 200k",)}
+    )
+    q = uw.quote(
+        request.submission,
+        request.terms,
+        tables=tables,
+        options=labelled.options,
+        labels=labelled.option_labels,
+        n_years=YEARS,
+    )
+    deductible, capped = q.options
+    assert (deductible.label, capped.label) == ("EB deductible 200k", "option 2")
+    assert q.decision.outcome == "quoted"
+    assert deductible.decision.outcome == "quoted"
+    assert capped.decision.outcome == "referred"
+    assert [r.code for r in capped.decision.reasons] == ["R04_AGGREGATE_LIKELY_EXHAUSTED"]
+    # The difference is the options' technical premiums apart; on the same events its error is
+    # a small part of either premium's own.
+    assert deductible.difference == deductible.premium.technical - q.premium.technical
+    assert deductible.difference < -3 * deductible.difference_standard_error
+    assert deductible.difference_standard_error < 0.2 * q.premium.standard_error
+    assert capped.difference < 0
+
+
+def test_option_labels_name_options_only(tables: uw.RatingTables) -> None:
+    data = _request("physics_low_hazard").model_dump(mode="json")
+    assert "option_labels" not in data  # a request without labels reads as before they existed
+    data["options"] = [data["terms"], data["terms"]]
+    for labels, message in (
+        (["a", "b", "c"], "3 labels for 2 options"),
+        (["same", "same"], "each option needs its own label"),
+        (["option 2"], "each option needs its own label"),
+        ([" "], "option_labels.0"),
+    ):
+        with pytest.raises(ValidationError, match=message):
+            uw.QuoteRequest.model_validate({**data, "option_labels": labels})
+    labelled = uw.QuoteRequest.model_validate({**data, "option_labels": ["dearer"]})
+    assert labelled.model_dump(mode="json")["option_labels"] == ["dearer"]
 
 
 @FAST

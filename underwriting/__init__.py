@@ -9,7 +9,8 @@ The pipeline, one sub-package per stage (imports flow downward only, tests/test_
 
 ``request`` (what a quote is asked for), ``quote``, ``portfolio`` and ``analysis`` compose the
 stages; ``report`` draws their figures and is imported only lazily, by their ``plot_*()``
-methods.
+methods. ``workflow`` follows a quote after pricing (record, offer, referral, approval, binding,
+revisions); its actions are ``uw.workflow.*``.
 
 Example
 -------
@@ -35,13 +36,19 @@ from underwriting.analysis import (
 )
 from underwriting.engine import simulate, simulate_many, warm_up
 from underwriting.errors import (
+    AuthorityError,
     HeavyTailError,
+    OfferError,
     ProfileError,
+    QuoteExpiredError,
     RatingTableError,
+    RevisionError,
     SimulationLimitError,
     TermsError,
+    TransitionError,
     UnderwritingError,
     UnderwritingWarning,
+    WorkflowError,
 )
 from underwriting.model import (
     SECTIONS,
@@ -117,11 +124,25 @@ from underwriting.terms import (
     SectionTerms,
     apply_terms,
 )
+from underwriting.workflow import (
+    Action,
+    Actor,
+    QuoteRecord,
+    Revision,
+    Status,
+    price_revision,
+    record_from_dict,
+    record_quote,
+    revise,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "SECTIONS",
+    "Action",
+    "Actor",
+    "AuthorityError",
     "Cascade",
     "ChemicalInventory",
     "Claim",
@@ -147,6 +168,7 @@ __all__ = [
     "Metric",
     "NaturalHazards",
     "NegativeBinomial",
+    "OfferError",
     "OptionQuote",
     "Pareto",
     "Poisson",
@@ -158,6 +180,8 @@ __all__ = [
     "Protections",
     "Provenance",
     "Quote",
+    "QuoteExpiredError",
+    "QuoteRecord",
     "QuoteRequest",
     "RatingStep",
     "RatingTableError",
@@ -165,6 +189,8 @@ __all__ = [
     "Reason",
     "RepricedLab",
     "Repricing",
+    "Revision",
+    "RevisionError",
     "RiskProfile",
     "Scenario",
     "Section",
@@ -174,13 +200,16 @@ __all__ = [
     "SharedOccurrence",
     "SimulationLimitError",
     "SimulationResult",
+    "Status",
     "StressResult",
     "Submission",
     "TableChange",
     "TermsError",
+    "TransitionError",
     "UnderwritingError",
     "UnderwritingWarning",
     "Values",
+    "WorkflowError",
     "WorksheetRow",
     "YearLossTable",
     "__version__",
@@ -191,12 +220,16 @@ __all__ = [
     "load_rating_tables",
     "marginal_impact",
     "price",
+    "price_revision",
     "provenance_from_dict",
     "quote",
     "quote_request",
     "rate_experience",
+    "record_from_dict",
+    "record_quote",
     "replay",
     "reprice",
+    "revise",
     "sensitivity",
     "simulate",
     "simulate_many",

@@ -7,7 +7,16 @@ The tree::
     │                            (names the file, the row and the field)
     ├── ProfileError             a submission cannot be turned into a risk profile
     ├── TermsError               policy terms cannot be applied to the losses given
-    └── SimulationLimitError     a simulation would be too large (events or years)
+    ├── SimulationLimitError     a simulation would be too large (events or years)
+    └── WorkflowError            an action on a quote record that its state, its validity or the
+        │                        actor's authority does not allow
+        ├── TransitionError      the quote's state does not allow the action (names the state,
+        │                        the action and the states that allow it)
+        ├── AuthorityError       the actor's role lacks the authority the action needs
+        ├── QuoteExpiredError    the quote is past its valid_until (names the date)
+        ├── OfferError           an offered premium the tables do not allow (names the reason,
+        │                        the value, what is allowed and the tables version)
+        └── RevisionError        a revision the parent quote does not allow
 
 Shape and type problems in inputs are pydantic ``ValidationError`` at the boundary, not these.
 Declines and referrals are results with reasons, never exceptions. Input that is legal but
@@ -86,6 +95,54 @@ class TermsError(UnderwritingError):
 
 class SimulationLimitError(UnderwritingError):
     """A simulation would need more events or memory than allowed."""
+
+
+class WorkflowError(UnderwritingError):
+    """An action on a quote record that its state, its validity or the actor's authority does not
+    allow. ``status`` is the quote's state, ``action`` the action attempted."""
+
+    def __init__(self, message: str, *, status: str, action: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.action = action
+
+
+class TransitionError(WorkflowError):
+    """The quote's state does not allow the action; ``allowed_from`` are the states that do."""
+
+    def __init__(
+        self, message: str, *, status: str, action: str, allowed_from: tuple[str, ...]
+    ) -> None:
+        super().__init__(message, status=status, action=action)
+        self.allowed_from = allowed_from
+
+
+class AuthorityError(WorkflowError):
+    """The actor's role lacks the authority the action needs (``required``; ``role`` held)."""
+
+    def __init__(
+        self, message: str, *, status: str, action: str, role: str, required: str | None
+    ) -> None:
+        super().__init__(message, status=status, action=action)
+        self.role = role
+        self.required = required
+
+
+class QuoteExpiredError(WorkflowError):
+    """The quote is past its ``valid_until``: it can no longer be decided, offered or bound."""
+
+    def __init__(self, message: str, *, status: str, action: str, valid_until: str) -> None:
+        super().__init__(message, status=status, action=action)
+        self.valid_until = valid_until
+
+
+class OfferError(WorkflowError):
+    """An offered premium the rating tables do not allow: an unknown reason, a credit outside its
+    range, a total no authority may approve, or tables without schedule credits."""
+
+
+class RevisionError(WorkflowError):
+    """A revision the parent quote does not allow (a patch that changes its seed)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from underwriting.model import Submission
 from underwriting.pricing import (
     Premium,
     WorksheetRow,
+    paired_standard_error,
     premium_standard_error,
     price,
     technical_premium,
@@ -49,7 +50,7 @@ from underwriting.rating import (
     rate_with_experience,
     submission_facts,
 )
-from underwriting.request import QuoteRequest
+from underwriting.request import QuoteRequest, option_labels
 from underwriting.results import Metric, SimulationResult
 from underwriting.terms import PolicyTerms, SectionTerms, check_cover
 
@@ -106,12 +107,30 @@ def provenance_from_dict(data: Mapping[str, Any]) -> Provenance:
 
 @dataclass(frozen=True, slots=True)
 class OptionQuote:
-    """An alternative set of terms, priced on the same simulated events as the main terms."""
+    """An alternative set of terms, priced on the same simulated events as the main terms.
+
+    Attributes
+    ----------
+    label
+        The caller's name for the option (``QuoteRequest.option_labels``), or ``option N``.
+    terms, premium, metrics
+        The option's terms, its premium and the headline figures of its insured loss.
+    decision
+        The underwriting rules applied to the option as to the terms asked for: the same
+        submission and experience, the option's own metrics and premium.
+    difference, difference_standard_error
+        The option's technical premium minus that of the terms asked for, and the standard error
+        of that difference over the paired simulated years (batch means): common events cancel,
+        so it is far below either premium's own error.
+    """
 
     label: str
     terms: PolicyTerms
     premium: Premium
     metrics: tuple[Metric, ...]
+    decision: Decision
+    difference: float
+    difference_standard_error: float
 
 
 @dataclass(frozen=True)
@@ -430,6 +449,35 @@ def _precision_warnings(
     )
 
 
+def _option_quote(
+    label: str,
+    terms: PolicyTerms,
+    result: SimulationResult,
+    main: SimulationResult,
+    main_premium: Premium,
+    submission: Submission,
+    experience: ExperienceRating,
+    implausible: Sequence[UnderwritingWarning],
+    tables: RatingTables,
+) -> OptionQuote:
+    """An option priced and decided like the terms asked for, and compared with them."""
+    settings = tables.pricing.premium
+    batches = tables.pricing.precision.batches
+    premium = price(result, settings, batches=batches)
+    facts = _facts(submission, result, premium, experience, implausible)
+    return OptionQuote(
+        label=label,
+        terms=terms,
+        premium=premium,
+        metrics=_headline(result),
+        decision=decide(facts, tables.rules),
+        difference=premium.technical - main_premium.technical,
+        difference_standard_error=paired_standard_error(
+            main.annual_loss, settings, result.annual_loss, settings, batches
+        ),
+    )
+
+
 def _seed(seed: int | str | None, tables: RatingTables) -> int:
     if seed is None:
         return tables.pricing.precision.default_seed
@@ -451,6 +499,7 @@ def quote(
     created_at: dt.datetime | None = None,
     max_events: float | None = None,
     max_years: int | None = None,
+    labels: Sequence[str] = (),
 ) -> Quote:
     """Quote a lab: premium with its build-up, options, experience and decision.
 
@@ -464,7 +513,8 @@ def quote(
         Integer or decimal string; the tables' fixed default when ``None``, so that two quotes of
         the same lab differ only by what the underwriter changed.
     options
-        Alternative terms, priced on the same simulated events.
+        Alternative terms, priced on the same simulated events; each is decided by the same
+        rules and compared with ``terms`` (``OptionQuote.difference`` and its paired error).
     target_relative_error
         Relative standard error of the technical premium to reach (the tables' default when
         ``None``); when ``n_years`` is given it is only recorded (replay passes the original).
@@ -479,6 +529,8 @@ def quote(
     max_years
         A cap on the years chosen by precision, below the tables' own cap (a service's latency
         budget); the quote then reports the error it reached (and warns: ``Quote.warnings``).
+    labels
+        The caller's names for the options, in order; an option without one is ``option N``.
 
     Raises
     ------
@@ -492,7 +544,7 @@ def quote(
     Example
     -------
     >>> import pathlib
-    >>> from underwriting.request import QuoteRequest
+    >>> from underwriting.request import QuoteRequest, option_labels
     >>> request = QuoteRequest.model_validate_json(
     ...     pathlib.Path("examples/physics_low_hazard.json").read_text())
     >>> q = quote(request.submission, request.terms, n_years=20_000)
@@ -532,19 +584,24 @@ def quote(
     variant_results = dict(zip(variants, results[1 + len(options) :], strict=True))
     settings = tables.pricing.premium
     premium = price(main, settings, batches=precision.batches)
-    option_quotes = tuple(
-        OptionQuote(
-            label=f"option {number}",
-            terms=option_terms,
-            premium=price(option_result, settings, batches=precision.batches),
-            metrics=_headline(option_result),
-        )
-        for number, (option_terms, option_result) in enumerate(
-            zip(options, option_results, strict=True), start=1
-        )
-    )
     implausible = _plausibility_warnings(submission, tables)
     decision = decide(_facts(submission, main, premium, experience, implausible), tables.rules)
+    option_quotes = tuple(
+        _option_quote(
+            label,
+            option_terms,
+            option_result,
+            main,
+            premium,
+            submission,
+            experience,
+            implausible,
+            tables,
+        )
+        for label, option_terms, option_result in zip(
+            option_labels(tuple(labels), len(options)), options, option_results, strict=True
+        )
+    )
     provenance = Provenance(
         seed=str(chosen_seed),
         tables_version=tables.version,
@@ -593,6 +650,7 @@ def quote_request(
         target_relative_error=request.target_relative_error,
         max_events=max_events,
         max_years=max_years,
+        labels=request.option_labels,
     )
 
 
@@ -629,4 +687,5 @@ def replay(
         target_relative_error=provenance.target_relative_error,
         n_years=provenance.n_years,
         created_at=provenance.created_at,
+        labels=request.option_labels,
     )

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from underwriting.model import SeedText, Submission
 from underwriting.terms import PolicyTerms, cover_problems
@@ -20,12 +28,21 @@ def _quotable(terms: PolicyTerms) -> PolicyTerms:
 QuotableTerms = Annotated[PolicyTerms, AfterValidator(_quotable)]
 """Policy terms that give cover: :func:`underwriting.terms.cover_problems` finds nothing."""
 
+OptionLabel = Annotated[str, Field(min_length=1, max_length=80, pattern=r"\S")]
+"""The caller's name for an option ("higher deductible"): not blank, at most 80 characters."""
+
+
+def option_labels(labels: tuple[str, ...], count: int) -> tuple[str, ...]:
+    """The label of each of ``count`` options: the caller's, then ``option N`` for the rest."""
+    return tuple(labels[n] if n < len(labels) else f"option {n + 1}" for n in range(count))
+
 
 class QuoteRequest(BaseModel):
     """``{"submission": {...}, "terms": {...}}``, as sent by an underwriter or kept in a file.
 
-    Optional: ``options`` (alternative terms priced on the same events), ``seed`` (a decimal
-    string: 128-bit integers lose precision in JavaScript clients) and
+    Optional: ``options`` (alternative terms priced on the same events), ``option_labels`` (the
+    caller's name for each option, in order; an option without one is ``option N``), ``seed``
+    (a decimal string: 128-bit integers lose precision in JavaScript clients) and
     ``target_relative_error`` (precision of the technical premium).
 
     The terms and every option must give cover (:func:`underwriting.terms.cover_problems`): no
@@ -47,3 +64,28 @@ class QuoteRequest(BaseModel):
     options: tuple[QuotableTerms, ...] = Field(default=(), max_length=20)
     seed: SeedText | None = None
     target_relative_error: float | None = Field(default=None, gt=0, lt=1)
+    option_labels: tuple[OptionLabel, ...] = Field(default=(), max_length=20)
+
+    @model_validator(mode="after")
+    def _labels_name_options(self) -> Self:
+        if len(self.option_labels) > len(self.options):
+            raise ValueError(
+                f"option_labels has {len(self.option_labels)} labels for "
+                f"{len(self.options)} options: give at most one label per option"
+            )
+        labels = option_labels(self.option_labels, len(self.options))
+        repeated = sorted({label for label in labels if labels.count(label) > 1})
+        if repeated:
+            raise ValueError(
+                f"option_labels: each option needs its own label; repeated: {repeated}"
+            )
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_empty_labels(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # A request without labels serialises as before they existed, so that the hash of a
+        # stored request (an idempotency key's) does not change.
+        data = handler(self)
+        if isinstance(data, dict) and not self.option_labels:
+            data.pop("option_labels", None)
+        return data

@@ -37,10 +37,12 @@ from underwriting.rating._profile import (
 )
 from underwriting.rating._rules import (
     Leaf,
+    OfferBand,
     PolicyCondition,
     Rule,
     RulesTable,
     Scalar,
+    ScheduleCreditReason,
     known_facts,
     submission_facts,
 )
@@ -62,6 +64,7 @@ __all__ = [
     "Fact",
     "Flat",
     "Leaf",
+    "OfferBand",
     "PolicyCondition",
     "PremiumSettings",
     "RatingStep",
@@ -74,6 +77,7 @@ __all__ = [
     "Scalar",
     "Scenario",
     "ScenarioDefinition",
+    "ScheduleCreditReason",
     "SectionImpact",
     "SharedOccurrence",
     "TableChange",

@@ -304,7 +304,7 @@ def _load_toml_model(directory: Path, name: str, model: type[TableModel], versio
         row = (
             int(loc[1]) + 1
             if len(loc) > 1
-            and loc[0] in ("rules", "plausibility", "conditions")
+            and loc[0] in ("rules", "plausibility", "conditions", "schedule_credits", "offer_bands")
             and isinstance(loc[1], int)
             else None
         )

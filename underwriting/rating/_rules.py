@@ -323,3 +323,82 @@ class RulesTable(TableModel):
         facts = submission_facts(submission)
         covered, fired = tuple(sections), tuple(referred_by)
         return tuple(c for c in self.conditions if c.applies(facts, covered, fired))
+
+    schedule_credits: tuple[ScheduleCreditReason, ...] = ()
+    """The reasons an underwriter may cite to move the offered premium off the technical one."""
+    offer_bands: tuple[OfferBand, ...] = ()
+    """How far each authority may move the offered premium in total; none: offers only at the
+    technical premium."""
+
+    @model_validator(mode="after")
+    def _offers_fit_the_authorities(self) -> Self:
+        ids = [reason.id for reason in self.schedule_credits]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"schedule_credits: ids {', '.join(repeated)} appear more than once")
+        if bool(self.schedule_credits) != bool(self.offer_bands):
+            raise ValueError("schedule_credits and offer_bands come together: give both or neither")
+        levels = self.authority_levels
+        named = [band.authority for band in self.offer_bands]
+        for authority in named:
+            if authority not in levels:
+                raise ValueError(
+                    f"offer_bands: authority {authority!r} is not one of the authority_levels "
+                    f"({', '.join(levels)})"
+                )
+        if self.offer_bands and sorted(named, key=levels.index) != list(levels):
+            raise ValueError(
+                f"offer_bands: one band for each authority level, in order ({', '.join(levels)}); "
+                f"got {', '.join(named)}"
+            )
+        for lower, upper in zip(self.offer_bands, self.offer_bands[1:], strict=False):
+            if (
+                upper.min_total_adjustment > lower.min_total_adjustment
+                or upper.max_total_adjustment < lower.max_total_adjustment
+            ):
+                raise ValueError(
+                    f"offer_bands: {upper.authority}'s band must contain {lower.authority}'s: "
+                    "a higher authority may approve at least what a lower one may"
+                )
+        return self
+
+
+class ScheduleCreditReason(TableModel):
+    """A reason to move the offered premium off the technical premium (a schedule credit when
+    negative, a debit when positive), as a fraction of the technical premium, within
+    ``[min_adjustment, max_adjustment]``."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str = Field(min_length=1, max_length=120)
+    min_adjustment: float = Field(gt=-1, le=1, allow_inf_nan=False)
+    max_adjustment: float = Field(ge=-1, le=1, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.min_adjustment > self.max_adjustment:
+            raise ValueError(
+                f"{self.id}: min_adjustment {self.min_adjustment} is above max_adjustment "
+                f"{self.max_adjustment}"
+            )
+        return self
+
+
+class OfferBand(TableModel):
+    """How far one authority may move the offered premium: the sum of the schedule credits and
+    debits must lie within ``[min_total_adjustment, max_total_adjustment]``."""
+
+    authority: str
+    min_total_adjustment: float = Field(gt=-1, le=0, allow_inf_nan=False)
+    max_total_adjustment: float = Field(ge=0, le=10, allow_inf_nan=False)
+
+    def contains(self, adjustment: float) -> bool:
+        """Whether a total adjustment lies within the band (a hair of rounding allowed)."""
+        tolerance = 1e-9
+        return (
+            self.min_total_adjustment - tolerance
+            <= adjustment
+            <= self.max_total_adjustment + tolerance
+        )
+
+
+RulesTable.model_rebuild()

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+from pathlib import Path
+
 import pytest
 
 import underwriting as uw
+from underwriting.rating import write_manifest_hashes
+
+TABLES = Path(__file__).resolve().parents[1] / "rating_tables"
 
 
 def reference_profile() -> uw.RiskProfile:
@@ -169,3 +176,23 @@ def compiled_kernel() -> None:
     the first server. Once compiled here, every server loads it from the cache.
     """
     uw.warm_up()
+
+
+@pytest.fixture
+def draft_root(tmp_path: Path) -> Path:
+    """A tables root holding the released versions and a draft, "2099.1", dated after all of them:
+    a copy of the newest release with ``status = "draft"``."""
+    for version in uw.available_versions():
+        shutil.copytree(TABLES / version, tmp_path / version)
+    newest = uw.available_versions()[-1]
+    draft = tmp_path / "2099.1"
+    shutil.copytree(TABLES / newest, draft)
+    manifest = draft / "manifest.toml"
+    text = manifest.read_text(encoding="utf-8")
+    text = text.replace(f'version = "{newest}"', 'version = "2099.1"')
+    text = re.sub(r"(?m)^effective_date = .*$", "effective_date = 2099-01-01", text)
+    text = re.sub(r"(?m)^status = .*\n", "", text)
+    text = text.replace("[files]", 'status = "draft"\n\n[files]', 1)
+    manifest.write_text(text, encoding="utf-8")
+    write_manifest_hashes(draft)
+    return tmp_path

@@ -1,7 +1,7 @@
 """Quote records of the example labs for the workflow's tests: each lab quoted once a session.
 
 ``physics_low_hazard`` is quoted within the rules; ``bsl3_biobank`` is referred to a senior
-underwriter (R01, TIV above the underwriter's authority, and R05). Draft tables 2026.3 carry
+underwriter (R01, TIV above the underwriter's authority, and R05). Tables 2026.3 carry
 schedule credits and offer bands; released 2026.2 has none.
 """
 

@@ -408,14 +408,18 @@ def _close(actual: Any, expected: Any, path: str = "") -> list[str]:
     return [] if actual == expected else [f"{path}: {actual!r} != {expected!r}"]
 
 
+@pytest.mark.parametrize("version", ["2026.2", "2026.3"])
 @pytest.mark.parametrize("name", EXAMPLES)
-def test_golden_quotes(name: str, tables: uw.RatingTables, request: pytest.FixtureRequest) -> None:
-    """The example labs' quotes, pinned. Rewrite only with ``pytest --update-golden``."""
+def test_golden_quotes(name: str, version: str, request: pytest.FixtureRequest) -> None:
+    """The example labs' quotes on each served version, pinned: 2026.2's in ``golden/``, later
+    versions' in ``golden/<version>/``. Rewrite only with ``pytest --update-golden``."""
     example = _request(name)
+    tables = uw.load_rating_tables(version)
     q = uw.quote(example.submission, example.terms, tables=tables, n_years=50_000, created_at=WHEN)
     actual = q.to_dict()
     actual["provenance"]["package_version"] = "pinned"
-    path = GOLDEN / f"{name}.json"
+    path = GOLDEN / f"{name}.json" if version == "2026.2" else GOLDEN / version / f"{name}.json"
+    path.parent.mkdir(exist_ok=True)
     if request.config.getoption("--update-golden"):
         path.write_text(json.dumps(actual, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     expected = json.loads(path.read_text(encoding="utf-8"))

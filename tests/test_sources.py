@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ROOT / "docs" / "sources.md"
 TABLE_VERSIONS = sorted(path for path in (ROOT / "rating_tables").iterdir() if path.is_dir())
 TABLE_VERSIONS = [path for path in TABLE_VERSIONS if (path / "manifest.toml").is_file()]
-NEWEST_TABLES_README = ROOT / "rating_tables" / "2026.2" / "README.md"
+NEWEST_TABLES_README = ROOT / "rating_tables" / "2026.3" / "README.md"
 
 _ANCHOR = re.compile(r'<a id="([^"]+)"></a>')
 # A link into the sources file: any path ending in sources.md, then #anchor.

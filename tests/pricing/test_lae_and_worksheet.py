@@ -1,5 +1,5 @@
 """Loss adjustment expense in the build-up and the worksheet's premium effects (issue 15, items
-3 and 6): present in the draft 2026.3, absent (and the quote unchanged) in released tables."""
+3 and 6): present in 2026.3, absent (and the quote unchanged) in 2026.1 and 2026.2."""
 
 from __future__ import annotations
 

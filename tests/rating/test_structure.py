@@ -1,6 +1,6 @@
 """The rating structure of 2026.3 (issue 15, requirement 4): each defect of 2026.2, fixed.
 
-Each test runs on the draft 2026.3 and asserts the fixed behaviour; its ``_released`` twin pins
+Each test runs on 2026.3 and asserts the fixed behaviour; its ``_released`` twin pins
 the 2026.2 behaviour that the fix departs from (released tables never change), so each test is
 shown to fail on 2026.2's structure.
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -66,6 +65,13 @@ RELEASED = {
         "pricing.toml": "3756c650c33f113ea0be08f1307e80c4a7b0bd12fe5c9e21eac95f52b5f57d0a",
         "rules.toml": "5a1e8c473591fdfbcdd69967cd206d49d0a1937e9eacee23159429b88c8c13bb",
     },
+    "2026.3": {
+        "scenarios.toml": "347024c1c53f979faa100537ddd8de4e5dc182d39cec9b577ca435f730ffe114",
+        "base_frequencies.csv": "b8aea71a4bc70ef436b8873c9244938be357bc5713f93b0258b8168d7e03769d",
+        "relativities.csv": "eb6fcac7372c86472bf5a952a8c21416f18abf3b8cd3f42f5fe1c84dc8ae78c0",
+        "pricing.toml": "4209be94d51371551541a2f906f9b860101256b16fbad19690538275a4cbc5f9",
+        "rules.toml": "b3ef20e6ca7f88eb3bba22d2b57668df74ba7d182c8ff2910ffc7f7d471c5a61",
+    },
 }
 
 
@@ -82,40 +88,20 @@ def test_every_version_is_pinned_as_released_or_marked_a_draft() -> None:
     assert set(RELEASED) == set(uw.available_versions())
 
 
-@pytest.fixture
-def with_draft(tmp_path: Path) -> Path:
-    """A tables root holding the released versions and a draft dated after all of them."""
-    packaged = Path(__file__).resolve().parents[2] / "rating_tables"
-    for version in uw.available_versions():
-        shutil.copytree(packaged / version, tmp_path / version)
-    newest = uw.available_versions()[-1]
-    draft = tmp_path / "2099.1"
-    shutil.copytree(packaged / newest, draft)
-    manifest = draft / "manifest.toml"
-    text = manifest.read_text(encoding="utf-8")
-    text = text.replace(f'version = "{newest}"', 'version = "2099.1"')
-    text = re.sub(r"(?m)^effective_date = .*$", "effective_date = 2099-01-01", text)
-    text = re.sub(r"(?m)^status = .*\n", "", text)
-    text = text.replace("[files]", 'status = "draft"\n\n[files]', 1)
-    manifest.write_text(text, encoding="utf-8")
-    write_manifest_hashes(draft)
-    return tmp_path
-
-
-def test_a_draft_is_never_the_newest_and_loads_only_when_named(with_draft: Path) -> None:
-    assert "2099.1" in uw.available_versions(with_draft, drafts=True)
-    assert "2099.1" not in uw.available_versions(with_draft)
-    newest = uw.load_rating_tables(root=with_draft)
+def test_a_draft_is_never_the_newest_and_loads_only_when_named(draft_root: Path) -> None:
+    assert "2099.1" in uw.available_versions(draft_root, drafts=True)
+    assert "2099.1" not in uw.available_versions(draft_root)
+    newest = uw.load_rating_tables(root=draft_root)
     assert not newest.draft
     assert newest.version == uw.available_versions()[-1]
-    assert uw.load_rating_tables("2099.1", root=with_draft).draft
+    assert uw.load_rating_tables("2099.1", root=draft_root).draft
 
 
-def test_a_quote_on_draft_tables_says_so(with_draft: Path) -> None:
+def test_a_quote_on_draft_tables_says_so(draft_root: Path) -> None:
     request = uw.QuoteRequest.model_validate_json(
         (Path(__file__).resolve().parents[2] / "examples" / "physics_low_hazard.json").read_text()
     )
-    tables = uw.load_rating_tables("2099.1", root=with_draft)
+    tables = uw.load_rating_tables("2099.1", root=draft_root)
     quoted = uw.quote(request.submission, request.terms, tables=tables, n_years=10_000)
     assert [w.code for w in quoted.warnings][:1] == ["DRAFT_TABLES"]
     released = uw.quote(request.submission, request.terms, n_years=10_000)

@@ -1,6 +1,6 @@
 """The client's quotation document: what it tells the client, in the HTML and in the PDF's text.
 
-The example labs are quoted on the draft tables 2026.3 (which define subjectivities and
+The example labs are quoted on tables 2026.3 (which define subjectivities and
 conditions) with 20,000 simulated years; the PDF's text is read back with pypdf.
 """
 
@@ -167,7 +167,15 @@ def test_validity_status_and_the_premiums_standard_error_are_stated(
     assert "Status: referred. Awaiting approval by a senior underwriter" in text
     assert f"simulating {YEARS:,} years" in text
     assert f"its standard error is {_money(quote.premium.standard_error)}" in text
-    assert "Draft rating tables 2026.3" in text
+    assert "Draft rating tables" not in text  # 2026.3 is released
+
+
+def test_a_quotation_on_draft_tables_says_it_is_not_for_a_client(draft_root: Path) -> None:
+    tables = load_rating_tables("2099.1", root=draft_root)
+    quote = _quote("physics_low_hazard", tables)
+    text = _text(render_quote_document(quote, tables=tables))
+    assert "Draft rating tables 2099.1" in text
+    assert "not for a client" in text
 
 
 @pytest.mark.parametrize("version", ["2026.1", "2026.2"])

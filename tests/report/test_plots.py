@@ -141,6 +141,8 @@ def test_the_waterfall_climbs_to_the_technical_premium_and_the_total(quote: uw.Q
     assert tops[labels.index("technical premium")] == pytest.approx(premium.technical)
     assert tops[labels.index("profit")] == pytest.approx(premium.technical)
     assert tops[labels.index("total payable")] == pytest.approx(premium.total_with_tax)
+    # every rise is drawn: the loss adjustment expense too, where the tables load it
+    assert ("LAE" in labels) == (premium.lae > 0)
 
 
 def test_amount_axes_name_the_tables_currency_and_no_currency_when_none_is_stated(

@@ -221,9 +221,10 @@ def _currency_of(quote: Quote) -> str | None:
 def plot_worksheet(quote: Quote, path: str | os.PathLike[str] | None = None) -> Figure:
     """A waterfall of the premium build-up, from the expected loss to the total payable.
 
-    Rises: expected loss, risk load, fixed expense, variable expenses, commission and profit, up
-    to the technical premium; then the minimum-premium and rounding adjustment to the premium;
-    then the tax, to the total payable. Subtotals are grey bars from zero.
+    Rises: expected loss, loss adjustment expense (where the tables load it), risk load, fixed
+    expense, variable expenses, commission and profit, up to the technical premium; then the
+    minimum-premium and rounding adjustment to the premium; then the tax, to the total payable.
+    Subtotals are grey bars from zero.
 
     Parameters
     ----------
@@ -239,6 +240,7 @@ def plot_worksheet(quote: Quote, path: str | os.PathLike[str] | None = None) -> 
     premium = quote.premium
     steps: list[tuple[str, float, bool]] = [
         ("expected loss", premium.expected_loss, False),
+        *((("LAE", premium.lae, False),) if premium.lae else ()),
         ("risk load", premium.risk_load, False),
         ("fixed expense", premium.fixed_expense, False),
         ("variable expenses", premium.variable_expenses, False),

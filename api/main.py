@@ -163,7 +163,7 @@ def load_catalogue(
     file, row and field of the first problem, so that a broken table stops the start.
     """
     root = settings.tables_dir
-    versions = uw.available_versions(root, drafts=settings.draft_tables)
+    versions = uw.available_versions(root)
     if not versions and served is None:
         raise uw.RatingTableError(f"no rating tables found under {root or 'the package'}")
     loaded = {

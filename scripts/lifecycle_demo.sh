@@ -5,9 +5,9 @@
 # rate-change decomposition -> rate monitoring. Prints each request and the key fields of each
 # answer (jq).
 #
-# The service must serve the draft tables 2026.3 (schedule credits and offer bands), e.g.:
-#   UW_DATABASE_URL=sqlite:///var/demo.db UW_DRAFT_TABLES=true UW_TABLES_VERSION=2026.3 \
-#     .venv/bin/underwriting serve --port 8000
+# The service must serve tables 2026.3 or later (schedule credits and offer bands), as it does
+# by default, e.g.:
+#   UW_DATABASE_URL=sqlite:///var/demo.db .venv/bin/underwriting serve --port 8000
 # and this script makes its keys in the same store:
 #   UW_DATABASE_URL=sqlite:///var/demo.db scripts/lifecycle_demo.sh http://127.0.0.1:8000
 set -euo pipefail

@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
+from workbench_app import client, csrf_of, signed_in, web_app
+
+__all__ = ["client", "csrf_of", "signed_in", "web_app"]  # the fixtures these tests use
 
 CsrfOf = Callable[[str], str]
 SignIn = Callable[[str], TestClient]

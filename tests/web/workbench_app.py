@@ -1,5 +1,6 @@
-"""The workbench's pages on an app of their own: a SQLite file, the newest tables, a key per
-role (``keys``), and TestClients that sign in with one (``signed_in``)."""
+"""Fixtures of the web tests, imported by them: the pages on an app of their own (a SQLite
+file, the draft tables 2026.3, a key per person of ``PEOPLE``), and TestClients signed in with
+one of those keys (``signed_in``)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,13 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from underwriting.errors import UnderwritingError
+from underwriting.errors import (
+    AuthorityError,
+    QuoteExpiredError,
+    TransitionError,
+    UnderwritingError,
+    WorkflowError,
+)
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_SCHEMA_REF = "#/components/schemas/ProblemOut"
@@ -171,6 +177,24 @@ def _method_not_allowed(request: Request, exc: StarletteHTTPException) -> JSONRe
     )
 
 
+_WORKFLOW_TITLES = {
+    403: "Not within this key's authority",
+    409: "Not allowed in the quote's state",
+    422: "Cannot underwrite this request",
+}
+
+
+def workflow_status(error: WorkflowError) -> int:
+    """The HTTP status of a workflow error (docs/workflow.md): 403 for authority, 409 for a
+    state or an expired quote that does not allow the action, 422 for an offer or a revision
+    the tables or the parent do not allow."""
+    if isinstance(error, AuthorityError):
+        return 403
+    if isinstance(error, TransitionError | QuoteExpiredError):
+        return 409
+    return 422
+
+
 def install(app: FastAPI) -> None:
     """Register the problem-details handlers on ``app``."""
 
@@ -204,6 +228,15 @@ def install(app: FastAPI) -> None:
             422,
             f"{errors[0]['field']}: {errors[0]['message']}",
             errors=errors,
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(WorkflowError)
+    async def _workflow(request: Request, exc: WorkflowError) -> JSONResponse:
+        return problem_response(
+            workflow_status(exc),
+            str(exc),
+            title=_WORKFLOW_TITLES[workflow_status(exc)],
             instance=request.url.path,
         )
 

@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -14,6 +14,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 import underwriting as uw
+from api import records
 from api.limits import SimulationLimiter
 from api.problems import Problem, documented
 from api.schemas import (
@@ -37,6 +38,7 @@ from api.schemas import (
 from api.security import Principal, get_store, refuse_unknown_query, require, signed_in
 from api.settings import Settings
 from api.store import DecisionRecord, QuoteRecord, Store, now
+from underwriting import workflow as wf
 
 router = APIRouter()
 QUOTING_ROLES = ("underwriter", "senior_underwriter", "chief_underwriter")
@@ -107,6 +109,30 @@ def _quote_out(record: QuoteRecord, referral: DecisionRecord | None) -> QuoteOut
     )
 
 
+def get_clock(request: Request) -> Callable[[], dt.datetime]:
+    """The service's clock: what "now" is for validity and history (tests override it)."""
+    return now
+
+
+Clock = Annotated[Callable[[], dt.datetime], Depends(get_clock)]
+
+
+def _actor(principal: Principal) -> wf.Actor:
+    return wf.Actor(principal.name, principal.role)
+
+
+def _tables_of(catalogue: Mapping[str, uw.RatingTables], version: str) -> uw.RatingTables:
+    """The rating tables a quote was made with; 422 if this service does not serve them."""
+    tables = catalogue.get(version)
+    if tables is None:
+        raise Problem(
+            422,
+            f"The quote was made with rating tables {version}, which this service does not "
+            f"serve (it serves {', '.join(catalogue)}).",
+        )
+    return tables
+
+
 def _request_hash(body: uw.QuoteRequest) -> str:
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
@@ -155,23 +181,17 @@ def create_quote(
             max_events=settings.max_simulated_events,
             max_years=settings.max_quote_years,
         )
-    record = QuoteRecord(
+    record = wf.record_quote(
+        quote,
+        body,
         id=str(uuid.uuid4()),
-        principal=principal.name,
-        lab_id=body.submission.lab_id,
-        outcome=quote.decision.outcome,
-        status=quote.decision.outcome,
-        created_at=quote.provenance.created_at,
-        idempotency_key=idempotency_key,
-        request_hash=request_hash,
-        request=body.model_dump(mode="json"),
-        quote=quote.to_dict(),
-        valid_until=quote.valid_until,
-        tables_version=quote.provenance.tables_version,
+        actor=wf.Actor(principal.name, principal.role),
+        tables=tables,
     )
+    stored = records.NewQuote(principal.name, request_hash, quote.to_dict(), idempotency_key)
     try:
         with store.session() as session:
-            session.add(record)
+            row = records.add_quote(session, record, stored)
     except IntegrityError:
         # Another request with the same idempotency key won the race: answer as it did.
         if idempotency_key is None:
@@ -181,8 +201,8 @@ def create_quote(
             raise
         response.headers["Idempotent-Replayed"] = "true"
         return existing
-    response.headers["Location"] = f"/v1/quotes/{record.id}"
-    return _quote_out(record, None)
+    response.headers["Location"] = f"/v1/quotes/{row.id}"
+    return _quote_out(row, None)
 
 
 def _by_idempotency_key(
@@ -324,33 +344,6 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC) if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
-def _check_authority(principal: Principal, required: str | None, tables: uw.RatingTables) -> None:
-    """403 unless ``principal``'s authority is at or above ``required``.
-
-    Authority is ordered by the served rating tables' ``authority_levels`` (lowest first); a
-    role is its own level, and admin stands above every level. An authority those tables do
-    not list can be exercised only by admin.
-    """
-    if required is None:
-        return
-    levels = list(tables.rules.authority_levels)
-    top = len(levels)
-    needed = levels.index(required) if required in levels else top
-    held = (
-        top
-        if principal.role == "admin"
-        else (levels.index(principal.role) if principal.role in levels else -1)
-    )
-    if held < needed:
-        raise Problem(
-            403,
-            f"This referral needs the authority of {required!r}; the key's authority is "
-            f"{principal.role!r}, which is below it "
-            f"(authority levels of rating tables {tables.version}, lowest first: "
-            f"{', '.join(levels)}; admin may decide any referral).",
-        )
-
-
 @router.post(
     "/v1/quotes/{quote_id}/decision",
     response_model=QuoteOut,
@@ -361,36 +354,43 @@ def decide_referral(
     quote_id: str,
     body: ReferralDecisionIn,
     store: Store_,
-    tables: Tables,
+    catalogue: Catalogue,
+    clock: Clock,
     principal: Annotated[Principal, Depends(require(*DECIDING_ROLES))],
 ) -> QuoteOut:
-    already = "This referral has already been decided."
+    already = "This referral has already been decided"
     try:
         with store.session() as session:
             # Lock the quote's row so two seniors deciding at once queue and the second sees the
             # first's decision (PostgreSQL; SQLite's writers already queue at BEGIN IMMEDIATE).
-            record = _visible(session.get(QuoteRecord, quote_id, with_for_update=True), principal)
-            if record.outcome != "referred":
-                raise Problem(
-                    409, f"Only referred quotes can be decided; this quote was {record.outcome}."
-                )
-            _check_authority(principal, record.quote["decision"].get("authority_required"), tables)
-            if session.get(DecisionRecord, record.id) is not None:
-                raise Problem(409, already)
-            decision = DecisionRecord(
-                quote_id=record.id,
-                decision=body.decision,
+            row = _visible(session.get(QuoteRecord, quote_id, with_for_update=True), principal)
+            if session.get(DecisionRecord, row.id) is not None:
+                raise Problem(409, f"{already}: the quote is {row.status}.")
+            record = records.workflow_record(row)
+            act = wf.approve if body.decision == "approve" else wf.decline
+            decided = act(
+                record,
+                actor=_actor(principal),
+                at=clock(),
+                tables=_tables_of(catalogue, record.tables_version),
                 note=body.note,
-                decided_by=principal.name,
-                decided_at=now(),
             )
-            session.add(decision)
-            record.status = "approved" if body.decision == "approve" else "declined"
-            decided = _quote_out(record, decision)
+            records.save_record(session, row, decided)
+            decision = None
+            if record.status == wf.Status.REFERRED:
+                decision = DecisionRecord(
+                    quote_id=row.id,
+                    decision=body.decision,
+                    note=body.note,
+                    decided_by=principal.name,
+                    decided_at=decided.history[-1].at,
+                )
+                session.add(decision)
+            answer = _quote_out(row, decision)
     except IntegrityError as error:
         # Any other path to a second decision on the same quote meets the primary key.
-        raise Problem(409, already) from error
-    return decided
+        raise Problem(409, f"{already}.") from error
+    return answer
 
 
 @router.post(

@@ -1,4 +1,6 @@
-"""Storage of API keys, quotes and referral decisions (SQLAlchemy 2; SQLite or PostgreSQL).
+"""Storage of API keys, quotes with their workflow records and history, referral decisions,
+policies and renewals (SQLAlchemy 2; SQLite or PostgreSQL). The functions that read and write
+quote records, history, policies and renewals are in :mod:`api.records`.
 
 SQLite runs in WAL mode with ``synchronous=FULL`` (an acknowledged quote survives a crash) and a
 busy timeout (concurrent writers wait instead of failing with 'database is locked'). The schema is
@@ -21,7 +23,9 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -118,6 +122,9 @@ class QuoteRecord(Base):
     # The stored quote's validity and tables version, as columns a query can filter on.
     valid_until: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
     tables_version: Mapped[str] = mapped_column(String())
+    # The workflow record (``underwriting.workflow.QuoteRecord.to_dict()``): everything quoted,
+    # the status, offer, referral, validity, parent and history. ``status`` above is its status.
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)
     __table_args__ = (
         UniqueConstraint("principal", "idempotency_key", name="uq_quotes_idempotency"),
         Index("ix_quotes_created_id", "created_at", "id"),
@@ -131,6 +138,65 @@ class DecisionRecord(Base):
     note: Mapped[str] = mapped_column(Text)
     decided_by: Mapped[str] = mapped_column(String(100))
     decided_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class QuoteEvent(Base):
+    """One event of a quote's history, append-only: rows are added, never changed."""
+
+    __tablename__ = "quote_events"
+    quote_id: Mapped[str] = mapped_column(ForeignKey("quotes.id"), primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    actor: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(32))
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(16))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class PolicyRecord(Base):
+    """A bound quote: the policy, its period and bound premium."""
+
+    __tablename__ = "policies"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    policy_number: Mapped[str] = mapped_column(String(32), unique=True)
+    quote_id: Mapped[str] = mapped_column(ForeignKey("quotes.id"), unique=True)
+    principal: Mapped[str] = mapped_column(String(100), index=True)
+    lab_id: Mapped[str] = mapped_column(String(100), index=True)
+    period_start: Mapped[dt.date] = mapped_column(Date())
+    period_end: Mapped[dt.date] = mapped_column(Date())
+    bound_premium: Mapped[float] = mapped_column(Float())
+    bound_tax: Mapped[float] = mapped_column(Float())
+    technical_premium: Mapped[float] = mapped_column(Float())
+    currency: Mapped[str] = mapped_column(String(3))
+    tables_version: Mapped[str] = mapped_column(String())
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+    # The policy this one renews (None for new business).
+    renews_policy_id: Mapped[str | None] = mapped_column(
+        ForeignKey("policies.id"), index=True, nullable=True
+    )
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    __table_args__ = (
+        UniqueConstraint("principal", "idempotency_key", name="uq_policies_idempotency"),
+        Index("ix_policies_created_id", "created_at", "id"),
+    )
+
+
+class RenewalRecord(Base):
+    """A renewal quote of a policy, with what rate monitoring needs and its decomposition."""
+
+    __tablename__ = "renewals"
+    quote_id: Mapped[str] = mapped_column(ForeignKey("quotes.id"), primary_key=True)
+    policy_id: Mapped[str] = mapped_column(ForeignKey("policies.id"), index=True)
+    expiring_premium: Mapped[float] = mapped_column(Float())
+    expiring_technical: Mapped[float] = mapped_column(Float())
+    like_for_like_technical: Mapped[float] = mapped_column(Float())
+    renewal_technical: Mapped[float] = mapped_column(Float())
+    rate_change: Mapped[float] = mapped_column(Float())
+    # The decomposition as the API answered it (steps with paired standard errors).
+    decomposition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
 
 
 def hash_key(key: str) -> str:

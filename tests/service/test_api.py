@@ -372,8 +372,9 @@ class World:
         with store_of(self.app).session() as session:
             source = session.get(QuoteRecord, self.referred_id)
             assert source is not None
+            copied_id = str(uuid.uuid4())
             copied = QuoteRecord(
-                id=str(uuid.uuid4()),
+                id=copied_id,
                 principal=principal,
                 lab_id=source.lab_id,
                 outcome=source.outcome,
@@ -385,6 +386,7 @@ class World:
                 quote=source.quote,
                 valid_until=source.valid_until,
                 tables_version=source.tables_version,
+                record={**source.record, "id": copied_id},
             )
             session.add(copied)
             return copied.id

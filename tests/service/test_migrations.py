@@ -39,6 +39,7 @@ from api.cli import app as cli
 from api.main import create_app
 from api.settings import Settings
 from api.store import SCHEMA_VERSION, Base, Store, StoreError, hash_key, new_key
+from underwriting import workflow as wf
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLES_VERSION = "2026.1"
@@ -379,6 +380,60 @@ def test_a_store_of_the_release_before_migrations_is_upgraded_without_loss(
     new_row = next(q for q in rows(database_url)["quotes"] if q["id"] == fresh.json()["id"])
     assert new_row["valid_until"] == _utc(dt.datetime.fromisoformat(fresh.json()["valid_until"]))
     assert new_row["tables_version"] == TABLES_VERSION
+
+
+def _events(url: str) -> list[dict[str, Any]]:
+    store = Store(url)
+    try:
+        with store.engine.connect() as connection:
+            table = sa.Table("quote_events", sa.MetaData(), autoload_with=connection)
+            query = sa.select(table).order_by(table.c.quote_id, table.c.sequence)
+            return [dict(row._mapping) for row in connection.execute(query)]
+    finally:
+        store.engine.dispose()
+
+
+def test_a_store_at_0002_with_quotes_gets_their_records_and_history_without_loss(
+    database_url: str, tables: uw.RatingTables
+) -> None:
+    make_released_store(database_url)
+    released = fill_released_store(database_url, tables)
+    assert upgrade(database_url, "0002") == (None, "0002")
+    before = rows(database_url)
+
+    assert upgrade(database_url) == ("0002", migrations.head())
+
+    after = rows(database_url)
+    assert_kept(before, after)
+    assert differences(database_url, Base.metadata) == []
+    approved_id = released.quotes["approved"]["id"]
+    for row in after["quotes"]:
+        record = wf.record_from_dict(row["record"])
+        # Everything quoted is in the record, as stored.
+        assert record.id == row["id"]
+        assert record.status.value == row["status"]
+        assert record.request == uw.QuoteRequest.model_validate(row["request"])
+        assert record.premium.total == row["quote"]["premium"]["total"]
+        assert record.decision.outcome == row["outcome"]
+        assert record.valid_until == dt.datetime.fromisoformat(row["quote"]["valid_until"])
+        assert record.currency == tables.currency
+        create = record.history[0]
+        assert (create.action, create.actor, create.role) == ("create", "under-1", "underwriter")
+        assert create.at == row["created_at"].replace(tzinfo=dt.UTC)
+        expected = ["create", "approve"] if row["id"] == approved_id else ["create"]
+        assert [event.action for event in record.history] == expected
+    approved = next(r for r in after["quotes"] if r["id"] == approved_id)
+    decision = wf.record_from_dict(approved["record"]).history[1]
+    assert (decision.actor, decision.role) == ("senior-1", "senior_underwriter")
+    assert decision.details == {"note": "within appetite: 批准 (approved)"}
+    # The history table holds the same events, numbered from 1 for each quote.
+    events = _events(database_url)
+    assert sorted((e["quote_id"], e["sequence"], e["action"]) for e in events) == sorted(
+        [(q["id"], 1, "create") for q in released.quotes.values()] + [(approved_id, 2, "approve")]
+    )
+    # Downgrading to 0002 gives back the store as it was.
+    assert downgrade(database_url, "0002") == (migrations.head(), "0002")
+    assert rows(database_url) == before
 
 
 def test_downgrading_a_filled_store_to_the_baseline_gives_back_the_release_store(

@@ -113,8 +113,9 @@ class World:
         with self.store.session() as session:
             source = session.get(QuoteRecord, self.referred_id)
             assert source is not None
+            copied_id = str(uuid.uuid4())
             copied = QuoteRecord(
-                id=str(uuid.uuid4()),
+                id=copied_id,
                 principal=OTHER,
                 lab_id=f"OTHER-{uuid.uuid4().hex[:8]}",
                 outcome=source.outcome,
@@ -126,6 +127,7 @@ class World:
                 quote=source.quote,
                 valid_until=source.valid_until,
                 tables_version=source.tables_version,
+                record={**source.record, "id": copied_id},
             )
             session.add(copied)
             return copied.id

@@ -15,6 +15,7 @@ from underwriting.rating._decision import Decision, Fact, Reason, decide
 from underwriting.rating._diff import TableChange, compare_tables, table_numbers
 from underwriting.rating._experience import (
     ExperienceRating,
+    ScenarioExperience,
     rate_experience,
     rate_with_experience,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "Scalar",
     "Scenario",
     "ScenarioDefinition",
+    "ScenarioExperience",
     "ScheduleCreditReason",
     "SectionImpact",
     "SharedOccurrence",

@@ -9,7 +9,8 @@ credits within each authority's band; ``_revision`` revisions by JSON merge patc
 the parent's seed and tables. ``_paired`` prices two requests on common random numbers;
 ``_renewal`` prices a renewal and decomposes its change from the expiring quote (exposure, terms,
 claims experience, tables version, rate); ``_monitoring`` aggregates the book's rate change and
-adequacy (docs/renewal.md). The stage sits after ``quote``: nothing below imports it.
+adequacy (docs/renewal.md); ``_stored`` reads a stored quote back and puts the offered premium
+in it for the client's document. The stage sits after ``quote``: nothing below imports it.
 
 Example
 -------
@@ -97,6 +98,7 @@ from underwriting.workflow._states import (
     holds,
     transition,
 )
+from underwriting.workflow._stored import quote_as_offered, quote_from_dict
 
 __all__ = [
     "ADMIN",
@@ -140,6 +142,8 @@ __all__ = [
     "paired_difference",
     "price_pair",
     "price_revision",
+    "quote_as_offered",
+    "quote_from_dict",
     "record_from_dict",
     "record_quote",
     "refer",

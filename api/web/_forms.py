@@ -202,7 +202,8 @@ def _model_items(
     for key in only or tuple(model.model_fields):
         info = model.model_fields[key]
         name = f"{prefix}.{key}"
-        value = data.get(key, info.get_default(call_default_factory=True))
+        default = None if info.is_required() else info.get_default(call_default_factory=True)
+        value = data.get(key, default)
         annotation, _ = _strip_optional(info.annotation)
         nested = _model_of(annotation)
         if nested is not None:
@@ -431,3 +432,26 @@ def errors_by_field(error: ValidationError) -> dict[str, str]:
             message += f" (got {problem['input']!r})"
         found[name] = f"{found[name]}; {message}" if name in found else message
     return found
+
+
+def checkbox_names(groups: list[Group]) -> str:
+    """The names of every checkbox of ``groups``, space-separated (a hidden field carries them,
+    so that an unticked box reads ``false`` and not 'left out')."""
+    names: list[str] = []
+
+    def walk(item: Field | Table | Group) -> None:
+        if isinstance(item, Group):
+            if item.toggle is not None:
+                names.append(item.toggle.name)
+            for inner in item.items:
+                walk(inner)
+        elif isinstance(item, Table):
+            for row in item.rows:
+                for cell in row:
+                    walk(cell)
+        elif item.kind == "checkbox":
+            names.append(item.name)
+
+    for group in groups:
+        walk(group)
+    return " ".join(names)

@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import quote as url_quote
 
+import fastapi_offline
 from fastapi import FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
-from swagger_ui_bundle import swagger_ui_path
 
+from api.web._book import router as book
 from api.web._charts import ChartCache
 from api.web._pages import router as pages
+from api.web._quotes import router as quotes
 from api.web._render import page
 from api.web._session import PageError, SignInRequiredError, get_web_settings
 
-SWAGGER = "/static/swagger"
+DOCS_ASSETS = "/static/docs"
+"""Where Swagger UI's and ReDoc's scripts are served from: the installed fastapi-offline's."""
 
 
 def install(app: FastAPI) -> None:
@@ -32,17 +40,20 @@ def install(app: FastAPI) -> None:
         https_only=settings.secure_cookies,
     )
     app.state.charts = ChartCache()
-    app.mount(SWAGGER, StaticFiles(directory=str(swagger_ui_path)), name="swagger")
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
     app.mount("/static/workbench", StaticFiles(packages=[("api.web", "static")]), name="workbench")
     _offline_docs(app)
     app.include_router(pages)
+    app.include_router(book)
+    app.include_router(quotes)
     app.add_exception_handler(SignInRequiredError, _to_sign_in)  # type: ignore[arg-type]
     app.add_exception_handler(PageError, _error_page)  # type: ignore[arg-type]
 
 
 def _offline_docs(app: FastAPI) -> None:
-    """``/docs`` from the installed Swagger UI, in place of FastAPI's, which loads it from a
-    CDN (blank without internet). ReDoc has no packaged copy: ``/redoc`` is not served."""
+    """``/docs`` (Swagger UI) and ``/redoc`` from the installed copies, in place of FastAPI's,
+    which load their scripts from a CDN (a blank page without internet)."""
     served = {app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
     app.router.routes[:] = [
         route
@@ -58,10 +69,20 @@ def _offline_docs(app: FastAPI) -> None:
         return get_swagger_ui_html(
             openapi_url=openapi_url,
             title=title,
-            swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
-            swagger_css_url=f"{SWAGGER}/swagger-ui.css",
-            swagger_favicon_url=f"{SWAGGER}/favicon-32x32.png",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
             oauth2_redirect_url="/docs/oauth2-redirect",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=openapi_url,
+            title=title,
+            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
         )
 
     @app.get("/docs/oauth2-redirect", include_in_schema=False)

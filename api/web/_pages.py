@@ -36,6 +36,12 @@ def home() -> RedirectResponse:
     return RedirectResponse("/quotes", 303)
 
 
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """No icon (browsers ask for one on every page the service serves, the document too)."""
+    return Response(status_code=204)
+
+
 @router.get("/signin", response_class=HTMLResponse)
 def sign_in_page(
     request: Request, store: Annotated[Store, Depends(get_store)], next: str | None = None

@@ -30,6 +30,12 @@ def _money(value: Any, digits: int = 0) -> str:
     return f"{number:,.{digits}f}"
 
 
+def _signed(value: Any) -> str:
+    if value is None or not math.isfinite(float(value)):
+        return "—"
+    return f"{float(value):+,.0f}"
+
+
 def _percent(value: Any, digits: int = 1) -> str:
     if value is None or not math.isfinite(float(value)):
         return "—"
@@ -53,6 +59,7 @@ def _words(value: Any) -> str:
 
 environment.filters["money"] = _money
 environment.filters["percent"] = _percent
+environment.filters["signed"] = _signed
 environment.filters["when"] = _when
 environment.filters["words"] = _words
 

@@ -76,16 +76,16 @@ def test_sign_in_goes_only_to_a_path_of_this_site(
 
 
 def test_the_api_docs_load_swagger_ui_from_this_service(client: TestClient) -> None:
-    docs = client.get("/docs")
-    assert docs.status_code == 200
-    assert "/static/swagger/swagger-ui-bundle.js" in docs.text
-    assert "cdn" not in docs.text.lower()
-    script = client.get("/static/swagger/swagger-ui-bundle.js")
-    assert script.status_code == 200
-    assert len(script.content) > 100_000
-    assert client.get("/static/swagger/swagger-ui.css").status_code == 200
-    # ReDoc has no packaged copy; a page that would load it from a CDN is not served.
-    assert client.get("/redoc").status_code == 404
+    for page, script in (("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")):
+        html = client.get(page)
+        assert html.status_code == 200
+        assert f'src="/static/docs/{script}"' in html.text
+        assert "cdn" not in html.text.lower()
+        assert "https://" not in html.text.replace("https://github.com", "")
+        served = client.get(f"/static/docs/{script}")
+        assert served.status_code == 200
+        assert len(served.content) > 100_000
+    assert client.get("/static/docs/swagger-ui.css").status_code == 200
 
 
 def test_the_rating_tables_page_lists_versions_hashes_and_a_diff(signed_in: SignIn) -> None:

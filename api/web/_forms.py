@@ -52,7 +52,22 @@ _UNITS = {
     "_share": "fraction 0-1",
     "_percent_of_loss": "fraction of the loss, 0-1",
 }
-_MONEY = ("value", "amount", "deductible", "limit", "minimum", "maximum", "spend")
+_MONEY = (
+    "value",
+    "amount",
+    "deductible",
+    "limit",
+    "minimum",
+    "maximum",
+    "spend",
+    "building_improvements",
+    "contents",
+    "equipment",
+    "specimens",
+)
+_SHOWN_MAXIMUM = 1e12
+"""A maximum above this is a guard against overflow (``MAX_AMOUNT``), not a limit a person
+needs to read: it is not shown."""
 
 
 @dataclass
@@ -83,8 +98,8 @@ class Field:
         parts = []
         if self.minimum is not None:
             parts.append(f"{'above' if self.exclusive_minimum else 'at least'} {self.minimum:g}")
-        if self.maximum is not None:
-            parts.append(f"at most {self.maximum:,g}")
+        if self.maximum is not None and self.maximum < _SHOWN_MAXIMUM:
+            parts.append(f"at most {self.maximum:,.10g}")
         return ", ".join(parts)
 
 
@@ -113,7 +128,7 @@ class Group:
 
 
 def _words(name: str) -> str:
-    text = name.replace("_m2", " (m²)").replace("_", " ")
+    text = name.removesuffix("_m2").replace("_", " ")
     return text[:1].upper() + text[1:]
 
 
@@ -177,7 +192,7 @@ def _control(
         control.choices = tuple((str(m.value), _words(str(m.value))) for m in annotation)
     elif typing.get_origin(annotation) is Literal:
         control.kind = "select"
-        control.choices = tuple((str(v), str(v)) for v in typing.get_args(annotation))
+        control.choices = tuple((str(v), _words(str(v))) for v in typing.get_args(annotation))
     elif annotation is int:
         control.kind = "integer"
     elif annotation is float:

@@ -30,6 +30,14 @@ def _money(value: Any, digits: int = 0) -> str:
     return f"{number:,.{digits}f}"
 
 
+def _figure(value: Any) -> str:
+    """A metric: an amount to the unit, a probability or ratio to four significant digits."""
+    if value is None or not math.isfinite(float(value)):
+        return "—"
+    number = float(value)
+    return f"{number:,.0f}" if abs(number) >= 100 else f"{number:.4g}"
+
+
 def _signed(value: Any) -> str:
     if value is None or not math.isfinite(float(value)):
         return "—"
@@ -60,6 +68,7 @@ def _words(value: Any) -> str:
 environment.filters["money"] = _money
 environment.filters["percent"] = _percent
 environment.filters["signed"] = _signed
+environment.filters["figure"] = _figure
 environment.filters["when"] = _when
 environment.filters["words"] = _words
 

@@ -384,12 +384,15 @@ def plot_rate_monitoring(
             label="risk-adjusted rate change (renewals)",
         )
     axes.axhline(0, color="black", linewidth=0.8)
+    # A month is a bar of its own width whatever the number of months (one is not the axis).
+    axes.set_xlim(-1.0, max(len(months), 3))
     axes.set_xticks(positions, months)
     axes.yaxis.set_major_formatter(PercentFormatter(decimals=0))
     axes.set_xlabel("month written")
     axes.set_ylabel("percent")
     axes.grid(True, axis="y", alpha=0.3)
     axes.set_axisbelow(True)
-    axes.legend(loc="best")
-    axes.set_title(f"Rate monitoring: {monitoring.book.count} policies written")
+    axes.legend(loc="upper right")
+    count = monitoring.book.count
+    axes.set_title(f"Rate monitoring: {count} {'policy' if count == 1 else 'policies'} written")
     return _finish(figure, path)

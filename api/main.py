@@ -20,6 +20,7 @@ from api.schemas import ProblemOut
 from api.settings import Settings, get_settings
 from api.store import Store
 from api.web import install as install_pages
+from api.workflow_routes import router as workflow_router
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -142,10 +143,11 @@ def create_app(
     )
     problems.install(app)
     app.include_router(router)
+    app.include_router(workflow_router)
     # Every method each path serves, for the Allow header of a 405 (api/problems.py).
     app.state.methods_by_path = [
         (route.path_regex, frozenset(route.methods or ()))
-        for route in router.routes
+        for route in (*router.routes, *workflow_router.routes)
         if isinstance(route, APIRoute)
     ]
     install_pages(app)
@@ -163,7 +165,7 @@ def load_catalogue(
     file, row and field of the first problem, so that a broken table stops the start.
     """
     root = settings.tables_dir
-    versions = uw.available_versions(root)
+    versions = uw.available_versions(root, drafts=settings.draft_tables)
     if not versions and served is None:
         raise uw.RatingTableError(f"no rating tables found under {root or 'the package'}")
     loaded = {

@@ -7,11 +7,13 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 import underwriting as uw
 from api import records
@@ -79,24 +81,63 @@ Limiter = Annotated[SimulationLimiter, Depends(get_limiter)]
 # --------------------------------------------------------------------------- mapping
 
 
-def _quote_out(record: QuoteRecord, referral: DecisionRecord | None) -> QuoteOut:
-    stored = record.quote
+@dataclass(frozen=True, slots=True)
+class View:
+    """Who is looking, when, and the tables each quote was made with: what a quote's status
+    ('expired' past valid_until) and available actions depend on."""
+
+    principal: Principal
+    catalogue: Mapping[str, uw.RatingTables]
+    at: dt.datetime
+
+
+def quote_out(session: Session, row: QuoteRecord, view: View) -> QuoteOut:
+    """A stored quote as the API shows it: its workflow record, the stored quote's build-up,
+    the referral decision, the policy it was bound as and the policy it renews."""
+    record = records.workflow_record(row)
+    data = record.to_dict()
+    stored = row.quote
+    referral = session.get(DecisionRecord, row.id)
+    policy = records.policy_of_quote(session, row.id)
+    renewal = records.renewal_of_quote(session, row.id)
+    tables = view.catalogue.get(record.tables_version)
+    actions = (
+        []
+        if tables is None
+        else [
+            action.value
+            for action in wf.available_actions(record, _actor(view.principal), view.at, tables)
+        ]
+    )
     return QuoteOut.model_validate(
         {
-            "id": record.id,
-            "status": record.status,
-            "created_by": record.principal,
-            "created_at": record.created_at,
-            "valid_until": stored["valid_until"],
-            "lab_id": record.lab_id,
-            "decision": stored["decision"],
-            "premium": stored["premium"],
+            "id": row.id,
+            "status": wf.effective_status(record, view.at).value,
+            "parent_id": record.parent_id,
+            "superseded_by": record.superseded_by,
+            "policy_id": None if policy is None else policy.id,
+            "renews_policy_id": None if renewal is None else renewal.policy_id,
+            "currency": record.currency,
+            "request": data["request"],
+            "technical_premium": data["technical_premium"],
+            "offered_premium": data["offered_premium"],
+            "offered_tax": data["offered_tax"],
+            "adequacy_ratio": data["adequacy_ratio"],
+            "offer": data["offer"],
+            "referral": data["referral"],
+            "available_actions": actions,
+            "created_by": row.principal,
+            "created_at": row.created_at,
+            "valid_until": data["valid_until"],
+            "lab_id": row.lab_id,
+            "decision": data["decision"],
+            "premium": data["premium"],
             "worksheet": stored["worksheet"],
-            "options": stored["options"],
+            "options": data["options"],
             "metrics": stored["metrics"],
             "experience": stored["experience"],
-            "provenance": stored["provenance"],
-            "warnings": stored.get("warnings", []),
+            "provenance": data["provenance"],
+            "warnings": data["warnings"],
             "referral_decision": None
             if referral is None
             else {
@@ -161,6 +202,8 @@ def create_quote(
     response: Response,
     store: Store_,
     tables: Tables,
+    catalogue: Catalogue,
+    clock: Clock,
     settings: AppSettings,
     limiter: Limiter,
     principal: Annotated[Principal, Depends(require(*QUOTING_ROLES))],
@@ -169,8 +212,9 @@ def create_quote(
     ] = None,
 ) -> QuoteOut:
     request_hash = _request_hash(body)
+    view = View(principal, catalogue, clock())
     if idempotency_key is not None:
-        existing = _by_idempotency_key(store, principal, idempotency_key, request_hash)
+        existing = _by_idempotency_key(store, view, idempotency_key, request_hash)
         if existing is not None:
             response.headers["Idempotent-Replayed"] = "true"
             return existing
@@ -192,37 +236,42 @@ def create_quote(
     try:
         with store.session() as session:
             row = records.add_quote(session, record, stored)
+            created = quote_out(session, row, view)
     except IntegrityError:
         # Another request with the same idempotency key won the race: answer as it did.
         if idempotency_key is None:
             raise
-        existing = _by_idempotency_key(store, principal, idempotency_key, request_hash)
+        existing = _by_idempotency_key(store, view, idempotency_key, request_hash)
         if existing is None:
             raise
         response.headers["Idempotent-Replayed"] = "true"
         return existing
     response.headers["Location"] = f"/v1/quotes/{row.id}"
-    return _quote_out(row, None)
+    return created
 
 
-def _by_idempotency_key(
-    store: Store, principal: Principal, key: str, request_hash: str
-) -> QuoteOut | None:
+def stored_by_idempotency_key(
+    session: Session, principal: Principal, key: str, request_hash: str
+) -> QuoteRecord | None:
+    """The quote this principal made with ``key``; 409 if it was made from another request."""
+    row = session.scalars(
+        select(QuoteRecord).where(
+            QuoteRecord.principal == principal.name, QuoteRecord.idempotency_key == key
+        )
+    ).first()
+    if row is not None and row.request_hash != request_hash:
+        raise Problem(
+            409,
+            "This Idempotency-Key was used with a different request body; use a new key "
+            "for a new request.",
+        )
+    return row
+
+
+def _by_idempotency_key(store: Store, view: View, key: str, request_hash: str) -> QuoteOut | None:
     with store.session() as session:
-        record = session.scalars(
-            select(QuoteRecord).where(
-                QuoteRecord.principal == principal.name, QuoteRecord.idempotency_key == key
-            )
-        ).first()
-        if record is None:
-            return None
-        if record.request_hash != request_hash:
-            raise Problem(
-                409,
-                "This Idempotency-Key was used with a different request body; use a new key "
-                "for a new request.",
-            )
-        return _quote_out(record, session.get(DecisionRecord, record.id))
+        row = stored_by_idempotency_key(session, view.principal, key, request_hash)
+        return None if row is None else quote_out(session, row, view)
 
 
 @router.get(
@@ -234,11 +283,13 @@ def _by_idempotency_key(
 def get_quote(
     quote_id: str,
     store: Store_,
+    catalogue: Catalogue,
+    clock: Clock,
     principal: Annotated[Principal, Depends(require(*QUOTING_ROLES))],
 ) -> QuoteOut:
     with store.session() as session:
-        record = _visible(session.get(QuoteRecord, quote_id), principal)
-        return _quote_out(record, session.get(DecisionRecord, record.id))
+        row = _visible(session.get(QuoteRecord, quote_id), principal)
+        return quote_out(session, row, View(principal, catalogue, clock()))
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -376,7 +427,6 @@ def decide_referral(
                 note=body.note,
             )
             records.save_record(session, row, decided)
-            decision = None
             if record.status == wf.Status.REFERRED:
                 decision = DecisionRecord(
                     quote_id=row.id,
@@ -386,7 +436,8 @@ def decide_referral(
                     decided_at=decided.history[-1].at,
                 )
                 session.add(decision)
-            answer = _quote_out(row, decision)
+            session.flush()
+            answer = quote_out(session, row, View(principal, catalogue, clock()))
     except IntegrityError as error:
         # Any other path to a second decision on the same quote meets the primary key.
         raise Problem(409, f"{already}.") from error

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from underwriting import QuoteRequest
 from underwriting.model import SeedText, Submission
 from underwriting.rating import RiskProfile
 from underwriting.terms import PolicyTerms
@@ -41,6 +42,11 @@ class PremiumOut(_Out):
     relative_error: float | None
     risk_load_method: str
     lae: float = 0.0
+    currency: str | None = Field(
+        default=None,
+        description="of every amount above (the rating tables'); null only in "
+        "the listings of options of quotes stored before the workflow records",
+    )
 
 
 class MetricOut(_Out):
@@ -64,11 +70,28 @@ class DecisionOut(_Out):
     rules_evaluated: list[str]
 
 
+class MoneyOut(_Out):
+    """An amount and its currency (the rating tables')."""
+
+    amount: float | None = Field(
+        description="null only for a standard error that could not "
+        "be estimated (too few simulated years)"
+    )
+    currency: str
+
+
 class OptionOut(_Out):
-    label: str
+    label: str = Field(description="the caller's label (option_labels), or 'option N'")
     terms: PolicyTerms
     premium: PremiumOut
     metrics: list[MetricOut]
+    decision: DecisionOut = Field(description="the rules applied to the option")
+    difference: MoneyOut = Field(
+        description="the option's technical premium minus that of the terms asked for"
+    )
+    difference_standard_error: MoneyOut = Field(
+        description="paired standard error of the difference (same simulated events)"
+    )
 
 
 class ScenarioExperienceOut(_Out):
@@ -124,15 +147,64 @@ class ReferralDecisionOut(_Out):
     decided_at: dt.datetime
 
 
-QuoteStatus = Literal["quoted", "referred", "declined", "approved"]
+QuoteStatus = Literal[
+    "quoted", "referred", "declined", "approved", "bound", "expired", "superseded"
+]
+
+
+class ScheduleCreditOut(_Out):
+    reason: str = Field(description="the reason's id in the rating tables")
+    label: str
+    adjustment: float = Field(description="fraction of the technical premium: -0.05 is -5 %")
+
+
+class OfferOut(_Out):
+    """The offered premium: technical x (1 + total_adjustment), minimum and rounding applied."""
+
+    credits: list[ScheduleCreditOut]
+    total_adjustment: float
+    premium: MoneyOut
+    tax: MoneyOut
+    authority_required: str = Field(description="the lowest authority whose band holds it")
+
+
+class ReferralOut(_Out):
+    authority: str = Field(description="the authority that may decide the referral")
+    reasons: list[ReasonOut]
 
 
 class QuoteOut(_Out):
-    """A stored quote."""
+    """A stored quote: everything quoted, where it stands and what may be done next."""
 
     id: str
     status: QuoteStatus = Field(
-        description="the decision's outcome, or 'approved'/'declined' once a referral is decided"
+        description="where the quote stands (docs/workflow.md); 'expired' for an open quote "
+        "past valid_until"
+    )
+    parent_id: str | None = Field(default=None, description="the quote this one revises")
+    superseded_by: str | None = Field(default=None, description="the revision that replaced it")
+    policy_id: str | None = Field(default=None, description="the policy it was bound as")
+    renews_policy_id: str | None = Field(
+        default=None, description="the policy this quote renews (a renewal quote)"
+    )
+    currency: str | None = None
+    request: QuoteRequest | None = Field(
+        default=None, description="what was quoted: submission, terms, options and labels, seed"
+    )
+    technical_premium: MoneyOut | None = None
+    offered_premium: MoneyOut | None = Field(
+        default=None, description="the offer's premium, else the premium charged"
+    )
+    offered_tax: MoneyOut | None = None
+    adequacy_ratio: float | None = Field(default=None, description="offered over technical premium")
+    offer: OfferOut | None = None
+    referral: ReferralOut | None = Field(
+        default=None, description="the referral the quote waits on, or was decided on"
+    )
+    available_actions: list[str] = Field(
+        default_factory=list,
+        description="what the caller may do to the quote now (refer, approve, decline, bind, "
+        "expire, supersede, offer)",
     )
     created_by: str
     created_at: dt.datetime
@@ -178,6 +250,148 @@ class ReferralDecisionIn(BaseModel):
 
     decision: Literal["approve", "decline"]
     note: str = Field(min_length=1, max_length=4_000)
+
+
+class HistoryEventOut(_Out):
+    """One change of a quote, in order; the history is only ever appended to."""
+
+    sequence: int
+    at: dt.datetime
+    actor: str
+    role: str
+    action: str = Field(description="create, or the workflow action")
+    from_status: str | None
+    to_status: str
+    details: dict[str, Any]
+
+
+class OfferIn(BaseModel):
+    """Schedule credits (negative) and debits (positive) from the rating tables' reasons."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    credits: dict[str, float] = Field(
+        default_factory=dict,
+        description="reason id to adjustment, a fraction of the technical premium within the "
+        "reason's range ({'survey_excellent_housekeeping': -0.05}); empty: the technical premium",
+    )
+    note: str | None = Field(default=None, max_length=4_000)
+
+
+class RevisionOut(_Out):
+    """A revision: the new quote, what changed, and the premium difference from its parent."""
+
+    quote: QuoteOut
+    parent_id: str
+    changed: list[str] = Field(description="JSON pointers of the request's changed values")
+    technical_difference: MetricOut = Field(
+        description="revision minus parent, technical premium, with its paired standard error"
+    )
+    expected_loss_difference: MetricOut
+    currency: str
+
+
+class BindIn(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    period_start: dt.date | None = Field(
+        default=None, description="first day of cover; the day of binding when left out"
+    )
+
+
+class PolicyOut(_Out):
+    id: str
+    policy_number: str
+    quote_id: str
+    lab_id: str
+    created_by: str
+    created_at: dt.datetime
+    period_start: dt.date
+    period_end: dt.date = Field(description="the last day of cover: a year after the start")
+    bound_premium: MoneyOut = Field(description="before tax: the quote's offered premium")
+    bound_tax: MoneyOut
+    technical_premium: MoneyOut
+    tables_version: str
+    renews_policy_id: str | None = Field(description="the policy this one renews")
+
+
+class PolicyPage(_Out):
+    items: list[PolicyOut]
+
+
+class RenewalIn(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    request: QuoteRequest | None = Field(
+        default=None,
+        description="the renewed submission and terms; the expiring quote's when left out. "
+        "Priced with the expiring quote's seed and years; options are not priced",
+    )
+
+
+class RenewalStepOut(_Out):
+    name: Literal["exposure", "terms", "claims_experience", "tables_version"]
+    changes: list[str]
+    technical_before: float
+    technical_after: float
+    technical_change: MetricOut = Field(description="with its paired standard error")
+    expected_loss_change: MetricOut
+    price_change: MetricOut = Field(description="the technical change at the expiring adequacy")
+
+
+class RenewalDecompositionOut(_Out):
+    """The change from the expiring premium, step by step (docs/renewal.md)."""
+
+    policy_id: str
+    expiring_quote_id: str
+    currency: str
+    seed: str
+    n_years: int
+    expiring_tables_version: str
+    tables_version: str
+    expiring_technical: float
+    renewal_technical: float
+    expiring_premium: float = Field(description="P0: the premium bound")
+    renewal_premium: float = Field(description="P1: the renewal quote's premium")
+    steps: list[RenewalStepOut]
+    adequacy_change: MetricOut
+    technical_change: MetricOut
+    expiring_adequacy: MetricOut
+    renewal_adequacy: MetricOut
+    risk_change: MetricOut = Field(description="T3 / T0 - 1")
+    rate_change: MetricOut = Field(description="RARC: (P1 / P0) / (T3 / T0) - 1")
+    pure_rate_change: MetricOut = Field(description="P1 - P0 T3 / T0, in money")
+
+
+class RenewalOut(_Out):
+    quote: QuoteOut = Field(description="the renewal quote: it may be offered and bound")
+    decomposition: RenewalDecompositionOut
+
+
+class RateGroupOut(_Out):
+    key: str
+    count: int
+    renewals: int
+    new_business: int
+    premium: float
+    technical: float
+    renewal_premium: float
+    expiring_premium: float
+    risk_adjusted_expiring_premium: float
+    rate_change: float | None = Field(description="RARC of the renewals; null without any")
+    adequacy: float
+    renewal_adequacy: float | None
+    new_business_adequacy: float | None
+
+
+class RateMonitoringOut(_Out):
+    """RARC and adequacy of the policies written (bound), in all and by group."""
+
+    policies: int
+    book: RateGroupOut | None = Field(description="null while no policy is written")
+    by_month: list[RateGroupOut]
+    by_lab_category: list[RateGroupOut]
+    by_underwriter: list[RateGroupOut]
 
 
 class ReplayOut(_Out):

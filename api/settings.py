@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     tables_version: str | None = Field(
         default=None, description="rating tables version to serve; the newest when unset"
     )
+    draft_tables: bool = Field(
+        default=False,
+        description="load the draft rating-table versions too (manifest status 'draft'), so "
+        "that UW_TABLES_VERSION may name one: for study, their quotes carry DRAFT_TABLES",
+    )
     tables_dir: Path | None = Field(
         default=None,
         description="folder of rating-table version folders; the tables shipped with the package "

@@ -140,7 +140,17 @@ def _decider(
 
 
 def _without_referral(quote: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in quote.items() if k not in ("status", "referral_decision")}
+    return {
+        k: v
+        for k, v in _stored_part(quote).items()
+        if k not in ("status", "referral_decision", "referral")
+    }
+
+
+def _stored_part(quote: dict[str, Any]) -> dict[str, Any]:
+    """A quote as stored: without ``available_actions``, which are the viewer's (a senior may
+    approve a referral that its underwriter may not)."""
+    return {k: v for k, v in quote.items() if k != "available_actions"}
 
 
 def _check_served(client: httpx.Client, ledger: _Ledger) -> tuple[int, list[str]]:
@@ -154,10 +164,10 @@ def _check_served(client: httpx.Client, ledger: _Ledger) -> tuple[int, list[str]
         served = response.json()
         referral = served["referral_decision"]
         if quote_id in ledger.decisions:
-            if served != ledger.decisions[quote_id]:
+            if _stored_part(served) != _stored_part(ledger.decisions[quote_id]):
                 problems.append(f"decided quote {quote_id} differs from its decision's 200")
         elif referral is None:
-            if served != acknowledged:
+            if _stored_part(served) != _stored_part(acknowledged):
                 problems.append(f"quote {quote_id} differs from its 201")
         else:
             # A decision that was posted but not acknowledged (killed): wholly there or not at all.

@@ -9,7 +9,6 @@ or refuse, and its refusal is shown with its reason.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import uuid
@@ -31,6 +30,7 @@ from api.store import Store, now
 from api.web import _forms
 from api.web._render import page
 from api.web._session import PageError, Quoting, check_csrf
+from api.workflow_routes import _period
 from underwriting import report
 from underwriting import workflow as wf
 
@@ -466,21 +466,15 @@ def _bind(
         except uw.UnderwritingError as error:
             raise _refused(error) from error
         records.save_record(session, row, bound)
-        start = moment.date()
+        # The API's period (a year from today, to the day before the anniversary), kept in one
+        # place.
         records.add_policy(
             session,
             bound,
-            principal=row.principal,
-            period=(start, _a_year_after(start)),
+            principal=principal.name,
+            period=_period(moment.date()),
             at=moment,
         )
-
-
-def _a_year_after(day: dt.date) -> dt.date:
-    try:
-        return day.replace(year=day.year + 1)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + 1, day=28)
 
 
 def _add_option(

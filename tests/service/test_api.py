@@ -314,7 +314,8 @@ def test_quote_is_stored_before_the_201(client: TestClient, app: FastAPI, tmp_pa
                 stored = record.quote[part]
                 if part == "premium":
                     # Quotes on tables without LAE store no "lae" key; the API reads it as 0.
-                    stored = {"lae": 0.0, **stored}
+                    # The API states the tables' currency beside the amounts.
+                    stored = {"lae": 0.0, **stored, "currency": quote["currency"]}
                 assert stored == quote[part], part
             stored_provenance = dict(record.quote["provenance"])
             sent_provenance = dict(quote["provenance"])
@@ -1167,6 +1168,15 @@ def test_openapi_snapshot(tmp_path: Path, request: pytest.FixtureRequest) -> Non
         "/v1/quotes/{quote_id}",
         "/v1/quotes/{quote_id}/decision",
         "/v1/quotes/{quote_id}/replay",
+        "/v1/quotes/{quote_id}/history",
+        "/v1/quotes/{quote_id}/revisions",
+        "/v1/quotes/{quote_id}/offer",
+        "/v1/quotes/{quote_id}/bind",
+        "/v1/quotes/{quote_id}/document",
+        "/v1/policies",
+        "/v1/policies/{policy_id}",
+        "/v1/policies/{policy_id}/renewal",
+        "/v1/reports/rate-monitoring",
         "/v1/simulations",
         "/v1/rating-tables",
         "/v1/rating-tables/{version}",

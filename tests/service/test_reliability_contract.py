@@ -46,6 +46,21 @@ MINIMUM_REQUESTS = 2_000
 EXAMPLES = {GenerationMode.POSITIVE: 160, GenerationMode.NEGATIVE: 90}
 """Generated cases per operation and mode (fewer where the schema allows fewer)."""
 
+WORKFLOW_OPERATIONS = frozenset(
+    {
+        "GET /v1/quotes/{quote_id}/history",
+        "POST /v1/quotes/{quote_id}/revisions",
+        "POST /v1/quotes/{quote_id}/offer",
+        "POST /v1/quotes/{quote_id}/bind",
+        "GET /v1/quotes/{quote_id}/document",
+        "GET /v1/policies",
+        "GET /v1/policies/{policy_id}",
+        "POST /v1/policies/{policy_id}/renewal",
+        "GET /v1/reports/rate-monitoring",
+    }
+)
+"""The workflow's operations, left out of the fuzzing below (see the test)."""
+
 # Invalid data must be refused (negative_data_rejection) and valid data accepted
 # (positive_data_acceptance): the schema says what the service enforces.
 CHECKS = [
@@ -231,7 +246,12 @@ def test_generated_requests_conform_to_the_contract(
     schema = schemathesis.openapi.from_asgi("/openapi.json", service.app)
     sent: Counter[tuple[str, int]] = Counter()
     beyond: Counter[str] = Counter()
-    operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
+    every = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
+    assert len(every) == 10 + len(WORKFLOW_OPERATIONS)
+    # The workflow's operations change the quotes they aim at (bind, revise, offer) and need
+    # policies to aim at; they are tested through their journeys (test_workflow_api.py), not
+    # fuzzed here yet.
+    operations = [operation for operation in every if operation.label not in WORKFLOW_OPERATIONS]
     assert len(operations) == 10
 
     for operation in operations:

@@ -19,6 +19,7 @@ from api.routes import router
 from api.schemas import ProblemOut
 from api.settings import Settings, get_settings
 from api.store import Store
+from api.web import install as install_pages
 from api.workflow_routes import router as workflow_router
 
 Scope = MutableMapping[str, Any]
@@ -149,6 +150,7 @@ def create_app(
         for route in (*router.routes, *workflow_router.routes)
         if isinstance(route, APIRoute)
     ]
+    install_pages(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.openapi = _with_problem_schema(app, settings)  # type: ignore[method-assign]
     return app

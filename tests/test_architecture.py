@@ -320,7 +320,7 @@ def test_the_api_is_a_thin_shell() -> None:
     # few public sub-packages, never a private module.
     api = ROOT / "api"
     public = set(uw.__all__)
-    for path in sorted(api.glob("*.py")):
+    for path in sorted(api.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
@@ -373,11 +373,12 @@ def test_no_currency_is_written_in_the_code() -> None:
 
 def test_the_tests_mirror_the_package_layout() -> None:
     """Each folder of tests is named after a stage of the package (``service``: api/ and the
-    CLI), so that a stage's tests are found where its code is; the tests at the top check the
-    composing modules (quote, portfolio, analysis) and the project as a whole."""
+    CLI; ``web``: the workbench's pages, api/web), so that a stage's tests are found where its
+    code is; the tests at the top check the composing modules (quote, portfolio, analysis) and
+    the project as a whole."""
     tests = ROOT / "tests"
     stages = {path.name for path in PACKAGE.iterdir() if (path / "__init__.py").is_file()}
     folders = {path.name for path in tests.iterdir() if path.is_dir() and any(path.glob("*.py"))}
-    assert folders <= stages | {"service"}, sorted(folders - stages - {"service"})
+    assert folders <= stages | {"service", "web"}, sorted(folders - stages - {"service", "web"})
     top = {path.stem.removeprefix("test_") for path in tests.glob("test_*.py")}
     assert not top & stages, f"tests of a stage belong in its folder: {sorted(top & stages)}"

@@ -204,3 +204,35 @@ def test_plotting_neither_loads_matplotlib_early_nor_touches_pyplot(tmp_path: Pa
     )
     assert done.returncode == 0, done.stderr
     assert _is_png(tmp_path / "h.png")
+
+
+def test_the_rate_monitoring_plot_draws_adequacy_by_month_and_rate_change_of_renewals() -> None:
+    from underwriting import workflow as wf
+
+    written = [
+        wf.RateRecord(
+            month="2027-01",
+            lab_category="teaching",
+            underwriter="wang",
+            premium=90.0,
+            technical=100.0,
+        ),
+        wf.RateRecord(
+            month="2027-02",
+            lab_category="teaching",
+            underwriter="wang",
+            premium=110.0,
+            technical=100.0,
+            expiring_premium=100.0,
+            expiring_technical=100.0,
+            like_for_like_technical=100.0,
+        ),
+    ]
+    figure = report.plot_rate_monitoring(wf.monitor_rates(written))
+    axes = figure.axes[0]
+    heights = [round(bar.get_height(), 6) for bar in axes.patches if isinstance(bar, Rectangle)]
+    assert heights == [-10.0, 10.0]  # adequacy - 1, in percent, one bar a month
+    line = axes.get_lines()[0]  # the renewals' rate change (then the zero line)
+    assert np.asarray(line.get_xdata()).tolist() == [1]
+    assert np.asarray(line.get_ydata()).tolist() == pytest.approx([10.0])
+    assert axes.get_title() == "Rate monitoring: 2 policies written"

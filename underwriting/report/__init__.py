@@ -22,6 +22,7 @@ from underwriting.report._plots import (
     plot_contributions,
     plot_ep_curve,
     plot_histogram,
+    plot_rate_monitoring,
     plot_worksheet,
 )
 
@@ -32,6 +33,7 @@ __all__ = [
     "plot_contributions",
     "plot_ep_curve",
     "plot_histogram",
+    "plot_rate_monitoring",
     "plot_worksheet",
     "quote_document_pdf",
     "render_quote_document",

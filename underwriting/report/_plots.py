@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from underwriting.quote import Quote
     from underwriting.results import LossDistribution
+    from underwriting.workflow import RateMonitoring
 
 DPI = 120
 """Resolution of the saved PNGs (dots per inch)."""
@@ -341,4 +342,59 @@ def plot_contributions(
     axes.grid(True, axis="x", alpha=0.3)
     axes.set_axisbelow(True)
     axes.set_title(f"{title} (total {_money(sum(amounts))})")
+    return _finish(figure, path)
+
+
+def plot_rate_monitoring(
+    monitoring: RateMonitoring, path: str | os.PathLike[str] | None = None
+) -> Figure:
+    """The book by month: adequacy (offered over technical) of renewals and new business, and
+    the renewals' risk-adjusted rate change, in percent.
+
+    A month without renewals has no rate change and draws no point for it.
+
+    Parameters
+    ----------
+    monitoring
+        :func:`underwriting.workflow.monitor_rates` of the book.
+    path
+        Where to save the PNG; not saved when ``None``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.ticker import PercentFormatter
+
+    figure = _new_figure(width=8.0, height=4.5)
+    axes = figure.add_subplot()
+    months = [group.key for group in monitoring.by_month]
+    positions = np.arange(len(months))
+    adequacy = [(group.adequacy - 1.0) * 100 for group in monitoring.by_month]
+    axes.bar(positions, adequacy, width=0.6, color=_AEP, label="adequacy - 1 (offered / technical)")
+    changed = [
+        (position, group.rate_change * 100)
+        for position, group in zip(positions, monitoring.by_month, strict=True)
+        if group.rate_change is not None
+    ]
+    if changed:
+        axes.plot(
+            [p for p, _ in changed],
+            [v for _, v in changed],
+            marker="o",
+            color=_OEP,
+            label="risk-adjusted rate change (renewals)",
+        )
+    axes.axhline(0, color="black", linewidth=0.8)
+    # A month is a bar of its own width whatever the number of months (one is not the axis).
+    axes.set_xlim(-1.0, max(len(months), 3))
+    axes.set_xticks(positions, months)
+    axes.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    axes.set_xlabel("month written")
+    axes.set_ylabel("percent")
+    axes.grid(True, axis="y", alpha=0.3)
+    axes.set_axisbelow(True)
+    axes.legend(loc="upper right")
+    count = monitoring.book.count
+    axes.set_title(f"Rate monitoring: {count} {'policy' if count == 1 else 'policies'} written")
     return _finish(figure, path)

@@ -6,7 +6,6 @@ package's (docs/workflow.md, docs/api-workflow.md)."""
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import hashlib
 import json
 import uuid
@@ -266,15 +265,6 @@ def _policy_out(policy: PolicyRecord) -> PolicyOut:
     )
 
 
-def _period(start: dt.date) -> tuple[dt.date, dt.date]:
-    """A year of cover from ``start``: its last day is the day before the anniversary."""
-    try:
-        anniversary = start.replace(year=start.year + 1)
-    except ValueError:  # 29 February: the anniversary is 1 March
-        anniversary = dt.date(start.year + 1, 3, 1)
-    return start, anniversary - dt.timedelta(days=1)
-
-
 @router.post(
     "/v1/quotes/{quote_id}/bind",
     status_code=201,
@@ -328,7 +318,7 @@ def bind_quote(
                 session,
                 bound,
                 principal=principal.name,
-                period=_period(start),
+                period=wf.policy_period(start),
                 at=at,
                 idempotency_key=idempotency_key,
             )

@@ -30,7 +30,6 @@ from api.store import Store, now
 from api.web import _forms
 from api.web._render import page
 from api.web._session import PageError, Quoting, check_csrf
-from api.workflow_routes import _period
 from underwriting import report
 from underwriting import workflow as wf
 
@@ -472,7 +471,7 @@ def _bind(
             session,
             bound,
             principal=principal.name,
-            period=_period(moment.date()),
+            period=wf.policy_period(moment.date()),
             at=moment,
         )
 

@@ -1,6 +1,6 @@
 """The underwriting workflow over HTTP: one lab from quote to renewal and rate monitoring.
 
-The app serves the draft tables 2026.3 (the version with schedule credits and offer bands), on
+The app serves tables 2026.3 (the version with schedule credits and offer bands), on
 its own SQLite file. The service's clock is a dependency (``get_clock``) that the tests move
 forward to expire a quote. Quote bodies are the example labs at ``target_relative_error`` 0.1,
 so that each quote takes a fraction of a second.
@@ -27,7 +27,7 @@ from api.settings import Settings
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PROBLEM_JSON = "application/problem+json"
-# Every debit of the draft tables' schedule: +55 %, beyond the senior underwriter's band (+50 %):
+# Every debit of the tables' schedule: +55 %, beyond the senior underwriter's band (+50 %):
 # only the chief underwriter may approve it.
 ALL_DEBITS = {
     "survey_poor_housekeeping": 0.15,

@@ -56,7 +56,7 @@ def _chromium() -> str:
 
 
 class Server:
-    """The service on a free port, in a thread of this process, with the draft tables 2026.3
+    """The service on a free port, in a thread of this process, with tables 2026.3
     (the first with schedule credits and offer bands)."""
 
     def __init__(self, folder: Path) -> None:

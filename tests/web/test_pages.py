@@ -94,7 +94,8 @@ def test_the_rating_tables_page_lists_versions_hashes_and_a_diff(signed_in: Sign
     assert page.status_code == 200
     for version in ("2026.1", "2026.2", "2026.3"):
         assert version in page.text
-    assert "draft" in page.text
+    assert "released" in page.text
+    assert "draft" not in page.text  # no draft is served
     diff = browser.get("/tables", params={"old": "2026.1", "new": "2026.2"})
     assert "2 changes from 2026.1 to 2026.2" in diff.text
     assert "R08_IMPLAUSIBLE_EXPOSURE" in diff.text

@@ -1,5 +1,5 @@
 """Fixtures of the web tests, imported by them: the pages on an app of their own (a SQLite
-file, the draft tables 2026.3, a key per person of ``PEOPLE``), and TestClients signed in with
+file, tables 2026.3, a key per person of ``PEOPLE``), and TestClients signed in with
 one of those keys (``signed_in``)."""
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def web_app(tmp_path: Path) -> tuple[FastAPI, dict[str, str]]:
     store = Store(settings.database_url)
     store.create_schema()
     keys = {name: store.create_key(name, role)[0] for name, role in PEOPLE.items()}
-    # The draft tables: the first with schedule credits and offer bands.
+    # Tables 2026.3: the first with schedule credits and offer bands.
     return create_app(settings, store=store, tables=uw.load_rating_tables("2026.3")), keys
 
 

@@ -45,6 +45,7 @@ from underwriting.workflow._actions import (
     decline,
     effective_status,
     expire,
+    policy_period,
     refer,
     supersede,
 )
@@ -140,6 +141,7 @@ __all__ = [
     "offer",
     "offered_amounts",
     "paired_difference",
+    "policy_period",
     "price_pair",
     "price_revision",
     "quote_as_offered",

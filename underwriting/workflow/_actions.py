@@ -217,3 +217,17 @@ def effective_status(record: QuoteRecord, at: dt.datetime) -> Status:
     ):
         return Status.EXPIRED
     return record.status
+
+
+def policy_period(start: dt.date) -> tuple[dt.date, dt.date]:
+    """A year of cover from ``start``: its last day is the day before the anniversary.
+
+    >>> import datetime as dt
+    >>> policy_period(dt.date(2028, 2, 29))  # no 29 February in 2029: the anniversary is 1 March
+    (datetime.date(2028, 2, 29), datetime.date(2029, 2, 28))
+    """
+    try:
+        anniversary = start.replace(year=start.year + 1)
+    except ValueError:  # 29 February: the anniversary is 1 March
+        anniversary = dt.date(start.year + 1, 3, 1)
+    return start, anniversary - dt.timedelta(days=1)

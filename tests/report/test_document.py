@@ -374,3 +374,28 @@ def test_without_weasyprint_the_pdf_says_what_to_install(
         ImportError, match=re.escape("apt-get install libpango-1.0-0 libpangoft2-1.0-0")
     ):
         quote_document_pdf(quotes["physics_low_hazard"], tables=draft)
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_section_premiums_are_whole_yuan_adding_up_to_the_premium(
+    quotes: dict[str, uw.Quote], draft: RatingTables, name: str
+) -> None:
+    """A client reads whole yuan: the sections' premiums are rounded by largest remainder, so
+    they still add up to the premium before tax."""
+    base = quotes[name]
+    # An offered premium (as the workflow's quote_as_offered makes it) splits into fractions.
+    by_section = {key: value * 1.37 for key, value in base.premium.by_section.items()}
+    total = float(round(sum(by_section.values())))
+    premium = dataclasses.replace(base.premium, by_section=by_section, total=total)
+    quote = dataclasses.replace(base, premium=premium)
+    assert any(value != round(value) for value in by_section.values())
+    text = _text(render_quote_document(quote, tables=draft))
+    cover = text.split("Cover and premium by section", 1)[1].split("Terms of the whole policy")[0]
+    amounts = re.findall(r"CNY ([\d,]+(?:\.\d+)?)\s*(?=\S*\s*(?:[A-Z]|$))", cover)
+    assert not [a for a in amounts if "." in a], amounts
+    premiums = [
+        float(match.replace(",", ""))
+        for match in re.findall(r"CNY ([\d,.]+)\s+(?:[A-Z][a-z]|$)", cover + " ")
+    ]
+    assert premiums, cover
+    assert sum(premiums[-len(quote.terms.sections) :]) == quote.premium.total

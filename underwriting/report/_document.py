@@ -255,8 +255,18 @@ def _sums_insured(quote: Quote, money: _Money) -> list[_Row]:
     ]
 
 
+def _whole_units(shares: Mapping[str, float]) -> dict[str, float]:
+    """``shares`` in whole currency units that add up to their rounded sum (largest remainder)."""
+    floors = {key: math.floor(value) for key, value in shares.items()}
+    left = round(sum(shares.values())) - sum(floors.values())
+    by_remainder = sorted(shares, key=lambda key: shares[key] - floors[key], reverse=True)
+    for key in by_remainder[: max(left, 0)]:
+        floors[key] += 1
+    return {key: float(value) for key, value in floors.items()}
+
+
 def _cover(quote: Quote, money: _Money) -> list[_CoverRow]:
-    by_section = quote.premium.by_section
+    by_section = _whole_units(quote.premium.by_section)
     rows = []
     for section, label in SECTION_LABELS.items():
         terms = next((t for s, t in quote.terms.sections.items() if s.value == section), None)

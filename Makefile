@@ -46,7 +46,11 @@ clean:
 bench: $(STAMP)
 	$(BIN)/python benchmarks/quote_latency.py
 
-.PHONY: bench-engine bench-kernel
+.PHONY: bench-engine bench-kernel bench-memory
+# Peak memory and time of the largest runs, against the main branch in the same run.
+bench-memory: $(STAMP)
+	$(BIN)/python benchmarks/memory.py --runs 3 --baseline main
+
 bench-engine: $(STAMP)
 	$(BIN)/python benchmarks/engine.py --runs 5
 

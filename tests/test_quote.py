@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import importlib
 import json
 import math
 from pathlib import Path
@@ -23,6 +24,8 @@ EXAMPLES = ("physics_low_hazard", "chemistry_high_hazard", "bsl3_biobank")
 WHEN = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
 YEARS = 20_000
 FAST = settings(max_examples=15, deadline=None, derandomize=True)
+# The module, not the function ``uw.quote`` that shares its name.
+quote_module = importlib.import_module("underwriting.quote")
 
 
 def _request(name: str) -> uw.QuoteRequest:
@@ -91,6 +94,35 @@ def test_each_option_is_decided_by_the_rules_and_compared_on_the_same_events(
     assert deductible.difference < -3 * deductible.difference_standard_error
     assert deductible.difference_standard_error < 0.2 * q.premium.standard_error
     assert capped.difference < 0
+
+
+def test_options_priced_the_same_whatever_the_passes(
+    tables: uw.RatingTables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Options are simulated in passes of bounded memory: one option a pass or all in one give
+    # the same quote, option by option, and each option the premium of its own quote.
+    request = _request("chemistry_high_hazard")
+    options = [
+        request.terms.model_copy(update={"aggregate_limit": limit})
+        for limit in (5_000_000.0, 20_000_000.0, None)
+    ]
+
+    def priced(budget: int) -> dict[str, Any]:
+        monkeypatch.setattr(quote_module, "OPTION_PASS_BYTES", budget)
+        q = uw.quote(
+            request.submission,
+            request.terms,
+            tables=tables,
+            options=options,
+            n_years=YEARS,
+            created_at=WHEN,
+        )
+        return q.to_dict()
+
+    one_a_pass, all_at_once = priced(1), priced(2**40)
+    assert one_a_pass == all_at_once
+    alone = uw.quote(request.submission, options[1], tables=tables, n_years=YEARS, created_at=WHEN)
+    assert one_a_pass["options"][1]["premium"] == alone.to_dict()["premium"]
 
 
 def test_option_labels_name_options_only(tables: uw.RatingTables) -> None:

@@ -62,6 +62,14 @@ if TYPE_CHECKING:
 _YEAR_STEP = 10_000
 """Simulated years are chosen in steps of this many (tidy figures; no effect on results)."""
 
+OPTION_PASS_BYTES = 64 * 2**20
+"""Memory a pass over the options may fill with their annual losses and year loss tables.
+
+Options are priced on the same events as the terms in passes of as many options as fit (at
+least one), each pass's arrays let go once its options are priced: a quote's memory stays
+bounded whatever its number of options, at the cost of drawing the events once more a pass. The
+results do not depend on it (every set of terms is simulated on the same keyed events)."""
+
 
 def package_version() -> str:
     """The installed version of this package."""
@@ -478,6 +486,51 @@ def _option_quote(
     )
 
 
+def _option_quotes(
+    profile: RiskProfile,
+    options: Sequence[PolicyTerms],
+    labels: Sequence[str],
+    main: SimulationResult,
+    main_premium: Premium,
+    submission: Submission,
+    experience: ExperienceRating,
+    implausible: Sequence[UnderwritingWarning],
+    tables: RatingTables,
+    seed: int,
+) -> tuple[OptionQuote, ...]:
+    """The options priced on the events of ``main``, in passes of at most
+    ``OPTION_PASS_BYTES`` of arrays (an option's annual losses and year loss table, sized
+    from the rows ``main`` kept)."""
+    table = main.year_loss_table
+    table_bytes = 0
+    if table is not None:
+        table_bytes = table.year.nbytes + table.scenario.nbytes + table.section.nbytes
+        table_bytes += table.ground_up.nbytes + table.insured.nbytes
+    per_option = main.annual_loss.nbytes + table_bytes
+    per_pass = max(1, int(OPTION_PASS_BYTES // max(per_option, 1)))
+    quotes: list[OptionQuote] = []
+    for first in range(0, len(options), per_pass):
+        batch = options[first : first + per_pass]
+        results = simulate_many(
+            profile,
+            batch,
+            n_years=main.n_years,
+            seed=seed,
+            year_loss_tables=True,
+            max_occurrence=False,
+        )
+        for label, terms, result in zip(
+            labels[first : first + per_pass], batch, results, strict=True
+        ):
+            priced = _option_quote(
+                label, terms, result, main, main_premium, submission, experience,
+                implausible, tables,
+            )  # fmt: skip
+            quotes.append(priced)
+        del results, result  # let this pass's arrays go before the next pass fills its own
+    return tuple(quotes)
+
+
 def _seed(seed: int | str | None, tables: RatingTables) -> int:
     if seed is None:
         return tables.pricing.precision.default_seed
@@ -574,33 +627,35 @@ def quote(
     else:
         recorded_target = target_relative_error
     variants = _term_variants(terms)
-    term_sets = [terms, *options, *variants.values()]
-    keep = [True] * (1 + len(options)) + [False] * len(variants)
+    # The terms and the build-up's variants in one pass; the variants keep their annual losses
+    # only (the worksheet prices them), the options come after, in passes of bounded memory.
     results = simulate_many(
-        profile, term_sets, n_years=n_years, seed=chosen_seed, year_loss_tables=keep
+        profile,
+        [terms, *variants.values()],
+        n_years=n_years,
+        seed=chosen_seed,
+        year_loss_tables=[True] + [False] * len(variants),
+        max_occurrence=[True] + [False] * len(variants),
     )
     main = results[0]
-    option_results = results[1 : 1 + len(options)]
-    variant_results = dict(zip(variants, results[1 + len(options) :], strict=True))
+    variant_results = dict(zip(variants, results[1:], strict=True))
     settings = tables.pricing.premium
     premium = price(main, settings, batches=precision.batches)
     implausible = _plausibility_warnings(submission, tables)
     decision = decide(_facts(submission, main, premium, experience, implausible), tables.rules)
-    option_quotes = tuple(
-        _option_quote(
-            label,
-            option_terms,
-            option_result,
-            main,
-            premium,
-            submission,
-            experience,
-            implausible,
-            tables,
-        )
-        for label, option_terms, option_result in zip(
-            option_labels(tuple(labels), len(options)), options, option_results, strict=True
-        )
+    rows = worksheet(tables, profile, experience, main, variant_results, premium)
+    del results, variant_results
+    option_quotes = _option_quotes(
+        profile,
+        options,
+        option_labels(tuple(labels), len(options)),
+        main,
+        premium,
+        submission,
+        experience,
+        implausible,
+        tables,
+        chosen_seed,
     )
     provenance = Provenance(
         seed=str(chosen_seed),
@@ -616,7 +671,7 @@ def quote(
         submission=submission,
         terms=terms,
         premium=premium,
-        worksheet=worksheet(tables, profile, experience, main, variant_results, premium),
+        worksheet=rows,
         decision=decision,
         options=option_quotes,
         metrics=_headline(main),

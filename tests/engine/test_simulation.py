@@ -350,3 +350,22 @@ def test_the_year_loss_table_is_filled_block_by_block_as_if_joined(rows: list[in
     for name in ("year", "scenario", "section", "ground_up", "insured"):
         np.testing.assert_array_equal(getattr(built, name), getattr(joined, name))
         assert getattr(built, name).dtype == getattr(joined, name).dtype
+
+
+def test_largest_occurrence_kept_only_where_asked() -> None:
+    profile, terms = reference_profile(), reference_terms()
+    low = terms.model_copy(update={"aggregate_limit": 200_000.0})
+    kept, dropped = uw.simulate_many(
+        profile, [terms, low], n_years=3_000, seed=4, max_occurrence=[True, False]
+    )
+    both = uw.simulate_many(profile, [terms, low], n_years=3_000, seed=4)
+    assert dropped.annual_max_occurrence is None
+    assert kept.annual_max_occurrence is not None
+    assert both[0].annual_max_occurrence is not None
+    assert np.array_equal(kept.annual_max_occurrence, both[0].annual_max_occurrence)
+    assert np.array_equal(dropped.annual_loss, both[1].annual_loss)
+    assert dropped.ep_curve()[0].oep is None
+    with pytest.raises(ValueError, match="max_occurrence has 1 entries for 2 term sets"):
+        uw.simulate_many(profile, [terms, low], n_years=10, seed=4, max_occurrence=[True])
+    with pytest.raises(ValueError, match=r"detail='annual'.*no largest occurrence"):
+        uw.simulate_many(profile, [terms], n_years=10, seed=4, detail="annual", max_occurrence=True)

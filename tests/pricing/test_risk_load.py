@@ -228,3 +228,23 @@ def test_the_capital_model_is_the_books_simulated_distribution(tables: uw.Rating
     )
     # Within one book the Euler contributions add up to its TVaR exactly.
     assert float(result.lab_tail_means.sum()) == pytest.approx(result.tvar(0.99), rel=1e-9)
+
+
+def test_book_weights_are_the_formula_year_by_year() -> None:
+    # Computed once for the years without loss and in place for the others: the same numbers
+    # as the formula written out on every year.
+    tables = uw.load_rating_tables("2026.3")
+    settings = tables.pricing.premium
+    model = settings.capital_model
+    assert model is not None
+    rng = np.random.default_rng(5)
+    losses = rng.lognormal(11, 2.5, 200_000) * (rng.random(200_000) < 0.3)
+    losses[:10] = [-0.0, 0.0, model.book_var, 2 * model.book_var, 1.0, 0, 0, 5e5, 5e6, 5e7]
+    tail = 1.0 - model.tvar_level
+    survival = np.interp(
+        model.book_var - np.maximum(losses, 0.0),
+        model.survival_losses,
+        model.survival_probabilities,
+    )
+    expected = 1.0 + model.allocation_scale * (np.maximum(survival, tail) / tail - 1.0)
+    assert np.array_equal(book_weights(losses, settings), expected)

@@ -243,6 +243,7 @@ def simulate_many(
     seed: int | None = None,
     block_size: int = DEFAULT_BLOCK_YEARS,
     year_loss_tables: bool | Sequence[bool] | None = None,
+    max_occurrence: bool | Sequence[bool] | None = None,
     progress: Callable[[int], None] | None = None,
     max_events: float | None = None,
     engine: EngineChoice = "auto",
@@ -255,9 +256,11 @@ def simulate_many(
     Each result equals ``simulate(profile, terms[i], ...)`` with the same seed; the events are
     drawn once. ``year_loss_tables`` says, for all or for each set of terms, whether to keep the
     year loss table by scenario and section (needed for ``by_section`` and ``by_scenario``); by
-    default, with ``detail="full"``. ``max_events`` refuses (``SimulationLimitError``) a run
-    expected to draw more events; ``engine``, ``backend``, ``client`` and ``detail`` are as for
-    :func:`simulate`.
+    default, with ``detail="full"``. ``max_occurrence`` says the same of each year's largest
+    occurrence (``annual_max_occurrence``, the OEP; 8 bytes a year for each set of terms that
+    keeps it), by default with ``detail="full"``. ``max_events`` refuses
+    (``SimulationLimitError``) a run expected to draw more events; ``engine``, ``backend``,
+    ``client`` and ``detail`` are as for :func:`simulate`.
 
     Example
     -------
@@ -278,11 +281,12 @@ def simulate_many(
     warnings = tail_warnings(profile, terms)
     block_size = bounded_block_size(profile, n_years, block_size, max_events)
     keep = _kept_tables(year_loss_tables, len(terms), detail)
+    occurrences = _kept_occurrences(max_occurrence, len(terms), detail)
     full = detail == "full"
     keys = stream_keys(profile, seed)
     chosen = choose_engine(profile, keys, terms, engine)
     annual = [np.empty(n_years) for _ in terms]
-    max_occurrence = [np.empty(n_years) if full else None for _ in terms]
+    largest = [np.empty(n_years) if kept else None for kept in occurrences]
     tables = [YearLossTableBuilder(n_years) if kept else None for kept in keep]
     annual_ground_up = np.empty(n_years) if full else None
     blocks = [(first, min(block_size, n_years - first)) for first in range(0, n_years, block_size)]
@@ -293,7 +297,7 @@ def simulate_many(
             annual_ground_up[first : first + size] = block.annual_ground_up
         for index, table in enumerate(block.tables):
             annual[index][first : first + size] = block.annual[index]
-            occurrence = max_occurrence[index]
+            occurrence = largest[index]
             if occurrence is not None:
                 occurrence[first : first + size] = block.max_occurrence[index]
             builder = tables[index]
@@ -310,7 +314,7 @@ def simulate_many(
             block_size=block_size,
             annual_loss=annual[index],
             annual_ground_up=annual_ground_up,
-            annual_max_occurrence=max_occurrence[index],
+            annual_max_occurrence=largest[index],
             year_loss_table=None if (builder := tables[index]) is None else builder.build(),
             event_source=_event_source(profile, term_set, keys, block_size),
             warnings=warnings[index],
@@ -338,6 +342,23 @@ def _kept_tables(
         raise ValueError(
             "detail='annual' keeps the annual losses only, so no year loss table; "
             "use detail='full' to keep one"
+        )
+    return keep
+
+
+def _kept_occurrences(
+    max_occurrence: bool | Sequence[bool] | None, n_terms: int, detail: Detail
+) -> list[bool]:
+    """Which term sets keep each year's largest occurrence, checked against ``detail``."""
+    if max_occurrence is None:
+        max_occurrence = detail == "full"
+    keep = [max_occurrence] * n_terms if isinstance(max_occurrence, bool) else list(max_occurrence)
+    if len(keep) != n_terms:
+        raise ValueError(f"max_occurrence has {len(keep)} entries for {n_terms} term sets")
+    if detail == "annual" and any(keep):
+        raise ValueError(
+            "detail='annual' keeps the annual losses only, so no largest occurrence; "
+            "use detail='full' to keep it"
         )
     return keep
 

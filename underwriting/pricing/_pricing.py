@@ -141,13 +141,26 @@ def book_weights(annual_loss: FloatArray, settings: PremiumSettings) -> FloatArr
     if model is None:
         raise ValueError("risk_load_method 'book_tvar_euler' needs [premium.capital_model]")
     tail = 1.0 - model.tvar_level
-    survival = np.interp(
-        model.book_var - np.maximum(annual_loss, 0.0),
-        model.survival_losses,
-        model.survival_probabilities,
-    )
-    excess = np.maximum(survival, tail) / tail - 1.0
-    return np.asarray(1.0 + model.allocation_scale * excess, dtype=np.float64)
+
+    def weigh(losses: FloatArray) -> FloatArray:
+        # In place, one temporary at a time: the same operations, in the same order, as
+        # 1 + scale * (max(S(var - max(x, 0)), tail) / tail - 1).
+        distance = np.maximum(losses, 0.0)
+        np.subtract(model.book_var, distance, out=distance)
+        weights = np.interp(distance, model.survival_losses, model.survival_probabilities)
+        del distance
+        np.maximum(weights, tail, out=weights)
+        weights /= tail
+        weights -= 1.0
+        weights *= model.allocation_scale
+        weights += 1.0
+        return weights
+
+    # Most years of a lab have no loss: they share one weight, worked out once.
+    positive = annual_loss > 0
+    weights = np.full(annual_loss.shape, weigh(np.zeros(1))[0])
+    weights[positive] = weigh(annual_loss[positive])
+    return weights
 
 
 def _risk_measure(sorted_losses: FloatArray, settings: PremiumSettings) -> tuple[float, float]:
@@ -301,16 +314,16 @@ def price(result: SimulationResult, settings: PremiumSettings, *, batches: int) 
     table = result.year_loss_table
     if table is None:
         raise ValueError("pricing needs the year loss table: simulate with year_loss_tables=True")
-    weights = _tail_weights(result, settings)
+    # Each row's loss times its year's weight (one temporary of the table's length).
+    weighted = _tail_weights(result, settings)[table.year]
+    weighted *= table.insured
     loaded_by_part = {}
     for label, column, names in (
         ("section", table.section, [s.value for s in SECTIONS]),
         ("scenario", table.scenario, [s.id for s in result.profile.scenarios]),
     ):
         means = np.bincount(column, weights=table.insured, minlength=len(names)) / result.n_years
-        tails = np.bincount(
-            column, weights=table.insured * weights[table.year], minlength=len(names)
-        )
+        tails = np.bincount(column, weights=weighted, minlength=len(names))
         excess = tails - means
         excess_total = float(excess.sum())
         allocated = (

@@ -34,6 +34,7 @@ before the observed window is listed but not counted, with a ``CLAIM_OUTSIDE_WIN
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -152,6 +153,10 @@ SURVIVAL_DRAWS = 1 << 16
 standard error is at most 0.002)."""
 
 
+SURVIVAL_CACHE_SIZE = 1024
+"""``S(T)`` figures kept (scenario, threshold): a few per rated lab, a few hundred bytes each."""
+
+
 def event_survival(scenario: Scenario, threshold: float, *, draws: int = SURVIVAL_DRAWS) -> float:
     """``S(T)``: the chance that one event of ``scenario`` costs at least ``threshold`` ground up.
 
@@ -164,6 +169,13 @@ def event_survival(scenario: Scenario, threshold: float, *, draws: int = SURVIVA
     """
     if threshold <= 0:
         return 1.0
+    return _event_survival(scenario, threshold, draws)
+
+
+@functools.lru_cache(maxsize=SURVIVAL_CACHE_SIZE)
+def _event_survival(scenario: Scenario, threshold: float, draws: int) -> float:
+    """``event_survival``, kept for the same scenario and threshold: every quote of a lab rated
+    on the same tables asks for the same figures (a fixed-seed sample: the same answer)."""
     rng = np.random.default_rng(20263)
     factor = rng.standard_normal(draws)
     total = np.zeros(draws)

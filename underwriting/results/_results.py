@@ -27,6 +27,12 @@ import numpy as np
 import numpy.typing as npt
 
 from underwriting.model import SECTIONS
+from underwriting.results._exact import (
+    OrderStatistics,
+    central_moment,
+    mean_and_variance,
+    pairwise_sum,
+)
 
 if TYPE_CHECKING:
     import os
@@ -249,12 +255,18 @@ def quantile_index(n: int, level: float) -> int:
     return min(max(math.ceil(n * level) - 1, 0), n - 1)
 
 
-def _quantile(sorted_values: FloatArray, level: float) -> Metric:
-    n = sorted_values.size
-    value = float(sorted_values[quantile_index(n, level)])
+def _quantile_ranks(n: int, level: float) -> tuple[int, int, int]:
+    """Ranks in the sorted sample of the quantile and of its one-sigma interval's ends."""
     spread = math.sqrt(n * level * (1 - level))
-    lower = sorted_values[min(max(math.floor(n * level - spread) - 1, 0), n - 1)]
-    upper = sorted_values[min(max(math.ceil(n * level + spread) - 1, 0), n - 1)]
+    return (
+        quantile_index(n, level),
+        min(max(math.floor(n * level - spread) - 1, 0), n - 1),
+        min(max(math.ceil(n * level + spread) - 1, 0), n - 1),
+    )
+
+
+def _quantile(order: OrderStatistics, n: int, level: float) -> Metric:
+    value, lower, upper = order.at(_quantile_ranks(n, level))
     return Metric(f"VaR {level:.1%}", value, float(upper - lower) / 2)
 
 
@@ -292,7 +304,9 @@ class LossDistribution:
     @cached_property
     def std(self) -> float:
         """Standard deviation of the annual insured loss."""
-        return float(self.annual_loss.std(ddof=1)) if self.n_years > 1 else 0.0
+        if self.n_years < 2:
+            return 0.0
+        return math.sqrt(mean_and_variance(self.annual_loss, ddof=1)[1])
 
     @property
     def cv(self) -> float:
@@ -301,24 +315,32 @@ class LossDistribution:
 
     @cached_property
     def sorted_annual_loss(self) -> FloatArray:
-        """The annual losses in ascending order (sorted once, then kept), shape ``(n_years,)``."""
+        """The annual losses in ascending order (sorted once, then kept), shape ``(n_years,)``.
+
+        A copy as large as the losses: the metrics, the EP curve and the tail weights do not
+        need it (they find the few sorted values they use in :attr:`_order`).
+        """
         return np.sort(self.annual_loss)
 
     @cached_property
-    def _sorted_occurrence(self) -> FloatArray:
+    def _order(self) -> OrderStatistics:
+        """Values of the sorted annual losses by rank, found without sorting a copy."""
+        return OrderStatistics(self.annual_loss, self.__dict__.get("sorted_annual_loss"))
+
+    @cached_property
+    def _occurrence_order(self) -> OrderStatistics:
         if self.annual_max_occurrence is None:
             raise ValueError(
                 "this distribution has no occurrence losses (a portfolio, or a run with "
                 "detail='annual')"
             )
-        return np.sort(self.annual_max_occurrence)
+        return OrderStatistics(self.annual_max_occurrence)
 
     def _std_error_of_std(self) -> float:
         sd = self.std
         if sd == 0 or self.n_years < 2:
             return 0.0
-        centred = self.annual_loss - self.mean
-        fourth = float(np.mean(centred**4))
+        fourth = central_moment(self.annual_loss, self.mean, 4)
         return math.sqrt(max(fourth - sd**4, 0.0)) / (2 * sd * math.sqrt(self.n_years))
 
     # ------------------------------------------------------------------ tail measures
@@ -330,7 +352,7 @@ class LossDistribution:
     def var_metric(self, level: float) -> Metric:
         """VaR at ``level`` with its standard error."""
         check_level(level)
-        return _quantile(self.sorted_annual_loss, level)
+        return _quantile(self._order, self.n_years, level)
 
     def tvar(self, level: float) -> float:
         """Tail value at risk: the mean annual insured loss in the worst ``1 - level`` of years."""
@@ -348,10 +370,19 @@ class LossDistribution:
 
     def _tvar_metric(self, level: float) -> Metric:
         var = self.var(level)
-        excess = np.maximum(self.sorted_annual_loss - var, 0.0)
-        tvar = var + float(excess.mean()) / (1 - level)
-        tail = self.sorted_annual_loss[self.sorted_annual_loss > var]
-        tail_variance = float(tail.var()) if tail.size > 1 else 0.0
+        # The years above the VaR, ascending: the sorted losses' tail, without sorting them all.
+        tail = self._order.above(var)
+        below = self.n_years - tail.size
+
+        def excess(start: int, stop: int) -> FloatArray:
+            """Elements start .. stop - 1 of max(sorted losses - VaR, 0): 0 below the tail."""
+            zeros = np.zeros(max(min(stop, below) - start, 0))
+            part = tail[max(start - below, 0) : max(stop - below, 0)]
+            return np.concatenate((zeros, np.maximum(part - var, 0.0)))
+
+        mean_excess = pairwise_sum(self.n_years, excess) / self.n_years
+        tvar = var + mean_excess / (1 - level)
+        tail_variance = mean_and_variance(tail)[1] if tail.size > 1 else 0.0
         error = math.sqrt(
             (tail_variance + level * (tvar - var) ** 2) / (self.n_years * (1 - level))
         )
@@ -371,7 +402,7 @@ class LossDistribution:
         """
         check_level(level)
         n = self.n_years
-        var = self.sorted_annual_loss[quantile_index(n, level)]
+        (var,) = self._order.at([quantile_index(n, level)])
         above = self.annual_loss > var
         tied = self.annual_loss == var
         unit = 1.0 / (n * (1 - level))
@@ -410,6 +441,8 @@ class LossDistribution:
             if self.mean > 0 and self.std > 0
             else 0.0
         )
+        # One pass finds every sorted value the VaRs need.
+        self._order.at(r for level in LEVELS for r in _quantile_ranks(self.n_years, level))
         rows = [
             Metric("mean", self.mean, mean_se),
             Metric("standard deviation", self.std, std_se),
@@ -424,14 +457,19 @@ class LossDistribution:
 
     def ep_curve(self, return_periods: Sequence[float] = RETURN_PERIODS) -> tuple[EPPoint, ...]:
         """Aggregate (AEP) and occurrence (OEP) exceedance curves at the return periods."""
-        points = []
         for period in return_periods:
             if not period > 1:
                 raise ValueError(f"return periods must exceed 1 year, got {period}")
+        ranks = [r for p in return_periods for r in _quantile_ranks(self.n_years, 1 - 1 / p)]
+        self._order.at(ranks)  # one pass for the whole curve
+        if self.annual_max_occurrence is not None:
+            self._occurrence_order.at(ranks)
+        points = []
+        for period in return_periods:
             level = 1 - 1 / period
-            aep = _quantile(self.sorted_annual_loss, level)
+            aep = _quantile(self._order, self.n_years, level)
             oep = (
-                _quantile(self._sorted_occurrence, level)
+                _quantile(self._occurrence_order, self.n_years, level)
                 if self.annual_max_occurrence is not None
                 else None
             )

@@ -17,7 +17,7 @@ each lab's mean loss in the portfolio's worst years, which add up to the portfol
 Example
 -------
 >>> import pathlib
->>> from underwriting.request import QuoteRequest
+>>> from underwriting.request import QuoteRequest, as_request
 >>> requests = [QuoteRequest.model_validate_json(p.read_text())
 ...             for p in sorted(pathlib.Path("examples").glob("*.json"))]
 >>> result = simulate_portfolio(Portfolio(requests), n_years=20_000, seed=1)
@@ -57,7 +57,7 @@ from underwriting.rating import (
     load_rating_tables,
     rate_with_experience,
 )
-from underwriting.request import QuoteRequest
+from underwriting.request import QuoteRequest, as_request
 from underwriting.results import LossDistribution, Metric, check_level, format_money
 from underwriting.terms import PolicyTerms
 
@@ -65,6 +65,8 @@ if TYPE_CHECKING:
     import os
 
     from matplotlib.figure import Figure
+
+    from underwriting.model import Submission
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -450,7 +452,7 @@ def simulate_portfolio(
     portfolio: Portfolio,
     *,
     n_years: int,
-    seed: int | None = None,
+    seed: int | str | None = None,
     block_size: int = DEFAULT_BLOCK_YEARS,
     tail_level: float = 0.99,
     progress: Callable[[int], None] | None = None,
@@ -495,7 +497,7 @@ def simulate_portfolio(
     Examples
     --------
     >>> import pathlib
-    >>> from underwriting.request import QuoteRequest
+    >>> from underwriting.request import QuoteRequest, as_request
     >>> requests = [QuoteRequest.model_validate_json(p.read_text())
     ...             for p in sorted(pathlib.Path("examples").glob("*.json"))]
     >>> portfolio = Portfolio(requests)
@@ -613,17 +615,22 @@ def _tvar(level: float) -> Callable[[FloatArray], float]:
 
 def marginal_impact(
     portfolio: Portfolio,
-    request: QuoteRequest,
+    request: QuoteRequest | Submission,
+    terms: PolicyTerms | None = None,
     *,
     n_years: int = 200_000,
-    seed: int | None = None,
+    seed: int | str | None = None,
 ) -> MarginalImpact:
-    """The expected loss, VaR 99.5% and TVaR 99% that writing ``request`` adds to the portfolio.
+    """The expected loss, VaR 99.5% and TVaR 99% that writing a lab adds to the portfolio.
 
-    Both portfolios are simulated with the same seed, so the labs already written see the same
-    events in both (up to the shared site events, whose rate is the site's largest: a new lab
-    with a higher rate on an existing site makes site events more frequent for everyone).
+    The lab is a :class:`~underwriting.request.QuoteRequest`, or a submission and its terms
+    (``marginal_impact(portfolio, submission, terms)``), as for :func:`underwriting.quote`.
+    Both portfolios are simulated with the same seed (an integer or its decimal string), so the
+    labs already written see the same events in both (up to the shared site events, whose rate is
+    the site's largest: a new lab with a higher rate on an existing site makes site events more
+    frequent for everyone).
     """
+    request = as_request(request, terms, "marginal_impact")
     seed = check_run(n_years, DEFAULT_BLOCK_YEARS, seed)
     without = simulate_portfolio(portfolio, n_years=n_years, seed=seed)
     with_lab = simulate_portfolio(portfolio.with_request(request), n_years=n_years, seed=seed)

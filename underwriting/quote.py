@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel
 
-from underwriting.engine import check_seed, expected_events_per_year, simulate_many
+from underwriting.engine import expected_events_per_year, simulate_many
 from underwriting.errors import SimulationLimitError, UnderwritingError, UnderwritingWarning
-from underwriting.model import Submission
+from underwriting.model import Submission, parse_seed
 from underwriting.pricing import (
     Premium,
     WorksheetRow,
@@ -482,14 +482,14 @@ def _seed(seed: int | str | None, tables: RatingTables) -> int:
     if seed is None:
         return tables.pricing.precision.default_seed
     try:
-        return check_seed(int(seed))
+        return parse_seed(seed)
     except ValueError as error:
         raise UnderwritingError(f"seed {seed!r}: {error}") from error
 
 
 def quote(
-    submission: Submission,
-    terms: PolicyTerms,
+    submission: Submission | QuoteRequest,
+    terms: PolicyTerms | None = None,
     *,
     tables: RatingTables | None = None,
     seed: int | str | None = None,
@@ -506,7 +506,9 @@ def quote(
     Parameters
     ----------
     submission, terms
-        The lab and the terms asked for.
+        The lab and the terms asked for; or a :class:`~underwriting.request.QuoteRequest` alone
+        (``quote(request)``), whose options, option labels, seed and precision target are used
+        unless given here too (an argument given here wins).
     tables
         Rating tables; the newest version by default.
     seed
@@ -553,6 +555,24 @@ def quote(
     >>> sum(q.premium.by_section.values()) == q.premium.total
     True
     """
+    if isinstance(submission, QuoteRequest):
+        if terms is not None:
+            raise TypeError(
+                "quote(request, ...): a QuoteRequest carries its own terms; pass either a "
+                "request, or a submission and its terms"
+            )
+        request = submission
+        submission, terms = request.submission, request.terms
+        seed = request.seed if seed is None else seed
+        if not options:
+            options, labels = request.options, request.option_labels
+        if target_relative_error is None:
+            target_relative_error = request.target_relative_error
+    if not isinstance(submission, Submission) or not isinstance(terms, PolicyTerms):
+        raise TypeError(
+            "quote() quotes a QuoteRequest, or a Submission followed by its PolicyTerms; got "
+            f"{type(submission).__name__} and {type(terms).__name__}"
+        )
     check_cover(terms, "terms")
     for number, option in enumerate(options):
         check_cover(option, f"options[{number}]")

@@ -313,7 +313,7 @@ class Portfolio:
         return Portfolio(moved, tables=self.tables)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class PortfolioResult(LossDistribution):
     """The portfolio's annual losses, with the same metrics as a single lab's, plus per lab.
 
@@ -360,6 +360,24 @@ class PortfolioResult(LossDistribution):
             title=f"Contributions to TVaR {self.tail_level:.0%}",
             currency=self.currency,
         )
+
+    def _display_title(self) -> str:
+        sites = len(set(self.site_ids))
+        return (
+            f"PortfolioResult: {len(self.lab_ids)} labs on {sites} site(s), {self.n_years:,} "
+            f"years, seed {self.seed}{self._amounts_in()}"
+        )
+
+    def _display_lines(self) -> list[str]:
+        tvar = self.tvar(self.tail_level)
+        order = np.argsort(-self.lab_tail_means)[:3]
+        parts = ", ".join(
+            f"{self.lab_ids[i]} {format_money(float(self.lab_tail_means[i]))}"
+            + (f" ({float(self.lab_tail_means[i]) / tvar:.0%})" if tvar > 0 else "")
+            for i in order
+        )
+        more = f" and {len(self.lab_ids) - 3} more" if len(self.lab_ids) > 3 else ""
+        return [f"largest parts of TVaR {self.tail_level:.0%}: {parts}{more}"]
 
     def _summary_title(self) -> str:
         sites = len(set(self.site_ids))

@@ -51,7 +51,7 @@ from underwriting.rating import (
     submission_facts,
 )
 from underwriting.request import QuoteRequest, option_labels
-from underwriting.results import Metric, SimulationResult
+from underwriting.results import Metric, SimulationResult, display
 from underwriting.terms import PolicyTerms, SectionTerms, check_cover
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ class OptionQuote:
     difference_standard_error: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Quote:
     """A priced, decided quote with its build-up and provenance.
 
@@ -184,6 +184,80 @@ class Quote:
         from underwriting.report import plot_worksheet
 
         return plot_worksheet(self, path)
+
+    # ------------------------------------------------------------------ display
+
+    def _currency(self) -> str:
+        return f" {self.result.currency}" if self.result and self.result.currency else ""
+
+    def _display_title(self) -> str:
+        sub = self.submission
+        return (
+            f"Quote {sub.lab_id} ({sub.lab_name}), tables {self.provenance.tables_version}: "
+            f"{self.decision.outcome}"
+        )
+
+    def _display_lines(self) -> list[str]:
+        premium = self.premium
+        lines = [
+            f"premium {display.amount(premium.total)}{self._currency()} + tax "
+            f"{display.amount(premium.tax)}; technical "
+            f"{display.with_error('', premium.technical, premium.standard_error)} (relative s.e. "
+            f"{premium.relative_error:.2%}), {self.provenance.n_years:,} years, seed "
+            f"{self.provenance.seed}"
+        ]
+        lines += [f"{reason.outcome}: {reason.message}" for reason in self.decision.reasons[:3]]
+        if len(self.decision.reasons) > 3:
+            lines.append(f"and {len(self.decision.reasons) - 3} more reasons")
+        if self.options:
+            lines.append(
+                "options: "
+                + "; ".join(
+                    f"{o.label} {display.amount(o.premium.total)} ({o.decision.outcome})"
+                    for o in self.options[:3]
+                )
+                + (f" and {len(self.options) - 3} more" if len(self.options) > 3 else "")
+            )
+        if self.warnings:
+            lines.append("warnings: " + ", ".join(sorted({w.code for w in self.warnings})))
+        return lines
+
+    def __repr__(self) -> str:
+        metrics = " | ".join(
+            f"{m.name} {display.with_error(m.name, m.value, m.standard_error)}"
+            for m in self.metrics
+        )
+        lines = [f"<{self._display_title()}", *(f"  {line}" for line in self._display_lines())]
+        lines += [f"  {metrics}", "  worksheet, premium, decision.reasons; to_json() for all>"]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """A small HTML table for notebooks: the decision, the premium and the headline
+        figures with their standard errors."""
+        metrics = display.html_table(
+            ("metric", "value", "std. error"),
+            [
+                (m.name, display.figure(m.name, m.value), display.figure(m.name, m.standard_error))
+                for m in self.metrics
+            ],
+        )
+        tables = [metrics]
+        if self.result is not None:
+            points = self.result.ep_curve(display.DISPLAY_RETURN_PERIODS)
+            tables.append(
+                display.html_table(
+                    ("return period", "AEP", "s.e."),
+                    [
+                        (
+                            f"1 in {p.return_period:,.0f}",
+                            display.amount(p.aep),
+                            display.amount(p.aep_standard_error),
+                        )
+                        for p in points
+                    ],
+                )
+            )
+        return display.html_block(self._display_title(), self._display_lines(), tables)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary of the quote (without the simulation arrays)."""

@@ -5,6 +5,7 @@ At run time it imports only :mod:`underwriting.model`; its ``plot_*()`` methods 
 :mod:`underwriting.report` when called.
 """
 
+from underwriting.results import _display as display
 from underwriting.results._results import (
     LEVELS,
     RETURN_PERIODS,
@@ -35,6 +36,7 @@ __all__ = [
     "YearLossTable",
     "YearLossTableBuilder",
     "check_level",
+    "display",
     "format_money",
     "quantile_index",
 ]

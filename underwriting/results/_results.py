@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from underwriting.model import SECTIONS
+from underwriting.results import _display
 
 if TYPE_CHECKING:
     import os
@@ -262,7 +263,7 @@ def format_money(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class LossDistribution:
     """A simulated distribution of annual insured losses, with Monte Carlo errors.
 
@@ -466,6 +467,79 @@ class LossDistribution:
 
         return plot_histogram(self, path, bins=bins)
 
+    # ------------------------------------------------------------------ display
+
+    def headline(self) -> tuple[Metric, ...]:
+        """The figures a display leads with: mean, VaR 99.5%, TVaR 99% and P(any claim)."""
+        return (
+            Metric("mean", self.mean, self.standard_error()),
+            self.var_metric(0.995),
+            self.tvar_metric(0.99),
+            self.probability_of_claim(),
+        )
+
+    def _display_title(self) -> str:
+        return (
+            f"{type(self).__name__}: {self.n_years:,} years, seed {self.seed}{self._amounts_in()}"
+        )
+
+    def _display_lines(self) -> list[str]:
+        return []
+
+    def _display_ep(self) -> tuple[EPPoint, ...]:
+        periods = [p for p in _display.DISPLAY_RETURN_PERIODS if p < self.n_years]
+        return self.ep_curve(periods) if periods else ()
+
+    def __repr__(self) -> str:
+        metrics = " | ".join(
+            f"{m.name} {_display.with_error(m.name, m.value, m.standard_error)}"
+            for m in self.headline()
+        )
+        lines = [f"<{self._display_title()}", f"  {metrics}"]
+        points = self._display_ep()
+        if points:
+            aep = (
+                f"1-in-{p.return_period:,.0f} "
+                + _display.with_error("", p.aep, p.aep_standard_error)
+                for p in points
+            )
+            lines.append("  AEP " + ", ".join(aep))
+        lines += [f"  {line}" for line in self._display_lines()]
+        lines.append("  summary() for every figure; to_pandas(...) for tables>")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """A small HTML table for notebooks: headline figures and a few EP points."""
+        metrics = _display.html_table(
+            ("metric", "value", "std. error"),
+            [
+                (
+                    m.name,
+                    _display.figure(m.name, m.value),
+                    _display.figure(m.name, m.standard_error),
+                )
+                for m in self.headline()
+            ],
+        )
+        points = self._display_ep()
+        has_oep = bool(points) and points[0].oep is not None
+        header = ("return period", "AEP", "s.e.", *(("OEP", "s.e.") if has_oep else ()))
+        rows = [
+            (
+                f"1 in {p.return_period:,.0f}",
+                _display.amount(p.aep),
+                _display.amount(p.aep_standard_error),
+                *(
+                    (_display.amount(p.oep or 0.0), _display.amount(p.oep_standard_error or 0.0))
+                    if has_oep
+                    else ()
+                ),
+            )
+            for p in points
+        ]
+        tables = [metrics] + ([_display.html_table(header, rows)] if rows else [])
+        return _display.html_block(self._display_title(), self._display_lines(), tables)
+
     # ------------------------------------------------------------------ report
 
     @property
@@ -520,7 +594,7 @@ class LossDistribution:
         return "\n".join(lines + self._summary_breakdowns())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SimulationResult(LossDistribution):
     """The simulated annual losses of one profile under one set of terms.
 
@@ -588,6 +662,20 @@ class SimulationResult(LossDistribution):
             experience,
             *(f"warning {w.code} ({w.field}): {w.message}" for w in self.warnings),
         ]
+
+    def _display_title(self) -> str:
+        lab = f" {self.profile.lab_id}" if self.profile.lab_id else ""
+        tables = self.profile.tables_version or "none (own profile)"
+        return (
+            f"SimulationResult{lab}, tables {tables}: {self.n_years:,} years, seed {self.seed}"
+            f"{self._amounts_in()}"
+        )
+
+    def _display_lines(self) -> list[str]:
+        if not self.warnings:
+            return []
+        codes = sorted({w.code for w in self.warnings})
+        return [f"warnings: {', '.join(codes)} ({len(self.warnings)}; summary() says why)"]
 
     def _summary_title(self) -> str:
         return (

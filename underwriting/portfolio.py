@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -58,7 +58,7 @@ from underwriting.rating import (
     rate_with_experience,
 )
 from underwriting.request import QuoteRequest, as_request
-from underwriting.results import LossDistribution, Metric, check_level, format_money
+from underwriting.results import LossDistribution, Metric, Table, check_level, format_money
 from underwriting.terms import PolicyTerms
 
 if TYPE_CHECKING:
@@ -360,6 +360,23 @@ class PortfolioResult(LossDistribution):
             title=f"Contributions to TVaR {self.tail_level:.0%}",
             currency=self.currency,
         )
+
+    TABLES: ClassVar[tuple[str, ...]] = (*LossDistribution.TABLES, "labs")
+
+    def table(self, name: str = "metrics") -> Table:
+        """One of :attr:`TABLES` as named columns: those of a loss distribution
+        (:meth:`LossDistribution.table`) and ``labs``: ``lab_id``, ``site_id``, ``mean``,
+        ``standard_error`` and ``tvar_contribution`` (the lab's Euler part of the portfolio's
+        TVaR at ``tail_level``), one row per lab."""
+        if name != "labs":
+            return super().table(name)
+        return {
+            "lab_id": list(self.lab_ids),
+            "site_id": list(self.site_ids),
+            "mean": self.lab_means,
+            "standard_error": self.lab_standard_errors,
+            "tvar_contribution": self.lab_tail_means,
+        }
 
     def _display_title(self) -> str:
         sites = len(set(self.site_ids))

@@ -51,12 +51,26 @@ from underwriting.rating import (
     submission_facts,
 )
 from underwriting.request import QuoteRequest, option_labels
-from underwriting.results import Metric, SimulationResult, display
+from underwriting.results import (
+    DISPLAY_RETURN_PERIODS,
+    Metric,
+    SimulationResult,
+    Table,
+    format_amount,
+    format_figure,
+    format_with_error,
+    html_block,
+    html_table,
+    to_pandas,
+    to_polars,
+)
 from underwriting.terms import PolicyTerms, SectionTerms, check_cover
 
 if TYPE_CHECKING:
     import os
 
+    import pandas as pd
+    import polars as pl
     from matplotlib.figure import Figure
 
 _YEAR_STEP = 10_000
@@ -185,6 +199,66 @@ class Quote:
 
         return plot_worksheet(self, path)
 
+    # ------------------------------------------------------------------ tables
+
+    def table(self, name: str = "worksheet") -> Table:
+        """A table of the quote as named columns:
+
+        - ``worksheet``: ``step``, ``value``, ``explanation``: the build-up, row by row (a row
+          without an amount has none);
+        - ``metrics``: ``metric``, ``value``, ``standard_error``: the headline figures;
+        - ``premium_by_section``: ``section``, ``premium``: the premium's split;
+        - ``options``: ``label``, ``premium``, ``technical_premium``, ``difference``,
+          ``difference_standard_error``, ``decision``: each option against the terms asked for;
+        - any table of the simulation (``SimulationResult.TABLES``: ``ep_curve``,
+          ``by_section``, ``year_loss_table``...), while the quote holds it.
+        """
+        if name == "worksheet":
+            return {
+                "step": [row.name for row in self.worksheet],
+                "value": [row.value for row in self.worksheet],
+                "explanation": [row.explanation for row in self.worksheet],
+            }
+        if name == "metrics":
+            return {
+                "metric": [m.name for m in self.metrics],
+                "value": np.array([m.value for m in self.metrics]),
+                "standard_error": np.array([m.standard_error for m in self.metrics]),
+            }
+        if name == "premium_by_section":
+            return {
+                "section": [str(section) for section in self.premium.by_section],
+                "premium": np.array(list(self.premium.by_section.values()), dtype=np.float64),
+            }
+        if name == "options":
+            return {
+                "label": [o.label for o in self.options],
+                "premium": np.array([o.premium.total for o in self.options], dtype=np.float64),
+                "technical_premium": np.array(
+                    [o.premium.technical for o in self.options], dtype=np.float64
+                ),
+                "difference": np.array([o.difference for o in self.options], dtype=np.float64),
+                "difference_standard_error": np.array(
+                    [o.difference_standard_error for o in self.options], dtype=np.float64
+                ),
+                "decision": [o.decision.outcome for o in self.options],
+            }
+        own = ("worksheet", "metrics", "premium_by_section", "options")
+        simulated = self.result.TABLES if self.result is not None else ()
+        if self.result is None or name not in simulated:
+            raise ValueError(
+                f"table {name!r} is not one of this quote's: {', '.join((*own, *simulated))}"
+            )
+        return self.result.table(name)
+
+    def to_pandas(self, name: str = "worksheet") -> pd.DataFrame:
+        """A table of :meth:`table` as a pandas DataFrame (the ``[notebook]`` extra)."""
+        return to_pandas(self.table(name))
+
+    def to_polars(self, name: str = "worksheet") -> pl.DataFrame:
+        """A table of :meth:`table` as a polars DataFrame (the ``[notebook]`` extra)."""
+        return to_polars(self.table(name))
+
     # ------------------------------------------------------------------ display
 
     def _currency(self) -> str:
@@ -200,9 +274,9 @@ class Quote:
     def _display_lines(self) -> list[str]:
         premium = self.premium
         lines = [
-            f"premium {display.amount(premium.total)}{self._currency()} + tax "
-            f"{display.amount(premium.tax)}; technical "
-            f"{display.with_error('', premium.technical, premium.standard_error)} (relative s.e. "
+            f"premium {format_amount(premium.total)}{self._currency()} + tax "
+            f"{format_amount(premium.tax)}; technical "
+            f"{format_with_error('', premium.technical, premium.standard_error)} (relative s.e. "
             f"{premium.relative_error:.2%}), {self.provenance.n_years:,} years, seed "
             f"{self.provenance.seed}"
         ]
@@ -213,7 +287,7 @@ class Quote:
             lines.append(
                 "options: "
                 + "; ".join(
-                    f"{o.label} {display.amount(o.premium.total)} ({o.decision.outcome})"
+                    f"{o.label} {format_amount(o.premium.total)} ({o.decision.outcome})"
                     for o in self.options[:3]
                 )
                 + (f" and {len(self.options) - 3} more" if len(self.options) > 3 else "")
@@ -224,8 +298,7 @@ class Quote:
 
     def __repr__(self) -> str:
         metrics = " | ".join(
-            f"{m.name} {display.with_error(m.name, m.value, m.standard_error)}"
-            for m in self.metrics
+            f"{m.name} {format_with_error(m.name, m.value, m.standard_error)}" for m in self.metrics
         )
         lines = [f"<{self._display_title()}", *(f"  {line}" for line in self._display_lines())]
         lines += [f"  {metrics}", "  worksheet, premium, decision.reasons; to_json() for all>"]
@@ -234,30 +307,30 @@ class Quote:
     def _repr_html_(self) -> str:
         """A small HTML table for notebooks: the decision, the premium and the headline
         figures with their standard errors."""
-        metrics = display.html_table(
+        metrics = html_table(
             ("metric", "value", "std. error"),
             [
-                (m.name, display.figure(m.name, m.value), display.figure(m.name, m.standard_error))
+                (m.name, format_figure(m.name, m.value), format_figure(m.name, m.standard_error))
                 for m in self.metrics
             ],
         )
         tables = [metrics]
         if self.result is not None:
-            points = self.result.ep_curve(display.DISPLAY_RETURN_PERIODS)
+            points = self.result.ep_curve(DISPLAY_RETURN_PERIODS)
             tables.append(
-                display.html_table(
+                html_table(
                     ("return period", "AEP", "s.e."),
                     [
                         (
                             f"1 in {p.return_period:,.0f}",
-                            display.amount(p.aep),
-                            display.amount(p.aep_standard_error),
+                            format_amount(p.aep),
+                            format_amount(p.aep_standard_error),
                         )
                         for p in points
                     ],
                 )
             )
-        return display.html_block(self._display_title(), self._display_lines(), tables)
+        return html_block(self._display_title(), self._display_lines(), tables)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary of the quote (without the simulation arrays)."""

@@ -5,7 +5,14 @@ At run time it imports only :mod:`underwriting.model`; its ``plot_*()`` methods 
 :mod:`underwriting.report` when called.
 """
 
-from underwriting.results import _display as display
+from underwriting.results._display import (
+    DISPLAY_RETURN_PERIODS,
+    format_amount,
+    format_figure,
+    format_with_error,
+    html_block,
+    html_table,
+)
 from underwriting.results._results import (
     LEVELS,
     RETURN_PERIODS,
@@ -22,10 +29,13 @@ from underwriting.results._results import (
     format_money,
     quantile_index,
 )
+from underwriting.results._tables import Coded, Table, check_table, to_pandas, to_polars
 
 __all__ = [
+    "DISPLAY_RETURN_PERIODS",
     "LEVELS",
     "RETURN_PERIODS",
+    "Coded",
     "Contribution",
     "EPPoint",
     "EventLosses",
@@ -33,10 +43,18 @@ __all__ = [
     "LossDistribution",
     "Metric",
     "SimulationResult",
+    "Table",
     "YearLossTable",
     "YearLossTableBuilder",
     "check_level",
-    "display",
+    "check_table",
+    "format_amount",
+    "format_figure",
     "format_money",
+    "format_with_error",
+    "html_block",
+    "html_table",
     "quantile_index",
+    "to_pandas",
+    "to_polars",
 ]

@@ -18,19 +18,19 @@ DISPLAY_RETURN_PERIODS: tuple[int, ...] = (10, 100, 200, 250)
 """Return periods of the small EP table of a result's display."""
 
 
-def amount(value: float) -> str:
+def format_amount(value: float) -> str:
     """An amount: whole with separators from 100 up, two decimals below."""
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
 
 
-def figure(name: str, value: float) -> str:
+def format_figure(name: str, value: float) -> str:
     """A metric's value as its kind is read: a ratio with four decimals, else an amount."""
-    return f"{value:.4f}" if name in RATIOS else amount(value)
+    return f"{value:.4f}" if name in RATIOS else format_amount(value)
 
 
-def with_error(name: str, value: float, error: float) -> str:
+def format_with_error(name: str, value: float, error: float) -> str:
     """``value ± error`` in the metric's own format."""
-    return f"{figure(name, value)} ± {figure(name, error)}"
+    return f"{format_figure(name, value)} ± {format_figure(name, error)}"
 
 
 def html_table(header: Sequence[str], rows: Sequence[Sequence[str]], caption: str = "") -> str:

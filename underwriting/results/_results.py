@@ -21,17 +21,21 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
+import underwriting.results._display as _display
+import underwriting.results._tables as _tables
 from underwriting.model import SECTIONS
-from underwriting.results import _display
+from underwriting.results._tables import Coded, Table
 
 if TYPE_CHECKING:
     import os
 
+    import pandas as pd
+    import polars as pl
     from matplotlib.figure import Figure
 
     from underwriting.errors import UnderwritingWarning
@@ -467,6 +471,63 @@ class LossDistribution:
 
         return plot_histogram(self, path, bins=bins)
 
+    # ------------------------------------------------------------------ tables
+
+    TABLES: ClassVar[tuple[str, ...]] = ("metrics", "ep_curve", "annual")
+    """The tables :meth:`table`, :meth:`to_pandas` and :meth:`to_polars` give."""
+
+    def table(self, name: str = "metrics") -> Table:
+        """One of :attr:`TABLES` as named columns (NumPy arrays, lists, coded names).
+
+        - ``metrics``: ``metric``, ``value``, ``standard_error``: every headline figure;
+        - ``ep_curve``: ``return_period``, ``exceedance_probability``, ``aep``,
+          ``aep_standard_error`` and, where occurrences are kept, ``oep``, ``oep_standard_error``;
+        - ``annual``: ``year`` and ``insured`` (and, where kept, ``ground_up`` and
+          ``max_occurrence``): one row per simulated year (currency).
+        """
+        _tables.check_table(name, self.TABLES)
+        if name == "metrics":
+            rows = self.metrics()
+            return {
+                "metric": [m.name for m in rows],
+                "value": np.array([m.value for m in rows]),
+                "standard_error": np.array([m.standard_error for m in rows]),
+            }
+        if name == "ep_curve":
+            points = self.ep_curve()
+            columns: dict[str, Any] = {
+                "return_period": np.array([p.return_period for p in points]),
+                "exceedance_probability": np.array([p.exceedance_probability for p in points]),
+                "aep": np.array([p.aep for p in points]),
+                "aep_standard_error": np.array([p.aep_standard_error for p in points]),
+            }
+            if self.annual_max_occurrence is not None:
+                columns["oep"] = np.array([p.oep for p in points], dtype=np.float64)
+                columns["oep_standard_error"] = np.array(
+                    [p.oep_standard_error for p in points], dtype=np.float64
+                )
+            return columns
+        return self._annual_table()
+
+    def _annual_table(self) -> Table:
+        columns: dict[str, Any] = {
+            "year": np.arange(self.n_years, dtype=np.int64),
+            "insured": self.annual_loss,
+        }
+        if self.annual_max_occurrence is not None:
+            columns["max_occurrence"] = self.annual_max_occurrence
+        return columns
+
+    def to_pandas(self, name: str = "metrics") -> pd.DataFrame:
+        """A table of :attr:`TABLES` as a pandas DataFrame (the ``[notebook]`` extra); scenarios
+        and sections by name, as categoricals. See :meth:`table` for the columns."""
+        return _tables.to_pandas(self.table(name))
+
+    def to_polars(self, name: str = "metrics") -> pl.DataFrame:
+        """A table of :attr:`TABLES` as a polars DataFrame (the ``[notebook]`` extra); scenarios
+        and sections by name, as enums. See :meth:`table` for the columns."""
+        return _tables.to_polars(self.table(name))
+
     # ------------------------------------------------------------------ display
 
     def headline(self) -> tuple[Metric, ...]:
@@ -492,7 +553,7 @@ class LossDistribution:
 
     def __repr__(self) -> str:
         metrics = " | ".join(
-            f"{m.name} {_display.with_error(m.name, m.value, m.standard_error)}"
+            f"{m.name} {_display.format_with_error(m.name, m.value, m.standard_error)}"
             for m in self.headline()
         )
         lines = [f"<{self._display_title()}", f"  {metrics}"]
@@ -500,7 +561,7 @@ class LossDistribution:
         if points:
             aep = (
                 f"1-in-{p.return_period:,.0f} "
-                + _display.with_error("", p.aep, p.aep_standard_error)
+                + _display.format_with_error("", p.aep, p.aep_standard_error)
                 for p in points
             )
             lines.append("  AEP " + ", ".join(aep))
@@ -515,8 +576,8 @@ class LossDistribution:
             [
                 (
                     m.name,
-                    _display.figure(m.name, m.value),
-                    _display.figure(m.name, m.standard_error),
+                    _display.format_figure(m.name, m.value),
+                    _display.format_figure(m.name, m.standard_error),
                 )
                 for m in self.headline()
             ],
@@ -527,10 +588,13 @@ class LossDistribution:
         rows = [
             (
                 f"1 in {p.return_period:,.0f}",
-                _display.amount(p.aep),
-                _display.amount(p.aep_standard_error),
+                _display.format_amount(p.aep),
+                _display.format_amount(p.aep_standard_error),
                 *(
-                    (_display.amount(p.oep or 0.0), _display.amount(p.oep_standard_error or 0.0))
+                    (
+                        _display.format_amount(p.oep or 0.0),
+                        _display.format_amount(p.oep_standard_error or 0.0),
+                    )
                     if has_oep
                     else ()
                 ),
@@ -741,6 +805,76 @@ class SimulationResult(LossDistribution):
             scenario.id: self._contribution(scenario.id, self._table.scenario == index, total)
             for index, scenario in enumerate(self.profile.scenarios)
         }
+
+    # ------------------------------------------------------------------ tables
+
+    TABLES: ClassVar[tuple[str, ...]] = (
+        *LossDistribution.TABLES,
+        "by_section",
+        "by_scenario",
+        "year_loss_table",
+        "event_loss_table",
+    )
+
+    def table(self, name: str = "metrics") -> Table:
+        """One of :attr:`TABLES` as named columns; those of a loss distribution
+        (:meth:`LossDistribution.table`) and:
+
+        - ``by_section``, ``by_scenario``: ``section`` (or ``scenario``), ``mean_ground_up``,
+          ``mean_insured``, ``standard_error``, ``share``: the expected loss of each;
+        - ``year_loss_table``: ``year``, ``scenario``, ``section``, ``ground_up``, ``insured``:
+          one row per year, scenario and section with a loss;
+        - ``event_loss_table``: ``year``, ``scenario``, ``event`` (1-based within its year and
+          scenario), ``section``, ``ground_up``, ``insured``, ``downtime_days``: one row per
+          event and section with a ground-up loss, regenerated from the seed
+          (:meth:`event_losses`).
+
+        Scenarios are named by their id and sections by their name (``property``), coded.
+        """
+        _tables.check_table(name, self.TABLES)
+        scenario_ids = tuple(scenario.id for scenario in self.profile.scenarios)
+        section_names = tuple(section.value for section in SECTIONS)
+        if name in ("by_section", "by_scenario"):
+            rows = list(
+                (self.by_section() if name == "by_section" else self.by_scenario()).values()
+            )
+            return {
+                name.removeprefix("by_"): [row.name for row in rows],
+                "mean_ground_up": np.array([row.mean_ground_up for row in rows]),
+                "mean_insured": np.array([row.mean_insured for row in rows]),
+                "standard_error": np.array([row.standard_error for row in rows]),
+                "share": np.array([row.share for row in rows]),
+            }
+        if name == "year_loss_table":
+            table = self._table
+            return {
+                "year": table.year,
+                "scenario": Coded(table.scenario, scenario_ids),
+                "section": Coded(table.section, section_names),
+                "ground_up": table.ground_up,
+                "insured": table.insured,
+            }
+        if name == "event_loss_table":
+            events = self.event_losses()
+            rows_, columns_ = np.nonzero(events.ground_up > 0)
+            index = {scenario_id: code for code, scenario_id in enumerate(scenario_ids)}
+            codes = np.array([index[str(s)] for s in events.scenario], dtype=np.int64)
+            return {
+                "year": events.year[rows_],
+                "scenario": Coded(codes[rows_], scenario_ids),
+                "event": events.event[rows_],
+                "section": Coded(columns_.astype(np.int64), section_names),
+                "ground_up": events.ground_up[rows_, columns_],
+                "insured": events.insured[rows_, columns_],
+                "downtime_days": events.downtime_days[rows_],
+            }
+        return super().table(name)
+
+    def _annual_table(self) -> Table:
+        columns = dict(super()._annual_table())
+        if self.annual_ground_up is not None:
+            columns["ground_up"] = self.annual_ground_up
+        return columns
 
     def event_losses(self, first_year: int = 0, n_years: int | None = None) -> EventLosses:
         """The event loss table of years ``first_year .. first_year + n_years - 1``.

@@ -21,7 +21,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +33,7 @@ from underwriting.results._tables import Coded, Table
 
 if TYPE_CHECKING:
     import os
+    from pathlib import Path
 
     import pandas as pd
     import polars as pl
@@ -875,6 +876,28 @@ class SimulationResult(LossDistribution):
         if self.annual_ground_up is not None:
             columns["ground_up"] = self.annual_ground_up
         return columns
+
+    def to_ord(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        file_format: Literal["csv", "parquet"] = "parquet",
+        perspective: Literal["gul", "il"] = "il",
+        summary: Literal["policy", "section"] = "policy",
+    ) -> dict[str, Path]:
+        """Write the standard loss tables in the Oasis ORD layout; their paths by table name.
+
+        Event (``selt``, ``melt``), period (``splt``, ``mplt``), average (``alt``) and
+        exceedance-probability (``ept``) tables of the insured (``il``) or ground-up (``gul``)
+        losses, for the policy (``S1``) or by section (``S2``), with ``summary-info`` and
+        ``events`` naming the summaries and the events' scenarios; Parquet (pyarrow) or CSV. How
+        years, events and samples map onto ORD: :mod:`underwriting.results._ord`.
+        """
+        from underwriting.results._ord import write_ord
+
+        return write_ord(
+            self, directory, file_format=file_format, perspective=perspective, summary=summary
+        )
 
     def event_losses(self, first_year: int = 0, n_years: int | None = None) -> EventLosses:
         """The event loss table of years ``first_year .. first_year + n_years - 1``.

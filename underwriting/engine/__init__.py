@@ -20,6 +20,7 @@ from underwriting.engine._engine import (
     NumpyEngine,
     choose_engine,
 )
+from underwriting.engine._exact import DEFAULT_BUCKETS, exact
 from underwriting.engine._executors import REDUCTION_FAN_IN, Backend, reduce_blocks, run_blocks
 from underwriting.engine._numpy import BlockEvents, event_loss_table, simulate_block_events
 from underwriting.engine._randomness import (
@@ -41,6 +42,7 @@ from underwriting.engine._simulation import (
 
 __all__ = [
     "DEFAULT_BLOCK_YEARS",
+    "DEFAULT_BUCKETS",
     "REDUCTION_FAN_IN",
     "Backend",
     "BlockEvents",
@@ -55,6 +57,7 @@ __all__ = [
     "check_seed",
     "choose_engine",
     "event_loss_table",
+    "exact",
     "expected_events_per_year",
     "new_seed",
     "reduce_blocks",

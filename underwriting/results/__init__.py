@@ -13,6 +13,14 @@ from underwriting.results._display import (
     html_block,
     html_table,
 )
+from underwriting.results._exact import (
+    CROSS_CHECK_LEVELS,
+    CROSS_CHECK_RETURN_PERIODS,
+    CrossCheck,
+    CrossCheckRow,
+    ExactDistribution,
+    cross_check_rows,
+)
 from underwriting.results._results import (
     LEVELS,
     RETURN_PERIODS,
@@ -32,14 +40,19 @@ from underwriting.results._results import (
 from underwriting.results._tables import Coded, Table, check_table, to_pandas, to_polars
 
 __all__ = [
+    "CROSS_CHECK_LEVELS",
+    "CROSS_CHECK_RETURN_PERIODS",
     "DISPLAY_RETURN_PERIODS",
     "LEVELS",
     "RETURN_PERIODS",
     "Coded",
     "Contribution",
+    "CrossCheck",
+    "CrossCheckRow",
     "EPPoint",
     "EventLosses",
     "EventSource",
+    "ExactDistribution",
     "LossDistribution",
     "Metric",
     "SimulationResult",
@@ -48,6 +61,7 @@ __all__ = [
     "YearLossTableBuilder",
     "check_level",
     "check_table",
+    "cross_check_rows",
     "format_amount",
     "format_figure",
     "format_money",

@@ -29,6 +29,12 @@ import numpy.typing as npt
 import underwriting.results._display as _display
 import underwriting.results._tables as _tables
 from underwriting.model import SECTIONS
+from underwriting.results._exact import (
+    CROSS_CHECK_RETURN_PERIODS,
+    CrossCheck,
+    ExactDistribution,
+    cross_check_rows,
+)
 from underwriting.results._tables import Coded, Table
 
 if TYPE_CHECKING:
@@ -876,6 +882,20 @@ class SimulationResult(LossDistribution):
         if self.annual_ground_up is not None:
             columns["ground_up"] = self.annual_ground_up
         return columns
+
+    def cross_check(
+        self,
+        exact: ExactDistribution,
+        return_periods: Sequence[int] = CROSS_CHECK_RETURN_PERIODS,
+    ) -> CrossCheck:
+        """Every headline figure beside the exact one (:func:`underwriting.exact`), with its
+        standard error: mean, P(any claim), VaR and TVaR at 99% and 99.5%, AEP and OEP points.
+
+        ``CrossCheck.agrees()`` when each differs by at most 4 standard errors, a bucket of the
+        exact grid (after the share) added in quadrature for the discretisation.
+        """
+        rows = cross_check_rows(self, exact, return_periods)
+        return CrossCheck(rows=rows, n_years=self.n_years, exact=exact)
 
     def to_ord(
         self,

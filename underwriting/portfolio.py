@@ -357,9 +357,15 @@ class PortfolioResult(LossDistribution):
             self.lab_ids,
             [float(v) for v in self.lab_tail_means],
             path,
-            title=f"Contributions to TVaR {self.tail_level:.0%}",
+            title=f"Contributions to TVaR {self.tail_level:.0%}, {self.subject}",
             currency=self.currency,
         )
+
+    @property
+    def subject(self) -> str:
+        """``portfolio of N labs on M sites``, for a figure's title."""
+        sites = len(set(self.site_ids))
+        return f"portfolio of {len(self.lab_ids)} labs on {sites} site{'s' if sites > 1 else ''}"
 
     TABLES: ClassVar[tuple[str, ...]] = (*LossDistribution.TABLES, "labs")
 

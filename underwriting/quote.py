@@ -332,6 +332,21 @@ class Quote:
             )
         return html_block(self._display_title(), self._display_lines(), tables)
 
+    def _simulated(self) -> SimulationResult:
+        if self.result is None:
+            raise ValueError("this quote holds no simulation (read back from storage): replay it")
+        return self.result
+
+    def plot_ep_curve(self, path: str | os.PathLike[str] | None = None) -> Figure:
+        """The EP curves of the quoted terms, titled with the lab's name (``[plots]`` extra)."""
+        sub = self.submission
+        return self._simulated().plot_ep_curve(path, subject=f"{sub.lab_name} ({sub.lab_id})")
+
+    def plot_histogram(self, path: str | os.PathLike[str] | None = None) -> Figure:
+        """The annual loss histogram of the quoted terms, titled with the lab's name."""
+        sub = self.submission
+        return self._simulated().plot_histogram(path, subject=f"{sub.lab_name} ({sub.lab_id})")
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary of the quote (without the simulation arrays)."""
         converted = _jsonable(self)

@@ -461,22 +461,36 @@ class LossDistribution:
 
     # ------------------------------------------------------------------ plots
 
-    def plot_ep_curve(self, path: str | os.PathLike[str] | None = None) -> Figure:
-        """AEP and OEP curves with standard-error bands; saved as PNG at ``path`` if given.
+    @property
+    def subject(self) -> str:
+        """What the distribution is of, for a figure's title (empty when nothing says)."""
+        return ""
+
+    def plot_ep_curve(
+        self, path: str | os.PathLike[str] | None = None, *, subject: str | None = None
+    ) -> Figure:
+        """AEP and OEP curves with standard-error bands and the 1-in-100/200/250 years marked;
+        saved as PNG at ``path`` if given. ``subject`` (a lab's name) replaces
+        :attr:`subject` in the title.
 
         Needs the ``[plots]`` extra (matplotlib).
         """
         from underwriting.report import plot_ep_curve
 
-        return plot_ep_curve(self, path)
+        return plot_ep_curve(self, path, subject=subject)
 
     def plot_histogram(
-        self, path: str | os.PathLike[str] | None = None, *, bins: int = 60
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        bins: int = 60,
+        subject: str | None = None,
     ) -> Figure:
-        """Histogram of the annual insured loss; saved as PNG at ``path`` if given."""
+        """Histogram of the annual insured loss, the probability of no loss in the title; saved
+        as PNG at ``path`` if given."""
         from underwriting.report import plot_histogram
 
-        return plot_histogram(self, path, bins=bins)
+        return plot_histogram(self, path, bins=bins, subject=subject)
 
     # ------------------------------------------------------------------ tables
 
@@ -705,6 +719,11 @@ class SimulationResult(LossDistribution):
     @property
     def currency(self) -> str | None:
         return self.profile.currency
+
+    @property
+    def subject(self) -> str:
+        """``lab <id>`` for a lab's profile, ``own profile`` for an actuary's."""
+        return f"lab {self.profile.lab_id}" if self.profile.lab_id else "own profile"
 
     @property
     def experience_applied(self) -> bool:

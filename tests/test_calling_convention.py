@@ -54,7 +54,12 @@ def test_sensitivity_and_stress_take_either_form(tables: uw.RatingTables) -> Non
     one = uw.sensitivity(request, factor, values, tables=tables, n_years=4_000, seed=3)
     two = uw.sensitivity(sub, terms, factor, values, tables=tables, n_years=4_000, seed="3")
     assert one == two
+    named = uw.sensitivity(
+        request, factor=factor, values=values, tables=tables, n_years=4_000, seed=3
+    )
+    assert named == one  # the keywords of the earlier signature still work
     a = uw.stress(request, "explosion", tables=tables, n_years=3_000, seed=2)
+    assert uw.stress(request, scenario_id="explosion", tables=tables, n_years=3_000, seed=2) == a
     b = uw.stress(sub, terms, "explosion", tables=tables, n_years=3_000, seed="2")
     assert a == b
     with pytest.raises(TypeError, match="needs its PolicyTerms next"):

@@ -98,8 +98,23 @@ def sensitivity(
 ) -> tuple[SensitivityPoint, ...]: ...
 
 
+@overload
+def sensitivity(
+    request: QuoteRequest,
+    /,
+    *,
+    factor: str,
+    values: Sequence[Any],
+    tables: RatingTables | None = None,
+    n_years: int = 100_000,
+    seed: int | str | None = None,
+) -> tuple[SensitivityPoint, ...]: ...
+
+
 def sensitivity(
     *arguments: Any,
+    factor: str | None = None,
+    values: Sequence[Any] | None = None,
     tables: RatingTables | None = None,
     n_years: int = 100_000,
     seed: int | str | None = None,
@@ -133,7 +148,10 @@ def sensitivity(
     >>> [p.premium for p in points] == sorted((p.premium for p in points), reverse=True)
     True
     """
-    request, (factor, values) = split_subject(arguments, ("factor", "values"), "sensitivity")
+    named = tuple(value for value in (factor, values) if value is not None)
+    request, (factor, values) = split_subject(
+        (*arguments, *named), ("factor", "values"), "sensitivity"
+    )
     tables = tables or load_rating_tables()
     if not values:
         raise ValueError("values must hold at least one value")
@@ -220,8 +238,21 @@ def stress(
 ) -> StressResult: ...
 
 
+@overload
+def stress(
+    request: QuoteRequest,
+    /,
+    *,
+    scenario_id: str,
+    tables: RatingTables | None = None,
+    n_years: int = 50_000,
+    seed: int | str | None = None,
+) -> StressResult: ...
+
+
 def stress(
     *arguments: Any,
+    scenario_id: str | None = None,
     tables: RatingTables | None = None,
     n_years: int = 50_000,
     seed: int | str | None = None,
@@ -242,7 +273,8 @@ def stress(
     >>> result.stressed.value > result.baseline.value
     True
     """
-    request, (scenario_id,) = split_subject(arguments, ("scenario_id",), "stress")
+    named = () if scenario_id is None else (scenario_id,)
+    request, (scenario_id,) = split_subject((*arguments, *named), ("scenario_id",), "stress")
     tables = tables or load_rating_tables()
     chosen = check_run(n_years, 1, seed)
     profile, _ = rate_with_experience(request.submission, tables)

@@ -8,7 +8,8 @@ events drawn with arrays). The compiled engine makes the same draws in one pass 
 ``_plan`` flattens a profile and its terms into record arrays with named fields, ``_scalar``
 holds its scalar functions (hash, severities, terms), ``_year_loop`` the loop numba compiles,
 ``_threads`` the thread runtime, and ``_compiled`` runs a block through them. ``_executors`` runs
-blocks in process or on Dask.
+blocks in process or on Dask. ``_exact`` computes, where the model allows, the same annual loss
+distribution without simulating: by FFT, to cross-check the simulation.
 """
 
 from underwriting.engine._compiled import warm_up

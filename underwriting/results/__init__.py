@@ -1,7 +1,10 @@
 """What a simulation returns: annual losses, their metrics with standard errors, year loss tables.
 
-``_results`` holds the loss distribution, the simulation result and the tables built from them.
-At run time it imports only :mod:`underwriting.model`; its ``plot_*()`` methods import
+``_results`` holds the loss distribution, the simulation result and the tables built from them;
+``_display`` their short ``repr`` and notebook HTML; ``_tables`` their tables as named columns
+for pandas and polars (imported only when asked for); ``_ord`` the standard loss tables in the
+Oasis ORD layout; ``_exact`` the exact (FFT) distribution's result and the cross-check against
+it. At run time they import only :mod:`underwriting.model`; the ``plot_*()`` methods import
 :mod:`underwriting.report` when called.
 """
 

@@ -39,7 +39,7 @@ from api.settings import Settings
 from api.store import ROLES, Store, StoreError, hash_key
 from underwriting import report
 from underwriting.model import SEED_RANGE, check_seed
-from underwriting.rating import Flat
+from underwriting.rating import Flat, rating_tables_at
 
 app = typer.Typer(help="Laboratory all-risk underwriting engine.", no_args_is_help=True)
 keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -305,14 +305,12 @@ def _load_tables(spec: str | None) -> uw.RatingTables:
     """Rating tables by version name (the packaged ones) or by version folder."""
     if spec is None:
         return uw.load_rating_tables()
-    path = Path(spec)
+    is_path = os.sep in spec or (os.altsep is not None and os.altsep in spec)
+    if is_path and not Path(spec).is_dir():
+        what = "is not a rating-tables folder" if Path(spec).exists() else "does not exist"
+        raise _BadInputError(f"error: {spec} {what}")
     try:
-        if path.is_dir():
-            folder = path.resolve()
-            return uw.load_rating_tables(folder.name, root=folder.parent)
-        if os.sep in spec or (os.altsep is not None and os.altsep in spec):
-            raise _BadInputError(f"error: {spec} is not a rating-tables folder")
-        return uw.load_rating_tables(spec)
+        return rating_tables_at(spec)
     except tomllib.TOMLDecodeError as error:
         raise uw.RatingTableError(
             f"a manifest.toml beside {spec} is not valid TOML: {error}"
@@ -584,18 +582,18 @@ def simulate(
 
 @tables_app.command("validate")
 def validate_tables(
-    directory: Annotated[
-        Path,
+    tables: Annotated[
+        str,
         typer.Argument(
-            exists=True,
-            file_okay=False,
-            help="a version folder (manifest.toml, scenarios.toml, ...), e.g. rating_tables/2026.1",
+            help="a version name (2026.1) or a version folder (manifest.toml, scenarios.toml, "
+            "...), e.g. rating_tables/2026.1",
         ),
     ],
 ) -> None:
-    """Check a rating-tables folder: hashes, every row and every cross reference."""
+    """Check a rating-tables folder or packaged version: hashes, every row and every cross
+    reference."""
     with _exit_codes():
-        rating = _load_tables(str(directory.resolve()))
+        rating = _load_tables(tables)
     console = _console()
     console.print(
         f"[bold green]OK[/] rating tables {rating.version}, effective {rating.effective_date}, "

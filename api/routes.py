@@ -24,6 +24,7 @@ from api.schemas import (
     EPPointOut,
     Health,
     MetricOut,
+    QueryDateTime,
     QuoteOut,
     QuotePage,
     QuoteStatus,
@@ -325,8 +326,8 @@ def list_quotes(
         ),
     ] = None,
     lab_id: Annotated[str | None, Query(max_length=100)] = None,
-    created_from: dt.datetime | None = None,
-    created_to: dt.datetime | None = None,
+    created_from: QueryDateTime | None = None,
+    created_to: QueryDateTime | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[
         str | None,

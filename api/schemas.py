@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from underwriting import QuoteRequest
 from underwriting.model import SeedText, Submission
@@ -495,3 +495,15 @@ class Health(_Out):
 class Readiness(_Out):
     status: Literal["ready"]
     tables_version: str
+
+
+def _iso_date_time(value: object) -> object:
+    """A query's date-time is ISO 8601 text: a bare number (which pydantic would read as a Unix
+    time) is refused, so the query means what the OpenAPI contract says it means."""
+    if isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        raise ValueError("must be an ISO 8601 date-time such as 2026-12-06T00:00:00Z, not a number")
+    return value
+
+
+QueryDateTime = Annotated[dt.datetime, BeforeValidator(_iso_date_time)]
+"""A date-time in a query string: ISO 8601 text only."""

@@ -34,9 +34,10 @@ from underwriting.analysis import (
     simulate_request,
     stress,
 )
-from underwriting.engine import simulate, simulate_many, warm_up
+from underwriting.engine import exact, simulate, simulate_many, warm_up
 from underwriting.errors import (
     AuthorityError,
+    ExactMethodError,
     HeavyTailError,
     OfferError,
     ProfileError,
@@ -110,8 +111,10 @@ from underwriting.rating import (
 from underwriting.request import QuoteRequest
 from underwriting.results import (
     Contribution,
+    CrossCheck,
     EPPoint,
     EventLosses,
+    ExactDistribution,
     LossDistribution,
     Metric,
     SimulationResult,
@@ -149,11 +152,14 @@ __all__ = [
     "ClaimsHistory",
     "ColdStorage",
     "Contribution",
+    "CrossCheck",
     "Decision",
     "EPPoint",
     "EquipmentItem",
     "EventLossTable",
     "EventLosses",
+    "ExactDistribution",
+    "ExactMethodError",
     "ExperienceRating",
     "Fixed",
     "Gamma",
@@ -217,6 +223,7 @@ __all__ = [
     "available_versions",
     "compare_tables",
     "decide",
+    "exact",
     "load_rating_tables",
     "marginal_impact",
     "price",

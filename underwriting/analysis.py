@@ -11,13 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
 from underwriting.engine import check_run, simulate
 from underwriting.errors import UnderwritingError
-from underwriting.model import Fixed
+from underwriting.model import Fixed, parse_seed
 from underwriting.pricing import paired_standard_error
 from underwriting.quote import Quote, quote
 from underwriting.rating import (
@@ -27,8 +27,12 @@ from underwriting.rating import (
     load_rating_tables,
     rate_with_experience,
 )
-from underwriting.request import QuoteRequest
+from underwriting.request import QuoteRequest, split_subject
 from underwriting.results import Metric, SimulationResult
+
+if TYPE_CHECKING:
+    from underwriting.model import Submission
+    from underwriting.terms import PolicyTerms
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,21 +71,63 @@ def _point(q: Quote, value: Any) -> SensitivityPoint:
     )
 
 
+@overload
 def sensitivity(
     request: QuoteRequest,
     factor: str,
     values: Sequence[Any],
+    /,
     *,
+    tables: RatingTables | None = None,
+    n_years: int = 100_000,
+    seed: int | str | None = None,
+) -> tuple[SensitivityPoint, ...]: ...
+
+
+@overload
+def sensitivity(
+    submission: Submission,
+    terms: PolicyTerms,
+    factor: str,
+    values: Sequence[Any],
+    /,
+    *,
+    tables: RatingTables | None = None,
+    n_years: int = 100_000,
+    seed: int | str | None = None,
+) -> tuple[SensitivityPoint, ...]: ...
+
+
+@overload
+def sensitivity(
+    request: QuoteRequest,
+    /,
+    *,
+    factor: str,
+    values: Sequence[Any],
+    tables: RatingTables | None = None,
+    n_years: int = 100_000,
+    seed: int | str | None = None,
+) -> tuple[SensitivityPoint, ...]: ...
+
+
+def sensitivity(
+    *arguments: Any,
+    factor: str | None = None,
+    values: Sequence[Any] | None = None,
     tables: RatingTables | None = None,
     n_years: int = 100_000,
     seed: int | str | None = None,
 ) -> tuple[SensitivityPoint, ...]:
     """The premium and metrics as one rating factor or term takes each of ``values``.
 
+    Called as ``sensitivity(request, factor, values)`` or ``sensitivity(submission, terms,
+    factor, values)``, like :func:`underwriting.quote`.
+
     Parameters
     ----------
     request
-        The base quote request.
+        The base quote request (or a submission and its terms).
     factor
         A dotted path into the request: ``"terms.sections.property.deductible"``,
         ``"terms.aggregate_limit"``, ``"submission.protections.sprinklers"``,
@@ -89,7 +135,8 @@ def sensitivity(
     values
         The values to try; each is validated like a request (a bad value names the field).
     n_years, seed
-        Fixed for every point, so that all points see the same simulated events.
+        Fixed for every point, so that all points see the same simulated events; the seed is an
+        integer or its decimal string.
 
     Example
     -------
@@ -101,6 +148,10 @@ def sensitivity(
     >>> [p.premium for p in points] == sorted((p.premium for p in points), reverse=True)
     True
     """
+    named = tuple(value for value in (factor, values) if value is not None)
+    request, (factor, values) = split_subject(
+        (*arguments, *named), ("factor", "values"), "sensitivity"
+    )
     tables = tables or load_rating_tables()
     if not values:
         raise ValueError("values must hold at least one value")
@@ -162,18 +213,56 @@ class StressResult:
     added_percentiles: dict[str, float]
 
 
+@overload
 def stress(
     request: QuoteRequest,
     scenario_id: str,
+    /,
     *,
     tables: RatingTables | None = None,
     n_years: int = 50_000,
-    seed: int | None = None,
+    seed: int | str | None = None,
+) -> StressResult: ...
+
+
+@overload
+def stress(
+    submission: Submission,
+    terms: PolicyTerms,
+    scenario_id: str,
+    /,
+    *,
+    tables: RatingTables | None = None,
+    n_years: int = 50_000,
+    seed: int | str | None = None,
+) -> StressResult: ...
+
+
+@overload
+def stress(
+    request: QuoteRequest,
+    /,
+    *,
+    scenario_id: str,
+    tables: RatingTables | None = None,
+    n_years: int = 50_000,
+    seed: int | str | None = None,
+) -> StressResult: ...
+
+
+def stress(
+    *arguments: Any,
+    scenario_id: str | None = None,
+    tables: RatingTables | None = None,
+    n_years: int = 50_000,
+    seed: int | str | None = None,
 ) -> StressResult:
     """The loss if ``scenario_id`` happens this year: a forced event on top of the usual year.
 
     The forced event has the scenario's impacts, severities and cascades for this lab; it draws
-    from its own stream, so every other event of the year is the one the baseline saw.
+    from its own stream, so every other event of the year is the one the baseline saw. Called
+    as ``stress(request, scenario_id)`` or ``stress(submission, terms, scenario_id)``, like
+    :func:`underwriting.quote`; the seed is an integer or its decimal string.
 
     Example
     -------
@@ -184,8 +273,10 @@ def stress(
     >>> result.stressed.value > result.baseline.value
     True
     """
+    named = () if scenario_id is None else (scenario_id,)
+    request, (scenario_id,) = split_subject((*arguments, *named), ("scenario_id",), "stress")
     tables = tables or load_rating_tables()
-    seed = check_run(n_years, 1, seed)
+    chosen = check_run(n_years, 1, seed)
     profile, _ = rate_with_experience(request.submission, tables)
     known = [scenario.id for scenario in profile.scenarios]
     if scenario_id not in known:
@@ -205,8 +296,8 @@ def stress(
     stressed_profile = profile.model_copy(
         update={"scenarios": (*profile.scenarios, forced), "cascades": cascades}
     )
-    baseline = simulate(profile, request.terms, n_years=n_years, seed=seed)
-    stressed = simulate(stressed_profile, request.terms, n_years=n_years, seed=seed)
+    baseline = simulate(profile, request.terms, n_years=n_years, seed=chosen)
+    stressed = simulate(stressed_profile, request.terms, n_years=n_years, seed=chosen)
     added = stressed.annual_loss - baseline.annual_loss
     return StressResult(
         scenario=scenario_id,
@@ -225,7 +316,7 @@ def simulate_request(
     request: QuoteRequest,
     *,
     n_years: int,
-    seed: int | None = None,
+    seed: int | str | None = None,
     tables: RatingTables | None = None,
     detail: Literal["full", "annual"] = "full",
     progress: Callable[[int], None] | None = None,
@@ -352,7 +443,7 @@ def reprice(
     old: RatingTables,
     new: RatingTables,
     *,
-    seed: int | None = None,
+    seed: int | str | None = None,
     n_years: int = 50_000,
     progress: Callable[[], None] | None = None,
 ) -> Repricing:
@@ -371,7 +462,7 @@ def reprice(
     progress
         Called after each quote (twice a lab).
     """
-    chosen = old.pricing.precision.default_seed if seed is None else seed
+    chosen = old.pricing.precision.default_seed if seed is None else parse_seed(seed)
     labs = []
     for request in requests:
         quotes: list[Quote | str] = []

@@ -8,6 +8,8 @@ The tree::
     ├── ProfileError             a submission cannot be turned into a risk profile
     ├── TermsError               policy terms cannot be applied to the losses given
     ├── SimulationLimitError     a simulation would be too large (events or years)
+    ├── ExactMethodError         the exact (FFT) method does not apply to a profile or terms
+    │                            (names each scenario or term that stops it)
     └── WorkflowError            an action on a quote record that its state, its validity or the
         │                        actor's authority does not allow
         ├── TransitionError      the quote's state does not allow the action (names the state,
@@ -95,6 +97,11 @@ class TermsError(UnderwritingError):
 
 class SimulationLimitError(UnderwritingError):
     """A simulation would need more events or memory than allowed."""
+
+
+class ExactMethodError(UnderwritingError):
+    """The exact method (:func:`underwriting.engine.exact`) does not apply: the message names
+    each scenario or term that stops it and what would allow it. Simulate instead."""
 
 
 class WorkflowError(UnderwritingError):

@@ -19,7 +19,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from underwriting.analysis import simulate_request
-from underwriting.rating import load_rating_tables
+from underwriting.rating import rating_tables_at
 from underwriting.request import QuoteRequest
 
 
@@ -32,11 +32,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--years", type=int, default=200_000, help="simulated years per lab")
     parser.add_argument(
         "--seed",
-        type=int,
+        type=str,
         default=None,
         help="seed (same seed, same figures); default the tables' default_seed, as quotes use",
     )
-    parser.add_argument("--tables", default=None, help="rating tables version (default newest)")
+    parser.add_argument(
+        "--tables",
+        default=None,
+        help="rating tables: a version name or a version folder (default: the newest)",
+    )
     parser.add_argument(
         "--detail",
         choices=("full", "annual"),
@@ -44,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         help="'annual' keeps the annual losses only: no OEP or breakdowns, 8 bytes a year",
     )
     args = parser.parse_args(argv)
-    tables = load_rating_tables(args.tables)
+    tables = rating_tables_at(args.tables)
     for path in args.files:
         try:
             request = QuoteRequest.model_validate_json(path.read_text(encoding="utf-8"))

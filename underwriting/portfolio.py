@@ -17,7 +17,7 @@ each lab's mean loss in the portfolio's worst years, which add up to the portfol
 Example
 -------
 >>> import pathlib
->>> from underwriting.request import QuoteRequest
+>>> from underwriting.request import QuoteRequest, as_request
 >>> requests = [QuoteRequest.model_validate_json(p.read_text())
 ...             for p in sorted(pathlib.Path("examples").glob("*.json"))]
 >>> result = simulate_portfolio(Portfolio(requests), n_years=20_000, seed=1)
@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -57,14 +57,16 @@ from underwriting.rating import (
     load_rating_tables,
     rate_with_experience,
 )
-from underwriting.request import QuoteRequest
-from underwriting.results import LossDistribution, Metric, check_level, format_money
+from underwriting.request import QuoteRequest, as_request
+from underwriting.results import LossDistribution, Metric, Table, check_level, format_money
 from underwriting.terms import PolicyTerms
 
 if TYPE_CHECKING:
     import os
 
     from matplotlib.figure import Figure
+
+    from underwriting.model import Submission
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -311,7 +313,7 @@ class Portfolio:
         return Portfolio(moved, tables=self.tables)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class PortfolioResult(LossDistribution):
     """The portfolio's annual losses, with the same metrics as a single lab's, plus per lab.
 
@@ -355,9 +357,50 @@ class PortfolioResult(LossDistribution):
             self.lab_ids,
             [float(v) for v in self.lab_tail_means],
             path,
-            title=f"Contributions to TVaR {self.tail_level:.0%}",
+            title=f"Contributions to TVaR {self.tail_level:.0%}, {self.subject}",
             currency=self.currency,
         )
+
+    @property
+    def subject(self) -> str:
+        """``portfolio of N labs on M sites``, for a figure's title."""
+        sites = len(set(self.site_ids))
+        return f"portfolio of {len(self.lab_ids)} labs on {sites} site{'s' if sites > 1 else ''}"
+
+    TABLES: ClassVar[tuple[str, ...]] = (*LossDistribution.TABLES, "labs")
+
+    def table(self, name: str = "metrics") -> Table:
+        """One of :attr:`TABLES` as named columns: those of a loss distribution
+        (:meth:`LossDistribution.table`) and ``labs``: ``lab_id``, ``site_id``, ``mean``,
+        ``standard_error`` and ``tvar_contribution`` (the lab's Euler part of the portfolio's
+        TVaR at ``tail_level``), one row per lab."""
+        if name != "labs":
+            return super().table(name)
+        return {
+            "lab_id": list(self.lab_ids),
+            "site_id": list(self.site_ids),
+            "mean": self.lab_means,
+            "standard_error": self.lab_standard_errors,
+            "tvar_contribution": self.lab_tail_means,
+        }
+
+    def _display_title(self) -> str:
+        sites = len(set(self.site_ids))
+        return (
+            f"PortfolioResult: {len(self.lab_ids)} labs on {sites} site(s), {self.n_years:,} "
+            f"years, seed {self.seed}{self._amounts_in()}"
+        )
+
+    def _display_lines(self) -> list[str]:
+        tvar = self.tvar(self.tail_level)
+        order = np.argsort(-self.lab_tail_means)[:3]
+        parts = ", ".join(
+            f"{self.lab_ids[i]} {format_money(float(self.lab_tail_means[i]))}"
+            + (f" ({float(self.lab_tail_means[i]) / tvar:.0%})" if tvar > 0 else "")
+            for i in order
+        )
+        more = f" and {len(self.lab_ids) - 3} more" if len(self.lab_ids) > 3 else ""
+        return [f"largest parts of TVaR {self.tail_level:.0%}: {parts}{more}"]
 
     def _summary_title(self) -> str:
         sites = len(set(self.site_ids))
@@ -450,7 +493,7 @@ def simulate_portfolio(
     portfolio: Portfolio,
     *,
     n_years: int,
-    seed: int | None = None,
+    seed: int | str | None = None,
     block_size: int = DEFAULT_BLOCK_YEARS,
     tail_level: float = 0.99,
     progress: Callable[[int], None] | None = None,
@@ -495,7 +538,7 @@ def simulate_portfolio(
     Examples
     --------
     >>> import pathlib
-    >>> from underwriting.request import QuoteRequest
+    >>> from underwriting.request import QuoteRequest, as_request
     >>> requests = [QuoteRequest.model_validate_json(p.read_text())
     ...             for p in sorted(pathlib.Path("examples").glob("*.json"))]
     >>> portfolio = Portfolio(requests)
@@ -613,17 +656,22 @@ def _tvar(level: float) -> Callable[[FloatArray], float]:
 
 def marginal_impact(
     portfolio: Portfolio,
-    request: QuoteRequest,
+    request: QuoteRequest | Submission,
+    terms: PolicyTerms | None = None,
     *,
     n_years: int = 200_000,
-    seed: int | None = None,
+    seed: int | str | None = None,
 ) -> MarginalImpact:
-    """The expected loss, VaR 99.5% and TVaR 99% that writing ``request`` adds to the portfolio.
+    """The expected loss, VaR 99.5% and TVaR 99% that writing a lab adds to the portfolio.
 
-    Both portfolios are simulated with the same seed, so the labs already written see the same
-    events in both (up to the shared site events, whose rate is the site's largest: a new lab
-    with a higher rate on an existing site makes site events more frequent for everyone).
+    The lab is a :class:`~underwriting.request.QuoteRequest`, or a submission and its terms
+    (``marginal_impact(portfolio, submission, terms)``), as for :func:`underwriting.quote`.
+    Both portfolios are simulated with the same seed (an integer or its decimal string), so the
+    labs already written see the same events in both (up to the shared site events, whose rate is
+    the site's largest: a new lab with a higher rate on an existing site makes site events more
+    frequent for everyone).
     """
+    request = as_request(request, terms, "marginal_impact")
     seed = check_run(n_years, DEFAULT_BLOCK_YEARS, seed)
     without = simulate_portfolio(portfolio, n_years=n_years, seed=seed)
     with_lab = simulate_portfolio(portfolio.with_request(request), n_years=n_years, seed=seed)

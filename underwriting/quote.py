@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel
 
-from underwriting.engine import check_seed, expected_events_per_year, simulate_many
+from underwriting.engine import expected_events_per_year, simulate_many
 from underwriting.errors import SimulationLimitError, UnderwritingError, UnderwritingWarning
-from underwriting.model import Submission
+from underwriting.model import Submission, parse_seed
 from underwriting.pricing import (
     Premium,
     WorksheetRow,
@@ -51,12 +51,26 @@ from underwriting.rating import (
     submission_facts,
 )
 from underwriting.request import QuoteRequest, option_labels
-from underwriting.results import Metric, SimulationResult
+from underwriting.results import (
+    DISPLAY_RETURN_PERIODS,
+    Metric,
+    SimulationResult,
+    Table,
+    format_amount,
+    format_figure,
+    format_with_error,
+    html_block,
+    html_table,
+    to_pandas,
+    to_polars,
+)
 from underwriting.terms import PolicyTerms, SectionTerms, check_cover
 
 if TYPE_CHECKING:
     import os
 
+    import pandas as pd
+    import polars as pl
     from matplotlib.figure import Figure
 
 _YEAR_STEP = 10_000
@@ -141,7 +155,7 @@ class OptionQuote:
     difference_standard_error: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Quote:
     """A priced, decided quote with its build-up and provenance.
 
@@ -192,6 +206,154 @@ class Quote:
         from underwriting.report import plot_worksheet
 
         return plot_worksheet(self, path)
+
+    # ------------------------------------------------------------------ tables
+
+    def table(self, name: str = "worksheet") -> Table:
+        """A table of the quote as named columns:
+
+        - ``worksheet``: ``step``, ``value``, ``explanation``: the build-up, row by row (a row
+          without an amount has none);
+        - ``metrics``: ``metric``, ``value``, ``standard_error``: the headline figures;
+        - ``premium_by_section``: ``section``, ``premium``: the premium's split;
+        - ``options``: ``label``, ``premium``, ``technical_premium``, ``difference``,
+          ``difference_standard_error``, ``decision``: each option against the terms asked for;
+        - any table of the simulation (``SimulationResult.TABLES``: ``ep_curve``,
+          ``by_section``, ``year_loss_table``...), while the quote holds it.
+        """
+        if name == "worksheet":
+            return {
+                "step": [row.name for row in self.worksheet],
+                "value": [row.value for row in self.worksheet],
+                "explanation": [row.explanation for row in self.worksheet],
+            }
+        if name == "metrics":
+            return {
+                "metric": [m.name for m in self.metrics],
+                "value": np.array([m.value for m in self.metrics]),
+                "standard_error": np.array([m.standard_error for m in self.metrics]),
+            }
+        if name == "premium_by_section":
+            return {
+                "section": [str(section) for section in self.premium.by_section],
+                "premium": np.array(list(self.premium.by_section.values()), dtype=np.float64),
+            }
+        if name == "options":
+            return {
+                "label": [o.label for o in self.options],
+                "premium": np.array([o.premium.total for o in self.options], dtype=np.float64),
+                "technical_premium": np.array(
+                    [o.premium.technical for o in self.options], dtype=np.float64
+                ),
+                "difference": np.array([o.difference for o in self.options], dtype=np.float64),
+                "difference_standard_error": np.array(
+                    [o.difference_standard_error for o in self.options], dtype=np.float64
+                ),
+                "decision": [o.decision.outcome for o in self.options],
+            }
+        own = ("worksheet", "metrics", "premium_by_section", "options")
+        simulated = self.result.TABLES if self.result is not None else ()
+        if self.result is None or name not in simulated:
+            raise ValueError(
+                f"table {name!r} is not one of this quote's: {', '.join((*own, *simulated))}"
+            )
+        return self.result.table(name)
+
+    def to_pandas(self, name: str = "worksheet") -> pd.DataFrame:
+        """A table of :meth:`table` as a pandas DataFrame (the ``[notebook]`` extra)."""
+        return to_pandas(self.table(name))
+
+    def to_polars(self, name: str = "worksheet") -> pl.DataFrame:
+        """A table of :meth:`table` as a polars DataFrame (the ``[notebook]`` extra)."""
+        return to_polars(self.table(name))
+
+    # ------------------------------------------------------------------ display
+
+    def _currency(self) -> str:
+        return f" {self.result.currency}" if self.result and self.result.currency else ""
+
+    def _display_title(self) -> str:
+        sub = self.submission
+        return (
+            f"Quote {sub.lab_id} ({sub.lab_name}), tables {self.provenance.tables_version}: "
+            f"{self.decision.outcome}"
+        )
+
+    def _display_lines(self) -> list[str]:
+        premium = self.premium
+        lines = [
+            f"premium {format_amount(premium.total)}{self._currency()} + tax "
+            f"{format_amount(premium.tax)}; technical "
+            f"{format_with_error('', premium.technical, premium.standard_error)} (relative s.e. "
+            f"{premium.relative_error:.2%}), {self.provenance.n_years:,} years, seed "
+            f"{self.provenance.seed}"
+        ]
+        lines += [f"{reason.outcome}: {reason.message}" for reason in self.decision.reasons[:3]]
+        if len(self.decision.reasons) > 3:
+            lines.append(f"and {len(self.decision.reasons) - 3} more reasons")
+        if self.options:
+            lines.append(
+                "options: "
+                + "; ".join(
+                    f"{o.label} {format_amount(o.premium.total)} ({o.decision.outcome})"
+                    for o in self.options[:3]
+                )
+                + (f" and {len(self.options) - 3} more" if len(self.options) > 3 else "")
+            )
+        if self.warnings:
+            lines.append("warnings: " + ", ".join(sorted({w.code for w in self.warnings})))
+        return lines
+
+    def __repr__(self) -> str:
+        metrics = " | ".join(
+            f"{m.name} {format_with_error(m.name, m.value, m.standard_error)}" for m in self.metrics
+        )
+        lines = [f"<{self._display_title()}", *(f"  {line}" for line in self._display_lines())]
+        lines += [f"  {metrics}", "  worksheet, premium, decision.reasons; to_json() for all>"]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """A small HTML table for notebooks: the decision, the premium and the headline
+        figures with their standard errors."""
+        metrics = html_table(
+            ("metric", "value", "std. error"),
+            [
+                (m.name, format_figure(m.name, m.value), format_figure(m.name, m.standard_error))
+                for m in self.metrics
+            ],
+        )
+        tables = [metrics]
+        if self.result is not None:
+            points = self.result.ep_curve(DISPLAY_RETURN_PERIODS)
+            tables.append(
+                html_table(
+                    ("return period", "AEP", "s.e."),
+                    [
+                        (
+                            f"1 in {p.return_period:,.0f}",
+                            format_amount(p.aep),
+                            format_amount(p.aep_standard_error),
+                        )
+                        for p in points
+                    ],
+                )
+            )
+        return html_block(self._display_title(), self._display_lines(), tables)
+
+    def _simulated(self) -> SimulationResult:
+        if self.result is None:
+            raise ValueError("this quote holds no simulation (read back from storage): replay it")
+        return self.result
+
+    def plot_ep_curve(self, path: str | os.PathLike[str] | None = None) -> Figure:
+        """The EP curves of the quoted terms, titled with the lab's name (``[plots]`` extra)."""
+        sub = self.submission
+        return self._simulated().plot_ep_curve(path, subject=f"{sub.lab_name} ({sub.lab_id})")
+
+    def plot_histogram(self, path: str | os.PathLike[str] | None = None) -> Figure:
+        """The annual loss histogram of the quoted terms, titled with the lab's name."""
+        sub = self.submission
+        return self._simulated().plot_histogram(path, subject=f"{sub.lab_name} ({sub.lab_id})")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary of the quote (without the simulation arrays)."""
@@ -535,14 +697,14 @@ def _seed(seed: int | str | None, tables: RatingTables) -> int:
     if seed is None:
         return tables.pricing.precision.default_seed
     try:
-        return check_seed(int(seed))
+        return parse_seed(seed)
     except ValueError as error:
         raise UnderwritingError(f"seed {seed!r}: {error}") from error
 
 
 def quote(
-    submission: Submission,
-    terms: PolicyTerms,
+    submission: Submission | QuoteRequest,
+    terms: PolicyTerms | None = None,
     *,
     tables: RatingTables | None = None,
     seed: int | str | None = None,
@@ -559,7 +721,9 @@ def quote(
     Parameters
     ----------
     submission, terms
-        The lab and the terms asked for.
+        The lab and the terms asked for; or a :class:`~underwriting.request.QuoteRequest` alone
+        (``quote(request)``), whose options, option labels, seed and precision target are used
+        unless given here too (an argument given here wins).
     tables
         Rating tables; the newest version by default.
     seed
@@ -606,6 +770,24 @@ def quote(
     >>> sum(q.premium.by_section.values()) == q.premium.total
     True
     """
+    if isinstance(submission, QuoteRequest):
+        if terms is not None:
+            raise TypeError(
+                "quote(request, ...): a QuoteRequest carries its own terms; pass either a "
+                "request, or a submission and its terms"
+            )
+        request = submission
+        submission, terms = request.submission, request.terms
+        seed = request.seed if seed is None else seed
+        if not options:
+            options, labels = request.options, request.option_labels
+        if target_relative_error is None:
+            target_relative_error = request.target_relative_error
+    if not isinstance(submission, Submission) or not isinstance(terms, PolicyTerms):
+        raise TypeError(
+            "quote() quotes a QuoteRequest, or a Submission followed by its PolicyTerms; got "
+            f"{type(submission).__name__} and {type(terms).__name__}"
+        )
     check_cover(terms, "terms")
     for number, option in enumerate(options):
         check_cover(option, f"options[{number}]")

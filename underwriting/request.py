@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Self
 
 from pydantic import (
@@ -89,3 +90,54 @@ class QuoteRequest(BaseModel):
         if isinstance(data, dict) and not self.option_labels:
             data.pop("option_labels", None)
         return data
+
+
+def as_request(
+    subject: QuoteRequest | Submission, terms: PolicyTerms | None, function: str
+) -> QuoteRequest:
+    """The one calling convention: a :class:`QuoteRequest`, or a submission and its terms.
+
+    ``function`` names the caller in the ``TypeError`` raised for anything else.
+    """
+    if isinstance(subject, QuoteRequest):
+        if terms is not None:
+            raise TypeError(
+                f"{function}(request, ...): a QuoteRequest carries its own terms; pass either a "
+                "request, or a submission and its terms, not a request and terms"
+            )
+        return subject
+    if isinstance(subject, Submission):
+        if not isinstance(terms, PolicyTerms):
+            raise TypeError(
+                f"{function}(submission, terms, ...): the submission needs its PolicyTerms next, "
+                f"got {type(terms).__name__}"
+            )
+        return QuoteRequest(submission=subject, terms=terms)
+    raise TypeError(
+        f"{function}() quotes a QuoteRequest, or a Submission followed by its PolicyTerms; got "
+        f"{type(subject).__name__}"
+    )
+
+
+def split_subject(
+    arguments: Sequence[Any], names: Sequence[str], function: str
+) -> tuple[QuoteRequest, tuple[Any, ...]]:
+    """``(request, *rest)`` or ``(submission, terms, *rest)`` as the request and ``rest``.
+
+    ``names`` are the names of ``rest`` (for the error raised when their count is wrong).
+    """
+    if not arguments:
+        raise TypeError(f"{function}() needs a QuoteRequest, or a Submission and its PolicyTerms")
+    subject, *rest = arguments
+    if isinstance(subject, Submission):
+        request = as_request(subject, rest[0] if rest else None, function)
+        rest = rest[1:]
+    else:
+        request = as_request(subject, None, function)
+    if len(rest) != len(names):
+        wanted = ", ".join(names)
+        raise TypeError(
+            f"{function}(request, {wanted}) or {function}(submission, terms, {wanted}): got "
+            f"{len(rest)} argument(s) after the lab instead of {len(names)}"
+        )
+    return request, tuple(rest)

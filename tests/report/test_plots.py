@@ -13,6 +13,7 @@ import pytest
 from conftest import reference_profile, reference_terms
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.text import Text
 
 import underwriting as uw
 from underwriting import report
@@ -32,6 +33,56 @@ def quote() -> uw.Quote:
         (ROOT / "examples" / "physics_low_hazard.json").read_text(encoding="utf-8")
     )
     return uw.quote(request.submission, request.terms, n_years=20_000)
+
+
+def _labelled_lines(figure: Figure) -> list[str]:
+    return [
+        str(line.get_label())
+        for line in figure.axes[0].get_lines()
+        if not str(line.get_label()).startswith("_")
+    ]
+
+
+def _overlaps(figure: Figure) -> list[tuple[str, str]]:
+    """Pairs of visible texts (titles, labels, tick labels, annotations, legend) that overlap,
+    or a text that leaves the figure."""
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    undrawn = set()  # tick labels outside the axis' view are kept but not drawn
+    for axes in figure.axes:
+        for axis in (axes.xaxis, axes.yaxis):
+            low, high = sorted(axis.get_view_interval())
+            for tick in (*axis.get_major_ticks(), *axis.get_minor_ticks()):
+                if (
+                    not low - 1e-9 * abs(high - low)
+                    <= tick.get_loc()
+                    <= high + 1e-9 * abs(high - low)
+                ):
+                    undrawn |= {id(tick.label1), id(tick.label2)}
+    texts = [
+        text
+        for text in figure.findobj(lambda artist: isinstance(artist, Text))
+        if isinstance(text, Text)
+        and text.get_visible()
+        and text.get_text().strip()
+        and id(text) not in undrawn
+    ]
+    boxes = [
+        (text.get_text(), text.get_window_extent(renderer), text.get_rotation()) for text in texts
+    ]
+    found = []
+    whole = figure.bbox
+    for index, (name, box, angle) in enumerate(boxes):
+        if box.x0 < whole.x0 - 1 or box.x1 > whole.x1 + 1 or box.y0 < whole.y0 - 1:
+            found.append((name, "outside the figure"))
+        for other, other_box, other_angle in boxes[index + 1 :]:
+            # Parallel slanted labels (the waterfall's steps) have upright boxes that overlap
+            # although the words do not: those pairs are left to the eye.
+            if angle % 360 and angle == other_angle:
+                continue
+            if box.overlaps(other_box) and box.width and other_box.width:
+                found.append((name, other))
+    return found
 
 
 def _is_png(path: Path) -> bool:
@@ -86,10 +137,7 @@ def test_the_ep_curve_has_both_curves_with_bands_on_a_log_axis(
     figure = report.plot_ep_curve(result)
     (axes,) = figure.axes
     assert axes.get_xscale() == "log"
-    assert [line.get_label() for line in axes.get_lines()] == [
-        "AEP (annual aggregate)",
-        "OEP (largest occurrence)",
-    ]
+    assert _labelled_lines(figure) == ["AEP (annual aggregate)", "OEP (largest occurrence)"]
     assert len(axes.collections) == 2  # the ±1 standard error bands
     assert axes.get_ylabel() == "insured loss"  # an own profile states no currency
     aep = axes.get_lines()[0].get_ydata()
@@ -103,16 +151,23 @@ def test_a_distribution_without_occurrences_draws_the_aep_alone(tmp_path: Path) 
     )
     path = tmp_path / "aep.png"
     figure = report.plot_ep_curve(portfolio_like, path)
-    assert [line.get_label() for line in figure.axes[0].get_lines()] == ["AEP (annual aggregate)"]
+    assert _labelled_lines(figure) == ["AEP (annual aggregate)"]
     _check(figure, path)
 
 
 def test_the_histogram_reports_the_years_without_loss(result: uw.SimulationResult) -> None:
     zero_years = int(np.count_nonzero(result.annual_loss == 0))
+    share = zero_years / result.n_years
     figure = report.plot_histogram(result)
     (axes,) = figure.axes
-    assert f"{zero_years:,} years" in axes.get_title()
-    assert axes.get_yscale() == "log"
+    assert f"P(no insured loss) = {share:.1%} ± " in axes.get_title()
+    assert f"({zero_years:,} years, not drawn)" in axes.get_title()
+    assert axes.get_yscale() == "linear"
+    assert axes.get_ylabel() == "share of simulated years (%)"
+    heights = [patch.get_height() for patch in axes.patches if isinstance(patch, Rectangle)]
+    assert sum(heights) == pytest.approx(100 * (1 - share))  # every year with a loss, once
+    positive = result.annual_loss[result.annual_loss > 0]
+    assert axes.get_xlim()[0] >= 0.5 * np.quantile(positive, 0.01)  # not from a few cents
     with pytest.raises(ValueError, match="bins"):
         report.plot_histogram(result, bins=0)
 
@@ -123,7 +178,7 @@ def test_a_histogram_of_no_loss_at_all_still_renders(tmp_path: Path) -> None:
     )
     path = tmp_path / "empty.png"
     figure = report.plot_histogram(nothing, path)
-    assert "100 years (100.0%)" in figure.axes[0].get_title()
+    assert "P(no insured loss) = 100.0% ± 0.0% (100 years, not drawn)" in figure.axes[0].get_title()
     _check(figure, path)
 
 
@@ -150,7 +205,8 @@ def test_amount_axes_name_the_tables_currency_and_no_currency_when_none_is_state
 ) -> None:
     currency = uw.load_rating_tables().currency
     assert result.currency is None
-    assert report.plot_histogram(result).axes[0].get_xlabel() == "annual insured loss (log scale)"
+    label = report.plot_histogram(result).axes[0].get_xlabel()
+    assert label.startswith("annual insured loss (log scale, the grey bar also holds the ")
     assert quote.result is not None
     lab = quote.result
     assert lab.currency == currency
@@ -236,3 +292,56 @@ def test_the_rate_monitoring_plot_draws_adequacy_by_month_and_rate_change_of_ren
     assert np.asarray(line.get_xdata()).tolist() == [1]
     assert np.asarray(line.get_ydata()).tolist() == pytest.approx([10.0])
     assert axes.get_title() == "Rate monitoring: 2 policies written"
+
+
+def test_titles_name_the_lab_or_the_portfolio(quote: uw.Quote) -> None:
+    name = quote.submission.lab_name
+    assert name in quote.plot_ep_curve().axes[0].get_title()
+    assert name in quote.plot_histogram().axes[0].get_title()
+    assert name in quote.plot_worksheet().axes[0].get_title()
+    assert quote.result is not None
+    assert f"lab {quote.submission.lab_id}" in quote.result.plot_ep_curve().axes[0].get_title()
+    requests = [
+        uw.QuoteRequest.model_validate_json((ROOT / "examples" / f"{n}.json").read_text())
+        for n in ("physics_low_hazard", "bsl3_biobank")
+    ]
+    portfolio = uw.simulate_portfolio(uw.Portfolio(requests), n_years=2_000, seed=1)
+    title = portfolio.plot_contributions().axes[0].get_title()
+    assert "portfolio of 2 labs on 2 sites" in title
+    assert "portfolio of 2 labs" in portfolio.plot_ep_curve().axes[0].get_title()
+
+
+def test_the_ep_curve_marks_the_1_in_100_200_and_250_years(result: uw.SimulationResult) -> None:
+    figure = report.plot_ep_curve(result)
+    (axes,) = figure.axes
+    xs = [np.asarray(line.get_xdata(), dtype=float) for line in axes.get_lines()]
+    verticals = sorted(float(x[0]) for x in xs if x.size == 2 and x[0] == x[1])
+    assert verticals == [100.0, 200.0, 250.0]
+    box = "\n".join(text.get_text() for text in axes.texts)
+    for point in result.ep_curve([100, 200, 250]):
+        period = f"{point.return_period:,.0f}"
+        assert f"1 in {period}: AEP {point.aep:,.0f} ± {point.aep_standard_error:,.0f}" in box
+
+
+def test_no_label_overlaps_another_or_leaves_the_figure(
+    result: uw.SimulationResult, quote: uw.Quote
+) -> None:
+    names = [f"laboratory-with-a-long-name-{i:03d}" for i in range(40)]
+    values = [float(10_000 * (i % 7) - 5_000) for i in range(40)]
+    figures = {
+        "contributions": report.plot_contributions(names, values, currency="CNY"),
+        "few contributions": report.plot_contributions(["a", "b"], [3e6, -1e6]),
+        # A 60-character name once squeezed the amount axis until its tick labels overlapped.
+        "a long name": report.plot_contributions(["x" * 60, "y"], [1e6, 2e6], currency="CNY"),
+        "ep_curve": quote.plot_ep_curve(),
+        "histogram": quote.plot_histogram(),
+        "own histogram": report.plot_histogram(result),
+        "worksheet": quote.plot_worksheet(),
+    }
+    for name, figure in figures.items():
+        assert _overlaps(figure) == [], name
+    (axes,) = figures["contributions"].axes
+    labels = [tick.get_text() for tick in axes.get_yticklabels()]
+    assert len(labels) == 16  # the 15 largest by name, then the others added up
+    assert labels[-1] == "25 others"
+    assert all(len(label) <= 28 for label in labels)

@@ -25,7 +25,7 @@ from test_api import (
 import underwriting as uw
 from api.main import create_app
 
-# The newest tables: the plausibility bounds and R08 arrived with 2026.2.
+# Tables with the plausibility bounds and R08 (they arrived with 2026.2).
 TABLES_VERSION = "2026.2"
 
 
@@ -156,3 +156,20 @@ def test_a_quote_short_of_its_precision_says_so(client: TestClient, app: FastAPI
     assert warning["value"] == 0.001
     assert "above the target of 0.10%" in warning["message"]
     assert quote["premium"]["relative_error"] > 0.001
+
+
+@pytest.mark.parametrize("value", ["35184372088832", "1.5", "-3"])
+def test_a_number_is_not_a_date_time_in_the_quote_list(
+    client: TestClient, app: FastAPI, value: str
+) -> None:
+    """The contract says ISO 8601 text; pydantic alone would read a number as a Unix time (found
+    by the contract fuzzer: ?created_from=35184372088832 answered 200)."""
+    headers = key_for(app, "wang", "underwriter")
+    for name in ("created_from", "created_to"):
+        problem = assert_problem(
+            client.get("/v1/quotes", params={name: value}, headers=headers), 422
+        )
+        assert name in str(problem), problem
+        assert "ISO 8601" in str(problem), problem
+    ok = client.get("/v1/quotes", params={"created_from": "2026-12-06T00:00:00Z"}, headers=headers)
+    assert ok.status_code == 200

@@ -215,6 +215,23 @@ def test_tables_validate_names_the_file_changed_after_release(tmp_path: Path) ->
     assert "at file base_frequencies.csv, row 1, field rate" in seen
 
 
+@pytest.mark.parametrize("tables", ["2026.1", "rating_tables/2026.1"])
+def test_tables_validate_takes_a_version_name_or_a_folder(
+    tables: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    code, out, _ = _run("tables", "validate", tables)
+    assert code == 0, out
+    assert "OK rating tables 2026.1, effective 2026-01-01" in out
+
+
+def test_tables_validate_of_an_unknown_version_lists_the_versions() -> None:
+    code, out, seen = _run("tables", "validate", "2099.9")
+    assert code == 1
+    assert out == ""
+    assert "version '2099.9' not found; available: 2026.1" in seen
+
+
 def test_tables_validate_of_a_missing_folder_is_bad_input(tmp_path: Path) -> None:
     code, _, seen = _run("tables", "validate", str(tmp_path / "nothing"))
     assert code == 2

@@ -8,7 +8,8 @@ events drawn with arrays). The compiled engine makes the same draws in one pass 
 ``_plan`` flattens a profile and its terms into record arrays with named fields, ``_scalar``
 holds its scalar functions (hash, severities, terms), ``_year_loop`` the loop numba compiles,
 ``_threads`` the thread runtime, and ``_compiled`` runs a block through them. ``_executors`` runs
-blocks in process or on Dask.
+blocks in process or on Dask. ``_exact`` computes, where the model allows, the same annual loss
+distribution without simulating: by FFT, to cross-check the simulation.
 """
 
 from underwriting.engine._compiled import warm_up
@@ -20,6 +21,7 @@ from underwriting.engine._engine import (
     NumpyEngine,
     choose_engine,
 )
+from underwriting.engine._exact import DEFAULT_BUCKETS, exact
 from underwriting.engine._executors import REDUCTION_FAN_IN, Backend, reduce_blocks, run_blocks
 from underwriting.engine._numpy import BlockEvents, event_loss_table, simulate_block_events
 from underwriting.engine._randomness import (
@@ -41,6 +43,7 @@ from underwriting.engine._simulation import (
 
 __all__ = [
     "DEFAULT_BLOCK_YEARS",
+    "DEFAULT_BUCKETS",
     "REDUCTION_FAN_IN",
     "Backend",
     "BlockEvents",
@@ -55,6 +58,7 @@ __all__ = [
     "check_seed",
     "choose_engine",
     "event_loss_table",
+    "exact",
     "expected_events_per_year",
     "new_seed",
     "reduce_blocks",

@@ -25,9 +25,9 @@ import numpy.typing as npt
 from underwriting.engine._engine import BlockResult, Engine, EngineChoice, choose_engine
 from underwriting.engine._executors import Backend, run_blocks
 from underwriting.engine._numpy import BlockEvents, simulate_block_events, terms_table
-from underwriting.engine._randomness import StreamKey, check_seed, new_seed, stream_key
+from underwriting.engine._randomness import StreamKey, new_seed, stream_key
 from underwriting.errors import HeavyTailError, SimulationLimitError, UnderwritingWarning
-from underwriting.model import Section
+from underwriting.model import Section, parse_seed
 from underwriting.rating import RiskProfile, SectionImpact
 from underwriting.results import (
     EventLosses,
@@ -136,12 +136,13 @@ def tail_warnings(
     return tuple(found)
 
 
-def check_run(n_years: int, block_size: int, seed: int | None) -> int:
+def check_run(n_years: int, block_size: int, seed: int | str | None) -> int:
     """The run's seed (drawn if ``None``), once its arguments are checked.
 
     A number of years that is not a positive integer, or a block size that is not, is a
     ``ValueError``; more years than ``MAX_YEARS`` is a :class:`SimulationLimitError`, as too many
-    events is; a seed outside its domain is a ``ValueError`` (:func:`check_seed`).
+    events is; a seed outside its domain is a ``ValueError`` (:func:`parse_seed`: an integer or
+    its decimal digits as a string, as requests carry it).
     """
     if isinstance(n_years, bool) or not isinstance(n_years, int) or n_years < 1:
         raise ValueError(f"n_years must be an integer in [1, {MAX_YEARS:,}], got {n_years!r}")
@@ -152,7 +153,7 @@ def check_run(n_years: int, block_size: int, seed: int | None) -> int:
         )
     if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
         raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
-    return new_seed() if seed is None else check_seed(seed)
+    return new_seed() if seed is None else parse_seed(seed)
 
 
 def simulate(
@@ -160,7 +161,7 @@ def simulate(
     terms: PolicyTerms,
     *,
     n_years: int,
-    seed: int | None = None,
+    seed: int | str | None = None,
     block_size: int = DEFAULT_BLOCK_YEARS,
     progress: Callable[[int], None] | None = None,
     max_events: float | None = None,
@@ -180,8 +181,8 @@ def simulate(
     n_years
         Number of simulated years.
     seed
-        An integer in ``[0, 2**128)``; fresh entropy when ``None`` (recorded in the result, so
-        the run can be replayed).
+        An integer in ``[0, 2**128)``, or its decimal digits as a string (``"42"`` is 42);
+        fresh entropy when ``None`` (recorded in the result, so the run can be replayed).
     block_size
         Years simulated at once. Bounds memory; the result does not depend on it.
     progress
@@ -240,7 +241,7 @@ def simulate_many(
     terms: Sequence[PolicyTerms],
     *,
     n_years: int,
-    seed: int | None = None,
+    seed: int | str | None = None,
     block_size: int = DEFAULT_BLOCK_YEARS,
     year_loss_tables: bool | Sequence[bool] | None = None,
     max_occurrence: bool | Sequence[bool] | None = None,

@@ -18,7 +18,14 @@ from underwriting.model._distributions import (
     Severity,
 )
 from underwriting.model._sections import SECTION_INDEX, SECTIONS, Section
-from underwriting.model._seed import SEED_BITS, SEED_RANGE, Seed, SeedText, check_seed
+from underwriting.model._seed import (
+    SEED_BITS,
+    SEED_RANGE,
+    Seed,
+    SeedText,
+    check_seed,
+    parse_seed,
+)
 from underwriting.model._submission import (
     ChemicalInventory,
     Claim,
@@ -62,4 +69,5 @@ __all__ = [
     "Submission",
     "Values",
     "check_seed",
+    "parse_seed",
 ]

@@ -214,6 +214,10 @@ class _Severity(_Model):
         """Inverse survival function: the ``x`` with ``P(X > x) = q``, elementwise."""
         raise NotImplementedError
 
+    def sf(self, x: FloatArray) -> FloatArray:
+        """Survival function ``P(X > x)``, elementwise (the exact method's discretisation)."""
+        raise NotImplementedError
+
     def from_normal(self, z: FloatArray) -> FloatArray:
         """The value at standard normal deviate ``z`` (a Gaussian copula's marginal)."""
         return self.isf(special.ndtr(-z))
@@ -256,6 +260,12 @@ class LogNormal(_Severity):
     def isf(self, q: FloatArray) -> FloatArray:
         return np.asarray(np.exp(self.mu - self.sigma * special.ndtri(q)), dtype=np.float64)
 
+    def sf(self, x: FloatArray) -> FloatArray:
+        x = np.asarray(x, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            z = (np.log(np.maximum(x, 0.0)) - self.mu) / self.sigma
+        return np.asarray(special.ndtr(-z), dtype=np.float64)
+
     def from_normal(self, z: FloatArray) -> FloatArray:
         return np.exp(self.mu + self.sigma * z)
 
@@ -285,6 +295,12 @@ class Gamma(_Severity):
     def isf(self, q: FloatArray) -> FloatArray:
         return np.asarray(self.scale * special.gammainccinv(self.shape, q), dtype=np.float64)
 
+    def sf(self, x: FloatArray) -> FloatArray:
+        x = np.asarray(x, dtype=np.float64)
+        return np.asarray(
+            special.gammaincc(self.shape, np.maximum(x, 0.0) / self.scale), dtype=np.float64
+        )
+
     @property
     def mean(self) -> float:
         return self.shape * self.scale
@@ -299,6 +315,11 @@ class Pareto(_Severity):
 
     def isf(self, q: FloatArray) -> FloatArray:
         return np.asarray(self.scale * q ** (-1.0 / self.alpha), dtype=np.float64)
+
+    def sf(self, x: FloatArray) -> FloatArray:
+        x = np.asarray(x, dtype=np.float64)
+        ratio = self.scale / np.maximum(x, self.scale)
+        return np.asarray(ratio**self.alpha, dtype=np.float64)
 
     @property
     def mean(self) -> float:
@@ -366,6 +387,16 @@ class LogNormalGPD(_Severity):
         else:
             excess = self.beta / self.xi * (ratio ** (-self.xi) - 1.0)
         return np.where(q < tail, self.threshold + excess, np.minimum(body, self.threshold))
+
+    def sf(self, x: FloatArray) -> FloatArray:
+        x = np.asarray(x, dtype=np.float64)
+        body = LogNormal(mu=self.mu, sigma=self.sigma).sf(np.minimum(x, self.threshold))
+        excess = np.maximum(x - self.threshold, 0.0) / self.beta
+        if self.xi == 0:
+            tail = self.tail_probability * np.exp(-excess)
+        else:
+            tail = self.tail_probability * (1.0 + self.xi * excess) ** (-1.0 / self.xi)
+        return np.asarray(np.where(x > self.threshold, tail, body), dtype=np.float64)
 
     @property
     def mean(self) -> float:

@@ -35,6 +35,27 @@ def check_seed(seed: int) -> int:
     return seed
 
 
+def parse_seed(seed: int | str) -> int:
+    """A seed given as an integer or as a decimal string (as requests carry it), checked.
+
+    >>> parse_seed("42") == parse_seed(42) == 42
+    True
+    >>> parse_seed("4.2")
+    Traceback (most recent call last):
+    ...
+    ValueError: seed must be an integer in [0, 2**128) or its decimal digits as a string, got '4.2'
+    """
+    if isinstance(seed, str):
+        text = seed.strip()
+        if not (text.isascii() and text.isdigit()):
+            raise ValueError(
+                f"seed must be an integer in {SEED_RANGE} or its decimal digits as a string, "
+                f"got {seed!r}"
+            )
+        return check_seed(int(text))
+    return check_seed(seed)
+
+
 def _below_limit(text: str) -> str:
     check_seed(int(text))
     return text

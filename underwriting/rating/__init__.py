@@ -25,6 +25,7 @@ from underwriting.rating._load import (
     RatingTables,
     available_versions,
     load_rating_tables,
+    rating_tables_at,
     write_manifest_hashes,
 )
 from underwriting.rating._profile import (
@@ -91,6 +92,7 @@ __all__ = [
     "load_rating_tables",
     "rate_experience",
     "rate_with_experience",
+    "rating_tables_at",
     "submission_facts",
     "table_numbers",
     "write_manifest_hashes",

@@ -31,6 +31,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import os
 import re
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
@@ -321,6 +322,43 @@ def _validate_rows(
         except ValidationError as error:
             raise _validation_error(error, file=file, version=version, row=number) from error
     return parsed
+
+
+def rating_tables_at(spec: str | os.PathLike[str] | None) -> RatingTables:
+    """Rating tables by version name (the packaged ones) or by version folder.
+
+    What every command that takes tables accepts: ``"2026.1"``, ``"rating_tables/2026.1"`` or
+    any folder holding a ``manifest.toml``; the newest released version when ``None``.
+
+    Raises
+    ------
+    RatingTableError
+        If the name is no packaged version and no folder (the message lists the versions), or
+        the folder's tables are invalid.
+
+    Example
+    -------
+    >>> rating_tables_at("2026.1").version == rating_tables_at("rating_tables/2026.1").version
+    True
+    """
+    if spec is None:
+        return load_rating_tables()
+    path = Path(spec)
+    if path.is_dir():
+        folder = path.resolve()
+        try:
+            return load_rating_tables(folder.name, root=folder.parent)
+        except tomllib.TOMLDecodeError as error:
+            raise RatingTableError(
+                f"a manifest.toml beside {folder} is not valid TOML: {error}"
+            ) from error
+    text = os.fspath(spec)
+    if os.sep in text or (os.altsep is not None and os.altsep in text):
+        raise RatingTableError(
+            f"{text} is not a rating-tables folder; give a folder holding manifest.toml or a "
+            f"version name ({', '.join(available_versions(drafts=True))})"
+        )
+    return load_rating_tables(text)
 
 
 def load_rating_tables(version: str | None = None, *, root: Path | None = None) -> RatingTables:

@@ -90,15 +90,41 @@ def _finish(figure: Figure, path: str | os.PathLike[str] | None) -> Figure:
     return figure
 
 
+MARKED_RETURN_PERIODS: tuple[int, ...] = (100, 200, 250)
+"""Return periods a committee asks about, marked on the EP curve: 1 in 100, 200 and 250."""
+
+
+def _subject(result: LossDistribution, subject: str | None) -> str:
+    """What a figure is of: the caller's words, else the result's own (``lab CHEM-SYN-305``)."""
+    return subject if subject is not None else result.subject
+
+
+def _plain_log_axis(axes: Axes, which: str = "x") -> None:
+    """Log axis ticks written as plain amounts or years (100, 1,000, 1M), not powers of ten."""
+    from matplotlib.ticker import FuncFormatter
+
+    def written(value: float, _position: float) -> str:
+        if value >= 1e6:
+            return f"{value / 1e6:,.4g}M"
+        return f"{value:,.0f}" if value >= 1 else f"{value:g}"
+
+    axis = axes.xaxis if which == "x" else axes.yaxis
+    axis.set_major_formatter(FuncFormatter(written))
+    axis.set_minor_formatter(FuncFormatter(lambda _value, _position: ""))
+
+
 def plot_ep_curve(
     result: LossDistribution,
     path: str | os.PathLike[str] | None = None,
     *,
     return_periods: Sequence[float] | None = None,
+    subject: str | None = None,
 ) -> Figure:
     """AEP and OEP against return period (log scale), each with a ±1 standard error band.
 
-    A result without occurrences (a portfolio) has no OEP: only the AEP is drawn.
+    The 1-in-100, 1-in-200 and 1-in-250 years (those the run reaches) are marked, their
+    figures with standard errors listed in a box. A result without occurrences (a portfolio)
+    has no OEP: only the AEP is drawn.
 
     Parameters
     ----------
@@ -108,12 +134,14 @@ def plot_ep_curve(
         Where to save the PNG; not saved when ``None``.
     return_periods
         Return periods in years (each above 1); the result's default set when ``None``.
+    subject
+        What the figure is of, for the title (a lab's name); the result's own when ``None``.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    figure = _new_figure()
+    figure = _new_figure(width=9.0, height=5.5)
     points = result.ep_curve() if return_periods is None else result.ep_curve(return_periods)
     periods = [p.return_period for p in points]
     curves = [
@@ -125,7 +153,8 @@ def plot_ep_curve(
         )
     ]
     occurrence = [(p.oep, p.oep_standard_error) for p in points]
-    if all(value is not None and error is not None for value, error in occurrence):
+    has_oep = all(value is not None and error is not None for value, error in occurrence)
+    if has_oep:
         curves.append(
             (
                 "OEP (largest occurrence)",
@@ -140,17 +169,57 @@ def plot_ep_curve(
         high = [v + e for v, e in zip(values, errors, strict=True)]
         axes.plot(periods, values, marker="o", markersize=3, color=colour, label=label)
         axes.fill_between(periods, low, high, color=colour, alpha=0.2, linewidth=0)
+    marked = result.ep_curve([p for p in MARKED_RETURN_PERIODS if p <= result.n_years])
+    lines = []
+    for point in marked:
+        axes.axvline(point.return_period, color="dimgray", linestyle=":", linewidth=1)
+        axes.plot(
+            [point.return_period],
+            [point.aep],
+            marker="D",
+            markersize=6,
+            color=_AEP,
+            markeredgecolor="black",
+            linestyle="none",
+        )
+        line = (
+            f"1 in {point.return_period:,.0f}: AEP {_money(point.aep)} "
+            f"± {_money(point.aep_standard_error)}"
+        )
+        if point.oep is not None and point.oep_standard_error is not None:
+            line += f", OEP {_money(point.oep)} ± {_money(point.oep_standard_error)}"
+        lines.append(line)
+    if lines:
+        # Upper left, under the legend: the curves rise to the right, so this corner stays clear.
+        axes.text(
+            0.015,
+            0.83,
+            "\n".join(lines),
+            transform=axes.transAxes,
+            ha="left",
+            va="top",
+            fontsize=8,
+            bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "lightgray"},
+        )
     axes.set_xscale("log")
+    _plain_log_axis(axes)
     axes.set_xlabel("return period (years)")
     axes.set_ylabel(_label("insured loss", result.currency))
     _money_axis(axes)
     axes.set_ylim(bottom=0)
     axes.grid(True, which="both", alpha=0.3)
+    title = _subject(result, subject)
     axes.set_title(
-        f"Exceedance probability curves, {result.n_years:,} simulated years (bands: ±1 s.e.)"
+        f"Exceedance probability{', ' + title if title else ''}\n"
+        f"{result.n_years:,} simulated years; bands: ±1 standard error"
     )
     axes.legend(loc="upper left")
     return _finish(figure, path)
+
+
+_LOWEST_SHOWN = 0.01
+"""The histogram's axis starts at the 1st percentile of the years with a loss (the smaller ones
+are counted in the first bin), never at a few cents."""
 
 
 def plot_histogram(
@@ -158,11 +227,15 @@ def plot_histogram(
     path: str | os.PathLike[str] | None = None,
     *,
     bins: int = 60,
+    subject: str | None = None,
 ) -> Figure:
-    """Histogram of the years' insured loss: log-spaced bins, log-scaled counts.
+    """The share of years by annual insured loss, and the probability of no loss stated.
 
-    Years without an insured loss cannot sit on a log axis; their number and share are in the
-    title.
+    Losses run over several orders of magnitude, so the amount axis is logarithmic, written in
+    plain amounts (1,000; 100,000; 10M), from the 1st percentile of the years with a loss (any
+    smaller loss counts in the first bin); the height is the share of all simulated years, on a
+    linear scale. Years without an insured loss cannot sit on a log axis: their probability,
+    with its standard error, is in the title. The mean and the VaR 99.5% are marked.
 
     Parameters
     ----------
@@ -171,7 +244,9 @@ def plot_histogram(
     path
         Where to save the PNG; not saved when ``None``.
     bins
-        Number of bins between the smallest and the largest non-zero annual loss.
+        Number of bins between the axis' start and the largest annual loss.
+    subject
+        What the figure is of, for the title (a lab's name); the result's own when ``None``.
 
     Returns
     -------
@@ -179,37 +254,66 @@ def plot_histogram(
     """
     if bins < 1:
         raise ValueError(f"bins must be at least 1, got {bins}")
-    figure = _new_figure()
+    figure = _new_figure(width=9.0, height=5.5)
     axes = figure.add_subplot()
     losses = result.annual_loss
     positive = losses[losses > 0]
     zero_years = int(losses.size - positive.size)
     share = zero_years / losses.size if losses.size else 0.0
+    error = math.sqrt(share * (1 - share) / losses.size) if losses.size else 0.0
     if positive.size:
-        low, high = float(positive.min()), float(positive.max())
+        low = float(np.quantile(positive, _LOWEST_SHOWN))
+        high = float(positive.max())
+        low = min(low, high / 2) if high > 0 else low
         edges = np.geomspace(low, high * 1.000001 if high > low else low * 2, bins + 1)
-        axes.hist(positive, bins=list(edges), color=_AEP, edgecolor="white", linewidth=0.3)
+        shown = np.clip(positive, edges[0], edges[-1])
+        counts, _ = np.histogram(shown, bins=edges)
+        below = int(np.count_nonzero(positive < edges[0]))
+        colours = [_AEP] * bins
+        smallest_note: str | None = None
+        if below:
+            colours[0] = _TOTAL  # the years below the axis' start, gathered in the first bar
+            smallest_note = f"the grey bar also holds the {below:,} years below {_money(edges[0])}"
+        axes.bar(
+            edges[:-1],
+            counts * 100.0 / losses.size,
+            width=np.diff(edges),
+            align="edge",
+            color=colours,
+            edgecolor="white",
+            linewidth=0.3,
+        )
         axes.set_xscale("log")
-        axes.set_yscale("log")
-        mean = result.mean
-        if mean > 0:
-            axes.axvline(mean, color="black", linestyle="--", linewidth=1)
+        _plain_log_axis(axes)
+        markers = [("mean", result.mean, "black", 0.97)]
+        if losses.size >= 200:
+            markers.append(("VaR 99.5%", result.var(0.995), "tab:red", 0.88))
+        for name, value, colour, height in markers:
+            if value <= 0:
+                continue
+            axes.axvline(value, color=colour, linestyle="--", linewidth=1)
             axes.annotate(
-                f"mean {_money(mean)}",
-                xy=(mean, 1),
+                f"{name} {_money(value)}",
+                xy=(value, height),
                 xycoords=("data", "axes fraction"),
-                xytext=(3, -12),
+                xytext=(4, 0),
                 textcoords="offset points",
+                va="top",
                 fontsize=8,
+                color=colour,
+                bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none"},
             )
     else:
+        smallest_note = None
         axes.text(0.5, 0.5, "no year with an insured loss", ha="center", transform=axes.transAxes)
-    axes.set_xlabel(_label("annual insured loss", result.currency, "log scale"))
-    axes.set_ylabel("years (log scale)")
+    axes.set_xlabel(_label("annual insured loss", result.currency, "log scale", smallest_note))
+    axes.set_ylabel("share of simulated years (%)")
     axes.grid(True, which="major", alpha=0.3)
+    title = _subject(result, subject)
     axes.set_title(
-        f"Annual insured loss, {result.n_years:,} simulated years\n"
-        f"{zero_years:,} years ({share:.1%}) with no insured loss (not shown)"
+        f"Annual insured loss{', ' + title if title else ''}\n{result.n_years:,} simulated "
+        f"years; P(no insured loss) = {share:.1%} ± {error:.1%} ({zero_years:,} years, not "
+        "drawn)"
     )
     return _finish(figure, path)
 
@@ -280,12 +384,23 @@ def plot_worksheet(quote: Quote, path: str | os.PathLike[str] | None = None) -> 
     axes.set_ylim(0, top * 1.1)
     axes.grid(True, axis="y", alpha=0.3)
     axes.set_axisbelow(True)
-    lab = quote.submission.lab_id
+    sub = quote.submission
     axes.set_title(
-        f"Premium build-up, {lab}: premium {_money(premium.total)} + tax {_money(premium.tax)} "
-        f"(relative s.e. {premium.relative_error:.2%})"
+        f"Premium build-up, {sub.lab_name} ({sub.lab_id})\npremium {_money(premium.total)} + tax "
+        f"{_money(premium.tax)} (relative s.e. {premium.relative_error:.2%})"
     )
     return _finish(figure, path)
+
+
+_MOST_BARS = 15
+"""Bars drawn by name in a contributions chart; the rest are added up in one bar."""
+
+_LONGEST_NAME = 28
+"""Characters of a name shown on the axis (longer ones end in an ellipsis)."""
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= _LONGEST_NAME else name[: _LONGEST_NAME - 1] + "…"
 
 
 def plot_contributions(
@@ -295,10 +410,14 @@ def plot_contributions(
     *,
     title: str = "Contributions to TVaR 99%",
     currency: str | None = None,
+    most: int = _MOST_BARS,
 ) -> Figure:
     """Horizontal bars of contributions (for example each lab's Euler share of a portfolio's TVaR).
 
-    Bars run top to bottom in the order given; the total is in the title.
+    The largest ``most`` parts are drawn by name, largest first, each labelled with its amount
+    and share of the total; the others, if any, are added up in one last bar ("N others"), so a
+    book of hundreds of labs stays one readable page. Names longer than 28 characters are cut.
+    The total is in the title.
 
     Parameters
     ----------
@@ -310,6 +429,8 @@ def plot_contributions(
         The figure's title.
     currency
         Shown on the amount axis; ``None``: plain amounts.
+    most
+        The most parts drawn by name.
 
     Returns
     -------
@@ -317,18 +438,30 @@ def plot_contributions(
     """
     if len(names) != len(values):
         raise ValueError(f"{len(names)} names but {len(values)} values")
-    figure = _new_figure(width=8.0, height=max(2.5, 1.2 + 0.35 * len(names)))
-    axes = figure.add_subplot()
-    positions = list(range(len(names)))
+    if most < 1:
+        raise ValueError(f"most must be at least 1, got {most}")
     amounts = [float(v) for v in values]
-    colours = [_RISE if v >= 0 else _FALL for v in amounts]
-    axes.barh(positions, amounts, color=colours, edgecolor="black", linewidth=0.5)
-    axes.set_yticks(positions, list(names))
+    total = sum(amounts)
+    order = sorted(range(len(amounts)), key=lambda i: amounts[i], reverse=True)
+    shown = [(_short(names[i]), amounts[i]) for i in order[:most]]
+    rest = [amounts[i] for i in order[most:]]
+    if rest:
+        shown.append((f"{len(rest)} others", sum(rest)))
+    figure = _new_figure(width=9.0, height=max(2.5, 1.4 + 0.38 * len(shown)))
+    axes = figure.add_subplot()
+    positions = list(range(len(shown)))
+    bars = [amount for _, amount in shown]
+    colours = [_RISE if v >= 0 else _FALL for v in bars]
+    if rest:
+        colours[-1] = _TOTAL
+    axes.barh(positions, bars, color=colours, edgecolor="black", linewidth=0.5)
+    axes.set_yticks(positions, [name for name, _ in shown])
     axes.invert_yaxis()
     axes.axvline(0, color="black", linewidth=0.8)
-    for position, amount in zip(positions, amounts, strict=True):
+    for position, amount in zip(positions, bars, strict=True):
+        part = f" ({amount / total:.0%})" if total > 0 else ""
         axes.annotate(
-            _money(amount),
+            f"{_money(amount)}{part}",
             xy=(amount, position),
             xytext=(4 if amount >= 0 else -4, 0),
             textcoords="offset points",
@@ -336,12 +469,15 @@ def plot_contributions(
             va="center",
             fontsize=8,
         )
+    # Room for the labels beside the longest bars, on whichever side they point.
+    largest, smallest = max([*bars, 0.0]), min([*bars, 0.0])
+    span = (largest - smallest) or 1.0
+    axes.set_xlim(smallest - (0.35 * span if smallest < 0 else 0.0), largest + 0.35 * span)
     axes.set_xlabel(_label("contribution", currency))
     _money_axis(axes, "x")
-    axes.margins(x=0.15)
     axes.grid(True, axis="x", alpha=0.3)
     axes.set_axisbelow(True)
-    axes.set_title(f"{title} (total {_money(sum(amounts))})")
+    axes.set_title(f"{title} (total {_money(total)})")
     return _finish(figure, path)
 
 

@@ -1,193 +1,260 @@
-"""The figures of a long array of losses, bit for bit, without full-size copies of it.
+"""An annual loss distribution computed exactly (up to a stated discretisation), and how a
+simulation compares with it.
 
-Ten million annual losses are 80 MB; NumPy's ``x.std()``, ``np.mean((x - m)**4)``, ``np.sort(x)``
-and ``np.maximum(np.sort(x) - v, 0).mean()`` each make one or two more arrays of that size. The
-helpers here give the same numbers, to the last bit, with temporaries of a few megabytes:
-
-- :func:`pairwise_sum` adds a virtual array piece by piece in exactly the order NumPy's
-  ``np.add.reduce`` adds a contiguous float64 array (pairwise summation: halves cut at a
-  multiple of 8, blocks of at most 128 added with 8 accumulators), so any sum NumPy would take
-  over a temporary array can be taken over pieces of it made on demand. A test pins the order
-  against NumPy's on many lengths: a NumPy that changed its order would fail it.
-- :class:`OrderStatistics` finds the values of given ranks of the sorted array (what
-  ``np.sort(x)[k]`` holds) by counting and selecting in one pass, and the sorted values above a
-  threshold (a tail), without sorting a copy of the whole array.
+:func:`underwriting.engine.exact` computes it by FFT; this module holds what it returns and the
+comparison, :meth:`SimulationResult.cross_check`, which sets every simulated figure beside the
+exact one with the simulation's standard error.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+import underwriting.results._display as _display
+
 FloatArray = npt.NDArray[np.float64]
 
-SUBTREE = 1 << 16
-"""Elements of the largest piece summed by NumPy itself: a whole subtree of the pairwise sum
-(every subtree of the recursion is summed by NumPy exactly as within the whole array)."""
 
-CHUNK = 1 << 17
-"""Elements per piece of a pass over the array (1 MB of float64)."""
+@dataclass(frozen=True, repr=False)
+class ExactDistribution:
+    """The annual insured loss on a grid of amounts, with the error of the grid stated.
 
-SAMPLE = 1 << 18
-"""Size of the evenly spaced sample that guesses where a rank's value lies."""
-
-
-def pairwise_sum(n: int, values: Callable[[int, int], FloatArray]) -> float:
-    """``np.add.reduce`` of a float64 array of length ``n`` whose elements ``start .. stop - 1``
-    are ``values(start, stop)``, bit for bit, without making the whole array.
-
-    NumPy sums a contiguous array of more than 128 elements as the sum of its two halves, the
-    first one ``n // 2`` rounded down to a multiple of 8 long; each subtree of that recursion
-    is the sum NumPy takes of the subarray alone, so the pieces are left to NumPy.
-    """
-    if n <= SUBTREE:
-        return float(np.add.reduce(values(0, n))) if n else 0.0
-    half = n // 2
-    half -= half % 8
-    first = pairwise_sum(half, values)
-    second = pairwise_sum(n - half, lambda start, stop: values(half + start, half + stop))
-    return first + second
-
-
-def mean_and_variance(x: FloatArray, ddof: int = 0) -> tuple[float, float]:
-    """``(x.mean(), x.var(ddof=ddof))``, bit for bit, without the temporary ``x - mean``
-    (``x.std(ddof=ddof)`` is the square root of the variance, as NumPy takes it)."""
-    n = x.size
-    if n == 0:
-        return math.nan, math.nan
-    mean = pairwise_sum(n, lambda start, stop: x[start:stop]) / n
-
-    def squares(start: int, stop: int) -> FloatArray:
-        centred = x[start:stop] - mean
-        return np.multiply(centred, centred, out=centred)
-
-    if n - ddof <= 0:
-        return mean, math.nan
-    return mean, pairwise_sum(n, squares) / (n - ddof)
-
-
-def central_moment(x: FloatArray, centre: float, power: int) -> float:
-    """``np.mean((x - centre) ** power)``, bit for bit, without the two temporaries."""
-    return pairwise_sum(x.size, lambda start, stop: (x[start:stop] - centre) ** power) / x.size
-
-
-class OrderStatistics:
-    """Values of given ranks of ``np.sort(values)``, and its sorted tails, without sorting a copy.
-
-    ``values`` is held, not copied, and must not change. Values are found in one pass per call
-    (each asked rank is bracketed between two values of a sorted sample, then the pass counts
-    the values below each bracket and keeps those inside it) and kept, so asking again is free.
-    Where the sorted array was made anyway (``sorted_values``), they are read from it.
+    Attributes
+    ----------
+    amounts
+        The annual insured loss of each grid point (currency), non-decreasing, shape ``(n,)``:
+        ``share * min(max(k * bucket - aggregate_deductible, 0), aggregate_limit)``.
+    probabilities
+        The probability of each grid point, shape ``(n,)``; they add up to
+        ``1 - truncation_mass`` (``1`` when an aggregate limit takes the mass beyond the grid).
+    occurrence_amounts, occurrence_cdf
+        The largest single-occurrence insured loss of a year (after per-occurrence terms and
+        the share, before annual aggregates) on the grid, and ``P(largest <= amount)``.
+    bucket
+        The grid step of the years' total before annual terms (currency): each occurrence's
+        insured loss was rounded to the nearest multiple, so moved by at most ``bucket / 2``.
+    n_buckets
+        Grid points.
+    truncation_mass
+        Probability that the year's total before annual terms lies beyond the grid,
+        ``n_buckets * bucket``: left out of ``probabilities``, or, under an aggregate limit, put
+        on it (exactly where it belongs, the grid reaching past the limit).
+    truncation_placed
+        Whether the truncated mass was put on the aggregate limit.
+    share
+        The insurer's share (amounts are after it).
+    no_claim_probability
+        ``P(no insured loss in a year)`` computed without the grid where it can be (no annual
+        aggregate deductible: ``prod_j P_j(P(Y_j = 0))``); ``None`` to read it off the grid.
     """
 
-    def __init__(self, values: FloatArray, sorted_values: FloatArray | None = None) -> None:
-        self._values = values
-        self._sorted = sorted_values
-        self._known: dict[int, float] = {}
-        self._sample: FloatArray | None = None
+    amounts: FloatArray
+    probabilities: FloatArray
+    occurrence_amounts: FloatArray
+    occurrence_cdf: FloatArray
+    bucket: float
+    n_buckets: int
+    truncation_mass: float
+    truncation_placed: bool
+    share: float
+    no_claim_probability: float | None = None
 
-    def _guess(self) -> FloatArray:
-        if self._sample is None:
-            step = max(1, self._values.size // SAMPLE)
-            self._sample = np.sort(self._values[::step])
-        return self._sample
+    @property
+    def amount_error(self) -> float:
+        """How far one occurrence's insured loss may sit from its grid point, after the share."""
+        return self.share * self.bucket / 2
 
-    def at(self, ranks: Iterable[int]) -> list[float]:
-        """The values of ``np.sort(values)[rank]`` for each rank (0-based, each in [0, n))."""
-        wanted = list(ranks)
-        n = self._values.size
-        for rank in wanted:
-            if not 0 <= rank < n:
-                raise IndexError(f"rank {rank} is outside [0, {n})")
-        if self._sorted is not None:
-            return [float(self._sorted[rank]) for rank in wanted]
-        missing = sorted({rank for rank in wanted if rank not in self._known})
-        width = 4.0
-        while missing:
-            self._find(missing, width)
-            missing = [rank for rank in missing if rank not in self._known]
-            width *= 4.0
-        return [self._known[rank] for rank in wanted]
+    @property
+    def mean(self) -> float:
+        """Expected annual insured loss."""
+        return float(np.dot(self.amounts, self.probabilities))
 
-    def _find(self, ranks: list[int], width: float) -> None:
-        """One pass: the values of the ranks whose bracket (``width`` sample standard deviations
-        either side of the guess) holds them."""
-        sample = self._guess()
-        n, m = self._values.size, sample.size
-        brackets: list[list[float]] = []
-        for rank in ranks:
-            share = (rank + 0.5) / n
-            centre = share * m
-            margin = width * math.sqrt(m * share * (1 - share)) + 2
-            low = math.floor(centre - margin)
-            high = math.ceil(centre + margin)
-            lo = float(sample[low]) if low >= 0 else -math.inf
-            hi = float(sample[high]) if high < m else math.inf
-            if brackets and lo <= brackets[-1][1]:
-                brackets[-1][1] = max(brackets[-1][1], hi)
-            else:
-                brackets.append([lo, hi])
-        bounds = np.unique(np.array([b for bracket in brackets for b in bracket]))
-        # Interval k lies strictly between bounds[k - 1] and bounds[k]; keep those inside a
-        # bracket whose two ends differ (its interval is the one just below its upper end).
-        inside = np.zeros(bounds.size + 1, dtype=bool)
-        for lo, hi in brackets:
-            if lo < hi:
-                inside[int(np.searchsorted(bounds, hi))] = True
-        below = np.zeros(bounds.size + 1, dtype=np.int64)  # by count of bounds <= x
-        not_above = np.zeros(bounds.size + 1, dtype=np.int64)  # by count of bounds < x
-        kept = []
-        for start in range(0, n, CHUNK):
-            piece = self._values[start : start + CHUNK]
-            left = np.searchsorted(bounds, piece, side="left")
-            right = np.searchsorted(bounds, piece, side="right")
-            below += np.bincount(right, minlength=bounds.size + 1)
-            not_above += np.bincount(left, minlength=bounds.size + 1)
-            kept.append(piece[(left == right) & inside[left]])
-        count_below = np.cumsum(below)  # count_below[k]: values < bounds[k]
-        count_upto = np.cumsum(not_above)  # count_upto[k]: values <= bounds[k]
-        # Intervals are disjoint and ordered: sorting the kept values groups them by interval.
-        values = np.concatenate(kept)
-        del kept
-        values.sort()
-        for lo, hi in brackets:
-            i = int(np.searchsorted(bounds, lo))
-            j = int(np.searchsorted(bounds, hi))
-            first = int(count_below[i])  # rank of the first value >= lo
-            at_lo = int(count_upto[i]) - first
-            between = values[
-                np.searchsorted(values, lo, side="right") : np.searchsorted(values, hi, side="left")
-            ]
-            end = int(count_upto[j])  # ranks below this are <= hi
-            for rank in ranks:
-                if not first <= rank < end:
-                    continue
-                k = rank - first
-                if k < at_lo:
-                    self._known[rank] = lo
-                elif k - at_lo < between.size:
-                    self._known[rank] = float(between[k - at_lo])
-                else:
-                    self._known[rank] = hi
+    @property
+    def std(self) -> float:
+        """Standard deviation of the annual insured loss."""
+        second = float(np.dot(self.amounts**2, self.probabilities))
+        return math.sqrt(max(second - self.mean**2, 0.0))
 
-    def above(self, threshold: float) -> FloatArray:
-        """The values strictly above ``threshold``, ascending: ``s[s > threshold]`` of the
-        sorted array ``s``."""
-        if self._sorted is not None:
-            return self._sorted[np.searchsorted(self._sorted, threshold, side="right") :]
-        pieces = range(0, self._values.size, CHUNK)
-        counts = [
-            int(np.count_nonzero(self._values[start : start + CHUNK] > threshold))
-            for start in pieces
+    def var(self, level: float) -> float:
+        """The smallest grid amount whose probability of not being exceeded reaches ``level``."""
+        cumulative = np.cumsum(self.probabilities)
+        index = int(np.searchsorted(cumulative, level - 1e-12, side="left"))
+        if index >= self.amounts.size:
+            raise ValueError(
+                f"level {level} lies in the truncated mass ({self.truncation_mass:.2e} beyond "
+                f"the grid of {self.n_buckets:,} buckets of {self.bucket:,.4g}): use more "
+                "buckets or a larger bucket"
+            )
+        return float(self.amounts[index])
+
+    def tvar(self, level: float) -> float:
+        """Mean annual insured loss in the worst ``1 - level`` of years (as the simulation's)."""
+        var = self.var(level)
+        excess = np.maximum(self.amounts - var, 0.0)
+        return var + float(np.dot(excess, self.probabilities)) / (1 - level)
+
+    def probability_of_claim(self) -> float:
+        """Probability that a year has any insured loss."""
+        if self.no_claim_probability is not None:
+            return 1.0 - self.no_claim_probability
+        return float(self.probabilities[self.amounts > 0].sum())
+
+    def oep(self, level: float) -> float:
+        """The largest occurrence not exceeded with probability ``level``."""
+        index = int(np.searchsorted(self.occurrence_cdf, level - 1e-12, side="left"))
+        return float(self.occurrence_amounts[min(index, self.occurrence_amounts.size - 1)])
+
+    def __repr__(self) -> str:
+        return (
+            f"<ExactDistribution: mean {_display.format_amount(self.mean)}, VaR 99.5% "
+            f"{_display.format_amount(self.var(0.995))}, TVaR 99.0% "
+            f"{_display.format_amount(self.tvar(0.99))}\n  {self.n_buckets:,} buckets of "
+            f"{self.bucket:,.4g} (each occurrence within {self.amount_error:,.4g}), truncation "
+            f"mass {self.truncation_mass:.2e}"
+            f"{' (put on the aggregate limit)' if self.truncation_placed else ''}>"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CrossCheckRow:
+    """One figure, simulated and exact.
+
+    ``tolerance`` is the discretisation's allowance, one bucket after the share;
+    ``difference_in_errors`` is ``(simulated - exact) / sqrt(standard_error**2 + tolerance**2)``.
+    """
+
+    name: str
+    simulated: float
+    standard_error: float
+    exact: float
+    tolerance: float
+
+    @property
+    def difference(self) -> float:
+        return self.simulated - self.exact
+
+    @property
+    def difference_in_errors(self) -> float:
+        spread = math.hypot(self.standard_error, self.tolerance)
+        if spread == 0:
+            return 0.0 if self.difference == 0 else math.copysign(math.inf, self.difference)
+        return self.difference / spread
+
+
+@dataclass(frozen=True, repr=False)
+class CrossCheck:
+    """A simulation's figures beside the exact ones (:meth:`SimulationResult.cross_check`)."""
+
+    rows: tuple[CrossCheckRow, ...]
+    n_years: int
+    exact: ExactDistribution
+
+    def agrees(self, within: float = 4.0) -> bool:
+        """Whether every figure is within ``within`` standard errors (and the tolerance)."""
+        return all(abs(row.difference_in_errors) <= within for row in self.rows)
+
+    def table(self) -> dict[str, Any]:
+        """The rows as named columns (for pandas: ``pd.DataFrame(check.table())``)."""
+        return {
+            "metric": [row.name for row in self.rows],
+            "simulated": np.array([row.simulated for row in self.rows]),
+            "standard_error": np.array([row.standard_error for row in self.rows]),
+            "exact": np.array([row.exact for row in self.rows]),
+            "difference": np.array([row.difference for row in self.rows]),
+            "difference_in_errors": np.array([row.difference_in_errors for row in self.rows]),
+        }
+
+    def _cells(self) -> list[tuple[str, ...]]:
+        return [
+            (
+                row.name,
+                _display.format_figure(row.name, row.simulated),
+                _display.format_figure(row.name, row.standard_error),
+                _display.format_figure(row.name, row.exact),
+                f"{row.difference_in_errors:+.2f}",
+            )
+            for row in self.rows
         ]
-        tail = np.empty(sum(counts))
-        filled = 0
-        for start, count in zip(pieces, counts, strict=True):
-            piece = self._values[start : start + CHUNK]
-            tail[filled : filled + count] = piece[piece > threshold]
-            filled += count
-        tail.sort()
-        return tail
+
+    _HEADER = ("metric", "simulated", "s.e.", "exact", "diff. (s.e.)")
+
+    def __repr__(self) -> str:
+        widths = [
+            max(len(c) for c in column) for column in zip(self._HEADER, *self._cells(), strict=True)
+        ]
+        lines = [
+            f"Simulated ({self.n_years:,} years) against exact ({self.exact.n_buckets:,} buckets "
+            f"of {self.exact.bucket:,.4g}): {'agree' if self.agrees() else 'DISAGREE'} within "
+            "4 standard errors"
+        ]
+        for row in (self._HEADER, *self._cells()):
+            lines.append(
+                "  ".join(
+                    cell.ljust(width) if i == 0 else cell.rjust(width)
+                    for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+                )
+            )
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return _display.html_block(
+            f"Simulated ({self.n_years:,} years) against exact ({self.exact.n_buckets:,} "
+            f"buckets of {self.exact.bucket:,.4g})",
+            [f"{'agree' if self.agrees() else 'disagree'} within 4 standard errors"],
+            [_display.html_table(self._HEADER, self._cells())],
+        )
+
+
+CROSS_CHECK_LEVELS: tuple[float, ...] = (0.99, 0.995)
+"""Levels of the VaR and TVaR compared."""
+
+CROSS_CHECK_RETURN_PERIODS: tuple[int, ...] = (10, 100, 250)
+"""Return periods of the AEP and OEP points compared."""
+
+
+def cross_check_rows(
+    simulated: Any, exact: ExactDistribution, return_periods: Sequence[int]
+) -> tuple[CrossCheckRow, ...]:
+    """The rows of a cross-check of ``simulated`` (a :class:`SimulationResult`)."""
+    tolerance = exact.share * exact.bucket
+    rows = [
+        CrossCheckRow("mean", simulated.mean, simulated.standard_error(), exact.mean, tolerance),
+    ]
+    claim = simulated.probability_of_claim()
+    rows.append(
+        CrossCheckRow(
+            "P(any claim)", claim.value, claim.standard_error, exact.probability_of_claim(), 0.0
+        )
+    )
+    for level in CROSS_CHECK_LEVELS:
+        var = simulated.var_metric(level)
+        rows.append(
+            CrossCheckRow(var.name, var.value, var.standard_error, exact.var(level), tolerance)
+        )
+    for level in CROSS_CHECK_LEVELS:
+        tvar = simulated.tvar_metric(level)
+        rows.append(
+            CrossCheckRow(tvar.name, tvar.value, tvar.standard_error, exact.tvar(level), tolerance)
+        )
+    periods = [p for p in return_periods if p < simulated.n_years]
+    for point in simulated.ep_curve(periods):
+        level = 1 - 1 / point.return_period
+        label = f"1 in {point.return_period:,.0f}"
+        rows.append(
+            CrossCheckRow(
+                f"AEP {label}", point.aep, point.aep_standard_error, exact.var(level), tolerance
+            )
+        )
+        if point.oep is not None and point.oep_standard_error is not None:
+            rows.append(
+                CrossCheckRow(
+                    f"OEP {label}", point.oep, point.oep_standard_error, exact.oep(level), tolerance
+                )
+            )
+    return tuple(rows)

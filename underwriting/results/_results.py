@@ -21,22 +21,34 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+import underwriting.results._display as _display
+import underwriting.results._tables as _tables
 from underwriting.model import SECTIONS
-from underwriting.results._exact import (
+from underwriting.results._bitwise import (
     OrderStatistics,
     central_moment,
     mean_and_variance,
     pairwise_sum,
 )
+from underwriting.results._exact import (
+    CROSS_CHECK_RETURN_PERIODS,
+    CrossCheck,
+    ExactDistribution,
+    cross_check_rows,
+)
+from underwriting.results._tables import Coded, Table
 
 if TYPE_CHECKING:
     import os
+    from pathlib import Path
 
+    import pandas as pd
+    import polars as pl
     from matplotlib.figure import Figure
 
     from underwriting.errors import UnderwritingWarning
@@ -274,7 +286,7 @@ def format_money(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class LossDistribution:
     """A simulated distribution of annual insured losses, with Monte Carlo errors.
 
@@ -487,22 +499,169 @@ class LossDistribution:
 
     # ------------------------------------------------------------------ plots
 
-    def plot_ep_curve(self, path: str | os.PathLike[str] | None = None) -> Figure:
-        """AEP and OEP curves with standard-error bands; saved as PNG at ``path`` if given.
+    @property
+    def subject(self) -> str:
+        """What the distribution is of, for a figure's title (empty when nothing says)."""
+        return ""
+
+    def plot_ep_curve(
+        self, path: str | os.PathLike[str] | None = None, *, subject: str | None = None
+    ) -> Figure:
+        """AEP and OEP curves with standard-error bands and the 1-in-100/200/250 years marked;
+        saved as PNG at ``path`` if given. ``subject`` (a lab's name) replaces
+        :attr:`subject` in the title.
 
         Needs the ``[plots]`` extra (matplotlib).
         """
         from underwriting.report import plot_ep_curve
 
-        return plot_ep_curve(self, path)
+        return plot_ep_curve(self, path, subject=subject)
 
     def plot_histogram(
-        self, path: str | os.PathLike[str] | None = None, *, bins: int = 60
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        bins: int = 60,
+        subject: str | None = None,
     ) -> Figure:
-        """Histogram of the annual insured loss; saved as PNG at ``path`` if given."""
+        """Histogram of the annual insured loss, the probability of no loss in the title; saved
+        as PNG at ``path`` if given."""
         from underwriting.report import plot_histogram
 
-        return plot_histogram(self, path, bins=bins)
+        return plot_histogram(self, path, bins=bins, subject=subject)
+
+    # ------------------------------------------------------------------ tables
+
+    TABLES: ClassVar[tuple[str, ...]] = ("metrics", "ep_curve", "annual")
+    """The tables :meth:`table`, :meth:`to_pandas` and :meth:`to_polars` give."""
+
+    def table(self, name: str = "metrics") -> Table:
+        """One of :attr:`TABLES` as named columns (NumPy arrays, lists, coded names).
+
+        - ``metrics``: ``metric``, ``value``, ``standard_error``: every headline figure;
+        - ``ep_curve``: ``return_period``, ``exceedance_probability``, ``aep``,
+          ``aep_standard_error`` and, where occurrences are kept, ``oep``, ``oep_standard_error``;
+        - ``annual``: ``year`` and ``insured`` (and, where kept, ``ground_up`` and
+          ``max_occurrence``): one row per simulated year (currency).
+        """
+        _tables.check_table(name, self.TABLES)
+        if name == "metrics":
+            rows = self.metrics()
+            return {
+                "metric": [m.name for m in rows],
+                "value": np.array([m.value for m in rows]),
+                "standard_error": np.array([m.standard_error for m in rows]),
+            }
+        if name == "ep_curve":
+            points = self.ep_curve()
+            columns: dict[str, Any] = {
+                "return_period": np.array([p.return_period for p in points]),
+                "exceedance_probability": np.array([p.exceedance_probability for p in points]),
+                "aep": np.array([p.aep for p in points]),
+                "aep_standard_error": np.array([p.aep_standard_error for p in points]),
+            }
+            if self.annual_max_occurrence is not None:
+                columns["oep"] = np.array([p.oep for p in points], dtype=np.float64)
+                columns["oep_standard_error"] = np.array(
+                    [p.oep_standard_error for p in points], dtype=np.float64
+                )
+            return columns
+        return self._annual_table()
+
+    def _annual_table(self) -> Table:
+        columns: dict[str, Any] = {
+            "year": np.arange(self.n_years, dtype=np.int64),
+            "insured": self.annual_loss,
+        }
+        if self.annual_max_occurrence is not None:
+            columns["max_occurrence"] = self.annual_max_occurrence
+        return columns
+
+    def to_pandas(self, name: str = "metrics") -> pd.DataFrame:
+        """A table of :attr:`TABLES` as a pandas DataFrame (the ``[notebook]`` extra); scenarios
+        and sections by name, as categoricals. See :meth:`table` for the columns."""
+        return _tables.to_pandas(self.table(name))
+
+    def to_polars(self, name: str = "metrics") -> pl.DataFrame:
+        """A table of :attr:`TABLES` as a polars DataFrame (the ``[notebook]`` extra); scenarios
+        and sections by name, as enums. See :meth:`table` for the columns."""
+        return _tables.to_polars(self.table(name))
+
+    # ------------------------------------------------------------------ display
+
+    def headline(self) -> tuple[Metric, ...]:
+        """The figures a display leads with: mean, VaR 99.5%, TVaR 99% and P(any claim)."""
+        return (
+            Metric("mean", self.mean, self.standard_error()),
+            self.var_metric(0.995),
+            self.tvar_metric(0.99),
+            self.probability_of_claim(),
+        )
+
+    def _display_title(self) -> str:
+        return (
+            f"{type(self).__name__}: {self.n_years:,} years, seed {self.seed}{self._amounts_in()}"
+        )
+
+    def _display_lines(self) -> list[str]:
+        return []
+
+    def _display_ep(self) -> tuple[EPPoint, ...]:
+        periods = [p for p in _display.DISPLAY_RETURN_PERIODS if p < self.n_years]
+        return self.ep_curve(periods) if periods else ()
+
+    def __repr__(self) -> str:
+        metrics = " | ".join(
+            f"{m.name} {_display.format_with_error(m.name, m.value, m.standard_error)}"
+            for m in self.headline()
+        )
+        lines = [f"<{self._display_title()}", f"  {metrics}"]
+        points = self._display_ep()
+        if points:
+            aep = (
+                f"1-in-{p.return_period:,.0f} "
+                + _display.format_with_error("", p.aep, p.aep_standard_error)
+                for p in points
+            )
+            lines.append("  AEP " + ", ".join(aep))
+        lines += [f"  {line}" for line in self._display_lines()]
+        lines.append("  summary() for every figure; to_pandas(...) for tables>")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """A small HTML table for notebooks: headline figures and a few EP points."""
+        metrics = _display.html_table(
+            ("metric", "value", "std. error"),
+            [
+                (
+                    m.name,
+                    _display.format_figure(m.name, m.value),
+                    _display.format_figure(m.name, m.standard_error),
+                )
+                for m in self.headline()
+            ],
+        )
+        points = self._display_ep()
+        has_oep = bool(points) and points[0].oep is not None
+        header = ("return period", "AEP", "s.e.", *(("OEP", "s.e.") if has_oep else ()))
+        rows = [
+            (
+                f"1 in {p.return_period:,.0f}",
+                _display.format_amount(p.aep),
+                _display.format_amount(p.aep_standard_error),
+                *(
+                    (
+                        _display.format_amount(p.oep or 0.0),
+                        _display.format_amount(p.oep_standard_error or 0.0),
+                    )
+                    if has_oep
+                    else ()
+                ),
+            )
+            for p in points
+        ]
+        tables = [metrics] + ([_display.html_table(header, rows)] if rows else [])
+        return _display.html_block(self._display_title(), self._display_lines(), tables)
 
     # ------------------------------------------------------------------ report
 
@@ -558,7 +717,7 @@ class LossDistribution:
         return "\n".join(lines + self._summary_breakdowns())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SimulationResult(LossDistribution):
     """The simulated annual losses of one profile under one set of terms.
 
@@ -600,6 +759,11 @@ class SimulationResult(LossDistribution):
         return self.profile.currency
 
     @property
+    def subject(self) -> str:
+        """``lab <id>`` for a lab's profile, ``own profile`` for an actuary's."""
+        return f"lab {self.profile.lab_id}" if self.profile.lab_id else "own profile"
+
+    @property
     def experience_applied(self) -> bool:
         """Whether the profile's rates carry the lab's claims experience (a quote's profile does;
         ``RiskProfile.from_submission`` and so ``simulate`` of a lab do not)."""
@@ -626,6 +790,20 @@ class SimulationResult(LossDistribution):
             experience,
             *(f"warning {w.code} ({w.field}): {w.message}" for w in self.warnings),
         ]
+
+    def _display_title(self) -> str:
+        lab = f" {self.profile.lab_id}" if self.profile.lab_id else ""
+        tables = self.profile.tables_version or "none (own profile)"
+        return (
+            f"SimulationResult{lab}, tables {tables}: {self.n_years:,} years, seed {self.seed}"
+            f"{self._amounts_in()}"
+        )
+
+    def _display_lines(self) -> list[str]:
+        if not self.warnings:
+            return []
+        codes = sorted({w.code for w in self.warnings})
+        return [f"warnings: {', '.join(codes)} ({len(self.warnings)}; summary() says why)"]
 
     def _summary_title(self) -> str:
         return (
@@ -691,6 +869,112 @@ class SimulationResult(LossDistribution):
             scenario.id: self._contribution(scenario.id, self._table.scenario == index, total)
             for index, scenario in enumerate(self.profile.scenarios)
         }
+
+    # ------------------------------------------------------------------ tables
+
+    TABLES: ClassVar[tuple[str, ...]] = (
+        *LossDistribution.TABLES,
+        "by_section",
+        "by_scenario",
+        "year_loss_table",
+        "event_loss_table",
+    )
+
+    def table(self, name: str = "metrics") -> Table:
+        """One of :attr:`TABLES` as named columns; those of a loss distribution
+        (:meth:`LossDistribution.table`) and:
+
+        - ``by_section``, ``by_scenario``: ``section`` (or ``scenario``), ``mean_ground_up``,
+          ``mean_insured``, ``standard_error``, ``share``: the expected loss of each;
+        - ``year_loss_table``: ``year``, ``scenario``, ``section``, ``ground_up``, ``insured``:
+          one row per year, scenario and section with a loss;
+        - ``event_loss_table``: ``year``, ``scenario``, ``event`` (1-based within its year and
+          scenario), ``section``, ``ground_up``, ``insured``, ``downtime_days``: one row per
+          event and section with a ground-up loss, regenerated from the seed
+          (:meth:`event_losses`).
+
+        Scenarios are named by their id and sections by their name (``property``), coded.
+        """
+        _tables.check_table(name, self.TABLES)
+        scenario_ids = tuple(scenario.id for scenario in self.profile.scenarios)
+        section_names = tuple(section.value for section in SECTIONS)
+        if name in ("by_section", "by_scenario"):
+            rows = list(
+                (self.by_section() if name == "by_section" else self.by_scenario()).values()
+            )
+            return {
+                name.removeprefix("by_"): [row.name for row in rows],
+                "mean_ground_up": np.array([row.mean_ground_up for row in rows]),
+                "mean_insured": np.array([row.mean_insured for row in rows]),
+                "standard_error": np.array([row.standard_error for row in rows]),
+                "share": np.array([row.share for row in rows]),
+            }
+        if name == "year_loss_table":
+            table = self._table
+            return {
+                "year": table.year,
+                "scenario": Coded(table.scenario, scenario_ids),
+                "section": Coded(table.section, section_names),
+                "ground_up": table.ground_up,
+                "insured": table.insured,
+            }
+        if name == "event_loss_table":
+            events = self.event_losses()
+            rows_, columns_ = np.nonzero(events.ground_up > 0)
+            index = {scenario_id: code for code, scenario_id in enumerate(scenario_ids)}
+            codes = np.array([index[str(s)] for s in events.scenario], dtype=np.int64)
+            return {
+                "year": events.year[rows_],
+                "scenario": Coded(codes[rows_], scenario_ids),
+                "event": events.event[rows_],
+                "section": Coded(columns_.astype(np.int64), section_names),
+                "ground_up": events.ground_up[rows_, columns_],
+                "insured": events.insured[rows_, columns_],
+                "downtime_days": events.downtime_days[rows_],
+            }
+        return super().table(name)
+
+    def _annual_table(self) -> Table:
+        columns = dict(super()._annual_table())
+        if self.annual_ground_up is not None:
+            columns["ground_up"] = self.annual_ground_up
+        return columns
+
+    def cross_check(
+        self,
+        exact: ExactDistribution,
+        return_periods: Sequence[int] = CROSS_CHECK_RETURN_PERIODS,
+    ) -> CrossCheck:
+        """Every headline figure beside the exact one (:func:`underwriting.exact`), with its
+        standard error: mean, P(any claim), VaR and TVaR at 99% and 99.5%, AEP and OEP points.
+
+        ``CrossCheck.agrees()`` when each differs by at most 4 standard errors, a bucket of the
+        exact grid (after the share) added in quadrature for the discretisation.
+        """
+        rows = cross_check_rows(self, exact, return_periods)
+        return CrossCheck(rows=rows, n_years=self.n_years, exact=exact)
+
+    def to_ord(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        file_format: Literal["csv", "parquet"] = "parquet",
+        perspective: Literal["gul", "il"] = "il",
+        summary: Literal["policy", "section"] = "policy",
+    ) -> dict[str, Path]:
+        """Write the standard loss tables in the Oasis ORD layout; their paths by table name.
+
+        Event (``selt``, ``melt``), period (``splt``, ``mplt``), average (``alt``) and
+        exceedance-probability (``ept``) tables of the insured (``il``) or ground-up (``gul``)
+        losses, for the policy (``S1``) or by section (``S2``), with ``summary-info`` and
+        ``events`` naming the summaries and the events' scenarios; Parquet (pyarrow) or CSV. How
+        years, events and samples map onto ORD: :mod:`underwriting.results._ord`.
+        """
+        from underwriting.results._ord import write_ord
+
+        return write_ord(
+            self, directory, file_format=file_format, perspective=perspective, summary=summary
+        )
 
     def event_losses(self, first_year: int = 0, n_years: int | None = None) -> EventLosses:
         """The event loss table of years ``first_year .. first_year + n_years - 1``.

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import underwriting as uw
 from underwriting.results import quantile_index
-from underwriting.results._exact import (
+from underwriting.results._bitwise import (
     OrderStatistics,
     central_moment,
     mean_and_variance,

@@ -20,6 +20,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from api.web._book import router as book
 from api.web._charts import ChartCache
 from api.web._pages import router as pages
+from api.web._policies import router as policies
 from api.web._quotes import router as quotes
 from api.web._render import page
 from api.web._session import PageError, SignInRequiredError, get_web_settings
@@ -47,6 +48,7 @@ def install(app: FastAPI) -> None:
     app.include_router(pages)
     app.include_router(book)
     app.include_router(quotes)
+    app.include_router(policies)
     app.add_exception_handler(SignInRequiredError, _to_sign_in)  # type: ignore[arg-type]
     app.add_exception_handler(PageError, _error_page)  # type: ignore[arg-type]
 

@@ -9,12 +9,11 @@ or refuse, and its refusal is shown with its reason.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -25,13 +24,18 @@ import underwriting as uw
 from api import records
 from api.routes import AppSettings, Catalogue, Limiter, Tables
 from api.security import Principal, get_store
+from api.store import PolicyRecord as PolicyRow
 from api.store import QuoteRecord as QuoteRow
 from api.store import Store, now
 from api.web import _forms
-from api.web._render import page
+from api.web._charts import svg
+from api.web._render import page, words
 from api.web._session import PageError, Quoting, check_csrf
 from underwriting import report
 from underwriting import workflow as wf
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 router = APIRouter(include_in_schema=False)
 Store_ = Annotated[Store, Depends(get_store)]
@@ -44,7 +48,7 @@ def _examples() -> dict[str, Path]:
     return {path.stem: path for path in sorted(EXAMPLES.glob("*.json"))}
 
 
-def _actor(principal: Principal) -> wf.Actor:
+def actor_of(principal: Principal) -> wf.Actor:
     return wf.Actor(principal.name, principal.role)
 
 
@@ -56,7 +60,7 @@ def _visible(session: Session, quote_id: str, principal: Principal) -> QuoteRow:
     return row
 
 
-def _tables_of(record: wf.QuoteRecord, catalogue: Mapping[str, uw.RatingTables]) -> uw.RatingTables:
+def tables_of(record: wf.QuoteRecord, catalogue: Mapping[str, uw.RatingTables]) -> uw.RatingTables:
     tables = catalogue.get(record.tables_version)
     if tables is None:
         raise PageError(
@@ -69,8 +73,7 @@ def _tables_of(record: wf.QuoteRecord, catalogue: Mapping[str, uw.RatingTables])
 
 def _request_hash(request: uw.QuoteRequest) -> str:
     # As the API hashes a request, so that the store's idempotency check reads the same.
-    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return records.request_hash(request.model_dump(mode="json"))
 
 
 def _refused(error: uw.UnderwritingError) -> PageError:
@@ -190,7 +193,7 @@ async def new_quote_form(
             max_years=settings.max_quote_years,
         )
     record = wf.record_quote(
-        quote, body, id=str(uuid.uuid4()), actor=_actor(principal), tables=tables
+        quote, body, id=str(uuid.uuid4()), actor=actor_of(principal), tables=tables
     )
     with store.session() as session:
         records.add_quote(
@@ -199,7 +202,7 @@ async def new_quote_form(
             records.NewQuote(principal.name, _request_hash(body), quote.to_dict()),
         )
     if quote.result is not None:
-        request.app.state.charts.put(record.id, _draw(quote.result))
+        draw_charts(request, record.id, quote.result)
     return RedirectResponse(f"/quotes/{record.id}", 303)
 
 
@@ -214,10 +217,11 @@ def _options_of(fields: Mapping[str, str]) -> dict[str, Any]:
     return {k: v for k, v in carried.items() if k in ("options", "option_labels")}
 
 
-def _draw(result: uw.SimulationResult) -> dict[str, bytes]:
+def draw_charts(request: Request, quote_id: str, result: uw.SimulationResult) -> None:
+    """Keep the quote's charts, drawn from the simulation just made (no replay to show them)."""
     from api.web._charts import draw
 
-    return draw(result)
+    request.app.state.charts.put(quote_id, draw(result))
 
 
 # --------------------------------------------------------------------------- the quote
@@ -241,10 +245,12 @@ def quote_page(
         stored = dict(row.quote)
         policy = records.policy_of_quote(session, quote_id)
         renewal = records.renewal_of_quote(session, quote_id)
+        decomposition = None if renewal is None else dict(renewal.decomposition)
+        renewed = None if decomposition is None else renewal_view(session, decomposition)
         owner = row.principal
-    tables = _tables_of(record, catalogue)
+    tables = tables_of(record, catalogue)
     moment = now()
-    actions = {a.value for a in wf.available_actions(record, _actor(principal), moment, tables)}
+    actions = {a.value for a in wf.available_actions(record, actor_of(principal), moment, tables)}
     rules = tables.rules
     own_band = next(
         (band for band in rules.offer_bands if band.authority == principal.role),
@@ -268,7 +274,8 @@ def quote_page(
         chosen=chosen,
         higher=[level for level in rules.authority_levels if _above(level, principal, tables)],
         policy=policy,
-        renewal=renewal,
+        renewal=decomposition,
+        renewed=renewed,
         sections=list(record.request.terms.sections),
     )
 
@@ -291,10 +298,23 @@ def quote_chart(
     limiter: Limiter,
 ) -> Response:
     with store.session() as session:
-        record = _record_of(_visible(session, quote_id, principal))
-    tables = _tables_of(record, catalogue)
+        row = _visible(session, quote_id, principal)
+        record = _record_of(row)
+        renewal = records.renewal_of_quote(session, quote_id)
+        decomposition = None if renewal is None else dict(renewal.decomposition)
+    if name == "renewal" and decomposition is not None:
+        return Response(
+            svg(renewal_chart(decomposition)),
+            media_type="image/svg+xml",
+            headers={"Cache-Control": "private, max-age=3600"},
+        )
+    tables = tables_of(record, catalogue)
     if name not in ("ep-curve", "loss-distribution"):
-        raise PageError(404, f"No chart {name!r}; charts: ep-curve, loss-distribution.")
+        raise PageError(
+            404,
+            f"No chart {name!r}; charts: ep-curve, loss-distribution"
+            + (", renewal." if decomposition is not None else "."),
+        )
 
     def simulate() -> uw.SimulationResult:
         with limiter.slot(principal.name):
@@ -323,7 +343,7 @@ def quote_document(
         record = _record_of(row)
         stored = dict(row.quote)
         policy = records.policy_of_quote(session, quote_id)
-    tables = _tables_of(record, catalogue)
+    tables = tables_of(record, catalogue)
     quote = wf.quote_as_offered(wf.quote_from_dict(stored), record)
     options: dict[str, Any] = {
         "tables": tables,
@@ -344,6 +364,41 @@ def quote_document(
     return HTMLResponse(report.render_quote_document(quote, **options))
 
 
+def renewal_view(session: Session, decomposition: Mapping[str, Any]) -> dict[str, Any]:
+    """What the quote page shows of a renewal quote beside its stored decomposition: the
+    expiring quote's own standard error and the policy it renews."""
+    expiring = session.get(QuoteRow, decomposition["expiring_quote_id"])
+    policy = session.get(PolicyRow, decomposition["policy_id"])
+    return {
+        "expiring_standard_error": None
+        if expiring is None
+        else records.workflow_record(expiring).premium.standard_error,
+        "policy_number": None if policy is None else policy.policy_number,
+    }
+
+
+def renewal_chart(decomposition: Mapping[str, Any]) -> Figure:
+    """The renewal's price walk as a waterfall: each step's price change with its standard
+    error, then the change of adequacy (the decomposition a renewal row keeps)."""
+    steps = [
+        (
+            words(step["name"]),
+            step["price_change"]["value"],
+            step["price_change"]["standard_error"],
+        )
+        for step in decomposition["steps"]
+    ]
+    adequacy = decomposition["adequacy_change"]
+    steps.append(("Adequacy", adequacy["value"], adequacy["standard_error"]))
+    return report.plot_renewal(
+        decomposition["expiring_premium"],
+        steps,
+        decomposition["renewal_premium"],
+        currency=decomposition["currency"],
+        title="Renewal price walk",
+    )
+
+
 # --------------------------------------------------------------------------- actions
 
 
@@ -361,9 +416,9 @@ def _act(
         if row is None or (not principal.sees_all_quotes and row.principal != principal.name):
             raise PageError(404, "No quote with this id.")
         record = _record_of(row)
-        tables = _tables_of(record, catalogue)
+        tables = tables_of(record, catalogue)
         try:
-            changed: wf.QuoteRecord = act(record, _actor(principal), now(), tables)
+            changed: wf.QuoteRecord = act(record, actor_of(principal), now(), tables)
         except uw.UnderwritingError as error:
             raise _refused(error) from error
         records.save_record(session, row, changed)
@@ -458,10 +513,10 @@ def _bind(
         if records.policy_of_quote(session, quote_id) is not None:
             return
         record = _record_of(row)
-        tables = _tables_of(record, catalogue)
+        tables = tables_of(record, catalogue)
         moment = now()
         try:
-            bound = wf.bind(record, actor=_actor(principal), at=moment, tables=tables)
+            bound = wf.bind(record, actor=actor_of(principal), at=moment, tables=tables)
         except uw.UnderwritingError as error:
             raise _refused(error) from error
         records.save_record(session, row, bound)
@@ -502,7 +557,7 @@ def _add_option(
         ):
             raise PageError(404, "No quote with this id.")
         parent = _record_of(parent_row)
-        tables = _tables_of(parent, catalogue)
+        tables = tables_of(parent, catalogue)
         asked = parent.request.model_dump(mode="json")
         if section not in asked["terms"]["sections"]:
             raise PageError(
@@ -525,13 +580,13 @@ def _add_option(
                 quote,
                 revision.request,
                 id=str(uuid.uuid4()),
-                actor=_actor(principal),
+                actor=actor_of(principal),
                 tables=tables,
                 at=max(moment, quote.provenance.created_at),
                 parent_id=parent.id,
             )
             superseded = wf.supersede(
-                parent, by=child.id, actor=_actor(principal), at=moment, tables=tables
+                parent, by=child.id, actor=actor_of(principal), at=moment, tables=tables
             )
         except ValidationError as error:
             messages = _forms.errors_by_field(error)
@@ -549,5 +604,5 @@ def _add_option(
         )
         records.save_record(session, parent_row, superseded)
     if quote.result is not None:
-        request.app.state.charts.put(child.id, _draw(quote.result))
+        draw_charts(request, child.id, quote.result)
     return RedirectResponse(f"/quotes/{child.id}#options", 303)

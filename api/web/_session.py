@@ -76,6 +76,12 @@ def csrf_token(request: Request) -> str:
     return token
 
 
+def one_time_token() -> str:
+    """A token for one form (sent back in its field ``idempotency_key``): the form's create is
+    stored under it as the API's Idempotency-Key, so that a form sent twice makes one object."""
+    return secrets.token_urlsafe(18)
+
+
 def check_csrf(request: Request, presented: str | None) -> None:
     """403 unless ``presented`` is this session's CSRF token."""
     expected = request.session.get("csrf")

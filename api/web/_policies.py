@@ -20,20 +20,18 @@ from sqlalchemy.orm import Session
 
 import underwriting as uw
 from api import records
-from api.routes import AppSettings, Catalogue, Limiter, Tables, stored_by_idempotency_key
+from api.routes import AppSettings, Catalogue, Limiter, Tables
 from api.security import Principal, get_store
 from api.store import PolicyRecord, Store, now
 from api.store import QuoteRecord as QuoteRow
 from api.web import _forms
-from api.web._quotes import actor_of, draw_charts, tables_of
+from api.web._quotes import actor_of, draw_charts, quote_made_with, tables_of
 from api.web._render import page
-from api.web._session import PageError, Quoting, check_csrf, one_time_token
+from api.web._session import PageError, Quoting, check_csrf, form_token, one_time_token
 from underwriting import workflow as wf
 
 router = APIRouter(include_in_schema=False)
 Store_ = Annotated[Store, Depends(get_store)]
-TOKEN_LENGTH = 200
-"""The longest one-time form token accepted (the store's Idempotency-Key column)."""
 
 
 def _visible_policy(session: Session, policy_id: str, principal: Principal) -> PolicyRecord:
@@ -130,14 +128,14 @@ async def renew_form(
         asked = uw.QuoteRequest.model_validate(data)
     except ValidationError as error:
         return _refused_form(request, principal, store, policy_id, text, source, error)
-    key = str(form.get("idempotency_key") or "")[:TOKEN_LENGTH] or None
+    key = form_token(form)
     request_hash = records.request_hash(
         {"renews": policy_id, "request": asked.model_dump(mode="json")}
     )
     with store.session() as session:
         policy = _visible_policy(session, policy_id, principal)
         expiring = _expiring(session, policy)
-        done = _made_with(session, principal, key, request_hash)
+        done = quote_made_with(session, principal, key, request_hash)
     if done is not None:  # the form sent twice: the renewal it made the first time
         return RedirectResponse(f"/quotes/{done}#renewal", 303)
     at = now()
@@ -173,24 +171,13 @@ async def renew_form(
     except IntegrityError:
         # The same form sent twice at once: the other request stored its renewal first.
         with store.session() as session:
-            done = _made_with(session, principal, key, request_hash)
+            done = quote_made_with(session, principal, key, request_hash)
         if done is None:
             raise
         return RedirectResponse(f"/quotes/{done}#renewal", 303)
     if renewal.renewal.result is not None:
         draw_charts(request, record.id, renewal.renewal.result)
     return RedirectResponse(f"/quotes/{record.id}#renewal", 303)
-
-
-def _made_with(
-    session: Session, principal: Principal, key: str | None, request_hash: str
-) -> str | None:
-    """The id of the quote this principal made with the form's token, if any (409 if the token
-    came with another request)."""
-    if key is None:
-        return None
-    row = stored_by_idempotency_key(session, principal, key, request_hash)
-    return None if row is None else row.id
 
 
 def _refused_form(

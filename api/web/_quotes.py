@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import underwriting as uw
 from api import records
-from api.routes import AppSettings, Catalogue, Limiter, Tables
+from api.problems import Problem
+from api.routes import AppSettings, Catalogue, Limiter, Tables, stored_by_idempotency_key
 from api.security import Principal, get_store
 from api.store import PolicyRecord as PolicyRow
 from api.store import QuoteRecord as QuoteRow
@@ -30,7 +32,7 @@ from api.store import Store, now
 from api.web import _forms
 from api.web._charts import svg
 from api.web._render import page, words
-from api.web._session import PageError, Quoting, check_csrf
+from api.web._session import PageError, Quoting, check_csrf, form_token, one_time_token
 from underwriting import report
 from underwriting import workflow as wf
 
@@ -76,6 +78,22 @@ def _request_hash(request: uw.QuoteRequest) -> str:
     return records.request_hash(request.model_dump(mode="json"))
 
 
+def quote_made_with(
+    session: Session, principal: Principal, key: str | None, request_hash: str
+) -> str | None:
+    """The id of the quote this principal made with a form's one-time token, if any.
+
+    Raises
+    ------
+    api.problems.Problem
+        409 if the token was used with another request (as the API's Idempotency-Key).
+    """
+    if key is None:
+        return None
+    row = stored_by_idempotency_key(session, principal, key, request_hash)
+    return None if row is None else row.id
+
+
 def _refused(error: uw.UnderwritingError) -> PageError:
     """A workflow's refusal as the API answers it: 403 for authority, 409 for the state."""
     status = 403 if isinstance(error, uw.AuthorityError) else 409
@@ -94,6 +112,7 @@ def _new_quote_page(
     *,
     status_code: int = 200,
     source: str = "",
+    notice: str = "",
 ) -> Response:
     groups = _forms.submission_groups(data.get("submission") or {}, tables.currency, errors)
     terms = _forms.terms_groups(data.get("terms") or {}, tables.currency, errors)
@@ -112,6 +131,8 @@ def _new_quote_page(
         examples=list(_examples()),
         tables=tables,
         source=source,
+        notice=notice,
+        token=one_time_token(),
     )
 
 
@@ -185,6 +206,24 @@ async def new_quote_form(
         return _new_quote_page(
             request, principal, tables, data, _forms.errors_by_field(error), status_code=422
         )
+    key = form_token(form)
+    request_hash = _request_hash(body)
+    try:
+        with store.session() as session:
+            done = quote_made_with(session, principal, key, request_hash)
+    except Problem:  # the form was sent before with other values (the browser's back button)
+        return _new_quote_page(
+            request,
+            principal,
+            tables,
+            data,
+            {},
+            status_code=409,
+            notice="This form was sent before with other values and made a quote then. It "
+            "now carries a new token: press Quote again to make a new quote of these values.",
+        )
+    if done is not None:  # the form sent twice: the quote it made the first time
+        return RedirectResponse(f"/quotes/{done}", 303)
     with limiter.slot(principal.name):
         quote = uw.quote_request(
             body,
@@ -195,12 +234,20 @@ async def new_quote_form(
     record = wf.record_quote(
         quote, body, id=str(uuid.uuid4()), actor=actor_of(principal), tables=tables
     )
-    with store.session() as session:
-        records.add_quote(
-            session,
-            record,
-            records.NewQuote(principal.name, _request_hash(body), quote.to_dict()),
-        )
+    try:
+        with store.session() as session:
+            records.add_quote(
+                session,
+                record,
+                records.NewQuote(principal.name, request_hash, quote.to_dict(), key),
+            )
+    except IntegrityError:
+        # The same form sent twice at once: the other request stored its quote first.
+        with store.session() as session:
+            done = quote_made_with(session, principal, key, request_hash)
+        if done is None:
+            raise
+        return RedirectResponse(f"/quotes/{done}", 303)
     if quote.result is not None:
         draw_charts(request, record.id, quote.result)
     return RedirectResponse(f"/quotes/{record.id}", 303)

@@ -104,20 +104,21 @@ async def renew_form(
     settings: AppSettings,
     limiter: Limiter,
 ) -> Response:
-    form = await request.form()
-    check_csrf(request, str(form.get("csrf_token") or ""))
-    text = str(form.get("request_json") or "")
-    upload = form.get("request_file")
-    source = "request_json"
-    if upload is not None and not isinstance(upload, str) and upload.filename:
-        try:
-            text = (await upload.read()).decode("utf-8")
-        except UnicodeDecodeError as error:
-            return _refused_form(
-                request, principal, store, policy_id, text, "request_file",
-                f"{upload.filename} is not UTF-8 text: {error.reason} at byte {error.start}",
-            )  # fmt: skip
-        source = "request_file"
+    async with request.form() as form:  # closed on leaving: an uploaded file's spool too
+        check_csrf(request, str(form.get("csrf_token") or ""))
+        key = form_token(form)
+        text = str(form.get("request_json") or "")
+        source = "request_json"
+        upload = form.get("request_file")
+        if upload is not None and not isinstance(upload, str) and upload.filename:
+            source = "request_file"
+            try:
+                text = (await upload.read()).decode("utf-8")
+            except UnicodeDecodeError as error:
+                return _refused_form(
+                    request, principal, store, policy_id, "", source,
+                    f"{upload.filename} is not UTF-8 text: {error.reason} at byte {error.start}",
+                )  # fmt: skip
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
@@ -128,7 +129,6 @@ async def renew_form(
         asked = uw.QuoteRequest.model_validate(data)
     except ValidationError as error:
         return _refused_form(request, principal, store, policy_id, text, source, error)
-    key = form_token(form)
     request_hash = records.request_hash(
         {"renews": policy_id, "request": asked.model_dump(mode="json")}
     )

@@ -31,7 +31,7 @@ from api.store import QuoteRecord as QuoteRow
 from api.store import Store, now
 from api.web import _forms
 from api.web._charts import svg
-from api.web._render import page, words
+from api.web._render import page
 from api.web._session import PageError, Quoting, check_csrf, form_token, one_time_token
 from underwriting import report
 from underwriting import workflow as wf
@@ -171,31 +171,11 @@ async def new_quote_form(
 ) -> Response:
     form = await request.form()
     check_csrf(request, str(form.get("csrf_token") or ""))
-    upload = form.get("request_file")
     if form.get("intent") == "load":
-        if upload is None or isinstance(upload, str) or not upload.filename:
-            return _new_quote_page(
-                request,
-                principal,
-                tables,
-                {},
-                {"request_file": "choose a JSON file"},
-                status_code=422,
-            )
         try:
-            data = json.loads(await upload.read())
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            return _new_quote_page(
-                request,
-                principal,
-                tables,
-                {},
-                {"request_file": f"{upload.filename} is not JSON: {error}"},
-                status_code=422,
-            )
-        if not isinstance(data, dict):
-            data = {}
-        return _new_quote_page(request, principal, tables, data, {}, source=str(upload.filename))
+            return await _loaded(request, principal, tables, form.get("request_file"))
+        finally:
+            await form.close()  # the uploaded file's spool
     fields = {name: value for name, value in form.items() if isinstance(value, str)}
     checkboxes = set(str(form.get("checkboxes") or "").split())
     data = _forms.request_from_form(fields, checkboxes)
@@ -251,6 +231,30 @@ async def new_quote_form(
     if quote.result is not None:
         draw_charts(request, record.id, quote.result)
     return RedirectResponse(f"/quotes/{record.id}", 303)
+
+
+async def _loaded(
+    request: Request, principal: Principal, tables: uw.RatingTables, upload: Any
+) -> Response:
+    """The form filled from an uploaded quote request (JSON)."""
+    if upload is None or isinstance(upload, str) or not upload.filename:
+        return _new_quote_page(
+            request, principal, tables, {}, {"request_file": "choose a JSON file"}, status_code=422
+        )
+    try:
+        data = json.loads(await upload.read())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        return _new_quote_page(
+            request,
+            principal,
+            tables,
+            {},
+            {"request_file": f"{upload.filename} is not JSON: {error}"},
+            status_code=422,
+        )
+    if not isinstance(data, dict):
+        data = {}
+    return _new_quote_page(request, principal, tables, data, {}, source=str(upload.filename))
 
 
 def _options_of(fields: Mapping[str, str]) -> dict[str, Any]:
@@ -429,14 +433,14 @@ def renewal_chart(decomposition: Mapping[str, Any]) -> Figure:
     error, then the change of adequacy (the decomposition a renewal row keeps)."""
     steps = [
         (
-            words(step["name"]),
+            step["name"].replace("_", " "),
             step["price_change"]["value"],
             step["price_change"]["standard_error"],
         )
         for step in decomposition["steps"]
     ]
     adequacy = decomposition["adequacy_change"]
-    steps.append(("Adequacy", adequacy["value"], adequacy["standard_error"]))
+    steps.append(("adequacy", adequacy["value"], adequacy["standard_error"]))
     return report.plot_renewal(
         decomposition["expiring_premium"],
         steps,

@@ -67,8 +67,7 @@ def _when(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
-def words(value: Any) -> str:
-    """A name in words: ``claims_experience`` reads ``Claims experience``."""
+def _words(value: Any) -> str:
     text = str(value).replace("_", " ")
     return text[:1].upper() + text[1:]
 
@@ -79,7 +78,7 @@ environment.filters["share"] = _share
 environment.filters["signed"] = _signed
 environment.filters["figure"] = _figure
 environment.filters["when"] = _when
-environment.filters["words"] = words
+environment.filters["words"] = _words
 
 
 def page(

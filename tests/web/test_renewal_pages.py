@@ -82,9 +82,7 @@ def test_a_policy_is_renewed_from_its_page_with_the_decomposition_shown(
     for step in ("Expiring", "Exposure", "Terms", "Claims experience", "Tables version",
                  "Adequacy", "Renewal"):  # fmt: skip
         assert f'<th scope="row">{step}</th>' in section
-    assert (
-        f"submission.values.equipment: {equipment:,.15g} -&gt; {equipment * 1.2:,.15g}" in section
-    )
+    assert f"submission.values.equipment: {equipment:,.15g} → {equipment * 1.2:,.15g}" in section
     # every change carries its standard error: technical and price per step, the totals, RARC
     assert section.count('<span class="se">±') >= 2 * 4 + 4
     assert "Risk-adjusted rate change (RARC)" in section

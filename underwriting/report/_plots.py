@@ -488,7 +488,8 @@ def plot_renewal(
     # The steps are small beside the premiums: the axis starts near the lowest level reached,
     # not at zero, so that each step can be read; the label says where the premiums' bars are cut.
     span = max(top - low, 0.05 * top, 1.0)
-    floor = max(0.0, low - 1.5 * span)
+    unit = 10.0 ** math.floor(math.log10(span))
+    floor = max(0.0, math.floor((low - 1.5 * span) / unit) * unit)
     axes.set_ylim(floor, top + 0.15 * (top - floor))
     axes.set_ylabel(_label("premium", currency, f"axis from {floor:,.0f}" if floor else None))
     _money_axis(axes)

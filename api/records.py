@@ -11,6 +11,8 @@ here decides anything.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+import underwriting as uw
 from api.store import PolicyRecord, QuoteEvent, QuoteRecord, RenewalRecord
 from underwriting import workflow as wf
 
@@ -32,7 +35,10 @@ __all__ = [
     "policies",
     "policy_of_quote",
     "rate_records",
+    "renewal_decomposition",
     "renewal_of_quote",
+    "renewals_of_policy",
+    "request_hash",
     "save_record",
     "workflow_record",
 ]
@@ -62,6 +68,13 @@ def _append_events(session: Session, quote_id: str, record: wf.QuoteRecord, stor
                 details=dict(event.details),
             )
         )
+
+
+def request_hash(value: Any) -> str:
+    """The SHA-256 of a request's canonical JSON: what an Idempotency-Key is checked against (a
+    retried request answers what the first made; the same key on another request is refused)."""
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,25 +222,72 @@ def policies(
 # --------------------------------------------------------------------------- renewals
 
 
+def _metric(metric: uw.Metric) -> dict[str, Any]:
+    return {"name": metric.name, "value": metric.value, "standard_error": metric.standard_error}
+
+
+def renewal_decomposition(
+    renewal: wf.Renewal, *, policy: PolicyRecord, expiring_quote_id: str
+) -> dict[str, Any]:
+    """The change from the expiring premium to the renewal's, step by step, as JSON: what a
+    renewal row keeps and the API answers (``RenewalDecompositionOut``) and the pages show."""
+    expiring, renewed = renewal.expiring.provenance, renewal.renewal.provenance
+    return {
+        "policy_id": policy.id,
+        "expiring_quote_id": expiring_quote_id,
+        "currency": policy.currency,
+        "seed": expiring.seed,
+        "n_years": expiring.n_years,
+        "expiring_tables_version": expiring.tables_version,
+        "tables_version": renewed.tables_version,
+        "expiring_technical": renewal.expiring.premium.technical,
+        "renewal_technical": renewal.renewal.premium.technical,
+        "expiring_premium": renewal.expiring_premium,
+        "renewal_premium": renewal.renewal_premium,
+        "steps": [
+            {
+                "name": step.name,
+                "changes": list(step.changes),
+                "technical_before": step.technical_before,
+                "technical_after": step.technical_after,
+                "technical_change": _metric(step.technical_change),
+                "expected_loss_change": _metric(step.expected_loss_change),
+                "price_change": _metric(step.price_change),
+            }
+            for step in renewal.steps
+        ],
+        "adequacy_change": _metric(renewal.adequacy_change),
+        "technical_change": _metric(renewal.technical_change),
+        "expiring_adequacy": _metric(renewal.expiring_adequacy),
+        "renewal_adequacy": _metric(renewal.renewal_adequacy),
+        "risk_change": _metric(renewal.risk_change),
+        "rate_change": _metric(renewal.rate_change),
+        "pure_rate_change": _metric(renewal.pure_rate_change),
+    }
+
+
 def add_renewal(
     session: Session,
     *,
     quote_id: str,
-    policy_id: str,
+    policy: PolicyRecord,
+    expiring_quote_id: str,
     renewal: wf.Renewal,
-    decomposition: dict[str, Any],
     at: dt.datetime,
 ) -> RenewalRecord:
-    """Store a renewal quote's link to the policy it renews and its rate-change figures."""
+    """Store a renewal quote's link to the policy it renews and its rate-change figures
+    (:func:`renewal_decomposition`)."""
     row = RenewalRecord(
         quote_id=quote_id,
-        policy_id=policy_id,
+        policy_id=policy.id,
         expiring_premium=renewal.expiring_premium,
         expiring_technical=renewal.expiring.premium.technical,
         like_for_like_technical=renewal.like_for_like.premium.technical,
         renewal_technical=renewal.renewal.premium.technical,
         rate_change=renewal.rate_change.value,
-        decomposition=decomposition,
+        decomposition=renewal_decomposition(
+            renewal, policy=policy, expiring_quote_id=expiring_quote_id
+        ),
         created_at=_stored_utc(at),
     )
     session.add(row)
@@ -237,6 +297,17 @@ def add_renewal(
 def renewal_of_quote(session: Session, quote_id: str) -> RenewalRecord | None:
     """The renewal a quote prices, if it is a renewal quote."""
     return session.get(RenewalRecord, quote_id)
+
+
+def renewals_of_policy(session: Session, policy_id: str) -> list[RenewalRecord]:
+    """The renewal quotes made for a policy, newest first."""
+    return list(
+        session.scalars(
+            select(RenewalRecord)
+            .where(RenewalRecord.policy_id == policy_id)
+            .order_by(RenewalRecord.created_at.desc(), RenewalRecord.quote_id.desc())
+        )
+    )
 
 
 def rate_records(session: Session, *, principal: str | None = None) -> list[wf.RateRecord]:

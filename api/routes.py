@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -175,11 +173,6 @@ def _tables_of(catalogue: Mapping[str, uw.RatingTables], version: str) -> uw.Rat
     return tables
 
 
-def _request_hash(body: uw.QuoteRequest) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
 def _visible(record: QuoteRecord | None, principal: Principal) -> QuoteRecord:
     """The record if this principal may see it; 404 otherwise (never 403: no existence leak)."""
     if record is None or (not principal.sees_all_quotes and record.principal != principal.name):
@@ -212,7 +205,7 @@ def create_quote(
         str | None, Header(alias="Idempotency-Key", max_length=200, min_length=1)
     ] = None,
 ) -> QuoteOut:
-    request_hash = _request_hash(body)
+    request_hash = records.request_hash(body.model_dump(mode="json"))
     view = View(principal, catalogue, clock())
     if idempotency_key is not None:
         existing = _by_idempotency_key(store, view, idempotency_key, request_hash)

@@ -6,8 +6,6 @@ package's (docs/workflow.md, docs/api-workflow.md)."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -47,7 +45,6 @@ from api.schemas import (
     RenewalDecompositionOut,
     RenewalIn,
     RenewalOut,
-    RenewalStepOut,
     RevisionOut,
 )
 from api.security import Principal, require
@@ -61,11 +58,6 @@ IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", max_length=200, min_length=1)
 ]
 MERGE_PATCH = "application/merge-patch+json"
-
-
-def _hash(value: Any) -> str:
-    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _metric(metric: uw.Metric) -> MetricOut:
@@ -128,7 +120,7 @@ def revise_quote(
 ) -> RevisionOut:
     at = clock()
     view = View(principal, catalogue, at)
-    request_hash = _hash({"revises": quote_id, "patch": patch})
+    request_hash = records.request_hash({"revises": quote_id, "patch": patch})
     with store.session() as session:
         parent = records.workflow_record(_visible(session.get(QuoteRecord, quote_id), principal))
         if idempotency_key is not None:
@@ -376,43 +368,6 @@ def get_policy(policy_id: str, store: Store_, principal: Quoting) -> PolicyOut:
 # --------------------------------------------------------------------------- renewal
 
 
-def _decomposition(
-    renewal: wf.Renewal, policy: PolicyRecord, expiring: wf.QuoteRecord
-) -> RenewalDecompositionOut:
-    return RenewalDecompositionOut(
-        policy_id=policy.id,
-        expiring_quote_id=expiring.id,
-        currency=policy.currency,
-        seed=renewal.expiring.provenance.seed,
-        n_years=renewal.expiring.provenance.n_years,
-        expiring_tables_version=renewal.expiring.provenance.tables_version,
-        tables_version=renewal.renewal.provenance.tables_version,
-        expiring_technical=renewal.expiring.premium.technical,
-        renewal_technical=renewal.renewal.premium.technical,
-        expiring_premium=renewal.expiring_premium,
-        renewal_premium=renewal.renewal_premium,
-        steps=[
-            RenewalStepOut(
-                name=step.name,
-                changes=list(step.changes),
-                technical_before=step.technical_before,
-                technical_after=step.technical_after,
-                technical_change=_metric(step.technical_change),
-                expected_loss_change=_metric(step.expected_loss_change),
-                price_change=_metric(step.price_change),
-            )
-            for step in renewal.steps
-        ],
-        adequacy_change=_metric(renewal.adequacy_change),
-        technical_change=_metric(renewal.technical_change),
-        expiring_adequacy=_metric(renewal.expiring_adequacy),
-        renewal_adequacy=_metric(renewal.renewal_adequacy),
-        risk_change=_metric(renewal.risk_change),
-        rate_change=_metric(renewal.rate_change),
-        pure_rate_change=_metric(renewal.pure_rate_change),
-    )
-
-
 @router.post(
     "/v1/policies/{policy_id}/renewal",
     status_code=201,
@@ -437,7 +392,7 @@ def renew_policy(
     at = clock()
     view = View(principal, catalogue, at)
     asked = body.request if body is not None else None
-    request_hash = _hash(
+    request_hash = records.request_hash(
         {"renews": policy_id, "request": None if asked is None else asked.model_dump(mode="json")}
     )
     with store.session() as session:
@@ -456,31 +411,13 @@ def renew_policy(
                     quote=quote_out(session, done, view),
                     decomposition=RenewalDecompositionOut.model_validate(renewal_row.decomposition),
                 )
-    if asked is not None and asked.options:
-        raise Problem(
-            422,
-            "request.options: a renewal prices no options; revise the renewal quote to add them",
-            errors=[
-                {
-                    "field": "request.options",
-                    "value": len(asked.options),
-                    "message": "must be empty: a renewal prices the renewed terms only",
-                }
-            ],
-        )
-    renewed = (asked or expiring.request).model_copy(
-        update={"options": (), "option_labels": (), "seed": expiring.provenance.seed}
-    )
-    provenance = expiring.provenance
+    renewed = wf.renewal_request(expiring, asked)
     with limiter.slot(principal.name):
-        renewal = wf.renew(
-            expiring.request,
+        renewal = wf.renew_record(
+            expiring,
+            renewed,
             expiring_tables=_tables_of(catalogue, expiring.tables_version),
-            seed=provenance.seed,
-            n_years=provenance.n_years,
-            expiring_date=provenance.created_at,
             expiring_premium=policy.bound_premium,
-            renewed=renewed,
             tables=tables,
             renewal_date=at,
             max_events=settings.max_simulated_events,
@@ -488,23 +425,23 @@ def renew_policy(
     record = wf.record_quote(
         renewal.renewal, renewed, id=str(uuid.uuid4()), actor=_actor(principal), tables=tables
     )
-    decomposition = _decomposition(renewal, policy, expiring)
     stored = records.NewQuote(
         principal.name, request_hash, renewal.renewal.to_dict(), idempotency_key
     )
     try:
         with store.session() as session:
             row = records.add_quote(session, record, stored)
-            records.add_renewal(
+            renewal_row = records.add_renewal(
                 session,
                 quote_id=row.id,
-                policy_id=policy.id,
+                policy=policy,
+                expiring_quote_id=expiring.id,
                 renewal=renewal,
-                decomposition=decomposition.model_dump(mode="json"),
                 at=at,
             )
             session.flush()
             quote = quote_out(session, row, view)
+            decomposition = RenewalDecompositionOut.model_validate(renewal_row.decomposition)
     except IntegrityError as error:
         if idempotency_key is None:
             raise

@@ -19,10 +19,11 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from api.web._book import router as book
 from api.web._charts import ChartCache
+from api.web._errors import install_error_pages
 from api.web._pages import router as pages
+from api.web._policies import router as policies
 from api.web._quotes import router as quotes
-from api.web._render import page
-from api.web._session import PageError, SignInRequiredError, get_web_settings
+from api.web._session import SignInRequiredError, get_web_settings
 
 DOCS_ASSETS = "/static/docs"
 """Where Swagger UI's and ReDoc's scripts are served from: the installed fastapi-offline's."""
@@ -31,6 +32,7 @@ DOCS_ASSETS = "/static/docs"
 def install(app: FastAPI) -> None:
     """Add the pages to ``app`` (``create_app`` calls it once)."""
     settings = get_web_settings()
+    install_error_pages(app)  # its middleware first: the session runs outside it
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.session_secret,
@@ -47,8 +49,8 @@ def install(app: FastAPI) -> None:
     app.include_router(pages)
     app.include_router(book)
     app.include_router(quotes)
+    app.include_router(policies)
     app.add_exception_handler(SignInRequiredError, _to_sign_in)  # type: ignore[arg-type]
-    app.add_exception_handler(PageError, _error_page)  # type: ignore[arg-type]
 
 
 def _offline_docs(app: FastAPI) -> None:
@@ -92,7 +94,3 @@ def _offline_docs(app: FastAPI) -> None:
 
 def _to_sign_in(request: Request, error: SignInRequiredError) -> Response:
     return RedirectResponse(f"/signin?next={url_quote(error.next_path, safe='')}", 303)
-
-
-def _error_page(request: Request, error: PageError) -> Response:
-    return page(request, "error.html", None, status_code=error.status, error=error)

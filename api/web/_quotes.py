@@ -9,29 +9,35 @@ or refuse, and its refusal is shown with its reason.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import underwriting as uw
 from api import records
-from api.routes import AppSettings, Catalogue, Limiter, Tables
+from api.problems import Problem
+from api.routes import AppSettings, Catalogue, Limiter, Tables, stored_by_idempotency_key
 from api.security import Principal, get_store
+from api.store import PolicyRecord as PolicyRow
 from api.store import QuoteRecord as QuoteRow
 from api.store import Store, now
 from api.web import _forms
+from api.web._charts import svg
 from api.web._render import page
-from api.web._session import PageError, Quoting, check_csrf
+from api.web._session import PageError, Quoting, check_csrf, form_token, one_time_token
 from underwriting import report
 from underwriting import workflow as wf
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 router = APIRouter(include_in_schema=False)
 Store_ = Annotated[Store, Depends(get_store)]
@@ -44,7 +50,7 @@ def _examples() -> dict[str, Path]:
     return {path.stem: path for path in sorted(EXAMPLES.glob("*.json"))}
 
 
-def _actor(principal: Principal) -> wf.Actor:
+def actor_of(principal: Principal) -> wf.Actor:
     return wf.Actor(principal.name, principal.role)
 
 
@@ -56,7 +62,7 @@ def _visible(session: Session, quote_id: str, principal: Principal) -> QuoteRow:
     return row
 
 
-def _tables_of(record: wf.QuoteRecord, catalogue: Mapping[str, uw.RatingTables]) -> uw.RatingTables:
+def tables_of(record: wf.QuoteRecord, catalogue: Mapping[str, uw.RatingTables]) -> uw.RatingTables:
     tables = catalogue.get(record.tables_version)
     if tables is None:
         raise PageError(
@@ -69,8 +75,23 @@ def _tables_of(record: wf.QuoteRecord, catalogue: Mapping[str, uw.RatingTables])
 
 def _request_hash(request: uw.QuoteRequest) -> str:
     # As the API hashes a request, so that the store's idempotency check reads the same.
-    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return records.request_hash(request.model_dump(mode="json"))
+
+
+def quote_made_with(
+    session: Session, principal: Principal, key: str | None, request_hash: str
+) -> str | None:
+    """The id of the quote this principal made with a form's one-time token, if any.
+
+    Raises
+    ------
+    api.problems.Problem
+        409 if the token was used with another request (as the API's Idempotency-Key).
+    """
+    if key is None:
+        return None
+    row = stored_by_idempotency_key(session, principal, key, request_hash)
+    return None if row is None else row.id
 
 
 def _refused(error: uw.UnderwritingError) -> PageError:
@@ -91,6 +112,7 @@ def _new_quote_page(
     *,
     status_code: int = 200,
     source: str = "",
+    notice: str = "",
 ) -> Response:
     groups = _forms.submission_groups(data.get("submission") or {}, tables.currency, errors)
     terms = _forms.terms_groups(data.get("terms") or {}, tables.currency, errors)
@@ -109,6 +131,8 @@ def _new_quote_page(
         examples=list(_examples()),
         tables=tables,
         source=source,
+        notice=notice,
+        token=one_time_token(),
     )
 
 
@@ -147,31 +171,11 @@ async def new_quote_form(
 ) -> Response:
     form = await request.form()
     check_csrf(request, str(form.get("csrf_token") or ""))
-    upload = form.get("request_file")
     if form.get("intent") == "load":
-        if upload is None or isinstance(upload, str) or not upload.filename:
-            return _new_quote_page(
-                request,
-                principal,
-                tables,
-                {},
-                {"request_file": "choose a JSON file"},
-                status_code=422,
-            )
         try:
-            data = json.loads(await upload.read())
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            return _new_quote_page(
-                request,
-                principal,
-                tables,
-                {},
-                {"request_file": f"{upload.filename} is not JSON: {error}"},
-                status_code=422,
-            )
-        if not isinstance(data, dict):
-            data = {}
-        return _new_quote_page(request, principal, tables, data, {}, source=str(upload.filename))
+            return await _loaded(request, principal, tables, form.get("request_file"))
+        finally:
+            await form.close()  # the uploaded file's spool
     fields = {name: value for name, value in form.items() if isinstance(value, str)}
     checkboxes = set(str(form.get("checkboxes") or "").split())
     data = _forms.request_from_form(fields, checkboxes)
@@ -182,6 +186,24 @@ async def new_quote_form(
         return _new_quote_page(
             request, principal, tables, data, _forms.errors_by_field(error), status_code=422
         )
+    key = form_token(form)
+    request_hash = _request_hash(body)
+    try:
+        with store.session() as session:
+            done = quote_made_with(session, principal, key, request_hash)
+    except Problem:  # the form was sent before with other values (the browser's back button)
+        return _new_quote_page(
+            request,
+            principal,
+            tables,
+            data,
+            {},
+            status_code=409,
+            notice="This form was sent before with other values and made a quote then. It "
+            "now carries a new token: press Quote again to make a new quote of these values.",
+        )
+    if done is not None:  # the form sent twice: the quote it made the first time
+        return RedirectResponse(f"/quotes/{done}", 303)
     with limiter.slot(principal.name):
         quote = uw.quote_request(
             body,
@@ -190,17 +212,49 @@ async def new_quote_form(
             max_years=settings.max_quote_years,
         )
     record = wf.record_quote(
-        quote, body, id=str(uuid.uuid4()), actor=_actor(principal), tables=tables
+        quote, body, id=str(uuid.uuid4()), actor=actor_of(principal), tables=tables
     )
-    with store.session() as session:
-        records.add_quote(
-            session,
-            record,
-            records.NewQuote(principal.name, _request_hash(body), quote.to_dict()),
-        )
+    try:
+        with store.session() as session:
+            records.add_quote(
+                session,
+                record,
+                records.NewQuote(principal.name, request_hash, quote.to_dict(), key),
+            )
+    except IntegrityError:
+        # The same form sent twice at once: the other request stored its quote first.
+        with store.session() as session:
+            done = quote_made_with(session, principal, key, request_hash)
+        if done is None:
+            raise
+        return RedirectResponse(f"/quotes/{done}", 303)
     if quote.result is not None:
-        request.app.state.charts.put(record.id, _draw(quote.result))
+        draw_charts(request, record.id, quote.result)
     return RedirectResponse(f"/quotes/{record.id}", 303)
+
+
+async def _loaded(
+    request: Request, principal: Principal, tables: uw.RatingTables, upload: Any
+) -> Response:
+    """The form filled from an uploaded quote request (JSON)."""
+    if upload is None or isinstance(upload, str) or not upload.filename:
+        return _new_quote_page(
+            request, principal, tables, {}, {"request_file": "choose a JSON file"}, status_code=422
+        )
+    try:
+        data = json.loads(await upload.read())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        return _new_quote_page(
+            request,
+            principal,
+            tables,
+            {},
+            {"request_file": f"{upload.filename} is not JSON: {error}"},
+            status_code=422,
+        )
+    if not isinstance(data, dict):
+        data = {}
+    return _new_quote_page(request, principal, tables, data, {}, source=str(upload.filename))
 
 
 def _options_of(fields: Mapping[str, str]) -> dict[str, Any]:
@@ -214,10 +268,11 @@ def _options_of(fields: Mapping[str, str]) -> dict[str, Any]:
     return {k: v for k, v in carried.items() if k in ("options", "option_labels")}
 
 
-def _draw(result: uw.SimulationResult) -> dict[str, bytes]:
+def draw_charts(request: Request, quote_id: str, result: uw.SimulationResult) -> None:
+    """Keep the quote's charts, drawn from the simulation just made (no replay to show them)."""
     from api.web._charts import draw
 
-    return draw(result)
+    request.app.state.charts.put(quote_id, draw(result))
 
 
 # --------------------------------------------------------------------------- the quote
@@ -241,10 +296,12 @@ def quote_page(
         stored = dict(row.quote)
         policy = records.policy_of_quote(session, quote_id)
         renewal = records.renewal_of_quote(session, quote_id)
+        decomposition = None if renewal is None else dict(renewal.decomposition)
+        renewed = None if decomposition is None else renewal_view(session, decomposition)
         owner = row.principal
-    tables = _tables_of(record, catalogue)
+    tables = tables_of(record, catalogue)
     moment = now()
-    actions = {a.value for a in wf.available_actions(record, _actor(principal), moment, tables)}
+    actions = {a.value for a in wf.available_actions(record, actor_of(principal), moment, tables)}
     rules = tables.rules
     own_band = next(
         (band for band in rules.offer_bands if band.authority == principal.role),
@@ -268,7 +325,8 @@ def quote_page(
         chosen=chosen,
         higher=[level for level in rules.authority_levels if _above(level, principal, tables)],
         policy=policy,
-        renewal=renewal,
+        renewal=decomposition,
+        renewed=renewed,
         sections=list(record.request.terms.sections),
     )
 
@@ -291,10 +349,23 @@ def quote_chart(
     limiter: Limiter,
 ) -> Response:
     with store.session() as session:
-        record = _record_of(_visible(session, quote_id, principal))
-    tables = _tables_of(record, catalogue)
+        row = _visible(session, quote_id, principal)
+        record = _record_of(row)
+        renewal = records.renewal_of_quote(session, quote_id)
+        decomposition = None if renewal is None else dict(renewal.decomposition)
+    if name == "renewal" and decomposition is not None:
+        return Response(
+            svg(renewal_chart(decomposition)),
+            media_type="image/svg+xml",
+            headers={"Cache-Control": "private, max-age=3600"},
+        )
+    tables = tables_of(record, catalogue)
     if name not in ("ep-curve", "loss-distribution"):
-        raise PageError(404, f"No chart {name!r}; charts: ep-curve, loss-distribution.")
+        raise PageError(
+            404,
+            f"No chart {name!r}; charts: ep-curve, loss-distribution"
+            + (", renewal." if decomposition is not None else "."),
+        )
 
     def simulate() -> uw.SimulationResult:
         with limiter.slot(principal.name):
@@ -323,7 +394,7 @@ def quote_document(
         record = _record_of(row)
         stored = dict(row.quote)
         policy = records.policy_of_quote(session, quote_id)
-    tables = _tables_of(record, catalogue)
+    tables = tables_of(record, catalogue)
     quote = wf.quote_as_offered(wf.quote_from_dict(stored), record)
     options: dict[str, Any] = {
         "tables": tables,
@@ -344,6 +415,41 @@ def quote_document(
     return HTMLResponse(report.render_quote_document(quote, **options))
 
 
+def renewal_view(session: Session, decomposition: Mapping[str, Any]) -> dict[str, Any]:
+    """What the quote page shows of a renewal quote beside its stored decomposition: the
+    expiring quote's own standard error and the policy it renews."""
+    expiring = session.get(QuoteRow, decomposition["expiring_quote_id"])
+    policy = session.get(PolicyRow, decomposition["policy_id"])
+    return {
+        "expiring_standard_error": None
+        if expiring is None
+        else records.workflow_record(expiring).premium.standard_error,
+        "policy_number": None if policy is None else policy.policy_number,
+    }
+
+
+def renewal_chart(decomposition: Mapping[str, Any]) -> Figure:
+    """The renewal's price walk as a waterfall: each step's price change with its standard
+    error, then the change of adequacy (the decomposition a renewal row keeps)."""
+    steps = [
+        (
+            step["name"].replace("_", " "),
+            step["price_change"]["value"],
+            step["price_change"]["standard_error"],
+        )
+        for step in decomposition["steps"]
+    ]
+    adequacy = decomposition["adequacy_change"]
+    steps.append(("adequacy", adequacy["value"], adequacy["standard_error"]))
+    return report.plot_renewal(
+        decomposition["expiring_premium"],
+        steps,
+        decomposition["renewal_premium"],
+        currency=decomposition["currency"],
+        title="Renewal price walk",
+    )
+
+
 # --------------------------------------------------------------------------- actions
 
 
@@ -361,9 +467,9 @@ def _act(
         if row is None or (not principal.sees_all_quotes and row.principal != principal.name):
             raise PageError(404, "No quote with this id.")
         record = _record_of(row)
-        tables = _tables_of(record, catalogue)
+        tables = tables_of(record, catalogue)
         try:
-            changed: wf.QuoteRecord = act(record, _actor(principal), now(), tables)
+            changed: wf.QuoteRecord = act(record, actor_of(principal), now(), tables)
         except uw.UnderwritingError as error:
             raise _refused(error) from error
         records.save_record(session, row, changed)
@@ -458,10 +564,10 @@ def _bind(
         if records.policy_of_quote(session, quote_id) is not None:
             return
         record = _record_of(row)
-        tables = _tables_of(record, catalogue)
+        tables = tables_of(record, catalogue)
         moment = now()
         try:
-            bound = wf.bind(record, actor=_actor(principal), at=moment, tables=tables)
+            bound = wf.bind(record, actor=actor_of(principal), at=moment, tables=tables)
         except uw.UnderwritingError as error:
             raise _refused(error) from error
         records.save_record(session, row, bound)
@@ -502,7 +608,7 @@ def _add_option(
         ):
             raise PageError(404, "No quote with this id.")
         parent = _record_of(parent_row)
-        tables = _tables_of(parent, catalogue)
+        tables = tables_of(parent, catalogue)
         asked = parent.request.model_dump(mode="json")
         if section not in asked["terms"]["sections"]:
             raise PageError(
@@ -525,13 +631,13 @@ def _add_option(
                 quote,
                 revision.request,
                 id=str(uuid.uuid4()),
-                actor=_actor(principal),
+                actor=actor_of(principal),
                 tables=tables,
                 at=max(moment, quote.provenance.created_at),
                 parent_id=parent.id,
             )
             superseded = wf.supersede(
-                parent, by=child.id, actor=_actor(principal), at=moment, tables=tables
+                parent, by=child.id, actor=actor_of(principal), at=moment, tables=tables
             )
         except ValidationError as error:
             messages = _forms.errors_by_field(error)
@@ -549,5 +655,5 @@ def _add_option(
         )
         records.save_record(session, parent_row, superseded)
     if quote.result is not None:
-        request.app.state.charts.put(child.id, _draw(quote.result))
+        draw_charts(request, child.id, quote.result)
     return RedirectResponse(f"/quotes/{child.id}#options", 303)

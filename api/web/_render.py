@@ -50,6 +50,13 @@ def _percent(value: Any, digits: int = 1) -> str:
     return f"{float(value):+.{digits}%}"
 
 
+def _share(value: Any, digits: int = 1) -> str:
+    """A ratio in percent without a sign (a standard error)."""
+    if value is None or not math.isfinite(float(value)):
+        return "—"
+    return f"{float(value):.{digits}%}"
+
+
 def _when(value: Any) -> str:
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
@@ -67,6 +74,7 @@ def _words(value: Any) -> str:
 
 environment.filters["money"] = _money
 environment.filters["percent"] = _percent
+environment.filters["share"] = _share
 environment.filters["signed"] = _signed
 environment.filters["figure"] = _figure
 environment.filters["when"] = _when

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from pydantic import Field
@@ -74,6 +75,22 @@ def csrf_token(request: Request) -> str:
         token = secrets.token_urlsafe(24)
         request.session["csrf"] = token
     return token
+
+
+def one_time_token() -> str:
+    """A token for one form (sent back in its field ``idempotency_key``): the form's create is
+    stored under it as the API's Idempotency-Key, so that a form sent twice makes one object."""
+    return secrets.token_urlsafe(18)
+
+
+TOKEN_LENGTH = 200
+"""The longest one-time form token taken (the store's Idempotency-Key column)."""
+
+
+def form_token(form: Mapping[str, Any]) -> str | None:
+    """The form's one-time token (field ``idempotency_key``), or ``None`` if it carries none."""
+    token = form.get("idempotency_key")
+    return token[:TOKEN_LENGTH] if isinstance(token, str) and token else None
 
 
 def check_csrf(request: Request, presented: str | None) -> None:

@@ -345,3 +345,24 @@ def test_no_label_overlaps_another_or_leaves_the_figure(
     assert len(labels) == 16  # the 15 largest by name, then the others added up
     assert labels[-1] == "25 others"
     assert all(len(label) <= 28 for label in labels)
+
+
+def test_the_renewal_waterfall_walks_from_the_expiring_to_the_renewal_premium() -> None:
+    steps = [("exposure", 12_000.0, 800.0), ("terms", -3_000.0, 300.0), ("adequacy", 1_000.0, 0.0)]
+    figure = report.plot_renewal(100_000.0, steps, 110_000.0, currency="EUR")
+    axes = figure.axes[0]
+    labels = [tick.get_text() for tick in axes.get_xticklabels()]
+    assert labels == ["expiring", "exposure", "terms", "adequacy", "renewal"]
+    bars = [patch for patch in axes.patches if isinstance(patch, Rectangle)]
+    tops = [bar.get_y() + bar.get_height() for bar in bars]
+    assert tops == pytest.approx([100_000.0, 112_000.0, 112_000.0, 110_000.0, 110_000.0])
+    assert bars[2].get_y() == pytest.approx(109_000.0)  # a fall is drawn down from the level
+    texts = {text.get_text() for text in axes.texts}
+    assert {"+12,000 ± 800", "-3,000 ± 300", "110,000"} <= texts
+    assert axes.get_ylabel().startswith("premium (EUR, axis from ")
+    assert "+10.0%" in axes.get_title()
+    with pytest.raises(ValueError, match=r"add up to 9,000\.00, but the premium changes by 10,000"):
+        report.plot_renewal(100_000.0, steps[:2], 110_000.0)
+    unchanged = report.plot_renewal(100_000.0, [("exposure", 0.0, 0.0)], 100_000.0)
+    low, high = unchanged.axes[0].get_ylim()
+    assert low < 100_000.0 < high

@@ -14,6 +14,7 @@ Skipped, saying why, without Playwright or a Chromium; under ``CI=true`` they fa
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -161,6 +162,10 @@ def browser(server: Server) -> Iterator[Any]:
         launched.close()
 
 
+def _boxes(locator: Any) -> list[dict[str, float]]:
+    return [locator.nth(i).bounding_box() for i in range(locator.count())]
+
+
 def test_the_journey_from_quote_to_bound_policy(
     server: Server, browser: Any, screenshots: Path
 ) -> None:
@@ -172,6 +177,9 @@ def test_the_journey_from_quote_to_bound_policy(
     page.get_by_role("button", name="Load example").click()
     assert page.get_by_label("Lab id").input_value() == "CHEM-SYN-305"
     assert page.get_by_label("Cover property").is_checked()
+    # The equipment schedule is one fieldset (its group's), a table of labelled inputs.
+    assert page.locator("#equipment fieldset").count() == 0
+    assert page.get_by_label("Value (CNY), row 2").input_value() == "3500000"
     wang.shoot("01-new-quote")
 
     started = time.perf_counter()
@@ -202,6 +210,9 @@ def test_the_journey_from_quote_to_bound_policy(
 
     # -15% in schedule credits: beyond the underwriter's band (-10% to +25%).
     offer = page.locator("#offer-form")
+    # The credits' inputs line up in rows however their labels wrap: three tops at 1280 px.
+    tops = sorted({round(box["y"]) for box in _boxes(offer.locator("input[name^='credit.']"))})
+    assert len(tops) == -(-offer.locator("input[name^='credit.']").count() // 3), tops
     offer.get_by_label(re.compile("^Survey: excellent housekeeping")).fill("-5")
     offer.get_by_label(re.compile("^Survey: protections beyond")).fill("-10")
     offer.get_by_role("button", name="Set offered premium").click()
@@ -246,6 +257,44 @@ def test_the_journey_from_quote_to_bound_policy(
     assert "CHEM-SYN-305" in page.content()
     assert number in page.content()
     wang.shoot("07-client-document")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing wider than it
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    # A year on, the underwriter renews the policy: the lab's equipment grew by a tenth.
+    page.goto(quote_path)
+    page.get_by_role("link", name="Renew this policy").click()
+    page.wait_for_url(re.compile(r"/policies/[0-9a-f-]{36}#renew$"))
+    policy_path = page.url.removeprefix(server.url).split("#")[0]
+    asked_field = page.get_by_label("Renewed submission and terms (JSON)")
+    asked = json.loads(asked_field.input_value())
+    assert asked["submission"]["lab_id"] == "CHEM-SYN-305"
+    equipment = asked["submission"]["values"]["equipment"]
+    asked["submission"]["values"]["equipment"] = equipment * 1.1
+    asked_field.fill(json.dumps(asked, indent=2))
+    wang.shoot("15-policy-renew")
+    started = time.perf_counter()
+    page.get_by_role("button", name="Price the renewal").click()
+    page.wait_for_url(re.compile(r"/quotes/[0-9a-f-]{36}#renewal$"))
+    elapsed = time.perf_counter() - started
+    print(f"click 'Price the renewal' to the decomposition shown: {elapsed:.2f} s")
+    steps = page.locator("#decomposition tbody th").all_inner_texts()
+    assert steps == [
+        "Expiring",
+        "Exposure",
+        "Terms",
+        "Claims experience",
+        "Tables version",
+        "Adequacy",
+        "Renewal",
+    ]
+    exposure = page.locator("#decomposition tr", has_text="Exposure").inner_text()
+    assert f"submission.values.equipment: {equipment:,.15g} → {equipment * 1.1:,.15g}" in exposure
+    assert re.search(r"\+[\d,]+ ± [\d,]+", exposure), exposure  # more equipment, more premium
+    assert re.fullmatch(r"[+-]\d+\.\d%", page.locator("#rarc").inner_text())
+    assert number in page.locator("#renewal").inner_text()
+    renewal_path = page.url.removeprefix(server.url).split("#")[0]
+    wang.shoot("16-renewal-decomposition")
 
     for path, name in (
         ("/quotes", "08-quotes"),
@@ -257,13 +306,22 @@ def test_the_journey_from_quote_to_bound_policy(
         wang.shoot(name)
     page.goto("/policies")
     assert "CHEM-SYN-305" in page.locator("main").inner_text()
+    page.goto(policy_path)
+    assert renewal_path in page.locator("#renewals-h + div table").inner_html()
 
     # Another underwriter: the quote, its charts and its document are not found; no list names it.
     stranger = Watched(browser, server.url, screenshots, "zhao")
     stranger.sign_in(server.keys["zhao"], "/quotes")
     assert "CHEM-SYN-305" not in stranger.page.content()
     stranger.expected = {404}
-    for path in (quote_path, f"{quote_path}/document", f"{quote_path}/charts/ep-curve.svg"):
+    for path in (
+        quote_path,
+        f"{quote_path}/document",
+        f"{quote_path}/charts/ep-curve.svg",
+        policy_path,
+        renewal_path,
+        f"{renewal_path}/charts/renewal.svg",
+    ):
         answer = stranger.page.goto(path)
         assert answer is not None
         assert answer.status == 404

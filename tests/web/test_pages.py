@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
-from workbench_app import client, csrf_of, signed_in, web_app
+from workbench_app import client, csrf_of, form_fields, signed_in, web_app
 
 __all__ = ["client", "csrf_of", "signed_in", "web_app"]  # the fixtures these tests use
 
@@ -102,3 +102,28 @@ def test_the_rating_tables_page_lists_versions_hashes_and_a_diff(signed_in: Sign
     missing = browser.get("/tables", params={"old": "2026.2", "new": "1999.9"})
     assert missing.status_code == 404
     assert "1999.9" in missing.text
+
+
+def test_a_new_quote_form_sent_twice_makes_one_quote(
+    web_app: tuple[object, dict[str, str]], signed_in: SignIn
+) -> None:
+    wang = signed_in("wang")
+    form = form_fields(wang.get("/quotes/new?example=physics_low_hazard").text, "quote-form")
+    assert form["idempotency_key"]  # a one-time token, the store's Idempotency-Key
+    first = wang.post("/quotes/new", data=form)
+    second = wang.post("/quotes/new", data=form)  # a double click, or the browser's retry
+    assert first.status_code == second.status_code == 303
+    assert second.headers["location"] == first.headers["location"]
+    assert wang.get("/quotes").text.count("PHY-OPT-201</a>") == 1
+    # A fresh form is a fresh token: a second quote of the same lab is made on purpose.
+    again = form_fields(wang.get("/quotes/new?example=physics_low_hazard").text, "quote-form")
+    assert again["idempotency_key"] != form["idempotency_key"]
+    assert wang.post("/quotes/new", data=again).headers["location"] != first.headers["location"]
+    # The same token with other values (sent again after the back button): no quote is made;
+    # the form comes back with the values, a new token and why.
+    changed = {**form, "submission.headcount": "17"}
+    answer = wang.post("/quotes/new", data=changed)
+    assert answer.status_code == 409
+    assert "sent before with other values" in answer.text
+    assert form_fields(answer.text, "quote-form")["idempotency_key"] != form["idempotency_key"]
+    assert wang.get("/quotes").text.count("PHY-OPT-201</a>") == 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,59 @@ def signed_in(
     yield sign_in
     for test_client in opened:
         test_client.__exit__(None, None, None)
+
+
+class _FormReader(HTMLParser):
+    """The fields of one form as a browser sends them: text and hidden inputs, ticked boxes,
+    the selected option of each select, text areas."""
+
+    def __init__(self, form_id: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.form_id = form_id
+        self.inside = False
+        self.fields: dict[str, str] = {}
+        self._select: str | None = None
+        self._first_option: str | None = None
+        self._textarea: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.inside = a.get("id") == self.form_id
+        if not self.inside:
+            return
+        name = a.get("name")
+        if tag == "input" and name and a.get("type") not in ("file", "submit"):
+            if a.get("type") != "checkbox" or "checked" in a:
+                self.fields[name] = a.get("value", "")
+        elif tag == "select" and name:
+            self._select, self._first_option = name, None
+        elif tag == "option" and self._select is not None:
+            if self._first_option is None:
+                self._first_option = a.get("value", "")
+                self.fields.setdefault(self._select, self._first_option)
+            if "selected" in a:
+                self.fields[self._select] = a.get("value", "")
+        elif tag == "textarea" and name:
+            self._textarea = name
+            self.fields[name] = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+        elif tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea is not None:
+            self.fields[self._textarea] += data
+
+
+def form_fields(html: str, form_id: str) -> dict[str, str]:
+    """What the browser would send of the form ``form_id`` of a page, as its defaults stand."""
+    reader = _FormReader(form_id)
+    reader.feed(html)
+    assert reader.fields, f"the page has no form {form_id!r} with fields"
+    return reader.fields

@@ -23,6 +23,7 @@ from underwriting.report._plots import (
     plot_ep_curve,
     plot_histogram,
     plot_rate_monitoring,
+    plot_renewal,
     plot_worksheet,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "plot_ep_curve",
     "plot_histogram",
     "plot_rate_monitoring",
+    "plot_renewal",
     "plot_worksheet",
     "quote_document_pdf",
     "render_quote_document",

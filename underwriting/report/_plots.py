@@ -534,3 +534,103 @@ def plot_rate_monitoring(
     count = monitoring.book.count
     axes.set_title(f"Rate monitoring: {count} {'policy' if count == 1 else 'policies'} written")
     return _finish(figure, path)
+
+
+def plot_renewal(
+    expiring_premium: float,
+    steps: Sequence[tuple[str, float, float]],
+    renewal_premium: float,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    currency: str | None = None,
+    title: str = "Renewal: the price from expiring to renewal",
+) -> Figure:
+    """A waterfall of a renewal's price change: the expiring premium, each step's change with a
+    ±1 standard error bar at its end, and the renewal premium.
+
+    The steps are those of :func:`underwriting.workflow.renew` (exposure, terms, claims
+    experience, tables version at the expiring adequacy, then the change of adequacy); their
+    changes add up to ``renewal_premium - expiring_premium``.
+
+    Parameters
+    ----------
+    expiring_premium, renewal_premium
+        The premium bound and the renewal's premium (currency), drawn as grey bars from zero.
+    steps
+        ``(label, change, standard error)`` of each step, in order (currency).
+    path
+        Where to save the PNG; not saved when ``None``.
+    currency
+        Shown on the amount axis; ``None``: plain amounts.
+    title
+        The figure's title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If the steps do not add up to the change of premium (naming both).
+
+    Example
+    -------
+    >>> from underwriting import report
+    >>> figure = report.plot_renewal(100.0, [("exposure", 12.0, 1.5), ("adequacy", -2.0, 0.4)],
+    ...                              110.0, currency="EUR")
+    >>> [tick.get_text() for tick in figure.axes[0].get_xticklabels()]
+    ['expiring', 'exposure', 'adequacy', 'renewal']
+    """
+    changes = [float(change) for _, change, _ in steps]
+    expected = renewal_premium - expiring_premium
+    if not math.isclose(sum(changes), expected, rel_tol=1e-9, abs_tol=1e-6 * abs(expiring_premium)):
+        raise ValueError(
+            f"the steps add up to {sum(changes):,.2f}, but the premium changes by {expected:,.2f} "
+            f"(from {expiring_premium:,.2f} to {renewal_premium:,.2f})"
+        )
+    labels = ["expiring", *(label for label, _, _ in steps), "renewal"]
+    figure = _new_figure(width=9.0, height=5.0)
+    axes = figure.add_subplot()
+    running = expiring_premium
+    axes.bar(0, expiring_premium, color=_TOTAL, edgecolor="black", linewidth=0.5)
+    top = max(expiring_premium, renewal_premium)
+    low = min(expiring_premium, renewal_premium)
+    marks: list[tuple[int, float, str]] = [(0, expiring_premium, _money(expiring_premium))]
+    for index, (_, change, error) in enumerate(steps, start=1):
+        bottom, height = (running, change) if change >= 0 else (running + change, -change)
+        axes.bar(
+            index,
+            height,
+            bottom=bottom,
+            color=_RISE if change >= 0 else _FALL,
+            edgecolor="black",
+            linewidth=0.5,
+        )
+        axes.plot([index - 1.4, index - 0.6], [running, running], color="black", lw=0.5)
+        running += change
+        axes.errorbar(index, running, yerr=error, color="black", capsize=4, linewidth=1)
+        top, low = max(top, running + error), min(low, running - error)
+        marks.append(
+            (index, max(bottom + height, running + error), f"{change:+,.0f} ± {error:,.0f}")
+        )
+    last = len(steps) + 1
+    axes.plot([last - 1.4, last - 0.6], [running, running], color="black", lw=0.5)
+    axes.bar(last, renewal_premium, color=_TOTAL, edgecolor="black", linewidth=0.5)
+    marks.append((last, renewal_premium, _money(renewal_premium)))
+    for index, height, text in marks:
+        axes.text(index, height + top * 0.01, text, ha="center", va="bottom", fontsize=8)
+    axes.set_xticks(range(len(labels)), labels, rotation=20, ha="right")
+    # The steps are small beside the premiums: the axis starts near the lowest level reached,
+    # not at zero, so that each step can be read; the label says where the premiums' bars are cut.
+    span = max(top - low, 0.05 * top, 1.0)
+    unit = 10.0 ** math.floor(math.log10(span))
+    floor = max(0.0, math.floor((low - 1.5 * span) / unit) * unit)
+    axes.set_ylim(floor, top + 0.15 * (top - floor))
+    axes.set_ylabel(_label("premium", currency, f"axis from {floor:,.0f}" if floor else None))
+    _money_axis(axes)
+    axes.grid(True, axis="y", alpha=0.3)
+    axes.set_axisbelow(True)
+    change = renewal_premium / expiring_premium - 1 if expiring_premium else math.nan
+    axes.set_title(f"{title} ({change:+.1%}; bars: ±1 s.e.)")
+    return _finish(figure, path)

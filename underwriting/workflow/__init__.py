@@ -78,6 +78,8 @@ from underwriting.workflow._renewal import (
     Renewal,
     RenewalStep,
     renew,
+    renew_record,
+    renewal_request,
     risk_adjusted_rate_change,
 )
 from underwriting.workflow._revision import (
@@ -150,6 +152,8 @@ __all__ = [
     "record_quote",
     "refer",
     "renew",
+    "renew_record",
+    "renewal_request",
     "revise",
     "revision_difference",
     "risk_adjusted_rate_change",

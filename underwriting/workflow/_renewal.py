@@ -43,6 +43,7 @@ from underwriting.request import QuoteRequest
 from underwriting.results import Metric
 from underwriting.terms import PolicyTerms
 from underwriting.workflow._paired import paired_difference, simulation_of
+from underwriting.workflow._record import QuoteRecord
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -359,6 +360,97 @@ def renew(
             )
         )
     return _decompose(expiring, renewed, inputs, quotes, expiring_premium, renewal_premium)
+
+
+def renewal_request(expiring: QuoteRecord, asked: QuoteRequest | None = None) -> QuoteRequest:
+    """The request a renewal quote records and prices: ``asked`` (the expiring quote's request
+    when ``None``) without options, on the expiring quote's seed.
+
+    A renewal prices the renewed terms only; options are added afterwards by revising the
+    renewal quote, on the same seed.
+
+    Raises
+    ------
+    UnderwritingError
+        If ``asked`` carries options (naming how many).
+
+    Example
+    -------
+    >>> import pathlib
+    >>> import underwriting as uw
+    >>> from underwriting.workflow import Actor, record_quote
+    >>> tables = uw.load_rating_tables("2026.3")
+    >>> request = uw.QuoteRequest.model_validate_json(
+    ...     pathlib.Path("examples/physics_low_hazard.json").read_text())
+    >>> q = uw.quote(request.submission, request.terms, tables=tables, n_years=2_000, seed=11)
+    >>> record = record_quote(q, request, id="q1", actor=Actor("wang", "underwriter"),
+    ...                       tables=tables)
+    >>> renewal_request(record).seed == q.provenance.seed, renewal_request(record).options
+    (True, ())
+    """
+    if asked is not None and asked.options:
+        raise UnderwritingError(
+            f"request.options: {len(asked.options)} option(s) given; a renewal prices the "
+            "renewed terms only (none allowed): revise the renewal quote to add options"
+        )
+    return (asked or expiring.request).model_copy(
+        update={"options": (), "option_labels": (), "seed": expiring.provenance.seed}
+    )
+
+
+def renew_record(
+    expiring: QuoteRecord,
+    renewed: QuoteRequest,
+    *,
+    expiring_tables: RatingTables,
+    expiring_premium: float,
+    tables: RatingTables,
+    renewal_date: dt.datetime,
+    max_events: float | None = None,
+) -> Renewal:
+    """:func:`renew` of a stored quote: the expiring quote priced again from its record (request,
+    seed, years, date on ``expiring_tables``, its own version) and ``renewed``
+    (:func:`renewal_request`) on ``tables`` at ``renewal_date``.
+
+    ``expiring_premium`` is the premium the policy was bound at. Raises as :func:`renew`.
+
+    Example
+    -------
+    >>> import datetime as dt, pathlib
+    >>> import underwriting as uw
+    >>> from underwriting.workflow import Actor, record_quote
+    >>> tables = uw.load_rating_tables("2026.3")
+    >>> request = uw.QuoteRequest.model_validate_json(
+    ...     pathlib.Path("examples/physics_low_hazard.json").read_text())
+    >>> when = dt.datetime(2027, 1, 4, tzinfo=dt.UTC)
+    >>> q = uw.quote(request.submission, request.terms, tables=tables, n_years=2_000, seed=11,
+    ...              created_at=when)
+    >>> record = record_quote(q, request, id="q1", actor=Actor("wang", "underwriter"),
+    ...                       tables=tables)
+    >>> r = renew_record(record, renewal_request(record), expiring_tables=tables,
+    ...                  expiring_premium=q.premium.total, tables=tables,
+    ...                  renewal_date=when.replace(year=2028))
+    >>> r.renewal.premium.technical == q.premium.technical, r.risk_change.value
+    (True, 0.0)
+    """
+    provenance = expiring.provenance
+    if expiring_tables.version != provenance.tables_version:
+        raise UnderwritingError(
+            f"expiring_tables: version {expiring_tables.version} given, but the expiring quote "
+            f"{expiring.id} was priced on {provenance.tables_version}"
+        )
+    return renew(
+        expiring.request,
+        expiring_tables=expiring_tables,
+        seed=provenance.seed,
+        n_years=provenance.n_years,
+        expiring_date=provenance.created_at,
+        expiring_premium=expiring_premium,
+        renewed=renewed,
+        tables=tables,
+        renewal_date=renewal_date,
+        max_events=max_events,
+    )
 
 
 def _step_changes(

@@ -197,7 +197,10 @@ def serve(
         key = _development_key(store, Path("var/dev-api-key"))
         typer.echo(f"development API key (role underwriter), also in var/dev-api-key:\n{key}")
     store.engine.dispose()
-    typer.echo(f"serving on http://{host}:{port} (docs at /docs), store {settings.database_url}")
+    typer.echo(
+        f"serving on http://{host}:{port}: the workbench at /, the API docs at /docs; "
+        f"store {settings.database_url}"
+    )
     uvicorn.run(
         "api.main:create_app",
         factory=True,

@@ -193,6 +193,26 @@ class SeriousEventReconciliation:
         return 1 / self.max_departure <= self.departure <= self.max_departure
 
 
+def calibration_profiles(
+    tables: RatingTables, examples_dir: Path = EXAMPLES_DIR
+) -> list[RiskProfile]:
+    """The rated profile of each ``[[calibration.labs]]`` row: its example scaled by
+    ``value_scale`` and rated as the row's category and hazard grade."""
+    calibration = tables.pricing.calibration
+    if calibration is None:
+        raise ValueError(f"tables {tables.version} have no [calibration] in pricing.toml")
+    profiles = []
+    for index, row in enumerate(calibration.labs):
+        path = examples_dir / f"{row.template}.json"
+        template = QuoteRequest.model_validate_json(path.read_text())
+        request = _scaled_request(template, row.value_scale, f"calibration-{index}")
+        submission = request.submission.model_copy(
+            update={"lab_category": row.lab_category, "hazard_grade": row.hazard_grade}
+        )
+        profiles.append(RiskProfile.from_submission(submission, tables))
+    return profiles
+
+
 def reconcile_serious_events(
     tables: RatingTables, examples_dir: Path = EXAMPLES_DIR
 ) -> SeriousEventReconciliation:
@@ -207,14 +227,9 @@ def reconcile_serious_events(
     if calibration is None:
         raise ValueError(f"tables {tables.version} have no [calibration] in pricing.toml")
     rows = []
-    for index, row in enumerate(calibration.labs):
-        path = examples_dir / f"{row.template}.json"
-        template = QuoteRequest.model_validate_json(path.read_text())
-        request = _scaled_request(template, row.value_scale, f"calibration-{index}")
-        submission = request.submission.model_copy(
-            update={"lab_category": row.lab_category, "hazard_grade": row.hazard_grade}
-        )
-        profile = RiskProfile.from_submission(submission, tables)
+    for row, profile in zip(
+        calibration.labs, calibration_profiles(tables, examples_dir), strict=True
+    ):
         per_lab: dict[str, float] = {}
         injury_section = calibration.injury_section
         for scenario_id in calibration.always_reported:

@@ -14,8 +14,8 @@ import math
 
 import pytest
 
-from underwriting.portfolio import reconcile_serious_events
-from underwriting.rating import RiskProfile, load_rating_tables
+from underwriting.portfolio import calibration_profiles, reconcile_serious_events
+from underwriting.rating import load_rating_tables
 from underwriting.rating._schemas import Calibration
 
 
@@ -51,20 +51,8 @@ def test_an_explosion_counts_when_it_injures_or_starts_a_major_fire() -> None:
     assert teaching.lab_category == "teaching"
     calibration = tables.pricing.calibration
     assert calibration is not None
-    # Rebuild the teaching row's profile the same way and apply the formula by hand.
-    from underwriting.portfolio import EXAMPLES_DIR, _scaled_request
-    from underwriting.request import QuoteRequest
-
-    row = calibration.labs[0]
-    request = _scaled_request(
-        QuoteRequest.model_validate_json((EXAMPLES_DIR / f"{row.template}.json").read_text()),
-        row.value_scale,
-        "hand",
-    )
-    submission = request.submission.model_copy(
-        update={"lab_category": row.lab_category, "hazard_grade": row.hazard_grade}
-    )
-    profile = RiskProfile.from_submission(submission, tables)
+    # The teaching row's rated profile; the formula applied by hand.
+    profile = calibration_profiles(tables)[0]
     explosion = profile.scenario("explosion")
     injury = next(i.probability for i in explosion.impacts if i.section == "employee_injury")
     cascade = next(

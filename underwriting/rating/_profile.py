@@ -324,14 +324,12 @@ class RiskProfile(_Model):
                 value: float | None
                 if impact.basis == "damage_ratio":
                     value = section_values[impact.section]
-                    if impact.per_exposure_unit:
-                        value /= max(units, 1.0)
                 elif impact.basis == "downtime_days":
                     value = daily_cost * impact.interruption_share
-                    if impact.per_exposure_unit:
-                        value /= max(units, 1.0)
                 else:
                     value = None
+                if value is not None and impact.per_exposure_unit:
+                    value /= max(units, 1.0)  # the failed unit's share (schema: ratio or days)
                 if value == 0:
                     continue  # nothing of this kind is exposed in this lab
                 impacts.append(

@@ -17,6 +17,7 @@ the package version, the number of years and the timestamp are recorded in ``Quo
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -25,18 +26,27 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel
 
-from underwriting.engine import expected_events_per_year, simulate_many
+from underwriting.engine import (
+    control_means,
+    expected_events_per_year,
+    simulate_many,
+    simulate_many_until,
+)
 from underwriting.errors import SimulationLimitError, UnderwritingError, UnderwritingWarning
 from underwriting.model import Submission, parse_seed
 from underwriting.pricing import (
+    BookYears,
+    ControlVariates,
     Premium,
     WorksheetRow,
     paired_standard_error,
     premium_standard_error,
     price,
     technical_premium,
+    technical_premium_and_error,
     worksheet,
 )
 from underwriting.rating import (
@@ -76,8 +86,9 @@ if TYPE_CHECKING:
 _YEAR_STEP = 10_000
 """Simulated years are chosen in steps of this many (tidy figures; no effect on results)."""
 
-OPTION_PASS_BYTES = 64 * 2**20
-"""Memory a pass over the options may fill with their annual losses and year loss tables.
+OPTION_PASS_BYTES = 128 * 2**20
+"""Memory a pass over the options may fill with their annual losses and year loss tables
+(the tables' rows once, an insured column per option).
 
 Options are priced on the same events as the terms in passes of as many options as fit (at
 least one), each pass's arrays let go once its options are priced: a quote's memory stays
@@ -183,6 +194,9 @@ class Quote:
         Input or results that are legal but suspicious (codes in ``docs/warnings.md``).
     result
         The simulation under ``terms`` (not part of comparisons or serialisation).
+    controls
+        The control variates the premium was estimated with (tables 2026.4 on; ``None``
+        before), fitted on ``result``: paired errors between quotes use them. In process only.
     """
 
     submission: Submission
@@ -197,6 +211,7 @@ class Quote:
     valid_until: dt.datetime
     warnings: tuple[UnderwritingWarning, ...] = ()
     result: SimulationResult | None = field(default=None, compare=False, repr=False)
+    controls: ControlVariates | None = field(default=None, compare=False, repr=False)
 
     def plot_worksheet(self, path: str | os.PathLike[str] | None = None) -> Figure:
         """A waterfall of the premium build-up; saved as PNG at ``path`` if given.
@@ -546,17 +561,38 @@ def _choose_years(
     pilot = simulate_many(profile, [terms], n_years=pilot_years, seed=seed, year_loss_tables=False)[
         0
     ]
+    return _years_needed(pilot.annual_loss, None, tables=tables, target=target, cap=cap)
+
+
+def _years_needed(
+    annual_loss: npt.NDArray[np.float64],
+    controls: npt.NDArray[np.float64] | None,
+    *,
+    tables: RatingTables,
+    target: float,
+    cap: int,
+    means: tuple[float, float] | None = None,
+) -> int:
+    """The years at which the technical premium's relative standard error is expected to meet
+    ``target``, from the years simulated so far (with their control variates where the tables
+    use them): at least those years, at most ``cap``, in steps of ``_YEAR_STEP``."""
     settings = tables.pricing.premium
-    error = premium_standard_error(pilot.annual_loss, settings, precision.batches)
-    premium = technical_premium(pilot.annual_loss, settings)
+    batches = tables.pricing.precision.batches
+    if controls is None or means is None:
+        error = premium_standard_error(annual_loss, settings, batches)
+        premium = technical_premium(annual_loss, settings)
+    else:
+        fitted = ControlVariates.fit(annual_loss, controls, means, settings)
+        premium, error = technical_premium_and_error(annual_loss, settings, batches, fitted)
     relative = error / premium if premium > 0 else 0.0
     # Squared in floats: a tiny premium or target can make this overflow to infinity.
     ratio = relative / target
-    years = pilot_years * ratio * ratio
+    done = annual_loss.size
+    years = done * ratio * ratio
     if not math.isfinite(years) or years >= cap:
         return cap
     needed = math.ceil(years / _YEAR_STEP) * _YEAR_STEP
-    return int(min(max(needed, pilot_years), cap))
+    return int(min(max(needed, done), cap))
 
 
 def _check_budget(profile: RiskProfile, n_years: int, term_sets: int, max_events: float) -> None:
@@ -625,16 +661,27 @@ def _option_quote(
     result: SimulationResult,
     main: SimulationResult,
     main_premium: Premium,
+    controls: ControlVariates | None,
+    main_years: BookYears | None,
     submission: Submission,
     experience: ExperienceRating,
     implausible: Sequence[UnderwritingWarning],
     tables: RatingTables,
 ) -> OptionQuote:
-    """An option priced and decided like the terms asked for, and compared with them."""
+    """An option priced and decided like the terms asked for, and compared with them (with the
+    control variates of the main terms: the same shift, so the comparison is that of the
+    sample means)."""
     settings = tables.pricing.premium
     batches = tables.pricing.precision.batches
-    premium = price(result, settings, batches=batches)
+    years = None if main_years is None else BookYears.of(result.annual_loss, settings)
+    premium = price(result, settings, batches=batches, controls=controls, book_years=years)
     facts = _facts(submission, result, premium, experience, implausible)
+    if years is None or main_years is None:
+        paired = paired_standard_error(
+            main.annual_loss, settings, result.annual_loss, settings, batches
+        )
+    else:
+        paired = years.paired_standard_error(main_years, settings, batches)
     return OptionQuote(
         label=label,
         terms=terms,
@@ -642,9 +689,7 @@ def _option_quote(
         metrics=_headline(result),
         decision=decide(facts, tables.rules),
         difference=premium.technical - main_premium.technical,
-        difference_standard_error=paired_standard_error(
-            main.annual_loss, settings, result.annual_loss, settings, batches
-        ),
+        difference_standard_error=paired,
     )
 
 
@@ -654,6 +699,8 @@ def _option_quotes(
     labels: Sequence[str],
     main: SimulationResult,
     main_premium: Premium,
+    controls: ControlVariates | None,
+    main_years: BookYears | None,
     submission: Submission,
     experience: ExperienceRating,
     implausible: Sequence[UnderwritingWarning],
@@ -661,15 +708,17 @@ def _option_quotes(
     seed: int,
 ) -> tuple[OptionQuote, ...]:
     """The options priced on the events of ``main``, in passes of at most
-    ``OPTION_PASS_BYTES`` of arrays (an option's annual losses and year loss table, sized
-    from the rows ``main`` kept)."""
+    ``OPTION_PASS_BYTES`` of arrays: each option's annual losses and insured column of the
+    year loss table, whose rows (the same as ``main``'s) a pass holds once."""
     table = main.year_loss_table
-    table_bytes = 0
+    keys_bytes = insured_bytes = 0
     if table is not None:
-        table_bytes = table.year.nbytes + table.scenario.nbytes + table.section.nbytes
-        table_bytes += table.ground_up.nbytes + table.insured.nbytes
-    per_option = main.annual_loss.nbytes + table_bytes
-    per_pass = max(1, int(OPTION_PASS_BYTES // max(per_option, 1)))
+        keys_bytes = table.year.nbytes + table.scenario.nbytes + table.section.nbytes
+        keys_bytes += table.ground_up.nbytes
+        insured_bytes = table.insured.nbytes
+    per_option = main.annual_loss.nbytes + insured_bytes
+    room = max(OPTION_PASS_BYTES - keys_bytes, 0)
+    per_pass = max(1, int(room // max(per_option, 1)))
     quotes: list[OptionQuote] = []
     for first in range(0, len(options), per_pass):
         batch = options[first : first + per_pass]
@@ -685,8 +734,8 @@ def _option_quotes(
             labels[first : first + per_pass], batch, results, strict=True
         ):
             priced = _option_quote(
-                label, terms, result, main, main_premium, submission, experience,
-                implausible, tables,
+                label, terms, result, main, main_premium, controls, main_years, submission,
+                experience, implausible, tables,
             )  # fmt: skip
             quotes.append(priced)
         del results, result  # let this pass's arrays go before the next pass fills its own
@@ -803,26 +852,55 @@ def quote(
         planned = n_years or min(precision.max_years, max_years or precision.max_years)
         priced = 1 + len(options) + len(_term_variants(terms))
         _check_budget(profile, planned, priced, max_events)
-    if n_years is None:
-        n_years = _choose_years(profile, terms, tables, chosen_seed, target, max_years)
-        recorded_target: float | None = target
-    else:
-        recorded_target = target_relative_error
     variants = _term_variants(terms)
     # The terms and the build-up's variants in one pass; the variants keep their annual losses
     # only (the worksheet prices them), the options come after, in passes of bounded memory.
-    results = simulate_many(
-        profile,
-        [terms, *variants.values()],
-        n_years=n_years,
-        seed=chosen_seed,
-        year_loss_tables=[True] + [False] * len(variants),
-        max_occurrence=[True] + [False] * len(variants),
-    )
+    means = control_means(profile, terms) if precision.control_variates else None
+    run: dict[str, Any] = {
+        "seed": chosen_seed,
+        "year_loss_tables": [True] + [False] * len(variants),
+        "max_occurrence": [True] + [False] * len(variants),
+        "controls": means is not None,
+    }
+    if n_years is None and means is not None:
+        # Tables with control variates choose the years on the quote's own run, in stages: the
+        # pilot's years, then as many as the error so far asks for (re-checked once more). The
+        # worksheet's variants stop after the pilot's years: its rows are differences on the
+        # same years, far more precise than the premium itself.
+        cap = precision.max_years if max_years is None else min(max_years, precision.max_years)
+        needed = functools.partial(
+            _years_needed, tables=tables, target=target, cap=cap, means=means
+        )
+        results = simulate_many_until(
+            profile,
+            [terms, *variants.values()],
+            first_years=min(precision.pilot_years, cap),
+            max_years=cap,
+            needed=needed,
+            carried=1,
+            **run,
+        )
+        n_years = results[0].n_years
+        recorded_target: float | None = target
+    else:
+        if n_years is None:
+            n_years = _choose_years(profile, terms, tables, chosen_seed, target, max_years)
+            recorded_target = target
+        else:
+            recorded_target = target_relative_error
+        results = simulate_many(profile, [terms, *variants.values()], n_years=n_years, **run)
     main = results[0]
     variant_results = dict(zip(variants, results[1:], strict=True))
     settings = tables.pricing.premium
-    premium = price(main, settings, batches=precision.batches)
+    controls = (
+        None
+        if means is None or main.controls is None
+        else ControlVariates.fit(main.annual_loss, main.controls, means, settings)
+    )
+    main_years = None if controls is None else BookYears.of(main.annual_loss, settings)
+    premium = price(
+        main, settings, batches=precision.batches, controls=controls, book_years=main_years
+    )
     implausible = _plausibility_warnings(submission, tables)
     decision = decide(_facts(submission, main, premium, experience, implausible), tables.rules)
     rows = worksheet(tables, profile, experience, main, variant_results, premium)
@@ -833,6 +911,8 @@ def quote(
         option_labels(tuple(labels), len(options)),
         main,
         premium,
+        controls,
+        main_years,
         submission,
         experience,
         implausible,
@@ -867,6 +947,7 @@ def quote(
             *_precision_warnings(premium, recorded_target, n_years, precision.max_years),
         ),
         result=main,
+        controls=controls,
     )
 
 

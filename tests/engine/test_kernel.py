@@ -169,9 +169,21 @@ def assert_engines_agree(
     profile: uw.RiskProfile, terms: list[uw.PolicyTerms], n_years: int = YEARS, seed: int = 7
 ) -> None:
     keep = [index % 2 == 0 for index in range(len(terms))]
-    options: dict[str, Any] = {"n_years": n_years, "seed": seed, "year_loss_tables": keep}
+    options: dict[str, Any] = {
+        "n_years": n_years,
+        "seed": seed,
+        "year_loss_tables": keep,
+        "controls": True,
+    }
     numpy = uw.simulate_many(profile, terms, engine="numpy", **options)
     compiled = uw.simulate_many(profile, terms, engine="compiled", **options)
+    # The control variates' controls (the first terms' per-occurrence payments, impact by
+    # impact) are the same in both engines; the other results keep none.
+    assert numpy[0].controls is not None
+    assert compiled[0].controls is not None
+    np.testing.assert_allclose(compiled[0].controls, numpy[0].controls, rtol=1e-9, atol=1e-6)
+    assert numpy[0].controls[0].sum() > 0
+    assert all(r.controls is None for r in (*numpy[1:], *compiled[1:]))
     for a, b, kept in zip(numpy, compiled, keep, strict=True):
         np.testing.assert_allclose(b.annual_loss, a.annual_loss, rtol=1e-9, atol=1e-6)
         assert a.annual_ground_up is not None
@@ -286,7 +298,8 @@ def test_the_engines_agree_on_any_terms(
 
 def _run(**kwargs: Any) -> uw.SimulationResult:
     options: dict[str, Any] = {"n_years": YEARS, "seed": 2026, "engine": "compiled", **kwargs}
-    return uw.simulate(options.pop("profile", compiled_profile()), rich_terms(), **options)
+    profile = options.pop("profile", compiled_profile())
+    return uw.simulate_many(profile, [rich_terms()], controls=True, **options)[0]
 
 
 @FAST
@@ -295,6 +308,7 @@ def test_compiled_results_do_not_depend_on_the_block_size(block_size: int) -> No
     reference = _run()
     cut = _run(block_size=block_size)
     np.testing.assert_array_equal(reference.annual_loss, cut.annual_loss)
+    np.testing.assert_array_equal(reference.controls, cut.controls)
     np.testing.assert_array_equal(reference.annual_ground_up, cut.annual_ground_up)
     np.testing.assert_array_equal(reference.annual_max_occurrence, cut.annual_max_occurrence)
     a, b = reference.year_loss_table, cut.year_loss_table
@@ -314,6 +328,7 @@ def test_compiled_results_do_not_depend_on_the_threads(
     assert _threads.threads() == int(count)
     many = _run(n_years=30_000)
     np.testing.assert_array_equal(one.annual_loss, many.annual_loss)
+    np.testing.assert_array_equal(one.controls, many.controls)
     np.testing.assert_array_equal(one.annual_max_occurrence, many.annual_max_occurrence)
     a, b = one.year_loss_table, many.year_loss_table
     assert a is not None

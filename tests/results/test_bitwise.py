@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import underwriting as uw
-from underwriting.results import quantile_index
+from underwriting.results import _bitwise, quantile_index
 from underwriting.results._bitwise import (
     OrderStatistics,
     central_moment,
@@ -81,6 +81,31 @@ def test_order_statistics_with_ties(values: list[float], rank_shares: list[float
     ranks = [int(share * x.size) for share in rank_shares]
     ordered = np.sort(x)
     assert OrderStatistics(x).at(ranks) == [float(ordered[r]) for r in ranks]
+    # The same ranks counted in passes (as for samples of more than twice SAMPLE years), with a
+    # sample of 64 values: small samples, wide brackets, many ties in each.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_bitwise, "SAMPLE", 64)
+        counted = OrderStatistics(x)
+        assert counted.at(ranks) == [float(ordered[r]) for r in ranks]
+
+
+@pytest.mark.parametrize("kind", ["sparse", "limited", "zeros", "integers"])
+def test_small_samples_read_ranks_from_their_sorted_top(kind: str) -> None:
+    """Below twice ``SAMPLE`` years the values from the lowest rank asked for up are sorted
+    (partitioned off first) and ranks are read from them, with the same values and tails;
+    a rank below the middle sorts them all."""
+    x = _losses(300_001, kind, 5)
+    ordered = np.sort(x)
+    order = OrderStatistics(x)
+    ranks = [quantile_index(x.size, p) for p in (0.99, 0.995, 0.996)]
+    assert order.at(ranks) == [float(ordered[r]) for r in ranks]
+    if kind != "zeros":  # all zeros: the values at or above the threshold are all of them
+        assert order._sorted is None  # only the top was sorted
+    threshold = float(ordered[ranks[0]])
+    assert np.array_equal(order.above(threshold), ordered[ordered > threshold])
+    assert np.array_equal(order.above(0.0), ordered[ordered > 0.0])
+    assert order.at([0, x.size // 3]) == [float(ordered[0]), float(ordered[x.size // 3])]
+    assert order._sorted is not None
 
 
 def _summary_the_old_way(x: np.ndarray) -> list[float]:

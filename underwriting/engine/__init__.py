@@ -9,10 +9,12 @@ events drawn with arrays). The compiled engine makes the same draws in one pass 
 holds its scalar functions (hash, severities, terms), ``_year_loop`` the loop numba compiles,
 ``_threads`` the thread runtime, and ``_compiled`` runs a block through them. ``_executors`` runs
 blocks in process or on Dask. ``_exact`` computes, where the model allows, the same annual loss
-distribution without simulating: by FFT, to cross-check the simulation.
+distribution without simulating: by FFT, to cross-check the simulation; ``_control`` the exact
+means of the per-year occurrence controls that control variates on the premium need.
 """
 
 from underwriting.engine._compiled import warm_up
+from underwriting.engine._control import control_means
 from underwriting.engine._engine import (
     BlockResult,
     CompiledEngine,
@@ -37,6 +39,7 @@ from underwriting.engine._simulation import (
     expected_events_per_year,
     simulate,
     simulate_many,
+    simulate_many_until,
     stream_keys,
     tail_warnings,
 )
@@ -57,6 +60,7 @@ __all__ = [
     "check_run",
     "check_seed",
     "choose_engine",
+    "control_means",
     "event_loss_table",
     "exact",
     "expected_events_per_year",
@@ -66,6 +70,7 @@ __all__ = [
     "simulate",
     "simulate_block_events",
     "simulate_many",
+    "simulate_many_until",
     "stream_key",
     "stream_keys",
     "tail_warnings",

@@ -58,6 +58,9 @@ class BlockOutput:
         per-occurrence terms and the share (currency), shape ``(n_term_sets, n_years)``.
     annual_ground_up
         Ground-up loss of each year (currency), shape ``(n_years,)``.
+    controls
+        The first term set's control of each year and its sum of squares (``_scalar.impacts``;
+        exact means in ``_control``), shape ``(2, n_years)``.
     year, scenario, section
         Year loss table rows (absolute year, scenario index, section index), shape ``(rows,)``.
     ground_up
@@ -69,6 +72,7 @@ class BlockOutput:
     annual: FloatArray
     max_occurrence: FloatArray
     annual_ground_up: FloatArray
+    controls: FloatArray
     year: npt.NDArray[np.int32]
     scenario: npt.NDArray[np.int16]
     section: npt.NDArray[np.int8]
@@ -87,10 +91,13 @@ class _Rows:
     insured: FloatArray
 
 
-def run_block(plan: Plan, first_year: int, n_years: int, keep: Sequence[bool]) -> BlockOutput:
+def run_block(
+    plan: Plan, first_year: int, n_years: int, keep: Sequence[bool], controls: bool = False
+) -> BlockOutput:
     """Simulate years ``first_year .. first_year + n_years - 1`` under every term set.
 
-    Year loss table rows are kept for the term sets where ``keep`` is true. The years are shared
+    Year loss table rows are kept for the term sets where ``keep`` is true, and the controls
+    (``BlockOutput.controls``, else shape ``(2, 0)``) where ``controls`` is. The years are shared
     among :func:`underwriting.engine._threads.threads` threads (the loop runs without the GIL);
     the result is the same.
     """
@@ -100,6 +107,7 @@ def run_block(plan: Plan, first_year: int, n_years: int, keep: Sequence[bool]) -
     annual = np.empty((plan.n_term_sets, n_years))
     max_occurrence = np.empty((plan.n_term_sets, n_years))
     annual_ground_up = np.empty(n_years)
+    controls_out = np.empty((2, n_years if controls else 0))
 
     def piece(k: int) -> _Rows:
         return _run_piece(
@@ -108,7 +116,7 @@ def run_block(plan: Plan, first_year: int, n_years: int, keep: Sequence[bool]) -
             bounds[k],
             bounds[k + 1] - bounds[k],
             kept,
-            (annual, max_occurrence, annual_ground_up),
+            (annual, max_occurrence, annual_ground_up, controls_out),
         )
 
     rows = map_pieces(piece, len(bounds) - 1)
@@ -116,6 +124,7 @@ def run_block(plan: Plan, first_year: int, n_years: int, keep: Sequence[bool]) -
         annual=annual,
         max_occurrence=max_occurrence,
         annual_ground_up=annual_ground_up,
+        controls=controls_out,
         year=_join([r.year for r in rows]),
         scenario=_join([r.scenario for r in rows]),
         section=_join([r.section for r in rows]),
@@ -136,7 +145,7 @@ def _run_piece(
     offset: int,
     n_years: int,
     kept: IntArray,
-    sums: tuple[FloatArray, FloatArray, FloatArray],
+    sums: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
 ) -> _Rows:
     """Years ``first_year + offset ..`` of a block: sums into ``sums`` at ``offset``, and rows."""
     capacity = int(n_years * plan.rows_per_year * 1.25) + 1024 if kept.size else 0

@@ -45,7 +45,9 @@ class BlockResult:
     """One block's share of a run: what ``simulate_many`` puts in its arrays.
 
     ``annual`` and ``max_occurrence`` have shape ``(n_term_sets, n_years)``; ``tables`` holds a
-    year loss table for each term set that keeps one, else ``None``.
+    year loss table for each term set that keeps one, else ``None``. ``controls``, shape
+    ``(2, n_years)``, is each year's control under the first term set and its sum of squares
+    (``_control``).
     """
 
     first_year: int
@@ -53,6 +55,7 @@ class BlockResult:
     max_occurrence: FloatArray
     annual_ground_up: FloatArray
     tables: tuple[YearLossTable | None, ...]
+    controls: FloatArray
 
 
 class Engine(Protocol):
@@ -63,9 +66,12 @@ class Engine(Protocol):
         """Which engine this is."""
         ...
 
-    def block(self, first: int, size: int, keep: Sequence[bool]) -> BlockResult:
+    def block(
+        self, first: int, size: int, keep: Sequence[bool], controls: bool = False
+    ) -> BlockResult:
         """Years ``first .. first + size - 1`` under every term set, with a year loss table
-        for each term set where ``keep`` is true."""
+        for each term set where ``keep`` is true, and the first term set's controls where
+        ``controls`` is (else shape ``(2, 0)``)."""
         ...
 
     def annual(self, first: int, size: int) -> FloatArray:
@@ -86,8 +92,22 @@ class NumpyEngine:
     def name(self) -> Literal["numpy"]:
         return "numpy"
 
-    def block(self, first: int, size: int, keep: Sequence[bool]) -> BlockResult:
-        events = simulate_block_events(self.profile, self.keys, first, size)
+    def block(
+        self, first: int, size: int, keep: Sequence[bool], controls: bool = False
+    ) -> BlockResult:
+        events = simulate_block_events(
+            self.profile, self.keys, first, size, self.terms[0] if controls else None
+        )
+        kept_controls = (
+            np.stack(
+                [
+                    np.bincount(events.year, weights=events.control[:, k], minlength=size)
+                    for k in (0, 1)
+                ]
+            ).astype(np.float64)
+            if controls
+            else np.zeros((2, 0))
+        )
         annual_ground_up = np.bincount(
             events.year, weights=events.ground_up.sum(axis=1), minlength=size
         ).astype(np.float64)
@@ -111,7 +131,9 @@ class NumpyEngine:
             block_max = np.zeros(event_years.size)
             np.maximum.at(block_max, table.year, occurrence.sum(axis=1) * term_set.share)
             max_occurrence[index, event_years] = block_max
-        return BlockResult(first, annual, max_occurrence, annual_ground_up, tuple(tables))
+        return BlockResult(
+            first, annual, max_occurrence, annual_ground_up, tuple(tables), kept_controls
+        )
 
     def annual(self, first: int, size: int) -> FloatArray:
         events = simulate_block_events(self.profile, self.keys, first, size)
@@ -129,8 +151,10 @@ class CompiledEngine:
     def name(self) -> Literal["compiled"]:
         return "compiled"
 
-    def block(self, first: int, size: int, keep: Sequence[bool]) -> BlockResult:
-        out = run_block(self.plan, first, size, keep)
+    def block(
+        self, first: int, size: int, keep: Sequence[bool], controls: bool = False
+    ) -> BlockResult:
+        out = run_block(self.plan, first, size, keep, controls)
         tables: list[YearLossTable | None] = []
         kept = 0
         for index in range(self.plan.n_term_sets):
@@ -149,7 +173,7 @@ class CompiledEngine:
             )
             kept += 1
         return BlockResult(
-            first, out.annual, out.max_occurrence, out.annual_ground_up, tuple(tables)
+            first, out.annual, out.max_occurrence, out.annual_ground_up, tuple(tables), out.controls
         )
 
     def annual(self, first: int, size: int) -> FloatArray:

@@ -31,9 +31,9 @@ from underwriting.engine._randomness import (
     year_states,
 )
 from underwriting.model import SECTION_INDEX, SECTIONS, Section
-from underwriting.rating import RiskProfile, Scenario
+from underwriting.rating import RiskProfile, Scenario, SectionImpact
 from underwriting.results import YearLossTable
-from underwriting.terms import EventLossTable
+from underwriting.terms import EventLossTable, PolicyTerms, occurrence_payments
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -59,6 +59,9 @@ class BlockEvents:
         Research-interruption downtime of each event (days), shape ``(n_events,)``.
     daily_cost
         Research cost per day (currency), shape ``(n_events,)``.
+    control
+        Each event's control and its sum of squares under the control terms (the compiled
+        engine's ``_scalar.impacts``), shape ``(n_events, 2)``; zeros without control terms.
     """
 
     year: IntArray
@@ -67,6 +70,43 @@ class BlockEvents:
     ground_up: FloatArray
     downtime_days: FloatArray
     daily_cost: FloatArray
+    control: FloatArray
+
+
+@dataclass(frozen=True, slots=True)
+class _Control:
+    """What the control of an impact needs: the main terms and the sections' caps."""
+
+    terms: PolicyTerms
+    caps: dict[Section, float]
+
+    def add(
+        self, impact: SectionImpact, capped: FloatArray, amount: FloatArray, control: FloatArray
+    ) -> None:
+        """Add an impact's control (its own capped loss through the main terms' per-occurrence
+        terms, times the share) and its square into ``control``, shape ``(n_events, 2)``.
+        ``amount`` is the sampled severity, 0 where the impact missed."""
+        section = (
+            Section.RESEARCH_INTERRUPTION if impact.basis == "downtime_days" else impact.section
+        )
+        terms = self.terms.sections.get(section)
+        if terms is None or (
+            section is Section.RESEARCH_INTERRUPTION and impact.basis != "downtime_days"
+        ):
+            return
+        if impact.basis == "downtime_days":
+            assert impact.value is not None
+            days: FloatArray | None = capped
+            daily: FloatArray | None = np.full(capped.shape, impact.value)
+            loss = capped * impact.value
+        else:
+            days = daily = None
+            loss = capped
+        loss = np.minimum(loss, self.caps.get(section, np.inf))
+        paid = np.where(amount > 0.0, occurrence_payments(loss, terms, days, daily), 0.0)
+        paid *= self.terms.share
+        control[:, 0] += paid
+        control[:, 1] += paid * paid
 
 
 def _normal(states: npt.NDArray[np.uint64], events: IntArray, dimension: int) -> FloatArray:
@@ -81,12 +121,14 @@ def _draw_impacts(
     ground_up: FloatArray,
     downtime_days: FloatArray,
     factor_states: npt.NDArray[np.uint64] | None = None,
+    control: tuple[_Control, FloatArray] | None = None,
 ) -> float:
     """Add one scenario's impacts for the given events into ``ground_up`` and ``downtime_days``.
 
     ``factor_states`` (default ``states``) key the event's common severity factor: a shared
     stream for site-level events, so that every lab hit by one event sees the same severity
-    percentile. Returns the daily research cost of the research-interruption impact (0 if none).
+    percentile. ``control`` adds the events' controls into its array. Returns the daily
+    research cost of the research-interruption impact (0 if none).
     """
     daily_cost = 0.0
     event_factor = _normal(
@@ -107,21 +149,31 @@ def _draw_impacts(
         if impact.probability < 1.0:
             hit = uniforms_from_states(states, events, base + DIM_HIT + 2 * column)
             severity = np.where(hit < impact.probability, severity, 0.0)
+        capped = impact.capped(severity)
         if impact.basis == "downtime_days":
             assert impact.value is not None
-            np.maximum(downtime_days, impact.capped(severity), out=downtime_days)
+            np.maximum(downtime_days, capped, out=downtime_days)
             daily_cost = impact.value
         else:
-            ground_up[:, column] += impact.capped(severity)
+            ground_up[:, column] += capped
+        if control is not None:
+            control[0].add(impact, capped, severity, control[1])
     return daily_cost
 
 
 def simulate_block_events(
-    profile: RiskProfile, keys: dict[str, StreamKey], first_year: int, n_years: int
+    profile: RiskProfile,
+    keys: dict[str, StreamKey],
+    first_year: int,
+    n_years: int,
+    control_terms: PolicyTerms | None = None,
 ) -> BlockEvents:
-    """Simulate the events of years ``first_year .. first_year + n_years - 1``."""
+    """Simulate the events of years ``first_year .. first_year + n_years - 1``, with each
+    event's control under ``control_terms`` where given."""
+    control = None if control_terms is None else _Control(control_terms, profile.value_at_risk)
     years = np.arange(first_year, first_year + n_years, dtype=np.int64)
-    parts: list[tuple[IntArray, int, IntArray, FloatArray, FloatArray, FloatArray]] = []
+    parts: list[tuple[IntArray, int, IntArray, FloatArray, FloatArray, FloatArray, FloatArray]]
+    parts = []
     for index, scenario in enumerate(profile.scenarios):
         states = year_states(keys[scenario.stream_id], years)
         shared = scenario.occurrence
@@ -153,10 +205,18 @@ def simulate_block_events(
                     continue
         ground_up = np.zeros((total, len(SECTIONS)))
         downtime = np.zeros(total)
+        controls = np.zeros((total, 2))
         daily = np.full(
             total,
             _draw_impacts(
-                scenario, event_states, event, 0, ground_up, downtime, factor_states=factor_states
+                scenario,
+                event_states,
+                event,
+                0,
+                ground_up,
+                downtime,
+                factor_states=factor_states,
+                control=None if control is None else (control, controls),
             ),
         )
         for number, cascade in enumerate(profile.cascades):
@@ -168,6 +228,7 @@ def simulate_block_events(
                 continue
             child_ground_up = np.zeros((triggered.size, len(SECTIONS)))
             child_downtime = np.zeros(triggered.size)
+            child_controls = np.zeros((triggered.size, 2))
             child_daily = _draw_impacts(
                 profile.scenario(cascade.child),
                 event_states[triggered],
@@ -175,8 +236,10 @@ def simulate_block_events(
                 DIM_CASCADE_BASE * (number + 1),
                 child_ground_up,
                 child_downtime,
+                control=None if control is None else (control, child_controls),
             )
             ground_up[triggered] += child_ground_up
+            controls[triggered] += child_controls
             downtime[triggered] = np.maximum(downtime[triggered], child_downtime)
             if child_daily:
                 daily[triggered] = np.maximum(daily[triggered], child_daily)
@@ -184,11 +247,17 @@ def simulate_block_events(
         for section, cap in profile.value_at_risk.items():
             column = SECTION_INDEX[section]
             np.minimum(ground_up[:, column], cap, out=ground_up[:, column])
-        parts.append((local_year, index, event, ground_up, downtime, daily))
+        parts.append((local_year, index, event, ground_up, downtime, daily, controls))
     if not parts:
         empty_int = np.zeros(0, dtype=np.int64)
         return BlockEvents(
-            empty_int, empty_int, empty_int, np.zeros((0, len(SECTIONS))), np.zeros(0), np.zeros(0)
+            empty_int,
+            empty_int,
+            empty_int,
+            np.zeros((0, len(SECTIONS))),
+            np.zeros(0),
+            np.zeros(0),
+            np.zeros((0, 2)),
         )
     return BlockEvents(
         year=np.concatenate([p[0] for p in parts]),
@@ -197,6 +266,7 @@ def simulate_block_events(
         ground_up=np.concatenate([p[3] for p in parts]),
         downtime_days=np.concatenate([p[4] for p in parts]),
         daily_cost=np.concatenate([p[5] for p in parts]),
+        control=np.concatenate([p[6] for p in parts]),
     )
 
 

@@ -29,8 +29,12 @@ from underwriting.engine._randomness import (
     S31,
     TO_UNIT,
 )
+from underwriting.model import SECTION_INDEX, Section
+from underwriting.terms import occurrence_terms
 
 _SQRT1_2 = math.sqrt(0.5)
+RESEARCH_INTERRUPTION = SECTION_INDEX[Section.RESEARCH_INTERRUPTION]
+"""The column of the section that downtime impacts pay in."""
 
 HELPERS = (
     "mix",
@@ -242,11 +246,23 @@ def impacts(
     event: int,
     base: int,
     ground_up: Any,
-) -> tuple[float, float]:
+    caps: Any,
+    control_terms: Any,
+    control_share: float,
+) -> tuple[float, float, float, float]:
     """Add impacts ``first .. last - 1`` of one event into ``ground_up``: ``(daily cost,
-    downtime)``. The NumPy engine's ``_numpy._draw_impacts``, one event at a time."""
+    downtime, control, control squared)``. The NumPy engine's ``_numpy._draw_impacts``, one
+    event at a time.
+
+    The control is the sum over the impacts hit of ``control_share`` times the per-occurrence
+    terms ``control_terms[0, section]`` (the quote's main terms) applied to the impact's own
+    capped loss (``_control``: its mean is known exactly, which makes it a control variate);
+    ``control_share`` 0 (a share is never 0) asks for no control, and it stays 0.
+    """
     daily_cost = 0.0
     downtime = 0.0
+    control = 0.0
+    control_squared = 0.0
     event_factor = math.nan  # drawn when an impact hit first needs it
     for i in range(first, last):
         impact = records[i]
@@ -272,10 +288,33 @@ def impacts(
                     z = math.sqrt(rho) * event_factor + math.sqrt(1.0 - rho) * own
             amount = severity(impact, z) * impact["severity_scale"]
         if basis == DAMAGE_RATIO:
-            ground_up[column] += impact["value"] * min(amount, 1.0)
+            loss = impact["value"] * min(amount, 1.0)
+            ground_up[column] += loss
+            days = 0.0
+            daily = 0.0
         elif basis == DOWNTIME:
-            downtime = max(downtime, min(amount, impact["max_days"]))
-            daily_cost = impact["value"]
+            days = min(amount, impact["max_days"])
+            downtime = max(downtime, days)
+            daily = impact["value"]
+            daily_cost = daily
+            column = RESEARCH_INTERRUPTION
+            loss = days * daily
         else:
-            ground_up[column] += min(amount, impact["value"])
-    return daily_cost, downtime
+            loss = min(amount, impact["value"])
+            ground_up[column] += loss
+            days = 0.0
+            daily = 0.0
+        # The control: this impact's own loss through the main terms' per-occurrence terms
+        # (research interruption counts downtime only, as the events' ground-up does).
+        if (
+            control_share > 0.0
+            and amount > 0.0
+            and control_terms[0, column]["covered"]
+            and (basis == DOWNTIME or column != RESEARCH_INTERRUPTION)
+        ):
+            paid = control_share * occurrence_terms(
+                min(loss, caps[column]), days, daily, control_terms[0, column]
+            )
+            control += paid
+            control_squared += paid * paid
+    return daily_cost, downtime, control, control_squared

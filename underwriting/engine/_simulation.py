@@ -251,6 +251,7 @@ def simulate_many(
     backend: Backend = "local",
     client: Any | None = None,
     detail: Detail = "full",
+    controls: bool = False,
 ) -> tuple[SimulationResult, ...]:
     """Simulate once and apply several sets of terms to the very same events.
 
@@ -259,7 +260,9 @@ def simulate_many(
     year loss table by scenario and section (needed for ``by_section`` and ``by_scenario``); by
     default, with ``detail="full"``. ``max_occurrence`` says the same of each year's largest
     occurrence (``annual_max_occurrence``, the OEP; 8 bytes a year for each set of terms that
-    keeps it), by default with ``detail="full"``. ``max_events`` refuses
+    keeps it), by default with ``detail="full"``. ``controls`` keeps each year's control under
+    the first set of terms in the first result (``SimulationResult.controls``). ``max_events``
+    refuses
     (``SimulationLimitError``) a run expected to draw more events; ``engine``, ``backend``,
     ``client`` and ``detail`` are as for :func:`simulate`.
 
@@ -276,49 +279,162 @@ def simulate_many(
     >>> bool((b.annual_loss <= a.annual_loss).all())
     True
     """
-    seed = check_run(n_years, block_size, seed)
+    return _simulate(
+        profile,
+        terms,
+        n_years=n_years,
+        seed=seed,
+        block_size=block_size,
+        year_loss_tables=year_loss_tables,
+        max_occurrence=max_occurrence,
+        progress=progress,
+        max_events=max_events,
+        engine=engine,
+        backend=backend,
+        client=client,
+        detail=detail,
+        controls=controls,
+    )
+
+
+YearsNeeded = Callable[[FloatArray, "FloatArray | None"], int]
+"""Given the first term set's annual losses so far and their controls (or ``None``), the years
+a run needs in all: as many as it has to stop."""
+
+
+def simulate_many_until(
+    profile: RiskProfile,
+    terms: Sequence[PolicyTerms],
+    *,
+    first_years: int,
+    max_years: int,
+    needed: YearsNeeded,
+    seed: int | str | None = None,
+    year_loss_tables: bool | Sequence[bool] | None = None,
+    max_occurrence: bool | Sequence[bool] | None = None,
+    controls: bool = False,
+    max_stages: int = 3,
+    carried: int | None = None,
+) -> tuple[SimulationResult, ...]:
+    """:func:`simulate_many` run in stages until ``needed`` is satisfied: ``first_years`` years,
+    then, while ``needed`` asks for more (and at most ``max_stages`` stages in all), the years it
+    asks for, within ``max_years``. The years of a stage follow those of the one before, so
+    nothing is simulated twice; the results are those of ``simulate_many`` with the final
+    number of years, bit for bit (results do not depend on how years are cut into blocks).
+
+    ``carried`` term sets (the first ones; all by default) go on after the first stage; the
+    others' results cover the first stage's years only (a quote's worksheet variants).
+    """
+    return _simulate(
+        profile,
+        terms,
+        n_years=first_years,
+        seed=seed,
+        year_loss_tables=year_loss_tables,
+        max_occurrence=max_occurrence,
+        controls=controls,
+        max_years=max_years,
+        needed=needed,
+        max_stages=max_stages,
+        carried=carried,
+    )
+
+
+def _simulate(
+    profile: RiskProfile,
+    terms: Sequence[PolicyTerms],
+    *,
+    n_years: int,
+    seed: int | str | None,
+    block_size: int = DEFAULT_BLOCK_YEARS,
+    year_loss_tables: bool | Sequence[bool] | None = None,
+    max_occurrence: bool | Sequence[bool] | None = None,
+    progress: Callable[[int], None] | None = None,
+    max_events: float | None = None,
+    engine: EngineChoice = "auto",
+    backend: Backend = "local",
+    client: Any | None = None,
+    detail: Detail = "full",
+    controls: bool = False,
+    max_years: int | None = None,
+    needed: YearsNeeded | None = None,
+    max_stages: int = 1,
+    carried: int | None = None,
+) -> tuple[SimulationResult, ...]:
+    """``n_years`` years, then as ``needed`` asks (up to ``max_years``, ``max_stages`` stages),
+    the first ``carried`` term sets only after the first stage."""
+    capacity = n_years if max_years is None else max(max_years, n_years)
+    seed = check_run(capacity, block_size, seed)
     if not terms:
         raise ValueError("terms must hold at least one set of policy terms")
     warnings = tail_warnings(profile, terms)
-    block_size = bounded_block_size(profile, n_years, block_size, max_events)
+    block_size = bounded_block_size(profile, capacity, block_size, max_events)
     keep = _kept_tables(year_loss_tables, len(terms), detail)
     occurrences = _kept_occurrences(max_occurrence, len(terms), detail)
     full = detail == "full"
     keys = stream_keys(profile, seed)
     chosen = choose_engine(profile, keys, terms, engine)
-    annual = [np.empty(n_years) for _ in terms]
-    largest = [np.empty(n_years) if kept else None for kept in occurrences]
-    tables = [YearLossTableBuilder(n_years) if kept else None for kept in keep]
-    annual_ground_up = np.empty(n_years) if full else None
-    blocks = [(first, min(block_size, n_years - first)) for first in range(0, n_years, block_size)]
-    task = functools.partial(_simulate_block, chosen, tuple(keep))
-    for block in run_blocks(task, blocks, backend=backend, client=client):
-        first, size = block.first_year, block.annual_ground_up.size
-        if annual_ground_up is not None:
-            annual_ground_up[first : first + size] = block.annual_ground_up
-        for index, table in enumerate(block.tables):
-            annual[index][first : first + size] = block.annual[index]
-            occurrence = largest[index]
-            if occurrence is not None:
-                occurrence[first : first + size] = block.max_occurrence[index]
-            builder = tables[index]
-            if table is not None and builder is not None:
-                builder.append(table, size)
-        if progress is not None:
-            progress(size)
+    # Sized for the most years the run may take; pages never written take no memory.
+    annual = [np.empty(capacity) for _ in terms]
+    largest = [np.empty(capacity) if kept else None for kept in occurrences]
+    # The kept tables share their rows' keys: the first one's builder holds them.
+    tables: list[YearLossTableBuilder | None] = []
+    first_kept: YearLossTableBuilder | None = None
+    for kept in keep:
+        builder = YearLossTableBuilder(capacity, keys_from=first_kept) if kept else None
+        first_kept = first_kept or builder
+        tables.append(builder)
+    annual_ground_up = np.empty(capacity) if full else None
+    kept_controls = np.empty((2, capacity)) if controls else None
+    task = functools.partial(_simulate_block, chosen, tuple(keep), controls)
+    years_of = [capacity] * len(terms)  # each term set's years, once the run is done
+    done, target, stage = 0, n_years, 0
+    while done < target:
+        stage += 1
+        if stage == 2 and carried is not None and carried < len(terms):
+            for index in range(carried, len(terms)):
+                years_of[index] = done
+            later = choose_engine(profile, keys, terms[:carried], engine)
+            task = functools.partial(_simulate_block, later, tuple(keep[:carried]), controls)
+        blocks = [
+            (first, min(block_size, target - first)) for first in range(done, target, block_size)
+        ]
+        for block in run_blocks(task, blocks, backend=backend, client=client):
+            first, size = block.first_year, block.annual_ground_up.size
+            if annual_ground_up is not None:
+                annual_ground_up[first : first + size] = block.annual_ground_up
+            if kept_controls is not None:
+                kept_controls[:, first : first + size] = block.controls
+            for index, table in enumerate(block.tables):
+                annual[index][first : first + size] = block.annual[index]
+                occurrence = largest[index]
+                if occurrence is not None:
+                    occurrence[first : first + size] = block.max_occurrence[index]
+                builder = tables[index]
+                if table is not None and builder is not None:
+                    builder.append(table, size)
+            if progress is not None:
+                progress(size)
+        done = target
+        if needed is not None and stage < max_stages:
+            asked = needed(
+                annual[0][:done], None if kept_controls is None else kept_controls[:, :done]
+            )
+            target = min(max(asked, done), capacity)
     return tuple(
         SimulationResult(
             profile=profile,
             terms=term_set,
-            n_years=n_years,
+            n_years=(years := min(done, years_of[index])),
             seed=seed,
             block_size=block_size,
-            annual_loss=annual[index],
-            annual_ground_up=annual_ground_up,
-            annual_max_occurrence=largest[index],
+            annual_loss=annual[index][:years],
+            annual_ground_up=None if annual_ground_up is None else annual_ground_up[:years],
+            annual_max_occurrence=None if (most := largest[index]) is None else most[:years],
             year_loss_table=None if (builder := tables[index]) is None else builder.build(),
             event_source=_event_source(profile, term_set, keys, block_size),
             warnings=warnings[index],
+            controls=None if kept_controls is None or index else kept_controls[:, :done],
         )
         for index, term_set in enumerate(terms)
     )
@@ -364,10 +480,12 @@ def _kept_occurrences(
     return keep
 
 
-def _simulate_block(engine: Engine, keep: tuple[bool, ...], first: int, size: int) -> BlockResult:
+def _simulate_block(
+    engine: Engine, keep: tuple[bool, ...], controls: bool, first: int, size: int
+) -> BlockResult:
     """Years ``first .. first + size - 1``: a pure function of the block, on the engine chosen
     for the run (it can run in any order and in any process)."""
-    return engine.block(first, size, keep)
+    return engine.block(first, size, keep, controls)
 
 
 def expected_events_per_year(profile: RiskProfile) -> float:

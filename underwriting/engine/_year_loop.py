@@ -59,7 +59,7 @@ INLINED_SOURCES = (
 )
 """The package's files whose code or constants the compiled loop takes in (paths under
 ``underwriting/``)."""
-INLINED_SOURCES_SHA256 = "8e4f8daf35f686b574551b43227b939370da213d03717e0d1fbc77ef8d197c02"
+INLINED_SOURCES_SHA256 = "28b13f106831c858ac09fe19c56f3714a24698b9833cbd2f9678bbcd589c8d36"
 """sha256 of those files' bytes, in that order; see the module docstring."""
 
 
@@ -79,6 +79,7 @@ def year_loop(
     annual: FloatArray,
     max_occurrence: FloatArray,
     annual_ground_up: FloatArray,
+    controls: FloatArray,
     out_year: npt.NDArray[np.int32],
     out_scenario: npt.NDArray[np.int16],
     out_section: npt.NDArray[np.int8],
@@ -88,12 +89,16 @@ def year_loop(
     """Simulate years ``first_year .. first_year + n_years - 1`` of a plan (its fields, by name).
 
     Writes each year's sums at ``out_offset + i`` of ``annual``, ``max_occurrence`` (each term
-    set's) and ``annual_ground_up``, and the year loss table rows of the term sets in ``kept``
+    set's), ``annual_ground_up`` and, where ``controls`` has room for the years (shape ``(2, 0)``
+    asks for none), the first term set's control and its sum of squares (``_scalar.impacts``),
+    and the year loss table rows of the term sets in ``kept``
     into the ``out_*`` buffers; returns the number of rows, or -1 where the buffers are too
     small (the caller runs the piece again with larger ones).
     """
     n_scenarios = scenarios.shape[0]
     n_terms = policy.shape[0]
+    # The controls are drawn only where asked (a ``controls`` array with years); 0 turns them off.
+    control_share = policy[0]["share"] if controls.shape[1] > 0 else 0.0
     n_sections = caps.shape[0]
     n_active = active.shape[0]
     n_kept = kept.shape[0]
@@ -135,6 +140,9 @@ def year_loop(
     for i in range(n_years):
         if busy[i] == 0:
             annual_ground_up[out_offset + i] = 0.0
+            if control_share > 0.0:
+                controls[0, out_offset + i] = 0.0
+                controls[1, out_offset + i] = 0.0
             for t in range(n_terms):
                 annual[t, out_offset + i] = 0.0
                 max_occurrence[t, out_offset + i] = 0.0
@@ -143,6 +151,8 @@ def year_loop(
         for t in range(n_terms):
             occurrence_max[t] = 0.0
         total_ground_up = 0.0
+        year_control = 0.0
+        year_control_squared = 0.0
         any_event = False
         for s in range(n_scenarios):
             had_events[s] = False
@@ -190,7 +200,7 @@ def year_loop(
                 for a in range(n_active):
                     column = active[a]
                     ground_up[column] = 0.0
-                daily_cost, downtime = impacts(
+                daily_cost, downtime, control, control_squared = impacts(
                     impact_records,
                     scenario["first_impact"],
                     scenario["end_impact"],
@@ -199,7 +209,12 @@ def year_loop(
                     event,
                     0,
                     ground_up,
+                    caps,
+                    section_terms,
+                    control_share,
                 )
+                year_control += control
+                year_control_squared += control_squared
                 first_cascade = scenario["first_cascade"]
                 for position in range(first_cascade, first_cascade + scenario["n_cascades"]):
                     number = cascades[position]["number"]
@@ -210,7 +225,7 @@ def year_loop(
                     for a in range(n_active):
                         column = active[a]
                         child[column] = 0.0
-                    child_daily, child_downtime = impacts(
+                    child_daily, child_downtime, control, control_squared = impacts(
                         impact_records,
                         scenarios[c]["first_impact"],
                         scenarios[c]["end_impact"],
@@ -219,7 +234,12 @@ def year_loop(
                         event,
                         DIM_CASCADE_BASE * (number + 1),
                         child,
+                        caps,
+                        section_terms,
+                        control_share,
                     )
+                    year_control += control
+                    year_control_squared += control_squared
                     for a in range(n_active):
                         column = active[a]
                         ground_up[column] += child[column]
@@ -261,6 +281,9 @@ def year_loop(
                     if keeping:
                         k += 1
         annual_ground_up[out_offset + i] = total_ground_up
+        if control_share > 0.0:
+            controls[0, out_offset + i] = year_control
+            controls[1, out_offset + i] = year_control_squared
         if not any_event:
             for t in range(n_terms):
                 annual[t, out_offset + i] = 0.0
@@ -343,14 +366,17 @@ def _compile() -> Callable[..., int]:
     # they call each other) and here (where the loop calls them). Inlined: no call overhead and
     # no reference counting of the arrays they read (the loop also avoids slices for that
     # reason). error_model="numpy": no zero-division checks (every division here is guarded).
-    # The terms' scalar functions are leaves (they call nothing of the package), so they are
-    # compiled for the loop only.
+    # The terms' scalar functions are leaves (they call nothing of the package): compiled
+    # first, for the loop and for ``_scalar.impacts``, which applies them for its control.
     namespace = globals()
+    for term in SCALAR_TERMS:
+        function = jit(cache=True, inline="always", error_model="numpy")(term)
+        namespace[term.__name__] = function
+        if hasattr(_scalar, term.__name__):
+            setattr(_scalar, term.__name__, function)
     for name in _scalar.HELPERS:
         function = jit(cache=True, inline="always", error_model="numpy")(getattr(_scalar, name))
         setattr(_scalar, name, function)
         if name in namespace:
             namespace[name] = function
-    for term in SCALAR_TERMS:
-        namespace[term.__name__] = jit(cache=True, inline="always", error_model="numpy")(term)
     return cast(Callable[..., int], jit(cache=True, nogil=True, error_model="numpy")(year_loop))

@@ -5,26 +5,34 @@ step of the build-up as rows.
 """
 
 from underwriting.pricing._pricing import (
+    BookYears,
+    ControlVariates,
     Premium,
     WorksheetRow,
+    batch_technical_premiums,
     book_weights,
     paired_standard_error,
     premium_standard_error,
     price,
     risk_load_standard_error,
     technical_premium,
+    technical_premium_and_error,
 )
 from underwriting.pricing._worksheet import TERM_EXPLANATIONS, worksheet
 
 __all__ = [
     "TERM_EXPLANATIONS",
+    "BookYears",
+    "ControlVariates",
     "Premium",
     "WorksheetRow",
+    "batch_technical_premiums",
     "book_weights",
     "paired_standard_error",
     "premium_standard_error",
     "price",
     "risk_load_standard_error",
     "technical_premium",
+    "technical_premium_and_error",
     "worksheet",
 ]

@@ -42,6 +42,17 @@ rounded so they add up exactly to the total.
 The premium's standard error is estimated by batch means: the years are cut into ``batches``
 equal batches, the technical premium computed on each, and the spread of the batch premiums
 divided by ``sqrt(batches)``.
+
+Control variates (tables with ``[precision] control_variates = true``, 2026.4 on;
+docs/performance.md): each simulated year also carries two controls whose means are known exactly
+(``underwriting.engine.control_means``): what every impact hit pays through the main terms'
+per-occurrence terms alone, summed over the year, and the sum of its squares. The expected loss
+and the risk load's ``E[(w - 1) x]`` are then estimated as their sample means less
+``beta . (mean(controls) - exact means)``, with ``beta`` the least-squares coefficients of the
+main terms' annual losses (and of their ``(w - 1) x``) on the controls. Every set of terms of one
+quote (its terms, the worksheet's variants, its options) is shifted by the same amount, so the
+premium stays monotone in every deductible and limit year by year, and paired differences are
+those of the sample means.
 """
 
 from __future__ import annotations
@@ -120,6 +131,10 @@ class Premium:
     lae: float = field(default=0.0, metadata={"omit_if_default": True})
     """Loss adjustment expense, ``lae_ratio * expected_loss``; 0 (and left out of the quote's
     dictionary, so stored quotes replay unchanged) where the tables have none."""
+    variance_reduction: float = field(default=1.0, metadata={"omit_if_default": True})
+    """How many times fewer simulated years the control variates needed for this error (the
+    main terms' premium variance without them over that with them); 1 (and left out of the
+    quote's dictionary) where the tables use none."""
 
 
 def _wang_weights(n: int, wang_lambda: float) -> FloatArray:
@@ -163,12 +178,161 @@ def book_weights(annual_loss: FloatArray, settings: PremiumSettings) -> FloatArr
     return weights
 
 
-def _risk_measure(sorted_losses: FloatArray, settings: PremiumSettings) -> tuple[float, float]:
-    """``(risk load, expected loss)`` of annual losses sorted ascending."""
-    expected = float(sorted_losses.mean())
+@dataclass(frozen=True)
+class ControlVariates:
+    """The control variates of one quote's simulated years, fitted on its main terms.
+
+    Attributes
+    ----------
+    deviations
+        Each year's controls less their exact means, shape ``(2, n_years)``.
+    coefficients
+        ``beta`` of the expected loss (row 0) and of the risk load's ``E[(w - 1) x]`` (row 1)
+        on the two controls, shape ``(2, 2)``.
+    """
+
+    deviations: FloatArray
+    coefficients: FloatArray
+
+    @classmethod
+    def fit(
+        cls,
+        annual_loss: FloatArray,
+        controls: FloatArray,
+        means: tuple[float, float],
+        settings: PremiumSettings,
+    ) -> ControlVariates:
+        """Fit on the main terms' annual losses and controls (``SimulationResult.controls``)
+        with their exact means, by least squares. Only with book weights
+        (``risk_load_method = "book_tvar_euler"``), whose load is a mean over the years."""
+        if settings.risk_load_method != "book_tvar_euler":
+            raise ValueError(
+                "control variates need risk_load_method 'book_tvar_euler' (a risk load that is "
+                f"a mean over the years), got {settings.risk_load_method!r}"
+            )
+        deviations = controls - np.asarray(means, dtype=np.float64)[:, None]
+        centred = deviations - deviations.mean(axis=1, keepdims=True)
+        excess_weighted = (book_weights(annual_loss, settings) - 1.0) * annual_loss
+        # The normal equations (2 x 2), on controls scaled to unit spread (the squares are
+        # some 1e7 times the amounts); a control that never moves (no covered impact) is left
+        # out by the pseudo-inverse.
+        gram = centred @ centred.T
+        moments = np.stack(
+            [centred @ (annual_loss - annual_loss.mean()),
+             centred @ (excess_weighted - excess_weighted.mean())]
+        )  # fmt: skip
+        scale = np.sqrt(np.diag(gram))
+        scale[scale == 0.0] = 1.0
+        scaled = np.linalg.pinv(gram / np.outer(scale, scale), hermitian=True)
+        coefficients = (moments / scale) @ scaled / scale
+        return cls(deviations=deviations, coefficients=coefficients)
+
+    def adjusted_losses(self, annual_loss: FloatArray) -> FloatArray:
+        """Each year's loss less its share of the expected loss's shift: their mean is the
+        control-variate expected loss (for paired errors year by year)."""
+        return np.asarray(annual_loss - self.coefficients[0] @ self.deviations)
+
+    def shift(self, years: slice = slice(None)) -> tuple[float, float]:
+        """What the sample means of the expected loss and of ``E[(w - 1) x]`` over ``years``
+        lose: ``beta . (mean(controls) - exact means)``."""
+        excess = self.deviations[:, years].mean(axis=1)
+        return float(self.coefficients[0] @ excess), float(self.coefficients[1] @ excess)
+
+
+_NO_SHIFT = (0.0, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class BookYears:
+    """A sample's annual losses ``x`` and book-weighted losses ``w x`` (and the weights): with
+    book weights the expected loss and the co-TVaR are plain means of these over the years, so
+    the whole sample and each batch are priced without sorting (tables 2026.4 on). Made once per
+    set of terms of a quote and shared by its premium, standard error and paired errors."""
+
+    loss: FloatArray
+    weighted: FloatArray
+    weights: FloatArray
+
+    @classmethod
+    def of(cls, annual_loss: FloatArray, settings: PremiumSettings) -> BookYears:
+        weights = book_weights(annual_loss, settings)
+        return cls(annual_loss, annual_loss * weights, weights)
+
+    def technical(
+        self, settings: PremiumSettings, controls: ControlVariates | None
+    ) -> tuple[float, float, float]:
+        """``(technical premium, expected loss, risk load)`` of the whole sample."""
+        shift = _NO_SHIFT if controls is None else controls.shift()
+        expected = float(self.loss.mean()) - shift[0]
+        co_tvar = float(self.weighted.mean()) - shift[0] - shift[1]
+        load = settings.cost_of_capital_rate * max(co_tvar - expected, 0.0)
+        lae = settings.lae_ratio * expected
+        fixed = settings.fixed_expense_per_policy
+        return (expected + lae + load + fixed) / settings.premium_divisor, expected, load
+
+    def batch_premiums(
+        self, settings: PremiumSettings, batches: int, controls: ControlVariates | None
+    ) -> FloatArray:
+        """The technical premium of each of ``batches`` equal batches (the years left over by
+        the division are left out), with each batch's own shift where ``controls`` are given."""
+        size = self.loss.size // batches
+        used = size * batches
+        expected = self.loss[:used].reshape(batches, size).mean(axis=1)
+        co_tvar = self.weighted[:used].reshape(batches, size).mean(axis=1)
+        if controls is not None:
+            excess = controls.deviations[:, :used].reshape(2, batches, size).mean(axis=2)
+            shift = controls.coefficients @ excess
+            expected = expected - shift[0]
+            co_tvar = co_tvar - shift[0] - shift[1]
+        load = settings.cost_of_capital_rate * np.maximum(co_tvar - expected, 0.0)
+        lae = settings.lae_ratio * expected
+        fixed = settings.fixed_expense_per_policy
+        return np.asarray((expected + lae + load + fixed) / settings.premium_divisor)
+
+    def paired_standard_error(
+        self, other: BookYears, settings: PremiumSettings, batches: int
+    ) -> float:
+        """Standard error of this premium less ``other``'s over the same years (batch means);
+        the control variates shift both alike, so they are left out."""
+        if self.loss.size != other.loss.size:
+            raise ValueError("paired samples must have the same number of years")
+        if self.loss.size // batches < 2:
+            return math.inf
+        difference = self.batch_premiums(settings, batches, None) - other.batch_premiums(
+            settings, batches, None
+        )
+        return float(np.std(difference, ddof=1) / math.sqrt(batches))
+
+
+def technical_premium_and_error(
+    annual_loss: FloatArray,
+    settings: PremiumSettings,
+    batches: int,
+    controls: ControlVariates | None = None,
+) -> tuple[float, float]:
+    """The technical premium of a sample with book weights and its standard error by batch
+    means, with the control variates where given; no sort (tables 2026.4 on, whose premiums
+    sum the years in their own order)."""
+    years = BookYears.of(annual_loss, settings)
+    technical, _, _ = years.technical(settings, controls)
+    if annual_loss.size // batches < 2:
+        return technical, math.inf
+    values = years.batch_premiums(settings, batches, controls)
+    return technical, float(np.std(values, ddof=1) / math.sqrt(batches))
+
+
+def _risk_measure(
+    sorted_losses: FloatArray,
+    settings: PremiumSettings,
+    shift: tuple[float, float] = _NO_SHIFT,
+) -> tuple[float, float]:
+    """``(risk load, expected loss)`` of annual losses sorted ascending; ``shift`` is what the
+    control variates take from the sample means of the expected loss and of ``E[(w - 1) x]``
+    (``ControlVariates.shift``; book weights only for the second)."""
+    expected = float(sorted_losses.mean()) - shift[0]
     if settings.risk_load_method == "book_tvar_euler":
         weights = book_weights(sorted_losses, settings)
-        co_tvar = float(np.mean(sorted_losses * weights))
+        co_tvar = float(np.mean(sorted_losses * weights)) - shift[0] - shift[1]
         return settings.cost_of_capital_rate * max(co_tvar - expected, 0.0), expected
     if settings.risk_load_method == "wang":
         weights = _wang_weights(sorted_losses.size, settings.wang_lambda)
@@ -179,9 +343,14 @@ def _risk_measure(sorted_losses: FloatArray, settings: PremiumSettings) -> tuple
     return settings.cost_of_capital_rate * settings.capital_share * capital, expected
 
 
-def technical_premium(annual_loss: FloatArray, settings: PremiumSettings) -> float:
-    """The technical premium of a sample of annual losses (no minimum, no rounding)."""
-    risk_load, expected = _risk_measure(np.sort(annual_loss), settings)
+def technical_premium(
+    annual_loss: FloatArray,
+    settings: PremiumSettings,
+    shift: tuple[float, float] = _NO_SHIFT,
+) -> float:
+    """The technical premium of a sample of annual losses (no minimum, no rounding), less the
+    control variates' ``shift`` (``ControlVariates.shift``) where given."""
+    risk_load, expected = _risk_measure(np.sort(annual_loss), settings, shift)
     lae = settings.lae_ratio * expected
     return (
         expected + lae + risk_load + settings.fixed_expense_per_policy
@@ -202,13 +371,40 @@ def risk_load_standard_error(
     return float(np.std(values, ddof=1) / math.sqrt(batches))
 
 
+def batch_technical_premiums(
+    annual_loss: FloatArray,
+    settings: PremiumSettings,
+    batches: int,
+    controls: ControlVariates | None = None,
+) -> FloatArray:
+    """The technical premium of each of ``batches`` equal batches of years, shape
+    ``(batches,)``: as the quote priced it, with its control variates (each batch with its own
+    shift) where it had them, else sorted batch by batch as tables 2026.1 to 2026.3 price."""
+    if controls is not None:
+        return BookYears.of(annual_loss, settings).batch_premiums(settings, batches, controls)
+    size = annual_loss.size // batches
+    return np.asarray(
+        [
+            technical_premium(annual_loss[b * size : (b + 1) * size], settings)
+            for b in range(batches)
+        ],
+        dtype=np.float64,
+    )
+
+
 def premium_standard_error(
-    annual_loss: FloatArray, settings: PremiumSettings, batches: int
+    annual_loss: FloatArray,
+    settings: PremiumSettings,
+    batches: int,
+    controls: ControlVariates | None = None,
 ) -> float:
-    """Standard error of the technical premium by batch means over ``batches`` equal batches."""
+    """Standard error of the technical premium by batch means over ``batches`` equal batches
+    (each batch with its own control variates' shift where ``controls`` are given)."""
     size = annual_loss.size // batches
     if size < 2:
         return math.inf
+    if controls is not None:
+        return technical_premium_and_error(annual_loss, settings, batches, controls)[1]
     values = [
         technical_premium(annual_loss[b * size : (b + 1) * size], settings) for b in range(batches)
     ]
@@ -221,18 +417,29 @@ def paired_standard_error(
     new_loss: FloatArray,
     new_settings: PremiumSettings,
     batches: int,
+    *,
+    sort: bool = True,
 ) -> float:
     """Standard error of ``technical(new) - technical(old)`` over paired years (batch means).
 
     The two samples are the same years (the same seed and number of years): batch ``b`` of each
     is priced with its own settings and the spread of the batch differences is divided by
     ``sqrt(batches)``. Common events cancel, so this is far below either premium's own error.
+    Control variates shift both premiums alike, so they leave the difference alone. ``sort``
+    False prices premiums with book weights as means over the years, unsorted (the summation
+    order of tables 2026.4 on; 2026.1 to 2026.3 sort).
     """
     if old_loss.size != new_loss.size:
         raise ValueError("paired samples must have the same number of years")
     size = old_loss.size // batches
     if size < 2:
         return math.inf
+    if not sort and old_settings.risk_load_method == new_settings.risk_load_method == (
+        "book_tvar_euler"
+    ):
+        new = BookYears.of(new_loss, new_settings).batch_premiums(new_settings, batches, None)
+        old = BookYears.of(old_loss, old_settings).batch_premiums(old_settings, batches, None)
+        return float(np.std(new - old, ddof=1) / math.sqrt(batches))
     values = [
         technical_premium(new_loss[b * size : (b + 1) * size], new_settings)
         - technical_premium(old_loss[b * size : (b + 1) * size], old_settings)
@@ -288,7 +495,14 @@ def _split(total: float, shares: Mapping[str, float], unit: float) -> dict[str, 
     return {name: float(count * unit) for name, count in zip(names, floors, strict=True)}
 
 
-def price(result: SimulationResult, settings: PremiumSettings, *, batches: int) -> Premium:
+def price(
+    result: SimulationResult,
+    settings: PremiumSettings,
+    *,
+    batches: int,
+    controls: ControlVariates | None = None,
+    book_years: BookYears | None = None,
+) -> Premium:
     """Price a simulated policy: the premium, its build-up and its split by section and scenario.
 
     Parameters
@@ -299,12 +513,23 @@ def price(result: SimulationResult, settings: PremiumSettings, *, batches: int) 
         The ``[premium]`` table of ``pricing.toml``.
     batches
         Batches for the premium's standard error.
+    controls
+        The quote's control variates (fitted on its main terms, the same years as ``result``):
+        the expected loss and the risk load are estimated with them.
+    book_years
+        ``BookYears.of(result.annual_loss, settings)`` where the caller has it (with controls).
     """
-    sorted_losses = result.sorted_annual_loss
-    risk_load, expected = _risk_measure(sorted_losses, settings)
     fixed = settings.fixed_expense_per_policy
+    if controls is None:
+        book_years = None
+        risk_load, expected = _risk_measure(result.sorted_annual_loss, settings)
+        technical = (expected + settings.lae_ratio * expected + risk_load + fixed) / (
+            settings.premium_divisor
+        )
+    else:  # book weights (ControlVariates.fit checks): means over the years, no sort
+        book_years = book_years or BookYears.of(result.annual_loss, settings)
+        technical, expected, risk_load = book_years.technical(settings, controls)
     lae = settings.lae_ratio * expected
-    technical = (expected + lae + risk_load + fixed) / settings.premium_divisor
     minimum_applied = technical < settings.minimum_premium
     charged = max(technical, settings.minimum_premium)
     unit = settings.rounding_unit
@@ -315,7 +540,12 @@ def price(result: SimulationResult, settings: PremiumSettings, *, batches: int) 
     if table is None:
         raise ValueError("pricing needs the year loss table: simulate with year_loss_tables=True")
     # Each row's loss times its year's weight (one temporary of the table's length).
-    weighted = _tail_weights(result, settings)[table.year]
+    tail_weights = (
+        _tail_weights(result, settings)
+        if book_years is None
+        else book_years.weights / result.n_years
+    )
+    weighted = tail_weights[table.year]
     weighted *= table.insured
     loaded_by_part = {}
     for label, column, names in (
@@ -335,7 +565,17 @@ def price(result: SimulationResult, settings: PremiumSettings, *, batches: int) 
             name: float(means[i] * (1.0 + settings.lae_ratio) + allocated[i])
             for i, name in enumerate(names)
         }
-    error = premium_standard_error(result.annual_loss, settings, batches)
+    reduction = 1.0
+    if book_years is None:
+        error = premium_standard_error(result.annual_loss, settings, batches)
+    elif result.n_years // batches < 2:
+        error = math.inf
+    else:
+        reduced = book_years.batch_premiums(settings, batches, controls)
+        error = float(np.std(reduced, ddof=1) / math.sqrt(batches))
+        plain = book_years.batch_premiums(settings, batches, None)
+        spread = float(np.std(plain, ddof=1) / math.sqrt(batches))
+        reduction = (spread / error) ** 2 if error > 0 else 1.0
     return Premium(
         expected_loss=expected,
         risk_load=risk_load,
@@ -355,4 +595,5 @@ def price(result: SimulationResult, settings: PremiumSettings, *, batches: int) 
         relative_error=error / technical if technical > 0 else 0.0,
         risk_load_method=settings.risk_load_method,
         lae=lae,
+        variance_reduction=reduction,
     )

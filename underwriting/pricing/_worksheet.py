@@ -146,11 +146,13 @@ def worksheet(
             )
         )
     ground_up = variants["ground_up"].mean
+    first = variants["ground_up"].n_years
     rows.append(
         WorksheetRow(
             "expected loss before terms",
             amount(ground_up),
-            "expected annual ground-up loss of the covered sections",
+            "expected annual ground-up loss of the covered sections"
+            + ("" if first == result.n_years else f" (the first {first:,} simulated years)"),
         )
     )
     if by_premium:
@@ -259,15 +261,24 @@ def _premium_effects(
     """The 'value of' rows as premium effects: the technical premium with the quoted terms less
     the technical premium with one kind of term removed, on the same simulated years and with the
     same settings; the expected-loss effect stated beside it."""
-    quoted = technical_premium(result.annual_loss, settings)
     ground_up = variants["ground_up"]
+    # The variants may cover the quote's first years only (tables 2026.4 on simulate them in the
+    # first stage of the run): the quoted terms are then compared on those years.
+    years = ground_up.n_years
+    if years == result.n_years:
+        quoted_losses, quoted_mean, where = result.annual_loss, result.mean, "same events"
+    else:
+        quoted_losses = result.annual_loss[:years]
+        quoted_mean = float(quoted_losses.mean())
+        where = f"the same first {years:,} simulated years"
+    quoted = technical_premium(quoted_losses, settings)
     rows = []
     taken_premium = taken_loss = 0.0
     for name, explanation in TERM_EXPLANATIONS.items():
         if name not in variants:
             continue
         effect = quoted - technical_premium(variants[name].annual_loss, settings)
-        loss = result.mean - variants[name].mean
+        loss = quoted_mean - variants[name].mean
         taken_premium += effect
         taken_loss += loss
         ratio = f"; {effect / loss:.3g}x it" if loss != 0 else ""
@@ -276,12 +287,12 @@ def _premium_effects(
                 f"value of {name.replace('_', ' ')}",
                 float(round(effect)),
                 f"premium effect: {explanation.replace('expected loss', 'premium')} "
-                f"(technical premium, same events, same settings); expected loss effect "
+                f"(technical premium, {where}, same settings); expected loss effect "
                 f"{loss:,.0f} {money}{ratio}",
             )
         )
     interaction = (quoted - technical_premium(ground_up.annual_loss, settings)) - taken_premium
-    interaction_loss = (result.mean - ground_up.mean) - taken_loss
+    interaction_loss = (quoted_mean - ground_up.mean) - taken_loss
     rows.append(
         WorksheetRow(
             "interaction of terms",

@@ -484,6 +484,9 @@ class PrecisionSettings(TableModel):
     max_years: int = Field(ge=1_000, le=100_000_000)
     batches: int = Field(ge=5, le=1_000)
     default_seed: Seed
+    control_variates: bool = False
+    """Estimate the expected loss and the risk load with control variates whose means are known
+    exactly (2026.4 on; ``underwriting.pricing.ControlVariates``); false: the sample means."""
 
     @model_validator(mode="after")
     def _pilot_within_cap(self) -> Self:

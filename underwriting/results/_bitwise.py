@@ -33,6 +33,9 @@ CHUNK = 1 << 17
 
 SAMPLE = 1 << 18
 """Size of the evenly spaced sample that guesses where a rank's value lies."""
+TOP_SAMPLE = 1 << 13
+"""Values sampled to find a threshold below the top ranks of a small sample (see
+``OrderStatistics``)."""
 
 
 def pairwise_sum(n: int, values: Callable[[int, int], FloatArray]) -> float:
@@ -85,9 +88,39 @@ class OrderStatistics:
 
     def __init__(self, values: FloatArray, sorted_values: FloatArray | None = None) -> None:
         self._values = values
-        self._sorted = sorted_values
         self._known: dict[int, float] = {}
         self._sample: FloatArray | None = None
+        self._sorted = sorted_values
+        # Below twice the sample's size the sample would be every value: instead, the values
+        # from the lowest rank asked for up are partitioned off and sorted (a quote asks for
+        # the top percent or so), and the ranks are read from them, not counted.
+        self._small = sorted_values is None and values.size < 2 * SAMPLE
+        self._top: FloatArray | None = None  # np.sort(values)[self._top_rank:]
+        self._top_rank = values.size
+
+    def _read_top(self, lowest: int) -> None:
+        """Make ``self._top`` hold the sorted values from rank ``lowest`` (or lower) up."""
+        if lowest >= self._top_rank:
+            return
+        n = self._values.size
+        lowest = max(lowest - n // 100, 0)  # a percent more: the next ask is usually close
+        if lowest >= n // 2:
+            # Every value at or above a threshold a little below the rank's value in a sorted
+            # sample: those are exactly the sorted array's values from some rank up.
+            step = max(1, n // TOP_SAMPLE)
+            sample = np.sort(self._values[::step])
+            share = lowest / n
+            margin = 4.0 * math.sqrt(sample.size * share * (1.0 - share)) + 2
+            threshold = sample[max(math.floor(share * sample.size - margin), 0)]
+            top = self._values[self._values >= threshold]
+            if n - top.size <= lowest:
+                top.sort()
+                self._top, self._top_rank = top, n - top.size
+                if top.size == n:
+                    self._sorted = top
+                return
+        self._sorted = np.sort(self._values)
+        self._top, self._top_rank = self._sorted, 0
 
     def _guess(self) -> FloatArray:
         if self._sample is None:
@@ -104,6 +137,12 @@ class OrderStatistics:
                 raise IndexError(f"rank {rank} is outside [0, {n})")
         if self._sorted is not None:
             return [float(self._sorted[rank]) for rank in wanted]
+        if self._small and wanted:
+            self._read_top(min(wanted))
+            if self._sorted is not None:
+                return [float(self._sorted[rank]) for rank in wanted]
+            assert self._top is not None
+            return [float(self._top[rank - self._top_rank]) for rank in wanted]
         missing = sorted({rank for rank in wanted if rank not in self._known})
         width = 4.0
         while missing:
@@ -178,6 +217,10 @@ class OrderStatistics:
         sorted array ``s``."""
         if self._sorted is not None:
             return self._sorted[np.searchsorted(self._sorted, threshold, side="right") :]
+        top = self._top
+        if top is not None and top.size and threshold >= top[0]:
+            # Every value above the threshold is in the sorted top part.
+            return top[np.searchsorted(top, threshold, side="right") :]
         pieces = range(0, self._values.size, CHUNK)
         counts = [
             int(np.count_nonzero(self._values[start : start + CHUNK] > threshold))

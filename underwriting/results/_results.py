@@ -206,14 +206,22 @@ class YearLossTableBuilder:
     MARGIN = 1.25
     """Capacity over the first block's rows per year times the run's years."""
 
-    def __init__(self, n_years: int) -> None:
+    def __init__(self, n_years: int, keys_from: YearLossTableBuilder | None = None) -> None:
+        """``keys_from``: another set of terms' builder of the same run, appended first each
+        block, whose rows these are too (a run's tables have the same rows, one per scenario
+        and section with a ground-up loss in a year): only the insured column is kept here."""
         self._n_years = n_years
         self._rows = 0
         self._columns: list[npt.NDArray[Any]] = []
+        self._keys = keys_from
 
     def append(self, table: YearLossTable, n_years: int) -> None:
         """Add a block's rows (``n_years``: the years the block simulated)."""
-        parts = (table.year, table.scenario, table.section, table.ground_up, table.insured)
+        parts: tuple[npt.NDArray[Any], ...] = (
+            (table.year, table.scenario, table.section, table.ground_up, table.insured)
+            if self._keys is None
+            else (table.insured,)
+        )
         needed = self._rows + table.year.size
         if not self._columns:
             estimate = table.year.size / max(n_years, 1) * self._n_years * self.MARGIN
@@ -232,6 +240,14 @@ class YearLossTableBuilder:
         """The rows appended so far (views of the builder's arrays)."""
         if not self._columns:
             return YearLossTable.empty()
+        if self._keys is not None:
+            keys = self._keys.build()
+            insured = self._columns[0][: self._rows]
+            rows = slice(0, self._rows)
+            return YearLossTable(
+                keys.year[rows], keys.scenario[rows], keys.section[rows], keys.ground_up[rows],
+                insured,
+            )  # fmt: skip
         year, scenario, section, ground_up, insured = (c[: self._rows] for c in self._columns)
         return YearLossTable(year, scenario, section, ground_up, insured)
 
@@ -740,6 +756,11 @@ class SimulationResult(LossDistribution):
         Ground-up and insured year losses by scenario and section; ``None`` when the run was
         asked not to keep it (``simulate_many(..., year_loss_tables=False)`` or
         ``detail="annual"``).
+    controls
+        Each year's control under these terms and its square, shape ``(2, n_years)``: what each
+        impact hit pays through the per-occurrence terms alone, summed; its mean is known
+        exactly (``underwriting.engine.control_means``), which makes it a control variate for
+        the premium. Kept only when asked (``simulate_many(..., controls=True)``), else ``None``.
     warnings
         What makes the figures less reliable than they look, e.g. ``HEAVY_TAIL_INFINITE_VARIANCE``
         (a severity with infinite variance that nothing caps: the standard errors are too
@@ -753,6 +774,7 @@ class SimulationResult(LossDistribution):
     year_loss_table: YearLossTable | None
     event_source: EventSource | None = field(default=None, repr=False, compare=False)
     warnings: tuple[UnderwritingWarning, ...] = ()
+    controls: FloatArray | None = field(default=None, repr=False, compare=False)
 
     @property
     def currency(self) -> str | None:

@@ -73,6 +73,7 @@ from underwriting.terms._vectorised import (
     InsuredLosses,
     annual_insured,
     apply_terms,
+    occurrence_payments,
 )
 
 __all__ = [
@@ -88,6 +89,7 @@ __all__ = [
     "apply_terms",
     "check_cover",
     "cover_problems",
+    "occurrence_payments",
     "occurrence_terms",
     "section_aggregate",
     "term_records",

@@ -150,6 +150,17 @@ def _occurrence_terms(
     return paid
 
 
+def occurrence_payments(
+    loss: FloatArray,
+    terms: SectionTerms,
+    downtime_days: FloatArray | None = None,
+    daily_cost: FloatArray | None = None,
+) -> FloatArray:
+    """Steps 1-3 for one section's losses, one per occurrence: what each pays before the annual
+    aggregates (``_scalar.occurrence_terms`` elementwise)."""
+    return _occurrence_terms(loss, terms, downtime_days, daily_cost)
+
+
 def _ratio(after: FloatArray, before: FloatArray) -> FloatArray:
     """``after / before`` where ``before > 0``, else 0 (nothing to allocate)."""
     out = np.zeros_like(before)

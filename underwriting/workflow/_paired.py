@@ -16,9 +16,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from underwriting.errors import UnderwritingError
-from underwriting.pricing import paired_standard_error
+from underwriting.pricing import batch_technical_premiums, paired_standard_error
 from underwriting.quote import Quote, quote
 from underwriting.rating import RatingTables, load_rating_tables
 from underwriting.request import QuoteRequest
@@ -147,14 +148,29 @@ def paired_difference(
             f"the quotes simulated different numbers of years ({one.n_years:,} and "
             f"{two.n_years:,}): a paired difference needs the same years"
         )
-    technical_error = paired_standard_error(
-        one.annual_loss,
-        first_tables.pricing.premium,
-        two.annual_loss,
-        second_tables.pricing.premium,
-        first_tables.pricing.precision.batches,
-    )
-    yearly = two.annual_loss - one.annual_loss
+    batches = first_tables.pricing.precision.batches
+    if first.controls is None and second.controls is None:
+        technical_error = paired_standard_error(
+            one.annual_loss,
+            first_tables.pricing.premium,
+            two.annual_loss,
+            second_tables.pricing.premium,
+            batches,
+        )
+    else:
+        # Each premium as its quote estimated it (control variates where its tables use them),
+        # batch by batch on the same years.
+        per_batch = batch_technical_premiums(
+            two.annual_loss, second_tables.pricing.premium, batches, second.controls
+        ) - batch_technical_premiums(
+            one.annual_loss, first_tables.pricing.premium, batches, first.controls
+        )
+        technical_error = (
+            float(np.std(per_batch, ddof=1) / math.sqrt(batches))
+            if one.n_years // batches >= 2
+            else math.inf
+        )
+    yearly = _adjusted(second, two) - _adjusted(first, one)
     loss_error = (
         float(np.std(yearly, ddof=1) / math.sqrt(yearly.size)) if yearly.size > 1 else math.inf
     )
@@ -169,6 +185,14 @@ def paired_difference(
             second.premium.expected_loss - first.premium.expected_loss,
             loss_error,
         ),
+    )
+
+
+def _adjusted(q: Quote, result: SimulationResult) -> npt.NDArray[np.float64]:
+    """The quote's annual losses as its expected loss counts them (less the control variates'
+    share of each year, where it has them)."""
+    return (
+        result.annual_loss if q.controls is None else q.controls.adjusted_losses(result.annual_loss)
     )
 
 

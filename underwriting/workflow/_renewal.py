@@ -36,7 +36,7 @@ import numpy.typing as npt
 
 from underwriting.errors import UnderwritingError
 from underwriting.model import Submission
-from underwriting.pricing import technical_premium
+from underwriting.pricing import batch_technical_premiums
 from underwriting.quote import Quote, quote
 from underwriting.rating import RatingTables, load_rating_tables
 from underwriting.request import QuoteRequest
@@ -246,15 +246,14 @@ class _Inputs:
 
 
 def _batch_technicals(quotes: list[Quote], tables: list[RatingTables], batches: int) -> FloatArray:
-    """The technical premium of each quote on each batch of years, shape ``(quotes, batches)``."""
-    rows = []
-    for q, version in zip(quotes, tables, strict=True):
-        loss = simulation_of(q, "step").annual_loss
-        size = loss.size // batches
-        settings = version.pricing.premium
-        rows.append(
-            [technical_premium(loss[b * size : (b + 1) * size], settings) for b in range(batches)]
+    """The technical premium of each quote on each batch of years, shape ``(quotes, batches)``,
+    as each quote was priced (with its control variates where its tables use them)."""
+    rows = [
+        batch_technical_premiums(
+            simulation_of(q, "step").annual_loss, version.pricing.premium, batches, q.controls
         )
+        for q, version in zip(quotes, tables, strict=True)
+    ]
     return np.asarray(rows, dtype=np.float64)
 
 

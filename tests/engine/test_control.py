@@ -1,0 +1,391 @@
+"""Exact means of the per-year occurrence controls: closed forms, brute force, the engine."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+import underwriting as uw
+from underwriting.engine import _control, control_means
+from underwriting.model import SECTION_INDEX, SECTIONS, Section
+from underwriting.rating import Cascade, SharedOccurrence, rate_with_experience
+from underwriting.terms import annual_insured, occurrence_terms, term_records
+
+ROOT = Path(__file__).resolve().parents[2]
+DRAWS = 4_000_000
+PROPERTY = uw.LogNormal(mu=10.0, sigma=1.5)
+
+
+def _one_scenario(
+    impact: uw.SectionImpact, value_at_risk: dict[Section, float] | None = None
+) -> uw.RiskProfile:
+    """A profile of one Poisson(0.3) scenario with one impact."""
+    scenario = uw.Scenario(id="s", frequency=uw.Poisson(rate=0.3), impacts=[impact])
+    return uw.RiskProfile(scenarios=[scenario], value_at_risk=value_at_risk or {})
+
+
+# --------------------------------------------------------------------------- closed forms
+
+
+def test_a_layer_of_a_lognormal_matches_its_limited_expected_values() -> None:
+    # E[c1] = rate * (LEV(d + L) - LEV(d)): the layer's expected payment per event (Klugman,
+    # Panjer and Willmot, Loss Models, the lognormal's limited expected value, A.4).
+    d, limit = 25_000.0, 400_000.0
+    profile = _one_scenario(uw.SectionImpact(section="property", severity=PROPERTY))
+    terms = uw.PolicyTerms(sections={"property": uw.SectionTerms(deductible=d, limit=limit)})
+    first, second = control_means(profile, terms)
+    layer = PROPERTY.limited_expected_value(d + limit) - PROPERTY.limited_expected_value(d)
+    assert first == pytest.approx(0.3 * layer, rel=1e-9)
+    # E[c2] = rate * E[min(max(X - d, 0), L)**2], by adaptive quadrature on the density.
+    density = stats.lognorm(s=PROPERTY.sigma, scale=math.exp(PROPERTY.mu)).pdf
+    inside, _ = integrate.quad(
+        lambda x: (x - d) ** 2 * density(x), d, d + limit, epsabs=0, epsrel=1e-13, limit=200
+    )
+    above = limit**2 * float(PROPERTY.sf(np.array([d + limit]))[0])
+    assert second == pytest.approx(0.3 * (inside + above), rel=1e-9)
+
+
+def test_time_terms_on_downtime_match_adaptive_quadrature() -> None:
+    # phi by hand: days capped at 365 and at the value at risk (250 days), paid after a 10-day
+    # waiting period within 4 months, less 5,000, within 300,000.
+    case = CASES["waiting and indemnity periods on downtime"]
+    indemnity = 4 * 365 / 12
+
+    def phi(days: float) -> float:
+        days = min(days, 365.0)
+        loss = min(max(min(days, indemnity) - 10.0, 0.0) * 2_000.0, min(days * 2_000.0, 5e5))
+        return min(max(loss - 5_000.0, 0.0), 300_000.0)
+
+    severity = DOWNTIME_DAYS
+    density = stats.lognorm(s=severity.sigma, scale=math.exp(severity.mu)).pdf
+    kinks = [12.5, indemnity]  # the deductible's day, the end of the indemnity period
+    moments = [
+        integrate.quad(
+            lambda d, k=k: phi(d) ** k * density(d),
+            0,
+            indemnity,
+            points=kinks,
+            epsabs=0,
+            epsrel=1e-13,
+            limit=200,
+        )[0]
+        + phi(indemnity) ** k * float(severity.sf(np.array([indemnity]))[0])
+        for k in (1, 2)
+    ]
+    exact = control_means(case.profile, case.terms)
+    assert exact == pytest.approx((0.3 * moments[0], 0.3 * moments[1]), rel=1e-9)
+
+
+def test_the_share_scales_the_controls_linearly_and_quadratically() -> None:
+    profile = _one_scenario(uw.SectionImpact(section="property", severity=PROPERTY))
+    section = {"property": uw.SectionTerms(deductible=10_000, limit=1e6)}
+    whole = control_means(profile, uw.PolicyTerms(sections=section))
+    part = control_means(profile, uw.PolicyTerms(sections=section, share=0.4))
+    assert part[0] == pytest.approx(0.4 * whole[0], rel=1e-14)
+    assert part[1] == pytest.approx(0.16 * whole[1], rel=1e-14)
+
+
+def test_an_uncovered_section_contributes_nothing() -> None:
+    profile = _one_scenario(uw.SectionImpact(section="property", severity=PROPERTY))
+    terms = uw.PolicyTerms(sections={"liability": uw.SectionTerms()})
+    assert control_means(profile, terms) == (0.0, 0.0)
+
+
+def test_the_vectorised_terms_give_the_scalar_terms_exactly() -> None:
+    rng = np.random.default_rng(3)
+    losses = np.concatenate([[0.0, 5_000.0, 10_000.0, 60_000.0], rng.lognormal(10, 2, 2_000)])
+    days = rng.uniform(0, 400, losses.size)
+    cases = [
+        uw.SectionTerms(deductible=10_000, limit=50_000),
+        uw.SectionTerms(deductible=10_000, franchise=True, limit=50_000),
+        uw.SectionTerms(
+            deductible_percent_of_loss=0.1,
+            deductible_minimum=5_000,
+            deductible_maximum=40_000,
+            limit_percent_of_loss=0.7,
+        ),
+        uw.SectionTerms(deductible_percent_of_loss=0.2, franchise=True, limit=100_000),
+        uw.SectionTerms(deductible=1_000, waiting_period_days=14, indemnity_period_months=6),
+    ]
+    for section_terms in cases:
+        terms = uw.PolicyTerms(sections={"research_interruption": section_terms})
+        record = term_records([terms])[0][0][SECTION_INDEX[Section.RESEARCH_INTERRUPTION]]
+        vectorised = _control.occurrence_paid(losses, days, 300.0, record)
+        scalar = [occurrence_terms(x, t, 300.0, record) for x, t in zip(losses, days, strict=True)]
+        np.testing.assert_array_equal(vectorised, np.array(scalar))
+
+
+# --------------------------------------------------------------------------- brute force
+
+
+@dataclass(frozen=True)
+class Case:
+    profile: uw.RiskProfile
+    terms: uw.PolicyTerms
+
+
+def _brute_force_impact(
+    impact: uw.SectionImpact,
+    profile: uw.RiskProfile,
+    terms: uw.PolicyTerms,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``v`` of one impact for ``DRAWS`` independent events (0 where not hit), and ``v**2``,
+    through the vectorised terms of the package (``apply_terms``' occurrence step)."""
+    amount = impact.severity.isf(rng.uniform(size=DRAWS)) * impact.severity_scale
+    hit = rng.uniform(size=DRAWS) < impact.probability
+    cap = profile.value_at_risk.get(impact.section, math.inf)
+    ground_up = np.zeros((DRAWS, len(SECTIONS)))
+    column = SECTION_INDEX[impact.section]
+    if impact.basis == "downtime_days":
+        assert impact.value is not None
+        days = np.minimum(amount, impact.max_days or math.inf)
+        daily = np.full(DRAWS, impact.value)
+        ground_up[:, column] = np.minimum(days * impact.value, cap)
+    else:
+        days, daily = np.zeros(DRAWS), np.zeros(DRAWS)
+        if impact.basis == "damage_ratio":
+            assert impact.value is not None
+            loss = impact.value * np.minimum(amount, 1.0)
+        else:
+            loss = np.minimum(amount, impact.value or math.inf)
+        ground_up[:, column] = np.minimum(loss, cap)
+    table = uw.EventLossTable(
+        year=np.zeros(DRAWS, dtype=np.int64),
+        ground_up=ground_up,
+        n_years=1,
+        downtime_days=days,
+        daily_cost=daily,
+    )
+    paid = annual_insured(table, terms)[1][:, column]
+    v = np.where(hit, terms.share * paid, 0.0)
+    return v, v * v
+
+
+def _brute_force(case: Case, seed: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Monte Carlo ``(E[c1], E[c2])`` and their standard errors: per scenario, ``DRAWS`` events
+    with every impact and cascade drawn independently, times the expected count."""
+    rng = np.random.default_rng(seed)
+    means, variances = np.zeros(2), np.zeros(2)
+    profile = case.profile
+    for scenario in profile.scenarios:
+        per_event = np.zeros((2, DRAWS))
+        for impact in scenario.impacts:
+            per_event += _brute_force_impact(impact, profile, case.terms, rng)
+        for cascade in profile.cascades:
+            if cascade.parent != scenario.id:
+                continue
+            triggered = rng.uniform(size=DRAWS) < cascade.probability
+            for impact in profile.scenario(cascade.child).impacts:
+                per_event += np.where(
+                    triggered, _brute_force_impact(impact, profile, case.terms, rng), 0.0
+                )
+        count = scenario.frequency.mean  # a shared scenario keeps its own rate on average
+        means += count * per_event.mean(axis=1)
+        variances += count**2 * per_event.var(axis=1, ddof=1) / DRAWS
+    errors = np.sqrt(variances)
+    return (float(means[0]), float(means[1])), (float(errors[0]), float(errors[1]))
+
+
+def _terms(**sections: uw.SectionTerms) -> uw.PolicyTerms:
+    return uw.PolicyTerms(sections=sections)
+
+
+DOWNTIME_DAYS = uw.LogNormal.from_median_p95(20.0, 200.0)
+DOWNTIME = uw.SectionImpact(
+    section="research_interruption",
+    basis="downtime_days",
+    value=2_000.0,
+    severity=DOWNTIME_DAYS,
+    max_days=365.0,
+)
+CASES = {
+    "franchise": Case(
+        _one_scenario(uw.SectionImpact(section="property", severity=PROPERTY)),
+        _terms(property=uw.SectionTerms(deductible=30_000, franchise=True, limit=300_000)),
+    ),
+    "share deductible with minimum and maximum": Case(
+        _one_scenario(uw.SectionImpact(section="liability", severity=PROPERTY, severity_scale=2)),
+        _terms(
+            liability=uw.SectionTerms(
+                deductible_percent_of_loss=0.15,
+                deductible_minimum=5_000,
+                deductible_maximum=60_000,
+                limit=500_000,
+                limit_percent_of_loss=0.9,
+            )
+        ),
+    ),
+    "waiting and indemnity periods on downtime": Case(
+        _one_scenario(DOWNTIME, value_at_risk={Section.RESEARCH_INTERRUPTION: 500_000.0}),
+        _terms(
+            research_interruption=uw.SectionTerms(
+                deductible=5_000, waiting_period_days=10, indemnity_period_months=4, limit=300_000
+            )
+        ),
+    ),
+    "damage ratio with a cap": Case(
+        _one_scenario(
+            uw.SectionImpact(
+                section="property",
+                basis="damage_ratio",
+                value=4e6,
+                severity=uw.LogNormal.from_median_p95(0.05, 0.8),
+                severity_scale=1.3,
+            ),
+            value_at_risk={Section.PROPERTY: 2.5e6},
+        ),
+        uw.PolicyTerms(sections={"property": uw.SectionTerms(deductible=20_000)}, share=0.6),
+    ),
+    "cascade": Case(
+        uw.RiskProfile(
+            scenarios=[
+                uw.Scenario(
+                    id="fire",
+                    frequency=uw.Poisson(rate=0.2),
+                    impacts=[uw.SectionImpact(section="property", severity=PROPERTY)],
+                ),
+                uw.Scenario(
+                    id="smoke",
+                    frequency=uw.NegativeBinomial(rate=0.5, rate_cv=0.6),
+                    impacts=[
+                        uw.SectionImpact(
+                            section="spoilage",
+                            severity=uw.Gamma(shape=2.0, scale=20_000.0),
+                            factor_loading_squared=0.3,
+                        ),
+                        DOWNTIME,
+                    ],
+                ),
+            ],
+            cascades=[Cascade(parent="fire", child="smoke", probability=0.4)],
+        ),
+        _terms(
+            property=uw.SectionTerms(deductible=10_000, limit=1e6),
+            spoilage=uw.SectionTerms(deductible=2_000),
+            research_interruption=uw.SectionTerms(waiting_period_days=5),
+        ),
+    ),
+    "shared occurrence": Case(
+        uw.RiskProfile(
+            scenarios=[
+                uw.Scenario(
+                    id="flood",
+                    frequency=uw.NegativeBinomial(rate=0.2, rate_cv=0.5),
+                    occurrence=SharedOccurrence(stream="site:flood", rate=0.5),
+                    impacts=[
+                        uw.SectionImpact(
+                            section="property",
+                            severity=uw.LogNormalGPD.from_median_p95(
+                                50_000, 600_000, threshold=400_000, xi=0.3
+                            ),
+                        )
+                    ],
+                )
+            ]
+        ),
+        _terms(property=uw.SectionTerms(deductible=15_000, limit=2e6)),
+    ),
+    "hit probability below one": Case(
+        uw.RiskProfile(
+            scenarios=[
+                uw.Scenario(
+                    id="spill",
+                    frequency=uw.Poisson(rate=1.2),
+                    impacts=[
+                        uw.SectionImpact(
+                            section="pollution",
+                            severity=uw.Pareto(alpha=1.8, scale=8_000.0),
+                            probability=0.35,
+                        ),
+                        uw.SectionImpact(
+                            section="employee_injury", severity=PROPERTY, probability=0.6
+                        ),
+                    ],
+                )
+            ]
+        ),
+        _terms(
+            pollution=uw.SectionTerms(deductible=5_000, limit=250_000),
+            employee_injury=uw.SectionTerms(limit=100_000),
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_exact_means_agree_with_brute_force(name: str) -> None:
+    case = CASES[name]
+    exact = control_means(case.profile, case.terms)
+    estimate, error = _brute_force(case, seed=sorted(CASES).index(name) + 11)
+    for moment in range(2):
+        assert exact[moment] > 0
+        # Within 4 standard errors of 4,000,000 events per scenario (relative s.e. 0.03%-0.6%).
+        assert abs(exact[moment] - estimate[moment]) < 4 * error[moment], (
+            name,
+            moment + 1,
+            exact[moment],
+            estimate[moment],
+            error[moment],
+        )
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_quadrature_has_converged(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    case = CASES[name]
+    exact = control_means(case.profile, case.terms)
+    monkeypatch.setattr(_control, "_PANEL_WIDTH", 0.2)
+    nodes, weights = np.polynomial.legendre.leggauss(40)
+    monkeypatch.setattr(_control, "_NODES", nodes)
+    monkeypatch.setattr(_control, "_WEIGHTS", weights)
+    finer = control_means(case.profile, case.terms)
+    assert finer == pytest.approx(exact, rel=1e-10)
+
+
+def test_the_mean_is_the_simulated_insured_mean_when_each_event_hits_one_section() -> None:
+    # Without annual terms, a year's insured loss is c1 itself when every event hits one
+    # section: the simulation's mean estimates E[c1], the engine's counts included.
+    profile = uw.RiskProfile(
+        scenarios=[
+            uw.Scenario(
+                id="fire",
+                frequency=uw.NegativeBinomial(rate=0.7, rate_cv=0.8),
+                impacts=[uw.SectionImpact(section="property", severity=PROPERTY)],
+            ),
+            uw.Scenario(
+                id="flood",
+                frequency=uw.Poisson(rate=0.1),
+                occurrence=SharedOccurrence(stream="site:flood", rate=0.4),
+                impacts=[uw.SectionImpact(section="spoilage", severity=PROPERTY, probability=0.5)],
+            ),
+        ],
+        value_at_risk={"property": 800_000.0},
+    )
+    terms = uw.PolicyTerms(
+        sections={
+            "property": uw.SectionTerms(deductible=10_000),
+            "spoilage": uw.SectionTerms(deductible=5_000, limit=200_000),
+        },
+        share=0.5,
+    )
+    result = uw.simulate(profile, terms, n_years=400_000, seed=5, engine="numpy")
+    first, _ = control_means(profile, terms)
+    assert abs(result.mean - first) < 4 * result.standard_error("mean")
+
+
+# --------------------------------------------------------------------------- example labs
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.json")), ids=lambda p: p.stem)
+def test_the_example_labs_have_positive_control_means(path: Path) -> None:
+    request = uw.QuoteRequest.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    profile, _ = rate_with_experience(request.submission, uw.load_rating_tables())
+    first, second = control_means(profile, request.terms)
+    assert 0 < first < math.inf
+    assert 0 < second < math.inf

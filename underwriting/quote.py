@@ -30,6 +30,7 @@ import numpy.typing as npt
 from pydantic import BaseModel
 
 from underwriting.engine import (
+    YearsNeeded,
     control_means,
     expected_events_per_year,
     simulate_many,
@@ -564,6 +565,13 @@ def _choose_years(
     return _years_needed(pilot.annual_loss, None, tables=tables, target=target, cap=cap)
 
 
+def _given_years(
+    n_years: int, annual_loss: npt.NDArray[np.float64], controls: npt.NDArray[np.float64] | None
+) -> int:
+    """The years a quote was asked to simulate, whatever the error so far."""
+    return n_years
+
+
 def _years_needed(
     annual_loss: npt.NDArray[np.float64],
     controls: npt.NDArray[np.float64] | None,
@@ -862,15 +870,22 @@ def quote(
         "max_occurrence": [True] + [False] * len(variants),
         "controls": means is not None,
     }
-    if n_years is None and means is not None:
+    if means is not None:
         # Tables with control variates choose the years on the quote's own run, in stages: the
         # pilot's years, then as many as the error so far asks for (re-checked once more). The
-        # worksheet's variants stop after the pilot's years: its rows are differences on the
-        # same years, far more precise than the premium itself.
-        cap = precision.max_years if max_years is None else min(max_years, precision.max_years)
-        needed = functools.partial(
-            _years_needed, tables=tables, target=target, cap=cap, means=means
-        )
+        # worksheet's variants stop after the pilot's years (given years too, so that a replay
+        # reproduces the quote): its rows are differences on the same years, far more precise
+        # than the premium itself.
+        if n_years is None:
+            cap = precision.max_years if max_years is None else min(max_years, precision.max_years)
+            needed: YearsNeeded = functools.partial(
+                _years_needed, tables=tables, target=target, cap=cap, means=means
+            )
+            recorded_target: float | None = target
+        else:
+            cap = n_years
+            needed = functools.partial(_given_years, n_years)
+            recorded_target = target_relative_error
         results = simulate_many_until(
             profile,
             [terms, *variants.values()],
@@ -881,7 +896,6 @@ def quote(
             **run,
         )
         n_years = results[0].n_years
-        recorded_target: float | None = target
     else:
         if n_years is None:
             n_years = _choose_years(profile, terms, tables, chosen_seed, target, max_years)

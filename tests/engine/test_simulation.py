@@ -369,3 +369,46 @@ def test_largest_occurrence_kept_only_where_asked() -> None:
         uw.simulate_many(profile, [terms, low], n_years=10, seed=4, max_occurrence=[True])
     with pytest.raises(ValueError, match=r"detail='annual'.*no largest occurrence"):
         uw.simulate_many(profile, [terms], n_years=10, seed=4, detail="annual", max_occurrence=True)
+
+
+def test_a_run_in_stages_is_the_run_of_its_final_years() -> None:
+    """``simulate_many_until`` extends a run stage by stage (years follow years, nothing drawn
+    twice): every result equals ``simulate_many``'s with the final years, bit for bit, and the
+    term sets not carried past the first stage equal a run of the first stage's years."""
+    profile, terms = reference_profile(), reference_terms()
+    other = terms.model_copy(update={"aggregate_limit": 400_000.0})
+    asked: list[int] = []
+
+    def needed(annual: np.ndarray, controls: np.ndarray | None) -> int:
+        asked.append(annual.size)
+        assert controls is not None and controls.shape == (2, annual.size)
+        return {3_000: 7_500, 7_500: 9_000}[annual.size]
+
+    staged = uw.engine.simulate_many_until(
+        profile, [terms, other], first_years=3_000, max_years=20_000, needed=needed, seed=11,
+        controls=True, carried=1,
+    )  # fmt: skip
+    assert asked == [3_000, 7_500]  # at most three stages: the third's years are not re-checked
+    whole = uw.simulate_many(profile, [terms, other], n_years=9_000, seed=11, controls=True)
+    first = uw.simulate_many(profile, [terms, other], n_years=3_000, seed=11)
+    assert staged[0].n_years == 9_000 and staged[1].n_years == 3_000
+    np.testing.assert_array_equal(staged[0].annual_loss, whole[0].annual_loss)
+    np.testing.assert_array_equal(staged[0].controls, whole[0].controls)
+    np.testing.assert_array_equal(staged[0].annual_max_occurrence, whole[0].annual_max_occurrence)
+    np.testing.assert_array_equal(staged[1].annual_loss, first[1].annual_loss)
+    a, b = staged[0].year_loss_table, whole[0].year_loss_table
+    assert a is not None and b is not None
+    for column in ("year", "scenario", "section", "ground_up", "insured"):
+        np.testing.assert_array_equal(getattr(a, column), getattr(b, column))
+
+
+def test_a_run_in_stages_stops_at_its_cap_and_when_satisfied() -> None:
+    profile, terms = reference_profile(), reference_terms()
+    capped = uw.engine.simulate_many_until(
+        profile, [terms], first_years=2_000, max_years=5_000, needed=lambda a, c: 10**9, seed=1
+    )
+    assert capped[0].n_years == 5_000
+    done = uw.engine.simulate_many_until(
+        profile, [terms], first_years=2_000, max_years=5_000, needed=lambda a, c: 100, seed=1
+    )
+    assert done[0].n_years == 2_000

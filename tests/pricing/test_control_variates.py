@@ -130,3 +130,20 @@ def test_the_reported_error_matches_the_spread_over_seeds(tables: uw.RatingTable
     mean = float(np.mean(premiums))
     error = np.hypot(spread / np.sqrt(len(premiums)), long.premium.standard_error)
     assert abs(mean - long.premium.technical) < 4 * error, (mean, long.premium.technical, error)
+
+
+@pytest.mark.parametrize("name", ["physics_low_hazard", "chemistry_high_hazard"])
+def test_a_quote_whose_years_were_chosen_in_stages_replays_bit_for_bit(
+    name: str, tables: uw.RatingTables
+) -> None:
+    """The years chosen on the quote's own run (stages) are recorded; replaying them runs the
+    same years with the worksheet's variants on the same first years, so the quote comes back
+    the same to the last digit."""
+    example = _request(name)
+    option = example.terms.model_copy(update={"aggregate_deductible": 100_000.0})
+    first = uw.quote(example.submission, example.terms, tables=tables, options=[option])
+    assert first.provenance.n_years >= tables.pricing.precision.pilot_years
+    assert first.premium.relative_error <= tables.pricing.precision.target_relative_error
+    again = uw.replay(first.provenance, example.model_copy(update={"options": (option,)}))
+    assert again == first
+    assert again.to_json() == first.to_json()

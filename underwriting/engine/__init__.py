@@ -34,6 +34,7 @@ from underwriting.engine._randomness import (
 )
 from underwriting.engine._simulation import (
     DEFAULT_BLOCK_YEARS,
+    YearsNeeded,
     bounded_block_size,
     check_run,
     expected_events_per_year,
@@ -56,6 +57,7 @@ __all__ = [
     "EngineChoice",
     "NumpyEngine",
     "StreamKey",
+    "YearsNeeded",
     "bounded_block_size",
     "check_run",
     "check_seed",

@@ -222,3 +222,44 @@ def machine() -> dict[str, str | int]:
         "scipy": scipy.__version__,
         "revision": git_revision(),
     }
+
+
+def scaled_options(terms: uw.PolicyTerms, count: int) -> list[uw.PolicyTerms]:
+    """``count`` options of ``terms``: every deductible scaled by 0.5, 0.6, ... and the policy
+    aggregate limit by 0.6, 0.65, ... (the 20-option quote of the benchmarks)."""
+    options = []
+    for number in range(count):
+        scale = 0.5 + 0.1 * number
+        sections = {
+            name: section.model_copy(
+                update={
+                    "deductible": section.deductible * scale,
+                    "deductible_minimum": section.deductible_minimum * scale,
+                }
+            )
+            for name, section in terms.sections.items()
+        }
+        limit = terms.aggregate_limit
+        options.append(
+            uw.PolicyTerms(
+                sections=sections,
+                aggregate_limit=None if limit is None else limit * (0.6 + 0.05 * number),
+                aggregate_deductible=terms.aggregate_deductible,
+                share=terms.share,
+            )
+        )
+    return options
+
+
+def checkout(revision: str, where: Path) -> Path:
+    """A detached git worktree of ``revision`` at ``where`` whose package finds its rating
+    tables (to measure a baseline in the same run; remove it with ``git worktree remove``)."""
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(where), revision],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    # The installed package maps underwriting.rating_tables to rating_tables/ (pyproject).
+    (where / "underwriting" / "rating_tables").symlink_to(where / "rating_tables")
+    return where

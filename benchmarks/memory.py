@@ -42,37 +42,11 @@ CASES = ("annual-summary", "full-summary", "quote", "quote-20")
 OPTIONS = 20
 
 
-def _options(terms: Any) -> list[Any]:
-    """``OPTIONS`` variants of ``terms``: deductibles and the aggregate limit scaled."""
-    import underwriting as uw
-
-    variants = []
-    for number in range(OPTIONS):
-        scale = 0.5 + 0.1 * number
-        sections = {
-            name: section.model_copy(
-                update={
-                    "deductible": section.deductible * scale,
-                    "deductible_minimum": section.deductible_minimum * scale,
-                }
-            )
-            for name, section in terms.sections.items()
-        }
-        limit = terms.aggregate_limit
-        variants.append(
-            uw.PolicyTerms(
-                sections=sections,
-                aggregate_limit=None if limit is None else limit * (0.6 + 0.05 * number),
-                aggregate_deductible=terms.aggregate_deductible,
-                share=terms.share,
-            )
-        )
-    return variants
-
-
 def child(case: str, lab: str, years: int) -> dict[str, Any]:
     """Run one case in this process; return its figures."""
     import resource
+
+    from _common import scaled_options
 
     import underwriting as uw
 
@@ -96,7 +70,7 @@ def child(case: str, lab: str, years: int) -> dict[str, Any]:
         extra = {"after_simulate_mib": simulated, "summary_lines": len(text.splitlines())}
     else:
         if case == "quote-20":
-            request = request.model_copy(update={"options": _options(request.terms)})
+            request = request.model_copy(update={"options": scaled_options(request.terms, OPTIONS)})
         q = uw.quote_request(request, tables=tables)
         figure = q.premium.total
         extra = {"n_years": q.provenance.n_years, "options": len(q.options)}
@@ -131,19 +105,6 @@ def _run(source: Path, case: str, lab: str, years: int) -> dict[str, Any]:
     return figures
 
 
-def _checkout(revision: str, where: Path) -> Path:
-    """A detached worktree of ``revision`` whose package finds its rating tables."""
-    subprocess.run(
-        ["git", "worktree", "add", "--detach", str(where), revision],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
-    # The installed package maps underwriting.rating_tables to rating_tables/ (pyproject).
-    (where / "underwriting" / "rating_tables").symlink_to(where / "rating_tables")
-    return where
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -158,13 +119,13 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _common import machine
+    from _common import checkout, machine
 
     print(json.dumps({"machine": machine(), "lab": args.lab, "years": args.years}))
     with tempfile.TemporaryDirectory() as scratch:
         sources = {"after": ROOT}
         if args.baseline:
-            sources = {"before": _checkout(args.baseline, Path(scratch) / "baseline"), **sources}
+            sources = {"before": checkout(args.baseline, Path(scratch) / "baseline"), **sources}
         try:
             for source in sources.values():  # compile the kernel once per checkout (not timed)
                 subprocess.run(

@@ -2,55 +2,142 @@
 
 Usage::
 
-    python benchmarks/quote_latency.py [--runs N] [--target E]
+    python benchmarks/quote_latency.py [--runs N] [--target E] [--options K] [--baseline REV]
 
-Prints, for each example, the simulated years the precision rule chose, the relative standard
-error reached, and the median and 95th percentile of the wall time over the runs. The first call
-(imports, loading the tables) is excluded and reported apart.
+Prints, for each example, the rating tables, the simulated years the precision rule chose, the
+relative standard error reached, the variance reduction of the control variates (tables 2026.4
+on; 1 before), and the median and 95th percentile of the wall time over the runs. ``--options K``
+quotes each lab with ``K`` options (the benchmarks' scaled options, ``_common.scaled_options``).
+The first call (imports, loading the tables, the kernel) is excluded.
+
+With ``--baseline REV`` the same is measured on that revision too (a temporary git worktree,
+imported ahead of this checkout, with the tables it serves by default), in separate processes
+that alternate with this checkout's run by run, so that both see the same machine; the ratios
+after / before follow. Ends with one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-import underwriting as uw
+ROOT = Path(__file__).resolve().parents[1]
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+def child(runs: int, target: float | None, options: int) -> dict[str, Any]:
+    """Time the quotes in this process: ``{lab: figures}``."""
+    from _common import scaled_options
+
+    import underwriting as uw
+
+    tables = uw.load_rating_tables()
+    uw.warm_up()
+    figures: dict[str, Any] = {"package": uw.__file__, "tables": tables.version, "labs": {}}
+    for path in sorted((ROOT / "examples").glob("*.json")):
+        request = uw.QuoteRequest.model_validate_json(path.read_text(encoding="utf-8"))
+        if target is not None:
+            request = request.model_copy(update={"target_relative_error": target})
+        if options:
+            request = request.model_copy(update={"options": scaled_options(request.terms, options)})
+        uw.quote_request(request, tables=tables)  # first call: the lab's caches, not timed
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            q = uw.quote_request(request, tables=tables)
+            times.append(time.perf_counter() - started)
+        figures["labs"][path.stem] = {
+            "times_s": times,
+            "years": q.provenance.n_years,
+            "relative_error": q.premium.relative_error,
+            "variance_reduction": getattr(q.premium, "variance_reduction", 1.0),  # 2026.4 on
+            "premium": q.premium.total,
+        }
+    return figures
+
+
+def _run(source: Path, runs: int, target: float | None, options: int) -> dict[str, Any]:
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", "--runs", str(runs)]
+    command += ["--options", str(options)] + ([] if target is None else ["--target", str(target)])
+    completed = subprocess.run(
+        command,
+        cwd=source,
+        env={**os.environ, "PYTHONPATH": str(source)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise SystemExit(f"the quotes at {source} failed:\n{completed.stderr}")
+    figures: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    if not figures["package"].startswith(str(source)):
+        raise SystemExit(f"{source}: imported {figures['package']}")
+    return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="timed quotes per example")
     parser.add_argument("--target", type=float, default=None, help="target relative error")
+    parser.add_argument("--options", type=int, default=0, help="options per quote")
+    parser.add_argument("--baseline", help="a git revision to measure in the same run")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    started = time.perf_counter()
-    tables = uw.load_rating_tables()
-    print(f"tables {tables.version} loaded in {time.perf_counter() - started:.3f} s")
-    print(
-        f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}"
-        f", numpy {np.__version__}; runs per lab: {args.runs}"
-    )
-    print(f"{'lab':<26}{'years':>11}{'rel. error':>12}{'median s':>10}{'p95 s':>9}{'premium':>12}")
-    for path in sorted(EXAMPLES.glob("*.json")):
-        request = uw.QuoteRequest.model_validate_json(path.read_text(encoding="utf-8"))
-        if args.target is not None:
-            request = request.model_copy(update={"target_relative_error": args.target})
-        times = []
-        for _ in range(args.runs):
-            started = time.perf_counter()
-            q = uw.quote_request(request, tables=tables)
-            times.append(time.perf_counter() - started)
-        p95 = float(np.percentile(times, 95))
-        print(
-            f"{path.stem:<26}{q.provenance.n_years:>11,}{q.premium.relative_error:>12.4f}"
-            f"{statistics.median(times):>10.3f}{p95:>9.3f}{q.premium.total:>12,.0f}"
-        )
+    if args.child:
+        print(json.dumps(child(args.runs, args.target, args.options)))
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import checkout, machine
+
+    print(json.dumps({"machine": machine(), "runs": args.runs, "options": args.options}))
+    print(f"python {platform.python_version()}, numpy {np.__version__}")
+    with tempfile.TemporaryDirectory() as scratch:
+        sources = {"after": ROOT}
+        if args.baseline:
+            sources = {"before": checkout(args.baseline, Path(scratch) / "baseline"), **sources}
+        try:
+            # Alternating processes, one timed quote per lab each, so both checkouts share the
+            # machine's drift.
+            rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in sources}
+            for _ in range(args.runs):
+                for name, source in sources.items():
+                    rounds[name].append(_run(source, 1, args.target, args.options))
+        finally:
+            if args.baseline:
+                subprocess.run(
+                    ["git", "worktree", "remove", "--force", str(Path(scratch) / "baseline")],
+                    cwd=ROOT,
+                    check=False,
+                )
+    header = f"{'lab':<24}{'checkout':<9}{'tables':>8}{'years':>11}{'rel. error':>11}"
+    print(header + f"{'VR':>7}{'median s':>10}{'p95 s':>8}{'premium':>11}")
+    summary: dict[str, Any] = {}
+    for lab in rounds["after"][0]["labs"]:
+        medians = {}
+        for name, figures in rounds.items():
+            times = [t for f in figures for t in f["labs"][lab]["times_s"]]
+            last = figures[-1]["labs"][lab]
+            medians[name] = statistics.median(times)
+            summary.setdefault(lab, {})[name] = {"times_s": times, **last}
+            print(
+                f"{lab:<24}{name:<9}{figures[-1]['tables']:>8}{last['years']:>11,}"
+                f"{last['relative_error']:>11.4f}{last['variance_reduction']:>7.1f}"
+                f"{medians[name]:>10.3f}{float(np.percentile(times, 95)):>8.3f}"
+                f"{last['premium']:>11,.0f}"
+            )
+        if "before" in medians:
+            print(f"{lab:<24}{'ratio':<9}{'':>48}{medians['after'] / medians['before']:>10.3f}")
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

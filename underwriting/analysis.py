@@ -18,7 +18,7 @@ import numpy as np
 from underwriting.engine import check_run, simulate
 from underwriting.errors import UnderwritingError
 from underwriting.model import Fixed, parse_seed
-from underwriting.pricing import paired_standard_error
+from underwriting.pricing import batch_technical_premiums, paired_standard_error
 from underwriting.quote import Quote, quote
 from underwriting.rating import (
     Cascade,
@@ -182,8 +182,16 @@ def sensitivity(
             )
             for value, option in zip(values, q.options, strict=True)
         )
+    # A rating factor: one quote per value, on the same events, with the sample means (control
+    # variates would shift each quote by its own amount: the points would no longer be exactly
+    # monotone in the factor).
     return tuple(
-        _point(quote(r.submission, r.terms, tables=tables, seed=seed, n_years=n_years), value)
+        _point(
+            quote(
+                r.submission, r.terms, tables=tables, seed=seed, n_years=n_years, sample_means=True
+            ),
+            value,
+        )
         for value, r in zip(values, requests, strict=True)
     )
 
@@ -429,13 +437,24 @@ def _paired_error(
 ) -> float | None:
     if old.result is None or new.result is None or old.result.n_years != new.result.n_years:
         return None
-    return paired_standard_error(
-        old.result.annual_loss,
-        old_tables.pricing.premium,
-        new.result.annual_loss,
-        new_tables.pricing.premium,
-        old_tables.pricing.precision.batches,
+    batches = old_tables.pricing.precision.batches
+    if old.controls is None and new.controls is None:
+        return paired_standard_error(
+            old.result.annual_loss,
+            old_tables.pricing.premium,
+            new.result.annual_loss,
+            new_tables.pricing.premium,
+            batches,
+        )
+    if old.result.n_years // batches < 2:
+        return math.inf
+    # Each premium as its quote estimated it (control variates under 2026.4 on), batch by batch.
+    difference = batch_technical_premiums(
+        new.result.annual_loss, new_tables.pricing.premium, batches, new.controls
+    ) - batch_technical_premiums(
+        old.result.annual_loss, old_tables.pricing.premium, batches, old.controls
     )
+    return float(np.std(difference, ddof=1) / math.sqrt(batches))
 
 
 def reprice(

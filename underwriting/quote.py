@@ -120,6 +120,9 @@ class Provenance:
     block_size: int
     target_relative_error: float | None
     created_at: dt.datetime
+    sample_means: bool = field(default=False, metadata={"omit_if_default": True})
+    """Priced with the sample means although the tables use control variates (``quote(...,
+    sample_means=True)``, as ``uw.sensitivity`` does); left out of the dictionary when false."""
 
 
 def provenance_from_dict(data: Mapping[str, Any]) -> Provenance:
@@ -136,6 +139,7 @@ def provenance_from_dict(data: Mapping[str, Any]) -> Provenance:
         created_at=created
         if isinstance(created, dt.datetime)
         else dt.datetime.fromisoformat(str(created)),
+        sample_means=bool(data.get("sample_means", False)),
     )
 
 
@@ -579,7 +583,7 @@ def _years_needed(
     tables: RatingTables,
     target: float,
     cap: int,
-    means: tuple[float, float] | None = None,
+    means: tuple[float, ...] | None = None,
 ) -> int:
     """The years at which the technical premium's relative standard error is expected to meet
     ``target``, from the years simulated so far (with their control variates where the tables
@@ -772,6 +776,7 @@ def quote(
     max_events: float | None = None,
     max_years: int | None = None,
     labels: Sequence[str] = (),
+    sample_means: bool = False,
 ) -> Quote:
     """Quote a lab: premium with its build-up, options, experience and decision.
 
@@ -805,6 +810,12 @@ def quote(
         budget); the quote then reports the error it reached (and warns: ``Quote.warnings``).
     labels
         The caller's names for the options, in order; an option without one is ``option N``.
+    sample_means
+        Price with the sample means even where the tables estimate with control variates
+        (2026.4 on; docs/pricing.md, "Control variates"): each quote's controls shift its
+        premium by their own amount, so quotes of one lab at different rating factors are no
+        longer exactly monotone in the factor; ``uw.sensitivity`` asks for this. Recorded in the
+        provenance.
 
     Raises
     ------
@@ -863,7 +874,9 @@ def quote(
     variants = _term_variants(terms)
     # The terms and the build-up's variants in one pass; the variants keep their annual losses
     # only (the worksheet prices them), the options come after, in passes of bounded memory.
-    means = control_means(profile, terms) if precision.control_variates else None
+    means = (
+        control_means(profile, terms) if precision.control_variates and not sample_means else None
+    )
     run: dict[str, Any] = {
         "seed": chosen_seed,
         "year_loss_tables": [True] + [False] * len(variants),
@@ -942,6 +955,7 @@ def quote(
         block_size=main.block_size,
         target_relative_error=recorded_target,
         created_at=created,
+        sample_means=sample_means and precision.control_variates,
     )
     return Quote(
         submission=submission,
@@ -1020,4 +1034,5 @@ def replay(
         n_years=provenance.n_years,
         created_at=provenance.created_at,
         labels=request.option_labels,
+        sample_means=provenance.sample_means,
     )

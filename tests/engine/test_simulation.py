@@ -381,7 +381,8 @@ def test_a_run_in_stages_is_the_run_of_its_final_years() -> None:
 
     def needed(annual: np.ndarray, controls: np.ndarray | None) -> int:
         asked.append(annual.size)
-        assert controls is not None and controls.shape == (2, annual.size)
+        assert controls is not None
+        assert controls.shape == (3, annual.size)
         return {3_000: 7_500, 7_500: 9_000}[annual.size]
 
     staged = uw.engine.simulate_many_until(
@@ -391,13 +392,15 @@ def test_a_run_in_stages_is_the_run_of_its_final_years() -> None:
     assert asked == [3_000, 7_500]  # at most three stages: the third's years are not re-checked
     whole = uw.simulate_many(profile, [terms, other], n_years=9_000, seed=11, controls=True)
     first = uw.simulate_many(profile, [terms, other], n_years=3_000, seed=11)
-    assert staged[0].n_years == 9_000 and staged[1].n_years == 3_000
+    assert staged[0].n_years == 9_000
+    assert staged[1].n_years == 3_000
     np.testing.assert_array_equal(staged[0].annual_loss, whole[0].annual_loss)
     np.testing.assert_array_equal(staged[0].controls, whole[0].controls)
     np.testing.assert_array_equal(staged[0].annual_max_occurrence, whole[0].annual_max_occurrence)
     np.testing.assert_array_equal(staged[1].annual_loss, first[1].annual_loss)
     a, b = staged[0].year_loss_table, whole[0].year_loss_table
-    assert a is not None and b is not None
+    assert a is not None
+    assert b is not None
     for column in ("year", "scenario", "section", "ground_up", "insured"):
         np.testing.assert_array_equal(getattr(a, column), getattr(b, column))
 

@@ -147,3 +147,25 @@ def test_a_quote_whose_years_were_chosen_in_stages_replays_bit_for_bit(
     again = uw.replay(first.provenance, example.model_copy(update={"options": (option,)}))
     assert again == first
     assert again.to_json() == first.to_json()
+
+
+def test_a_rating_factor_sensitivity_stays_exactly_monotone(tables: uw.RatingTables) -> None:
+    """``uw.sensitivity`` of a rating factor prices each value with the sample means (each
+    value's own controls would shift its premium by their own amount), so more equipment value
+    never prices lower, year by year and in total; the points are those of sample-mean quotes."""
+    example = _request("chemistry_high_hazard")
+    values = [1.5e7, 1.8e7, 2.4e7, 3.6e7]
+    points = uw.sensitivity(
+        example, "submission.values.equipment", values, tables=tables, n_years=20_000
+    )
+    premiums = [p.technical_premium for p in points]
+    assert premiums == sorted(premiums)
+    data = example.model_dump(mode="json")
+    data["submission"]["values"]["equipment"] = values[1]
+    one = uw.QuoteRequest.model_validate(data)
+    q = uw.quote(one.submission, one.terms, tables=tables, n_years=20_000, sample_means=True)
+    assert q.premium.technical == points[1].technical_premium
+    assert q.premium.variance_reduction == 1.0
+    assert q.provenance.sample_means
+    assert uw.replay(q.provenance, one) == q  # recorded, so the replay prices the same way
+    assert q.to_dict()["provenance"]["sample_means"] is True

@@ -59,8 +59,9 @@ class BlockOutput:
     annual_ground_up
         Ground-up loss of each year (currency), shape ``(n_years,)``.
     controls
-        The first term set's control of each year and its sum of squares (``_scalar.impacts``;
-        exact means in ``_control``), shape ``(2, n_years)``.
+        The first term set's controls of each year: the sum of its impacts' controls
+        (``_scalar.impacts``), their sum of squares and the sum of its events' totals squared
+        (exact means in ``_control``), shape ``(3, n_years)``, or ``(3, 0)`` where not asked.
     year, scenario, section
         Year loss table rows (absolute year, scenario index, section index), shape ``(rows,)``.
     ground_up
@@ -97,7 +98,7 @@ def run_block(
     """Simulate years ``first_year .. first_year + n_years - 1`` under every term set.
 
     Year loss table rows are kept for the term sets where ``keep`` is true, and the controls
-    (``BlockOutput.controls``, else shape ``(2, 0)``) where ``controls`` is. The years are shared
+    (``BlockOutput.controls``, else shape ``(3, 0)``) where ``controls`` is. The years are shared
     among :func:`underwriting.engine._threads.threads` threads (the loop runs without the GIL);
     the result is the same.
     """
@@ -107,7 +108,7 @@ def run_block(
     annual = np.empty((plan.n_term_sets, n_years))
     max_occurrence = np.empty((plan.n_term_sets, n_years))
     annual_ground_up = np.empty(n_years)
-    controls_out = np.empty((2, n_years if controls else 0))
+    controls_out = np.empty((3, n_years if controls else 0))
 
     def piece(k: int) -> _Rows:
         return _run_piece(

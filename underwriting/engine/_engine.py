@@ -46,8 +46,7 @@ class BlockResult:
 
     ``annual`` and ``max_occurrence`` have shape ``(n_term_sets, n_years)``; ``tables`` holds a
     year loss table for each term set that keeps one, else ``None``. ``controls``, shape
-    ``(2, n_years)``, is each year's control under the first term set and its sum of squares
-    (``_control``).
+    ``(3, n_years)``, holds each year's controls under the first term set (``_control``).
     """
 
     first_year: int
@@ -71,7 +70,7 @@ class Engine(Protocol):
     ) -> BlockResult:
         """Years ``first .. first + size - 1`` under every term set, with a year loss table
         for each term set where ``keep`` is true, and the first term set's controls where
-        ``controls`` is (else shape ``(2, 0)``)."""
+        ``controls`` is (else shape ``(3, 0)``)."""
         ...
 
     def annual(self, first: int, size: int) -> FloatArray:
@@ -101,12 +100,16 @@ class NumpyEngine:
         kept_controls = (
             np.stack(
                 [
-                    np.bincount(events.year, weights=events.control[:, k], minlength=size)
-                    for k in (0, 1)
+                    np.bincount(events.year, weights=weights, minlength=size)
+                    for weights in (
+                        events.control[:, 0],
+                        events.control[:, 1],
+                        events.control[:, 0] ** 2,
+                    )
                 ]
             ).astype(np.float64)
             if controls
-            else np.zeros((2, 0))
+            else np.zeros((3, 0))
         )
         annual_ground_up = np.bincount(
             events.year, weights=events.ground_up.sum(axis=1), minlength=size

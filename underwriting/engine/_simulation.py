@@ -385,7 +385,7 @@ def _simulate(
         first_kept = first_kept or builder
         tables.append(builder)
     annual_ground_up = np.empty(capacity) if full else None
-    kept_controls = np.empty((2, capacity)) if controls else None
+    kept_controls = np.empty((3, capacity)) if controls else None
     task = functools.partial(_simulate_block, chosen, tuple(keep), controls)
     years_of = [capacity] * len(terms)  # each term set's years, once the run is done
     done, target, stage = 0, n_years, 0

@@ -89,11 +89,12 @@ def year_loop(
     """Simulate years ``first_year .. first_year + n_years - 1`` of a plan (its fields, by name).
 
     Writes each year's sums at ``out_offset + i`` of ``annual``, ``max_occurrence`` (each term
-    set's), ``annual_ground_up`` and, where ``controls`` has room for the years (shape ``(2, 0)``
-    asks for none), the first term set's control and its sum of squares (``_scalar.impacts``),
-    and the year loss table rows of the term sets in ``kept``
-    into the ``out_*`` buffers; returns the number of rows, or -1 where the buffers are too
-    small (the caller runs the piece again with larger ones).
+    set's), ``annual_ground_up`` and, where ``controls`` has room for the years (shape ``(3, 0)``
+    asks for none), the first term set's controls: the year's sum of its impacts' controls
+    (``_scalar.impacts``), their sum of squares, and the sum of its events' totals squared;
+    and the year loss table rows of the term sets in ``kept`` into the ``out_*`` buffers;
+    returns the number of rows, or -1 where the buffers are too small (the caller runs the
+    piece again with larger ones).
     """
     n_scenarios = scenarios.shape[0]
     n_terms = policy.shape[0]
@@ -143,6 +144,7 @@ def year_loop(
             if control_share > 0.0:
                 controls[0, out_offset + i] = 0.0
                 controls[1, out_offset + i] = 0.0
+                controls[2, out_offset + i] = 0.0
             for t in range(n_terms):
                 annual[t, out_offset + i] = 0.0
                 max_occurrence[t, out_offset + i] = 0.0
@@ -153,6 +155,7 @@ def year_loop(
         total_ground_up = 0.0
         year_control = 0.0
         year_control_squared = 0.0
+        year_event_squares = 0.0
         any_event = False
         for s in range(n_scenarios):
             had_events[s] = False
@@ -215,6 +218,7 @@ def year_loop(
                 )
                 year_control += control
                 year_control_squared += control_squared
+                event_control = control
                 first_cascade = scenario["first_cascade"]
                 for position in range(first_cascade, first_cascade + scenario["n_cascades"]):
                     number = cascades[position]["number"]
@@ -240,6 +244,7 @@ def year_loop(
                     )
                     year_control += control
                     year_control_squared += control_squared
+                    event_control += control
                     for a in range(n_active):
                         column = active[a]
                         ground_up[column] += child[column]
@@ -247,6 +252,7 @@ def year_loop(
                     if child_daily != 0.0:
                         daily_cost = max(daily_cost, child_daily)
                 ground_up[_RI] = downtime * daily_cost
+                year_event_squares += event_control * event_control
                 event_total = 0.0
                 n_hit = 0
                 for a in range(n_active):
@@ -284,6 +290,7 @@ def year_loop(
         if control_share > 0.0:
             controls[0, out_offset + i] = year_control
             controls[1, out_offset + i] = year_control_squared
+            controls[2, out_offset + i] = year_event_squares
         if not any_event:
             for t in range(n_terms):
                 annual[t, out_offset + i] = 0.0

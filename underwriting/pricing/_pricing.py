@@ -58,7 +58,7 @@ those of the sample means.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -182,13 +182,19 @@ def book_weights(annual_loss: FloatArray, settings: PremiumSettings) -> FloatArr
 class ControlVariates:
     """The control variates of one quote's simulated years, fitted on its main terms.
 
+    The controls of a year (``SimulationResult.controls`` and
+    ``underwriting.engine.control_means``): ``c1``, the sum of what each impact hit pays through
+    the main terms' per-occurrence terms alone; ``c2``, the sum of their squares; ``c3``, the
+    sum of the squares of each event's total; and ``c4 = c1**2`` (left out where its mean is not
+    known: scenarios sharing an occurrence).
+
     Attributes
     ----------
     deviations
-        Each year's controls less their exact means, shape ``(2, n_years)``.
+        Each year's controls less their exact means, shape ``(k, n_years)``.
     coefficients
         ``beta`` of the expected loss (row 0) and of the risk load's ``E[(w - 1) x]`` (row 1)
-        on the two controls, shape ``(2, 2)``.
+        on the controls, shape ``(2, k)``.
     """
 
     deviations: FloatArray
@@ -199,28 +205,35 @@ class ControlVariates:
         cls,
         annual_loss: FloatArray,
         controls: FloatArray,
-        means: tuple[float, float],
+        means: Sequence[float],
         settings: PremiumSettings,
     ) -> ControlVariates:
-        """Fit on the main terms' annual losses and controls (``SimulationResult.controls``)
-        with their exact means, by least squares. Only with book weights
-        (``risk_load_method = "book_tvar_euler"``), whose load is a mean over the years."""
+        """Fit on the main terms' annual losses and controls (``SimulationResult.controls``,
+        rows ``c1, c2, c3``) with the exact means of ``c1 .. c4`` (``control_means``), by least
+        squares. Only with book weights (``risk_load_method = "book_tvar_euler"``), whose load
+        is a mean over the years."""
         if settings.risk_load_method != "book_tvar_euler":
             raise ValueError(
                 "control variates need risk_load_method 'book_tvar_euler' (a risk load that is "
                 f"a mean over the years), got {settings.risk_load_method!r}"
             )
-        deviations = controls - np.asarray(means, dtype=np.float64)[:, None]
+        rows = [controls[k] for k in range(min(controls.shape[0], len(means)))]
+        if len(means) > controls.shape[0] and math.isfinite(means[controls.shape[0]]):
+            rows.append(controls[0] * controls[0])
+        exact = np.asarray(means[: len(rows)], dtype=np.float64)
+        deviations = np.stack(rows) - exact[:, None]
+        del rows
         centred = deviations - deviations.mean(axis=1, keepdims=True)
         excess_weighted = (book_weights(annual_loss, settings) - 1.0) * annual_loss
-        # The normal equations (2 x 2), on controls scaled to unit spread (the squares are
-        # some 1e7 times the amounts); a control that never moves (no covered impact) is left
-        # out by the pseudo-inverse.
+        # The normal equations (k x k), on controls scaled to unit spread (the squares are
+        # some 1e7 times the amounts); a control that never moves (no covered impact) or that
+        # the others already explain is left out by the pseudo-inverse.
         gram = centred @ centred.T
         moments = np.stack(
             [centred @ (annual_loss - annual_loss.mean()),
              centred @ (excess_weighted - excess_weighted.mean())]
         )  # fmt: skip
+        del centred
         scale = np.sqrt(np.diag(gram))
         scale[scale == 0.0] = 1.0
         scaled = np.linalg.pinv(gram / np.outer(scale, scale), hermitian=True)
@@ -280,7 +293,7 @@ class BookYears:
         expected = self.loss[:used].reshape(batches, size).mean(axis=1)
         co_tvar = self.weighted[:used].reshape(batches, size).mean(axis=1)
         if controls is not None:
-            excess = controls.deviations[:, :used].reshape(2, batches, size).mean(axis=2)
+            excess = controls.deviations[:, :used].reshape(-1, batches, size).mean(axis=2)
             shift = controls.coefficients @ excess
             expected = expected - shift[0]
             co_tvar = co_tvar - shift[0] - shift[1]

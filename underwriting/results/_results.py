@@ -757,10 +757,11 @@ class SimulationResult(LossDistribution):
         asked not to keep it (``simulate_many(..., year_loss_tables=False)`` or
         ``detail="annual"``).
     controls
-        Each year's control under these terms and its square, shape ``(2, n_years)``: what each
-        impact hit pays through the per-occurrence terms alone, summed; its mean is known
-        exactly (``underwriting.engine.control_means``), which makes it a control variate for
-        the premium. Kept only when asked (``simulate_many(..., controls=True)``), else ``None``.
+        Each year's controls under these terms, shape ``(3, n_years)``: what each impact hit pays
+        through the per-occurrence terms alone, summed; the sum of their squares; and the sum of
+        the squares of each event's total. Their means are known exactly
+        (``underwriting.engine.control_means``), which makes them control variates for the
+        premium. Kept only when asked (``simulate_many(..., controls=True)``), else ``None``.
     warnings
         What makes the figures less reliable than they look, e.g. ``HEAVY_TAIL_INFINITE_VARIANCE``
         (a severity with infinite variance that nothing caps: the standard errors are too

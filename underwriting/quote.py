@@ -566,7 +566,7 @@ def _choose_years(
     pilot = simulate_many(profile, [terms], n_years=pilot_years, seed=seed, year_loss_tables=False)[
         0
     ]
-    return _years_needed(pilot.annual_loss, None, tables=tables, target=target, cap=cap)
+    return _years_needed(pilot.annual_loss, tables=tables, target=target, cap=cap)
 
 
 def _given_years(
@@ -576,35 +576,58 @@ def _given_years(
     return n_years
 
 
-def _years_needed(
-    annual_loss: npt.NDArray[np.float64],
-    controls: npt.NDArray[np.float64] | None,
-    *,
-    tables: RatingTables,
-    target: float,
-    cap: int,
-    means: tuple[float, ...] | None = None,
-) -> int:
-    """The years at which the technical premium's relative standard error is expected to meet
-    ``target``, from the years simulated so far (with their control variates where the tables
-    use them): at least those years, at most ``cap``, in steps of ``_YEAR_STEP``."""
-    settings = tables.pricing.premium
-    batches = tables.pricing.precision.batches
-    if controls is None or means is None:
-        error = premium_standard_error(annual_loss, settings, batches)
-        premium = technical_premium(annual_loss, settings)
-    else:
-        fitted = ControlVariates.fit(annual_loss, controls, means, settings)
-        premium, error = technical_premium_and_error(annual_loss, settings, batches, fitted)
-    relative = error / premium if premium > 0 else 0.0
+def _years_for(relative: float, done: int, target: float, cap: int) -> int:
+    """The years at which a relative standard error of ``relative`` after ``done`` years is
+    expected to meet ``target``: at least ``done``, at most ``cap``, in steps of
+    ``_YEAR_STEP``."""
     # Squared in floats: a tiny premium or target can make this overflow to infinity.
     ratio = relative / target
-    done = annual_loss.size
     years = done * ratio * ratio
     if not math.isfinite(years) or years >= cap:
         return cap
     needed = math.ceil(years / _YEAR_STEP) * _YEAR_STEP
     return int(min(max(needed, done), cap))
+
+
+def _years_needed(
+    annual_loss: npt.NDArray[np.float64], *, tables: RatingTables, target: float, cap: int
+) -> int:
+    """The years a quote on the sample means needs, from a pilot's annual losses."""
+    settings = tables.pricing.premium
+    batches = tables.pricing.precision.batches
+    error = premium_standard_error(annual_loss, settings, batches)
+    premium = technical_premium(annual_loss, settings)
+    relative = error / premium if premium > 0 else 0.0
+    return _years_for(relative, annual_loss.size, target, cap)
+
+
+@dataclass
+class _StagedPrecision:
+    """The years a quote with control variates needs, from its run so far (a
+    ``simulate_many_until`` stage check); keeps its last fit, which is the quote's own when the
+    run stops there."""
+
+    tables: RatingTables
+    target: float
+    cap: int
+    means: tuple[float, ...]
+    fitted: tuple[int, ControlVariates, BookYears] | None = None
+
+    def __call__(
+        self, annual_loss: npt.NDArray[np.float64], controls: npt.NDArray[np.float64] | None
+    ) -> int:
+        assert controls is not None  # the run keeps them
+        settings = self.tables.pricing.premium
+        years = BookYears.of(annual_loss, settings)
+        fitted = ControlVariates.fit(
+            annual_loss, controls, self.means, settings, weights=years.weights
+        )
+        premium, error = technical_premium_and_error(
+            annual_loss, settings, self.tables.pricing.precision.batches, fitted, years
+        )
+        self.fitted = (annual_loss.size, fitted, years)
+        relative = error / premium if premium > 0 else 0.0
+        return _years_for(relative, annual_loss.size, self.target, self.cap)
 
 
 def _check_budget(profile: RiskProfile, n_years: int, term_sets: int, max_events: float) -> None:
@@ -889,11 +912,11 @@ def quote(
         # worksheet's variants stop after the pilot's years (given years too, so that a replay
         # reproduces the quote): its rows are differences on the same years, far more precise
         # than the premium itself.
+        staged: _StagedPrecision | None = None
         if n_years is None:
             cap = precision.max_years if max_years is None else min(max_years, precision.max_years)
-            needed: YearsNeeded = functools.partial(
-                _years_needed, tables=tables, target=target, cap=cap, means=means
-            )
+            staged = _StagedPrecision(tables, target, cap, means)
+            needed: YearsNeeded = staged
             recorded_target: float | None = target
         else:
             cap = n_years
@@ -919,12 +942,15 @@ def quote(
     main = results[0]
     variant_results = dict(zip(variants, results[1:], strict=True))
     settings = tables.pricing.premium
-    controls = (
-        None
-        if means is None or main.controls is None
-        else ControlVariates.fit(main.annual_loss, main.controls, means, settings)
-    )
-    main_years = None if controls is None else BookYears.of(main.annual_loss, settings)
+    controls = main_years = None
+    if means is not None and main.controls is not None:
+        if staged is not None and staged.fitted is not None and staged.fitted[0] == main.n_years:
+            _, controls, main_years = staged.fitted  # the last stage's check fitted these years
+        else:
+            main_years = BookYears.of(main.annual_loss, settings)
+            controls = ControlVariates.fit(
+                main.annual_loss, main.controls, means, settings, weights=main_years.weights
+            )
     premium = price(
         main, settings, batches=precision.batches, controls=controls, book_years=main_years
     )

@@ -207,11 +207,13 @@ class ControlVariates:
         controls: FloatArray,
         means: Sequence[float],
         settings: PremiumSettings,
+        weights: FloatArray | None = None,
     ) -> ControlVariates:
         """Fit on the main terms' annual losses and controls (``SimulationResult.controls``,
         rows ``c1, c2, c3``) with the exact means of ``c1 .. c4`` (``control_means``), by least
         squares. Only with book weights (``risk_load_method = "book_tvar_euler"``), whose load
-        is a mean over the years."""
+        is a mean over the years; ``weights``: ``book_weights(annual_loss, settings)`` where the
+        caller has them."""
         if settings.risk_load_method != "book_tvar_euler":
             raise ValueError(
                 "control variates need risk_load_method 'book_tvar_euler' (a risk load that is "
@@ -224,7 +226,9 @@ class ControlVariates:
         deviations = np.stack(rows) - exact[:, None]
         del rows
         centred = deviations - deviations.mean(axis=1, keepdims=True)
-        excess_weighted = (book_weights(annual_loss, settings) - 1.0) * annual_loss
+        if weights is None:
+            weights = book_weights(annual_loss, settings)
+        excess_weighted = (weights - 1.0) * annual_loss
         # The normal equations (k x k), on controls scaled to unit spread (the squares are
         # some 1e7 times the amounts); a control that never moves (no covered impact) or that
         # the others already explain is left out by the pseudo-inverse.
@@ -322,11 +326,13 @@ def technical_premium_and_error(
     settings: PremiumSettings,
     batches: int,
     controls: ControlVariates | None = None,
+    book_years: BookYears | None = None,
 ) -> tuple[float, float]:
     """The technical premium of a sample with book weights and its standard error by batch
     means, with the control variates where given; no sort (tables 2026.4 on, whose premiums
-    sum the years in their own order)."""
-    years = BookYears.of(annual_loss, settings)
+    sum the years in their own order). ``book_years``: ``BookYears.of(annual_loss, settings)``
+    where the caller has it."""
+    years = book_years or BookYears.of(annual_loss, settings)
     technical, _, _ = years.technical(settings, controls)
     if annual_loss.size // batches < 2:
         return technical, math.inf

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import integrate, stats
+from scipy import integrate, special, stats
 
 import underwriting as uw
 from underwriting.engine import _control, control_means
+from underwriting.engine._numpy import simulate_block_events
+from underwriting.engine._simulation import stream_keys
 from underwriting.model import SECTION_INDEX, SECTIONS, Section
 from underwriting.rating import Cascade, SharedOccurrence, rate_with_experience
 from underwriting.terms import annual_insured, occurrence_terms, term_records
@@ -39,7 +41,7 @@ def test_a_layer_of_a_lognormal_matches_its_limited_expected_values() -> None:
     d, limit = 25_000.0, 400_000.0
     profile = _one_scenario(uw.SectionImpact(section="property", severity=PROPERTY))
     terms = uw.PolicyTerms(sections={"property": uw.SectionTerms(deductible=d, limit=limit)})
-    first, second = control_means(profile, terms)
+    first, second, *_ = control_means(profile, terms)
     layer = PROPERTY.limited_expected_value(d + limit) - PROPERTY.limited_expected_value(d)
     assert first == pytest.approx(0.3 * layer, rel=1e-9)
     # E[c2] = rate * E[min(max(X - d, 0), L)**2], by adaptive quadrature on the density.
@@ -78,7 +80,7 @@ def test_time_terms_on_downtime_match_adaptive_quadrature() -> None:
         + phi(indemnity) ** k * float(severity.sf(np.array([indemnity]))[0])
         for k in (1, 2)
     ]
-    exact = control_means(case.profile, case.terms)
+    exact = control_means(case.profile, case.terms)[:2]
     assert exact == pytest.approx((0.3 * moments[0], 0.3 * moments[1]), rel=1e-9)
 
 
@@ -88,13 +90,14 @@ def test_the_share_scales_the_controls_linearly_and_quadratically() -> None:
     whole = control_means(profile, uw.PolicyTerms(sections=section))
     part = control_means(profile, uw.PolicyTerms(sections=section, share=0.4))
     assert part[0] == pytest.approx(0.4 * whole[0], rel=1e-14)
-    assert part[1] == pytest.approx(0.16 * whole[1], rel=1e-14)
+    for moment in (1, 2, 3):
+        assert part[moment] == pytest.approx(0.16 * whole[moment], rel=1e-14)
 
 
 def test_an_uncovered_section_contributes_nothing() -> None:
     profile = _one_scenario(uw.SectionImpact(section="property", severity=PROPERTY))
     terms = uw.PolicyTerms(sections={"liability": uw.SectionTerms()})
-    assert control_means(profile, terms) == (0.0, 0.0)
+    assert control_means(profile, terms) == (0.0, 0.0, 0.0, 0.0)
 
 
 def test_the_vectorised_terms_give_the_scalar_terms_exactly() -> None:
@@ -322,7 +325,7 @@ CASES = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_the_exact_means_agree_with_brute_force(name: str) -> None:
     case = CASES[name]
-    exact = control_means(case.profile, case.terms)
+    exact = control_means(case.profile, case.terms)[:2]
     estimate, error = _brute_force(case, seed=sorted(CASES).index(name) + 11)
     for moment in range(2):
         assert exact[moment] > 0
@@ -344,6 +347,8 @@ def test_the_quadrature_has_converged(name: str, monkeypatch: pytest.MonkeyPatch
     nodes, weights = np.polynomial.legendre.leggauss(40)
     monkeypatch.setattr(_control, "_NODES", nodes)
     monkeypatch.setattr(_control, "_WEIGHTS", weights)
+    monkeypatch.setattr(_control, "_SCORE_PANEL_WIDTH", 0.2)
+    monkeypatch.setattr(_control, "_SERIES_CUT", 1e-15)
     finer = control_means(case.profile, case.terms)
     assert finer == pytest.approx(exact, rel=1e-10)
 
@@ -375,7 +380,7 @@ def test_the_mean_is_the_simulated_insured_mean_when_each_event_hits_one_section
         share=0.5,
     )
     result = uw.simulate(profile, terms, n_years=400_000, seed=5, engine="numpy")
-    first, _ = control_means(profile, terms)
+    first, *_ = control_means(profile, terms)
     assert abs(result.mean - first) < 4 * result.standard_error("mean")
 
 
@@ -386,6 +391,267 @@ def test_the_mean_is_the_simulated_insured_mean_when_each_event_hits_one_section
 def test_the_example_labs_have_positive_control_means(path: Path) -> None:
     request = uw.QuoteRequest.model_validate(json.loads(path.read_text(encoding="utf-8")))
     profile, _ = rate_with_experience(request.submission, uw.load_rating_tables())
-    first, second = control_means(profile, request.terms)
+    first, second, events, square = control_means(profile, request.terms)
     assert 0 < first < math.inf
-    assert 0 < second < math.inf
+    assert 0 < second < events < square < math.inf  # copulas tie an event's impacts
+
+
+# --------------------------------------------------------------------------- second moments
+
+INJURY = uw.LogNormal(mu=9.0, sigma=2.0)
+PAIR_TERMS = uw.PolicyTerms(
+    sections={
+        "property": uw.SectionTerms(deductible=25_000, limit=400_000),
+        "liability": uw.SectionTerms(deductible=5_000, limit=150_000),
+    }
+)
+
+
+def _layer(x: float, deductible: float, limit: float) -> float:
+    return min(max(x - deductible, 0.0), limit)
+
+
+def _pair_reference(rho_property: float, rho_liability: float) -> float:
+    """``E[v1 v2]`` of a layered lognormal pair whose normal scores correlate
+    ``c = sqrt(rho1 rho2)``, by adaptive quadrature over the property score ``z``: given ``z``,
+    the liability loss is lognormal with ``mu + sigma c z`` and ``sigma sqrt(1 - c**2)``, so its
+    layer's conditional mean is a difference of limited expected values in closed form (Klugman,
+    Panjer and Willmot, Loss Models, A.4); at ``c = 1`` it is the layer at the same score."""
+    c = math.sqrt(rho_property * rho_liability)
+    spread = math.sqrt(1.0 - c * c)
+
+    def liability_given(z: float) -> float:
+        if spread == 0.0:
+            return _layer(math.exp(INJURY.mu + INJURY.sigma * z), 5_000, 150_000)
+        given = uw.LogNormal(mu=INJURY.mu + INJURY.sigma * c * z, sigma=INJURY.sigma * spread)
+        return given.limited_expected_value(155_000) - given.limited_expected_value(5_000)
+
+    def integrand(z: float) -> float:
+        paid = _layer(math.exp(PROPERTY.mu + PROPERTY.sigma * z), 25_000, 400_000)
+        return paid * liability_given(z) * math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+
+    kinks = [(math.log(x) - PROPERTY.mu) / PROPERTY.sigma for x in (25_000, 425_000)]
+    if spread == 0.0:
+        kinks += [(math.log(x) - INJURY.mu) / INJURY.sigma for x in (5_000, 155_000)]
+    kinks.sort()
+    top = -float(special.ndtri(2.0**-54))  # the engine's largest normal score
+    value, _ = integrate.quad(
+        integrand, kinks[0], top, points=kinks[1:], epsabs=0, epsrel=1e-13, limit=500
+    )
+    return float(value)
+
+
+@pytest.mark.parametrize(
+    ("rho_property", "rho_liability"),
+    [(0.81, 0.49), (0.9, 0.8), (1.0, 0.9), (1.0, 1.0), (0.0, 1.0), (0.0, 0.5)],
+)
+def test_a_copula_pair_matches_adaptive_quadrature(
+    rho_property: float, rho_liability: float
+) -> None:
+    # One event a year, both impacts always hit: E[c3] - E[c2] = 2 E[v1 v2].
+    scenario = uw.Scenario(
+        id="blast",
+        frequency=uw.Fixed(count=1),
+        impacts=[
+            uw.SectionImpact(
+                section="property", severity=PROPERTY, factor_loading_squared=rho_property
+            ),
+            uw.SectionImpact(
+                section="liability", severity=INJURY, factor_loading_squared=rho_liability
+            ),
+        ],
+    )
+    _, second, events, square = control_means(uw.RiskProfile(scenarios=[scenario]), PAIR_TERMS)
+    assert (events - second) / 2 == pytest.approx(
+        _pair_reference(rho_property, rho_liability), rel=1e-7
+    )
+    assert square == pytest.approx(events, rel=1e-12)  # a fixed count: c1**2 is c3
+
+
+def _engine_controls(
+    profile: uw.RiskProfile, terms: uw.PolicyTerms, n_years: int, seed: int
+) -> np.ndarray:
+    """The NumPy engine's own per-year ``c1, c2, c3, c4``, shape ``(4, n_years)``: each event's
+    control ``V_e`` (its impacts' and triggered children's ``v``) summed, squared and summed,
+    and ``c1**2``, over blocks of 250,000 years."""
+    keys = stream_keys(profile, seed)
+    years = []
+    for first in range(0, n_years, 250_000):
+        size = min(250_000, n_years - first)
+        events = simulate_block_events(profile, keys, first, size, terms)
+        per_event = events.control[:, 0]
+        c1 = np.bincount(events.year, per_event, size)
+        c2 = np.bincount(events.year, events.control[:, 1], size)
+        c3 = np.bincount(events.year, per_event**2, size)
+        years.append(np.stack([c1, c2, c3, c1**2]))
+    return np.concatenate(years, axis=1)
+
+
+def _lab(name: str) -> Case:
+    """An example lab rated as a 2026.4 quote rates it, with the quote's main terms."""
+    request = uw.QuoteRequest.model_validate_json(
+        (ROOT / "examples" / f"{name}.json").read_text(encoding="utf-8")
+    )
+    profile, _ = rate_with_experience(request.submission, uw.load_rating_tables("2026.4"))
+    return Case(profile, request.terms)
+
+
+GAS = uw.SectionImpact(
+    section="liability",
+    severity=uw.Gamma(shape=1.5, scale=60_000.0),
+    probability=0.6,
+    factor_loading_squared=0.49,
+)
+SECOND_MOMENT_CASES = {
+    "copula": Case(
+        uw.RiskProfile(
+            scenarios=[
+                uw.Scenario(
+                    id="explosion",
+                    frequency=uw.Poisson(rate=0.8),
+                    impacts=[
+                        uw.SectionImpact(
+                            section="property", severity=PROPERTY, factor_loading_squared=0.81
+                        ),
+                        GAS,
+                        uw.SectionImpact(
+                            section="employee_injury",
+                            severity=INJURY,
+                            probability=0.4,
+                            factor_loading_squared=1.0,
+                        ),
+                        uw.SectionImpact(
+                            section="pollution",
+                            severity=uw.Pareto(alpha=2.5, scale=20_000.0),
+                            probability=0.5,
+                            factor_loading_squared=0.0,
+                        ),
+                    ],
+                )
+            ]
+        ),
+        _terms(
+            property=uw.SectionTerms(deductible=30_000, franchise=True, limit=500_000),
+            liability=uw.SectionTerms(deductible=5_000, limit=200_000),
+            employee_injury=uw.SectionTerms(limit=300_000),
+            pollution=uw.SectionTerms(deductible=10_000, limit=150_000),
+        ),
+    ),
+    "cascades": Case(
+        uw.RiskProfile(
+            scenarios=[
+                *CASES["cascade"].profile.scenarios,
+                uw.Scenario(
+                    id="leak", frequency=uw.Poisson(rate=0.05), impacts=[GAS], stream="leaks"
+                ),
+            ],
+            cascades=[
+                Cascade(parent="fire", child="smoke", probability=0.6),
+                Cascade(parent="fire", child="leak", probability=0.5),
+            ],
+        ),
+        uw.PolicyTerms(
+            sections={
+                **CASES["cascade"].terms.sections,
+                "liability": uw.SectionTerms(deductible=5_000, limit=200_000),
+            }
+        ),
+    ),
+    "negative binomial": Case(
+        uw.RiskProfile(
+            scenarios=[
+                uw.Scenario(
+                    id="breakdown",
+                    frequency=uw.NegativeBinomial(rate=1.5, rate_cv=1.2),
+                    impacts=[
+                        uw.SectionImpact(
+                            section="equipment_breakdown",
+                            severity=uw.Gamma(shape=2.0, scale=20_000.0),
+                            factor_loading_squared=0.64,
+                        ),
+                        uw.SectionImpact(
+                            section="research_interruption",
+                            basis="downtime_days",
+                            value=1_500.0,
+                            severity=DOWNTIME_DAYS,
+                            probability=0.7,
+                            factor_loading_squared=0.36,
+                        ),
+                    ],
+                )
+            ]
+        ),
+        _terms(
+            equipment_breakdown=uw.SectionTerms(deductible=5_000, limit=100_000),
+            research_interruption=uw.SectionTerms(waiting_period_days=7, limit=150_000),
+        ),
+    ),
+}
+SECOND_MOMENT_YEARS = {"copula": 2_000_000, "cascades": 2_000_000, "negative binomial": 1_000_000}
+LABS = ("physics_low_hazard", "chemistry_high_hazard", "bsl3_biobank")
+
+
+@pytest.mark.parametrize("name", [*SECOND_MOMENT_CASES, *LABS])
+def test_the_second_moments_agree_with_the_engine(name: str) -> None:
+    case = SECOND_MOMENT_CASES[name] if name in SECOND_MOMENT_CASES else _lab(name)
+    n_years = SECOND_MOMENT_YEARS.get(name, 4_000_000)
+    exact = np.array(control_means(case.profile, case.terms))
+    simulated = _engine_controls(case.profile, case.terms, n_years, seed=2026)
+    # c3 - c2 (the products of two impacts of one event) and c4 - c3 (of two events of one
+    # year) vary far less than c3 and c4: they tell a dropped cross term apart.
+    statistics = {
+        "c3": (simulated[2], exact[2]),
+        "c4": (simulated[3], exact[3]),
+        "c3 - c2": (simulated[2] - simulated[1], exact[2] - exact[1]),
+        "c4 - c3": (simulated[3] - simulated[2], exact[3] - exact[2]),
+    }
+    for statistic, (sample, mean) in statistics.items():
+        error = sample.std() / math.sqrt(n_years)
+        # Within 4 standard errors (relative s.e. in the report of this test's figures).
+        assert abs(sample.mean() - mean) < 4 * error, (name, statistic, mean, sample.mean(), error)
+
+
+def test_the_engine_controls_are_the_simulated_controls() -> None:
+    case = SECOND_MOMENT_CASES["cascades"]
+    result = uw.simulate_many(
+        case.profile,
+        [case.terms],
+        n_years=20_000,
+        seed=4,
+        controls=True,
+        engine="numpy",
+        year_loss_tables=False,
+    )[0]
+    assert result.controls is not None
+    simulated = _engine_controls(case.profile, case.terms, 20_000, seed=4)
+    np.testing.assert_allclose(result.controls[:2], simulated[:2], rtol=1e-12)
+
+
+def test_scenarios_sharing_an_occurrence_keep_c3_but_not_c4() -> None:
+    shared = SharedOccurrence(stream="site:flood", rate=0.6)
+    profile = uw.RiskProfile(
+        scenarios=[
+            uw.Scenario(
+                id=name,
+                frequency=uw.Poisson(rate=rate),
+                occurrence=shared,
+                impacts=[
+                    uw.SectionImpact(section=section, severity=PROPERTY),
+                    uw.SectionImpact(section="spoilage", severity=INJURY, probability=0.5),
+                ],
+            )
+            for name, rate, section in (("flood", 0.6, "property"), ("sewer", 0.3, "liability"))
+        ]
+    )
+    terms = _terms(
+        property=uw.SectionTerms(deductible=10_000, limit=1e6),
+        liability=uw.SectionTerms(limit=500_000),
+        spoilage=uw.SectionTerms(deductible=2_000, limit=300_000),
+    )
+    *exact, square = control_means(profile, terms)
+    assert math.isnan(square)  # the two counts are the same draws: c1's variance is not known
+    simulated = _engine_controls(profile, terms, 2_000_000, seed=8)
+    for moment in range(3):
+        sample = simulated[moment]
+        error = sample.std() / math.sqrt(sample.size)
+        assert abs(sample.mean() - exact[moment]) < 4 * error, (moment, exact, sample.mean())

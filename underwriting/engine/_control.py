@@ -5,30 +5,51 @@ its own scenario's or a triggered cascade child's, contributes ``v = sigma * phi
 is what the per-occurrence terms (steps 1-3 of :mod:`underwriting.terms`) pay on that impact
 alone: its ground-up loss ``x`` (``SectionImpact.capped``, then the section's value at risk) in
 the section's terms, or for a ``downtime_days`` impact its days at the daily cost. A year's
-controls are ``c1 = sum v`` and ``c2 = sum v**2``. They follow the simulated premium closely but,
-unlike it, their expectations are known:
+controls are ``c1 = sum v``, ``c2 = sum v**2``, ``c3 = sum_e V_e**2`` (``V_e`` an event's total
+``v``, its triggered cascade children's included) and ``c4 = c1**2``. They follow the simulated
+premium closely but, unlike it, their expectations are known:
 
 ``E[c] = sum_s m_s (sum_i p_i E[v_i**k] + sum_{cascades c of s} pi_c sum_j p_j E[v_j**k])``
 
-for ``k = 1, 2``, ``m_s`` the mean of the engine's count of scenario ``s`` (its survival table,
-which stops below 2**-54, summed; a shared occurrence's at the shared rate times the chance of
-taking part), ``p`` the hit probabilities and ``pi`` the cascades'. Each ``E[v**k]`` is an
-integral over the survival probability ``q`` of the severity, ``x = x(scale * isf(q))``, taken by
-Gauss-Legendre quadrature on pieces between the ``q`` where ``phi`` has a kink or a jump
-(deductibles, limits, caps, periods), in ``log q`` below ``q = 1/2`` and in ``log(1 - q)`` above
-it, so that both tails are smooth in the variable integrated. The copula that ties an event's
-impacts does not enter: each marginal is exactly the severity's.
+for ``c1`` and ``c2`` (``k = 1, 2``), ``m_s`` the mean of the engine's count of scenario ``s``
+(its survival table, which stops below 2**-54, summed; a shared occurrence's at the shared rate
+times the chance of taking part), ``p`` the hit probabilities and ``pi`` the cascades'. Each
+``E[v**k]`` is an integral over the survival probability ``q`` of the severity,
+``x = x(scale * isf(q))``, taken by Gauss-Legendre quadrature on pieces between the ``q`` where
+``phi`` has a kink or a jump (deductibles, limits, caps, periods), in ``log q`` below ``q = 1/2``
+and in ``log(1 - q)`` above it, so that both tails are smooth in the variable integrated. The
+copula that ties an event's impacts does not enter: each marginal is exactly the severity's.
+
+``E[c3] = sum_s m_s E[V_s**2]``: an event's hits are independent, a cascade child's impacts are
+independent of the parent's (their own common factor) and of another cascade's, so
+
+``E[V**2] = E[P**2] + sum_c (2 pi_c E[P] E[C_c] + pi_c E[C_c**2])
++ sum_{c != d} pi_c pi_d E[C_c] E[C_d]``
+
+with ``P`` the parent's own impacts' sum, ``C_c`` a child's, and ``E[P**2] = sum_i p_i E[v_i**2]
++ sum_{i != j} p_i p_j E[v_i v_j]``. Two impacts' normal scores have correlation
+``c = sqrt(rho_i rho_j)``: ``E[v_i v_j]`` is the product of the means at ``c = 0``, one integral
+over the common score at ``c = 1``, and otherwise Mehler's expansion
+``sum_k c**k a_k(v_i) a_k(v_j)``, ``a_k`` the coefficients on the normalised Hermite polynomials,
+taken by Gauss-Legendre in the normal score on pieces between the scores of the kinks and cut
+where ``c**k`` falls below 1e-12.
+
+``E[c4] = Var(c1) + E[c1]**2``, ``Var(c1) = sum_s (E[N_s] E[V_s**2] + (E[N_s (N_s - 1)] -
+E[N_s]**2) E[V_s]**2)`` for scenarios drawn independently, the factorial moment from the same
+survival table (``E[N (N - 1)] = sum_k 2 k P(N > k)``; thinned by ``t``: ``t**2`` times it).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy import special
 
 from underwriting.model import SECTION_INDEX, LogNormalGPD, Section
 from underwriting.rating import RiskProfile, Scenario, SectionImpact
@@ -41,6 +62,14 @@ _SMALLEST_SURVIVAL = 2.0**-54
 _PANEL_WIDTH = 0.5
 """Widest Gauss-Legendre panel, in ``log q`` or ``log(1 - q)``."""
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(20)
+_LARGEST_SCORE = -float(special.ndtri(_SMALLEST_SURVIVAL))
+"""Where the integrals over a normal score stop (about 8.29): ``-ndtri(2**-54)``."""
+_SCORE_PANEL_WIDTH = 0.5
+"""Widest Gauss-Legendre panel in a normal score."""
+_SERIES_CUT = 1e-12
+"""Mehler's series stops where ``c**k`` falls below this."""
+_MAX_DEGREE = 4_000
+"""Most Hermite terms of one pair (reached only for correlations above about 0.993)."""
 
 
 def occurrence_paid(
@@ -147,7 +176,7 @@ def _pieces(low: float, high: float, upper: bool) -> tuple[FloatArray, FloatArra
 
 
 def _moments(impact: SectionImpact, cap: float, terms: Any, share: float) -> tuple[float, float]:
-    """``p E[v]`` and ``p E[v**2]`` of one impact, ``v = share * phi``, ``p`` its hit chance."""
+    """``E[v]`` and ``E[v**2]`` of one impact when hit, ``v = share * phi``."""
     phi, amounts = _impact_terms(impact, cap, terms)
     scale = impact.severity_scale
     severity = impact.severity
@@ -163,28 +192,171 @@ def _moments(impact: SectionImpact, cap: float, terms: Any, share: float) -> tup
         v = share * phi(severity.isf(q) * scale)
         first += float(np.dot(v, dq))
         second += float(np.dot(v * v, dq))
-    return impact.probability * first, impact.probability * second
+    return first, second
 
 
-def _mean_count(scenario: Scenario) -> float:
-    """The mean of the count the NumPy engine draws for the scenario (``simulate_block_events``):
-    the truncated table summed; for a shared occurrence, at the shared rate, times the chance of
-    taking part in a shared event (not drawn when it is 1 or more)."""
+@dataclass(frozen=True)
+class _Impact:
+    """A covered impact of a scenario, as its cross moments with the others need it."""
+
+    probability: float
+    loading: float
+    """``rho``, the squared loading on the event's common factor."""
+    mean: float
+    """``E[v]`` when hit."""
+    values: Callable[[FloatArray], FloatArray]
+    """``v`` at normal scores ``z`` (the engine's ``severity.from_normal(z)``)."""
+    scores: tuple[float, ...]
+    """Normal scores where ``v`` has a kink or a jump."""
+
+
+def _covered_impact(
+    impact: SectionImpact, cap: float, terms: Any, share: float, mean: float
+) -> _Impact:
+    phi, amounts = _impact_terms(impact, cap, terms)
+    scale, severity = impact.severity_scale, impact.severity
+    positive = np.array([a for a in amounts if 0 < a < math.inf], dtype=np.float64)
+    survivals = [float(b) for b in severity.sf(positive / scale)]
+    if isinstance(severity, LogNormalGPD):
+        survivals.append(severity.tail_probability)
+    scores = -special.ndtri(np.array([q for q in survivals if 0.0 < q < 1.0]))
+
+    def values(z: FloatArray) -> FloatArray:
+        return share * phi(severity.from_normal(z) * scale)
+
+    inner = tuple(float(z) for z in scores if abs(z) < _LARGEST_SCORE)
+    return _Impact(impact.probability, impact.factor_loading_squared, mean, values, inner)
+
+
+def _score_nodes(scores: Iterable[float], width: float) -> tuple[FloatArray, FloatArray]:
+    """Nodes ``z`` and weights ``pdf(z) dz`` of composite Gauss-Legendre on the normal scores
+    ``[-8.29, 8.29]``, pieces split at ``scores`` and no wider than ``width``."""
+    top = _LARGEST_SCORE
+    breaks = [-top, *sorted({z for z in scores if -top < z < top}), top]
+    edges = np.concatenate(
+        [
+            np.linspace(low, high, max(1, math.ceil((high - low) / width)) + 1)[:-1]
+            for low, high in itertools.pairwise(breaks)
+        ]
+        + [np.array([top])]
+    )
+    half = np.diff(edges)[:, None] / 2
+    z = ((edges[:-1, None] + edges[1:, None]) / 2 + half * _NODES).ravel()
+    weight = (half * _WEIGHTS).ravel() * np.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+    return z, weight
+
+
+def _degree(correlation: float) -> int:
+    """Terms of Mehler's series at ``correlation`` in ``(0, 1)``: ``c**k`` down to the cut."""
+    return min(_MAX_DEGREE, math.ceil(math.log(_SERIES_CUT) / math.log(correlation)))
+
+
+def _hermite_coefficients(impacts: list[_Impact], degree: int) -> FloatArray:
+    """``a_k = E[v He_k(Z) / sqrt(k!)]`` of each impact's ``v`` at a standard normal ``Z``,
+    ``k = 0 .. degree``, shape ``(len(impacts), degree + 1)``. Pieces narrow enough for the
+    highest polynomial's oscillations (zeros about ``pi / sqrt(2 degree)`` apart)."""
+    width = min(_SCORE_PANEL_WIDTH, 3 * math.pi / math.sqrt(2 * degree + 1))
+    grids = [_score_nodes(impact.scores, width) for impact in impacts]
+    size = max(z.size for z, _ in grids)
+    z = np.zeros((len(impacts), size))
+    weighted = np.zeros((len(impacts), size))  # w v, zero past an impact's own nodes
+    for row, (impact, (nodes, weights)) in enumerate(zip(impacts, grids, strict=True)):
+        z[row, : nodes.size] = nodes
+        weighted[row, : nodes.size] = weights * impact.values(nodes)
+    coefficients = np.empty((len(impacts), degree + 1))
+    previous, current = np.zeros_like(z), np.ones_like(z)
+    for k in range(degree + 1):
+        coefficients[:, k] = np.einsum("ij,ij->i", weighted, current)
+        # He_{k+1} = z He_k - k He_{k-1}, normalised by sqrt((k + 1)!).
+        previous, current = current, (z * current - math.sqrt(k) * previous) / math.sqrt(k + 1)
+    return coefficients
+
+
+def _same_score_product(first: _Impact, second: _Impact) -> float:
+    """``E[v_i v_j]`` of two impacts on the same normal score (both loadings 1)."""
+    z, weight = _score_nodes(first.scores + second.scores, _SCORE_PANEL_WIDTH)
+    return float(np.dot(weight, first.values(z) * second.values(z)))
+
+
+def _cross_moments(scenarios: dict[str, list[_Impact]]) -> dict[str, float]:
+    """Per scenario, ``sum_{i != j} p_i p_j E[v_i v_j]`` over its own impacts' pairs."""
+    pairs: list[tuple[str, int, int, float]] = []
+    products: dict[tuple[str, int, int], float] = {}
+    for scenario_id, impacts in scenarios.items():
+        for (i, first), (j, second) in itertools.combinations(enumerate(impacts), 2):
+            correlation = math.sqrt(first.loading * second.loading)
+            if correlation == 0.0:
+                products[scenario_id, i, j] = first.mean * second.mean
+            elif correlation == 1.0:
+                products[scenario_id, i, j] = _same_score_product(first, second)
+            else:
+                pairs.append((scenario_id, i, j, correlation))
+    # Each impact's series as long as its most correlated pair needs, in groups of lengths up
+    # to a power of two (one pair close to 1 does not lengthen every impact's series).
+    needed: dict[tuple[str, int], int] = {}
+    for scenario_id, i, j, correlation in pairs:
+        for row in ((scenario_id, i), (scenario_id, j)):
+            needed[row] = max(needed.get(row, 0), _degree(correlation))
+    groups: dict[int, list[tuple[str, int]]] = {}
+    for row, degree in needed.items():
+        groups.setdefault(min(_MAX_DEGREE, 2 ** math.ceil(math.log2(degree))), []).append(row)
+    series: dict[tuple[str, int], FloatArray] = {}
+    for degree, rows in groups.items():
+        coefficients = _hermite_coefficients([scenarios[s][i] for s, i in rows], degree)
+        series.update(zip(rows, coefficients, strict=True))
+    for scenario_id, i, j, correlation in pairs:
+        terms = _degree(correlation) + 1
+        powers = correlation ** np.arange(terms)
+        a, b = series[scenario_id, i][:terms], series[scenario_id, j][:terms]
+        products[scenario_id, i, j] = float(np.dot(powers * a, b))
+    totals = dict.fromkeys(scenarios, 0.0)
+    for (scenario_id, i, j), product in products.items():
+        impacts = scenarios[scenario_id]
+        totals[scenario_id] += 2 * impacts[i].probability * impacts[j].probability * product
+    return totals
+
+
+def _count_moments(scenario: Scenario) -> tuple[float, float]:
+    """``E[N]`` and ``E[N (N - 1)]`` of the count the NumPy engine draws for the scenario
+    (``simulate_block_events``): from the truncated survival table ``P(N > k)``,
+    ``E[N] = sum_k P(N > k)`` and ``E[N (N - 1)] = sum_k 2 k P(N > k)``; for a shared
+    occurrence, at the shared rate, thinned by the chance ``t`` of taking part in a shared
+    event (not drawn when it is 1 or more): ``t`` and ``t**2`` times those."""
     shared = scenario.occurrence
+    frequency = scenario.frequency if shared is None else scenario.frequency.with_rate(shared.rate)
+    table = frequency.survival_table
+    factorial = float(np.dot(2.0 * np.arange(table.size), table))
     if shared is None:
-        return float(scenario.frequency.survival_table.sum())
+        return float(table.sum()), factorial
     taken = min(scenario.frequency.mean / shared.rate, 1.0)
-    return float(scenario.frequency.with_rate(shared.rate).survival_table.sum()) * taken
+    return float(table.sum()) * taken, factorial * taken**2
 
 
-def control_means(profile: RiskProfile, terms: PolicyTerms) -> tuple[float, float]:
-    """Exact expectations of a simulated year's controls ``c1 = sum v`` and ``c2 = sum v**2``.
+def _shares_draws(profile: RiskProfile) -> bool:
+    """Whether two scenarios draw from one stream (a shared occurrence, or one stream id): their
+    counts, and common factors, are then the same draws, not independent."""
+    seen: set[str] = set()
+    for scenario in profile.scenarios:
+        names = {scenario.stream_id}
+        if scenario.occurrence is not None:
+            names.add(scenario.occurrence.stream)
+        if names & seen:
+            return True
+        seen |= names
+    return False
+
+
+def control_means(profile: RiskProfile, terms: PolicyTerms) -> tuple[float, float, float, float]:
+    """Exact expectations of a simulated year's controls ``c1 = sum v``, ``c2 = sum v**2``,
+    ``c3 = sum_e V_e**2`` and ``c4 = c1**2``.
 
     ``v = terms.share * phi`` over every hit impact of every event (cascade children included),
     ``phi`` the per-occurrence terms (steps 1-3) on that impact's loss alone, capped at the
-    section's value at risk (module docstring). Deterministic quadrature, to about 1e-9
-    relative; a heavy tail with no limit or cap gives the moment of the engine's own draws,
-    whose survival probabilities stop at 2**-54.
+    section's value at risk; ``V_e`` the sum of ``v`` over event ``e`` (module docstring).
+    Deterministic quadrature, to about 1e-9 relative (cross moments of impacts whose scores
+    correlate above about 0.993 to the rest of Mehler's series after 4,000 terms); a heavy tail
+    with no limit or cap gives the moment of the engine's own draws, whose survival
+    probabilities stop at 2**-54.
 
     Parameters
     ----------
@@ -195,8 +367,10 @@ def control_means(profile: RiskProfile, terms: PolicyTerms) -> tuple[float, floa
 
     Returns
     -------
-    E[c1], E[c2]
-        Currency per year, and currency squared per year.
+    E[c1], E[c2], E[c3], E[c4]
+        Currency per year, then currency squared per year. ``E[c4]`` is ``nan`` when two
+        scenarios draw from one stream (a shared occurrence or stream id): their counts are
+        then dependent and ``c1``'s variance is not the sum over scenarios.
 
     Example
     -------
@@ -205,16 +379,22 @@ def control_means(profile: RiskProfile, terms: PolicyTerms) -> tuple[float, floa
     >>> profile = RiskProfile(scenarios=[Scenario(id="fire", frequency=Poisson(rate=0.3),
     ...     severity=LogNormal(mu=10.0, sigma=1.5), section="property")])
     >>> terms = PolicyTerms(sections={"property": SectionTerms(deductible=10_000)})
-    >>> mean, _ = control_means(profile, terms)
+    >>> mean, second, events, square = control_means(profile, terms)
     >>> round(mean)
     17817
+    >>> events == second  # one impact per event: V_e = v
+    True
+    >>> round(square / (second + mean**2), 12)  # Poisson: Var(c1) = E[c2]
+    1.0
     """
     records = term_records([terms])[0][0]
     moments: dict[str, tuple[float, float]] = {}
+    impacts_of: dict[str, list[_Impact]] = {}
 
     def scenario_moments(scenario: Scenario) -> tuple[float, float]:
         if scenario.id not in moments:
             first = second = 0.0
+            covered = []
             for impact in scenario.impacts:
                 record = records[SECTION_INDEX[impact.section]]
                 if not record["covered"] or (
@@ -224,19 +404,37 @@ def control_means(profile: RiskProfile, terms: PolicyTerms) -> tuple[float, floa
                     continue
                 cap = profile.value_at_risk.get(impact.section, math.inf)
                 m1, m2 = _moments(impact, cap, record, terms.share)
-                first, second = first + m1, second + m2
+                first += impact.probability * m1
+                second += impact.probability * m2
+                covered.append(_covered_impact(impact, cap, record, terms.share, m1))
             moments[scenario.id] = (first, second)
+            impacts_of[scenario.id] = covered
         return moments[scenario.id]
 
-    total_first = total_second = 0.0
+    for scenario in profile.scenarios:
+        scenario_moments(scenario)
+    cross = _cross_moments(impacts_of)
+
+    total_first = total_second = total_square = variance = 0.0
     for scenario in profile.scenarios:
         first, second = scenario_moments(scenario)
+        own_first = first
+        square = second + cross[scenario.id]  # E[P**2], the parent's own impacts
+        children_first = 0.0  # sum of pi_c E[C_c] over the cascades so far
         for cascade in profile.cascades:
             if cascade.parent == scenario.id:
+                pi = cascade.probability
                 child_first, child_second = scenario_moments(profile.scenario(cascade.child))
-                first += cascade.probability * child_first
-                second += cascade.probability * child_second
-        count = _mean_count(scenario)
+                first += pi * child_first
+                second += pi * child_second
+                child_square = child_second + cross[cascade.child]
+                square += 2 * pi * own_first * child_first + pi * child_square
+                square += 2 * pi * child_first * children_first  # independent cascades
+                children_first += pi * child_first
+        count, factorial = _count_moments(scenario)
         total_first += count * first
         total_second += count * second
-    return total_first, total_second
+        total_square += count * square
+        variance += count * square + (factorial - count**2) * first**2
+    fourth = math.nan if _shares_draws(profile) else variance + total_first**2
+    return total_first, total_second, total_square, fourth

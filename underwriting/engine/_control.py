@@ -346,7 +346,7 @@ def _shares_draws(profile: RiskProfile) -> bool:
     return False
 
 
-def control_means(profile: RiskProfile, terms: PolicyTerms) -> tuple[float, float, float, float]:
+def control_means(profile: RiskProfile, terms: PolicyTerms) -> tuple[float, ...]:
     """Exact expectations of a simulated year's controls ``c1 = sum v``, ``c2 = sum v**2``,
     ``c3 = sum_e V_e**2`` and ``c4 = c1**2``.
 
@@ -368,9 +368,9 @@ def control_means(profile: RiskProfile, terms: PolicyTerms) -> tuple[float, floa
     Returns
     -------
     E[c1], E[c2], E[c3], E[c4]
-        Currency per year, then currency squared per year. ``E[c4]`` is ``nan`` when two
-        scenarios draw from one stream (a shared occurrence or stream id): their counts are
-        then dependent and ``c1``'s variance is not the sum over scenarios.
+        Currency per year, then currency squared per year. ``E[c4]`` is left out (three means)
+        when two scenarios draw from one stream (a shared occurrence or stream id): their counts
+        are then dependent and ``c1``'s variance is not the sum over scenarios.
 
     Example
     -------
@@ -436,5 +436,6 @@ def control_means(profile: RiskProfile, terms: PolicyTerms) -> tuple[float, floa
         total_second += count * second
         total_square += count * square
         variance += count * square + (factorial - count**2) * first**2
-    fourth = math.nan if _shares_draws(profile) else variance + total_first**2
-    return total_first, total_second, total_square, fourth
+    if _shares_draws(profile):
+        return total_first, total_second, total_square
+    return total_first, total_second, total_square, variance + total_first**2

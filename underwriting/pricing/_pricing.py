@@ -186,7 +186,7 @@ class ControlVariates:
     ``underwriting.engine.control_means``): ``c1``, the sum of what each impact hit pays through
     the main terms' per-occurrence terms alone; ``c2``, the sum of their squares; ``c3``, the
     sum of the squares of each event's total; and ``c4 = c1**2`` (left out where its mean is not
-    known: scenarios sharing an occurrence).
+    known, ``control_means`` giving three: scenarios sharing an occurrence).
 
     Attributes
     ----------
@@ -220,7 +220,7 @@ class ControlVariates:
                 f"a mean over the years), got {settings.risk_load_method!r}"
             )
         rows = [controls[k] for k in range(min(controls.shape[0], len(means)))]
-        if len(means) > controls.shape[0] and math.isfinite(means[controls.shape[0]]):
+        if len(means) > controls.shape[0]:
             rows.append(controls[0] * controls[0])
         exact = np.asarray(means[: len(rows)], dtype=np.float64)
         deviations = np.stack(rows) - exact[:, None]

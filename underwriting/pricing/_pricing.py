@@ -223,21 +223,23 @@ class ControlVariates:
         if len(means) > controls.shape[0]:
             rows.append(controls[0] * controls[0])
         exact = np.asarray(means[: len(rows)], dtype=np.float64)
-        deviations = np.stack(rows) - exact[:, None]
+        deviations = np.stack(rows)
         del rows
-        centred = deviations - deviations.mean(axis=1, keepdims=True)
+        deviations -= exact[:, None]
         if weights is None:
             weights = book_weights(annual_loss, settings)
         excess_weighted = (weights - 1.0) * annual_loss
-        # The normal equations (k x k), on controls scaled to unit spread (the squares are
-        # some 1e7 times the amounts); a control that never moves (no covered impact) or that
-        # the others already explain is left out by the pseudo-inverse.
-        gram = centred @ centred.T
+        # The normal equations (k x k) of the centred controls, from sums over the years (no
+        # centred copy), on controls scaled to unit spread (the squares are some 1e7 times the
+        # amounts); a control that never moves (no covered impact) or that the others already
+        # explain is left out by the pseudo-inverse.
+        n = annual_loss.size
+        average = deviations.mean(axis=1)
+        gram = deviations @ deviations.T - n * np.outer(average, average)
         moments = np.stack(
-            [centred @ (annual_loss - annual_loss.mean()),
-             centred @ (excess_weighted - excess_weighted.mean())]
+            [deviations @ (annual_loss - annual_loss.mean()),
+             deviations @ (excess_weighted - excess_weighted.mean())]
         )  # fmt: skip
-        del centred
         scale = np.sqrt(np.diag(gram))
         scale[scale == 0.0] = 1.0
         scaled = np.linalg.pinv(gram / np.outer(scale, scale), hermitian=True)

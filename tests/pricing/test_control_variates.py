@@ -69,8 +69,11 @@ def test_control_variates_price_the_same_premium_with_a_smaller_error(
     difference = new.premium.technical - old.premium.technical
     error = np.hypot(new.premium.standard_error, old.premium.standard_error)
     assert abs(difference) < 4 * error, (difference, error)
+    # The reported reduction (the years' own variance without and with the controls) agrees with
+    # the ratio of the 2026.3 quote's error (batch means) to this one on the same years, within
+    # the error estimates' own spread.
     reduction = (same_years.premium.standard_error / new.premium.standard_error) ** 2
-    assert new.premium.variance_reduction == pytest.approx(reduction, rel=1e-9)
+    assert 1 / 3 < new.premium.variance_reduction / reduction < 3
     assert new.premium.variance_reduction > 3
     # The distribution a quote shows is the sample's: only the premium is estimated otherwise.
     assert new.metrics == same_years.metrics
@@ -108,23 +111,31 @@ def test_options_and_variants_stay_monotone_under_control_variates(
 
 
 @pytest.mark.slow
-def test_the_reported_error_matches_the_spread_over_seeds(tables: uw.RatingTables) -> None:
-    """Over 40 seeds, the technical premiums' spread agrees with the mean reported standard
-    error (batch means over the control variates' residuals), and their mean with a long
-    sample-mean run: no bias from the fitted coefficients."""
-    example = _request("chemistry_high_hazard")
+@pytest.mark.parametrize(
+    ("name", "years", "seeds"),
+    [("chemistry_high_hazard", 25_000, 40), ("physics_low_hazard", 50_000, 100)],
+)
+def test_the_reported_error_matches_the_spread_over_seeds(
+    name: str, years: int, seeds: int, tables: uw.RatingTables
+) -> None:
+    """Over many seeds, the technical premiums' spread agrees with the mean reported standard
+    error (the control variates' residuals, leverage-corrected), and their mean with a long
+    sample-mean run: no bias from the fitted coefficients. The physics lab at the pilot's
+    50,000 years is the hard case: a few explosion years carry most of the residual (before the
+    leverage correction its reported error was a third too small)."""
+    example = _request(name)
     premiums, errors = [], []
-    for seed in range(40):
-        q = uw.quote(example.submission, example.terms, tables=tables, n_years=25_000,
+    for seed in range(seeds):
+        q = uw.quote(example.submission, example.terms, tables=tables, n_years=years,
                      seed=1_000 + seed)  # fmt: skip
         premiums.append(q.premium.technical)
         errors.append(q.premium.standard_error)
     spread = float(np.std(premiums, ddof=1))
     reported = float(np.mean(errors))
     # The sample standard deviation of 40 draws is within about 25% of the truth (chi-squared
-    # with 39 degrees of freedom: 0.78 to 1.22 at 95%), and batch means with 25 batches add
-    # their own spread; the bounds leave room for both.
-    assert 0.7 < spread / reported < 1.4, (spread, reported)
+    # with 39 degrees of freedom: 0.78 to 1.22 at 95%), more for heavy tails; the bounds leave
+    # room for that and for the error estimates' own spread.
+    assert 0.75 < spread / reported < 1.33, (spread, reported)
     long = uw.quote(example.submission, example.terms, tables=uw.load_rating_tables("2026.3"),
                     n_years=2_000_000, seed=5)  # fmt: skip
     mean = float(np.mean(premiums))

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,24 +155,28 @@ def _impact_terms(
     return phi_loss, [impact.value or math.inf, cap, *kinks]
 
 
-def _pieces(low: float, high: float, upper: bool) -> tuple[FloatArray, FloatArray]:
-    """Nodes ``q`` and weights ``dq`` of composite Gauss-Legendre on ``[low, high]`` in ``q``,
-    integrating in ``log q`` (``upper`` False) or ``log(1 - q)`` (``upper`` True, stopping at
-    ``1 - q = 2**-54``)."""
-    if upper:
-        start, stop = math.log(max(1.0 - high, _SMALLEST_SURVIVAL)), math.log1p(-low)
-    else:
-        start, stop = math.log(low), math.log(high)
-    panels = max(1, math.ceil((stop - start) / _PANEL_WIDTH))
-    edges = np.linspace(start, stop, panels + 1)
-    half = np.diff(edges)[:, None] / 2
-    t = ((edges[:-1, None] + edges[1:, None]) / 2 + half * _NODES).ravel()
+def _pieces(edges: Sequence[float]) -> tuple[FloatArray, FloatArray]:
+    """Nodes ``q`` and weights ``dq`` of composite Gauss-Legendre on each piece
+    ``[edges[i], edges[i + 1]]`` of ``q``, all pieces at once: a piece below ``q = 1/2`` is
+    integrated in ``log q``, one above in ``log(1 - q)`` (stopping at ``1 - q = 2**-54``), in
+    panels no wider than ``_PANEL_WIDTH``."""
+    low = np.asarray(edges[:-1], dtype=np.float64)
+    high = np.asarray(edges[1:], dtype=np.float64)
+    upper = low >= 0.5
+    with np.errstate(divide="ignore"):
+        start = np.where(upper, np.log(np.maximum(1.0 - high, _SMALLEST_SURVIVAL)), np.log(low))
+        stop = np.where(upper, np.log1p(-low), np.log(high))
+    panels = np.maximum(1, np.ceil((stop - start) / _PANEL_WIDTH)).astype(np.int64)
+    piece = np.repeat(np.arange(low.size), panels)  # the piece of each panel
+    within = np.arange(piece.size) - np.repeat(np.cumsum(panels) - panels, panels)
+    width = (stop - start) / panels
+    left = start[piece] + within * width[piece]
+    half = (width[piece] / 2)[:, None]
+    t = (left[:, None] + half + half * _NODES).ravel()
     weight = (half * _WEIGHTS).ravel()
-    if upper:
-        r = np.exp(t)
-        return 1.0 - r, weight * r
-    q = np.exp(t)
-    return q, weight * q
+    on_upper = np.repeat(upper[piece], _NODES.size)
+    e = np.exp(t)
+    return np.where(on_upper, 1.0 - e, e), weight * e
 
 
 def _moments(impact: SectionImpact, cap: float, terms: Any, share: float) -> tuple[float, float]:
@@ -186,13 +190,10 @@ def _moments(impact: SectionImpact, cap: float, terms: Any, share: float) -> tup
         breaks.append(severity.tail_probability)
     inner = sorted({b for b in breaks if _SMALLEST_SURVIVAL < b < 1.0} | {0.5})
     edges = [_SMALLEST_SURVIVAL, *inner, 1.0]
-    first = second = 0.0
-    for low, high in itertools.pairwise(edges):
-        q, dq = _pieces(low, high, upper=low >= 0.5)
-        v = share * phi(severity.isf(q) * scale)
-        first += float(np.dot(v, dq))
-        second += float(np.dot(v * v, dq))
-    return first, second
+    # Every piece's nodes at once: one call of the quantile function and of the terms.
+    q, dq = _pieces(edges)
+    v = share * phi(severity.isf(q) * scale)
+    return float(np.dot(v, dq)), float(np.dot(v * v, dq))
 
 
 @dataclass(frozen=True)

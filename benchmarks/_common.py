@@ -22,11 +22,14 @@ cache-sized pieces, as the engine's do.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -263,3 +266,23 @@ def checkout(revision: str, where: Path) -> Path:
     # The installed package maps underwriting.rating_tables to rating_tables/ (pyproject).
     (where / "underwriting" / "rating_tables").symlink_to(where / "rating_tables")
     return where
+
+
+def run_child(script: str, source: Path, arguments: list[str]) -> dict[str, Any]:
+    """Run ``script --child arguments`` in a fresh process importing the package under
+    ``source`` (this checkout or a baseline worktree); return the JSON of its last line, which
+    must name the package it imported (``"package"``, checked to be ``source``'s)."""
+    completed = subprocess.run(
+        [sys.executable, script, "--child", *arguments],
+        cwd=source,
+        env={**os.environ, "PYTHONPATH": str(source)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise SystemExit(f"{' '.join(arguments)} at {source} failed:\n{completed.stderr}")
+    figures: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    if not figures["package"].startswith(str(source)):
+        raise SystemExit(f"{source}: imported {figures['package']}, not its own package")
+    return figures

@@ -87,22 +87,10 @@ def child(case: str, lab: str, years: int) -> dict[str, Any]:
 
 
 def _run(source: Path, case: str, lab: str, years: int) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(source)}
-    script = str(Path(__file__).resolve())
-    completed = subprocess.run(
-        [sys.executable, script, "--child", case, "--lab", lab, "--years", str(years)],
-        cwd=source,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise SystemExit(f"{case} at {source} failed:\n{completed.stderr}")
-    figures: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
-    if not figures["package"].startswith(str(source)):
-        raise SystemExit(f"{case} imported {figures['package']}, not the package under {source}")
-    return figures
+    from _common import run_child
+
+    arguments = [case, "--lab", lab, "--years", str(years)]
+    return run_child(str(Path(__file__).resolve()), source, arguments)
 
 
 def main() -> None:

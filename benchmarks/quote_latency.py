@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import subprocess
@@ -67,22 +66,11 @@ def child(runs: int, target: float | None, options: int) -> dict[str, Any]:
 
 
 def _run(source: Path, runs: int, target: float | None, options: int) -> dict[str, Any]:
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", "--runs", str(runs)]
-    command += ["--options", str(options)] + ([] if target is None else ["--target", str(target)])
-    completed = subprocess.run(
-        command,
-        cwd=source,
-        env={**os.environ, "PYTHONPATH": str(source)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise SystemExit(f"the quotes at {source} failed:\n{completed.stderr}")
-    figures: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
-    if not figures["package"].startswith(str(source)):
-        raise SystemExit(f"{source}: imported {figures['package']}")
-    return figures
+    from _common import run_child
+
+    arguments = ["--runs", str(runs), "--options", str(options)]
+    arguments += [] if target is None else ["--target", str(target)]
+    return run_child(str(Path(__file__).resolve()), source, arguments)
 
 
 def main() -> None:

@@ -260,6 +260,9 @@ class ControlVariates:
 
 _NO_SHIFT = (0.0, 0.0)
 
+_CHUNK_YEARS = 1 << 16
+"""Years at a time in the standard error's pass (bounds its temporaries)."""
+
 
 @dataclass(frozen=True, slots=True)
 class BookYears:
@@ -355,17 +358,22 @@ class BookYears:
         )) / settings.premium_divisor  # fmt: skip
         deviations = controls.deviations
         average = deviations.mean(axis=1)
-        unit = deviations - average[:, None]  # centred, then scaled to unit length
-        residual = part - part.mean() - beta @ unit
-        length = np.sqrt(np.einsum("ij,ij->i", unit, unit))
+        # The centred controls' Gram matrix, inverted on unit-length controls (the squares are
+        # some 1e7 times the amounts), then back in the controls' own units.
+        gram = deviations @ deviations.T - n * np.outer(average, average)
+        length = np.sqrt(np.maximum(np.diag(gram), 0.0))
         length[length == 0.0] = 1.0
-        unit /= length[:, None]
-        solved = np.linalg.pinv(unit @ unit.T, hermitian=True) @ unit
-        solved *= unit
-        leverage = solved.sum(axis=0)  # each year's diagonal of the hat matrix
-        del unit, solved
-        residual /= np.maximum(1.0 - leverage, 1e-12)
-        return float(np.sqrt(np.dot(residual, residual)) / n), plain
+        inverse = np.linalg.pinv(gram / np.outer(length, length), hermitian=True)
+        inverse /= np.outer(length, length)
+        centre = float(part.mean())
+        total = 0.0
+        for start in range(0, n, _CHUNK_YEARS):  # pieces: a few arrays of a piece's length
+            centred = deviations[:, start : start + _CHUNK_YEARS] - average[:, None]
+            residual = part[start : start + _CHUNK_YEARS] - centre - beta @ centred
+            leverage = np.einsum("in,in->n", centred, inverse @ centred)  # the hat's diagonal
+            residual /= np.maximum(1.0 - leverage, 1e-12)
+            total += float(np.dot(residual, residual))
+        return math.sqrt(total) / n, plain
 
     def paired_standard_error(
         self, other: BookYears, settings: PremiumSettings, batches: int

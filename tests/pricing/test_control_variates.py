@@ -31,9 +31,25 @@ def test_only_tables_that_ask_for_control_variates_use_them(tables: uw.RatingTab
         assert not uw.load_rating_tables(version).pricing.precision.control_variates
     example = _request("physics_low_hazard")
     old = uw.quote(example.submission, example.terms, tables=uw.load_rating_tables("2026.3"),
-                   n_years=20_000)  # fmt: skip
+                   n_years=50_000)  # fmt: skip
     assert old.premium.variance_reduction == 1.0
     assert "variance_reduction" not in old.to_dict()["premium"]  # stored quotes replay unchanged
+
+
+def test_runs_shorter_than_the_pilot_use_the_sample_means(tables: uw.RatingTables) -> None:
+    """Below the pilot's 50,000 years (a service's latency cap, a few years given) the exact
+    means would cost more than the simulation: such quotes price with the sample means, as
+    2026.3 does, whether the years are given or capped, and replay the same way."""
+    example = _request("physics_low_hazard")
+    given = uw.quote(example.submission, example.terms, tables=tables, n_years=20_000)
+    assert given.controls is None
+    assert given.premium.variance_reduction == 1.0
+    capped = uw.quote(example.submission, example.terms, tables=tables, max_years=10_000)
+    assert capped.controls is None
+    assert capped.provenance.n_years <= 10_000
+    assert uw.replay(capped.provenance, example) == capped
+    full = uw.quote(example.submission, example.terms, tables=tables, n_years=50_000)
+    assert full.controls is not None
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
@@ -41,7 +57,7 @@ def test_the_controls_average_to_their_exact_means(name: str, tables: uw.RatingT
     """The simulated controls' means agree with ``control_means`` within 4 standard errors:
     what makes the estimator unbiased."""
     example = _request(name)
-    q = uw.quote(example.submission, example.terms, tables=tables, n_years=20_000)
+    q = uw.quote(example.submission, example.terms, tables=tables, n_years=50_000)
     assert q.result is not None
     profile = q.result.profile
     result = uw.simulate_many(profile, [example.terms], n_years=400_000, seed=99, controls=True,
@@ -113,7 +129,7 @@ def test_options_and_variants_stay_monotone_under_control_variates(
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "years", "seeds"),
-    [("chemistry_high_hazard", 25_000, 40), ("physics_low_hazard", 50_000, 100)],
+    [("chemistry_high_hazard", 50_000, 40), ("physics_low_hazard", 50_000, 100)],
 )
 def test_the_reported_error_matches_the_spread_over_seeds(
     name: str, years: int, seeds: int, tables: uw.RatingTables
@@ -167,14 +183,15 @@ def test_a_rating_factor_sensitivity_stays_exactly_monotone(tables: uw.RatingTab
     example = _request("chemistry_high_hazard")
     values = [1.5e7, 1.8e7, 2.4e7, 3.6e7]
     points = uw.sensitivity(
-        example, "submission.values.equipment", values, tables=tables, n_years=20_000
+        example, "submission.values.equipment", values, tables=tables, n_years=50_000
     )
     premiums = [p.technical_premium for p in points]
     assert premiums == sorted(premiums)
     data = example.model_dump(mode="json")
     data["submission"]["values"]["equipment"] = values[1]
     one = uw.QuoteRequest.model_validate(data)
-    q = uw.quote(one.submission, one.terms, tables=tables, n_years=20_000, sample_means=True)
+    q = uw.quote(one.submission, one.terms, tables=tables, n_years=50_000, sample_means=True)
+    assert uw.quote(one.submission, one.terms, tables=tables, n_years=50_000).controls is not None
     assert q.premium.technical == points[1].technical_premium
     assert q.premium.variance_reduction == 1.0
     assert q.provenance.sample_means

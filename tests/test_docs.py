@@ -26,7 +26,7 @@ EXPECTED_OUTPUT: dict[str, tuple[str, ...]] = {
         "1 in 250 years: AEP",
         "TVaR 99.5% over 2M years",
         "refused:",
-        "loaded 2026.4-draft",
+        "loaded 2026.5-draft",
         "effect on the premium",
         "TVaR 99% on two sites",
         "TVaR 99% on one site",

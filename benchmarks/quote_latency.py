@@ -3,6 +3,7 @@
 Usage::
 
     python benchmarks/quote_latency.py [--runs N] [--target E] [--options K] [--baseline REV]
+        [--tables VERSION]
 
 Prints, for each example, the rating tables, the simulated years the precision rule chose, the
 relative standard error reached, the variance reduction of the control variates (tables 2026.4
@@ -34,13 +35,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def child(runs: int, target: float | None, options: int) -> dict[str, Any]:
+def child(runs: int, target: float | None, options: int, version: str | None) -> dict[str, Any]:
     """Time the quotes in this process: ``{lab: figures}``."""
     from _common import scaled_options
 
     import underwriting as uw
 
-    tables = uw.load_rating_tables()
+    tables = uw.load_rating_tables(version)
     uw.warm_up()
     figures: dict[str, Any] = {"package": uw.__file__, "tables": tables.version, "labs": {}}
     for path in sorted((ROOT / "examples").glob("*.json")):
@@ -65,10 +66,13 @@ def child(runs: int, target: float | None, options: int) -> dict[str, Any]:
     return figures
 
 
-def _run(source: Path, runs: int, target: float | None, options: int) -> dict[str, Any]:
+def _run(
+    source: Path, runs: int, target: float | None, options: int, version: str | None
+) -> dict[str, Any]:
     from _common import run_child
 
     arguments = ["--runs", str(runs), "--options", str(options)]
+    arguments += [] if version is None else ["--tables", version]
     arguments += [] if target is None else ["--target", str(target)]
     return run_child(str(Path(__file__).resolve()), source, arguments)
 
@@ -79,10 +83,14 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=None, help="target relative error")
     parser.add_argument("--options", type=int, default=0, help="options per quote")
     parser.add_argument("--baseline", help="a git revision to measure in the same run")
+    parser.add_argument(
+        "--tables",
+        help="the rating tables' version for this checkout (drafts too; default: newest)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.runs, args.target, args.options)))
+        print(json.dumps(child(args.runs, args.target, args.options, args.tables)))
         return
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _common import checkout, machine
@@ -99,7 +107,8 @@ def main() -> None:
             rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in sources}
             for _ in range(args.runs):
                 for name, source in sources.items():
-                    rounds[name].append(_run(source, 1, args.target, args.options))
+                    version = args.tables if name == "after" else None
+                    rounds[name].append(_run(source, 1, args.target, args.options, version))
         finally:
             if args.baseline:
                 subprocess.run(

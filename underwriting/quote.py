@@ -30,11 +30,15 @@ import numpy.typing as npt
 from pydantic import BaseModel
 
 from underwriting.engine import (
+    Stratum,
     YearsNeeded,
     control_means,
     expected_events_per_year,
+    rare_strata,
     simulate_many,
     simulate_many_until,
+    stratum_control_means,
+    stratum_seed,
 )
 from underwriting.errors import SimulationLimitError, UnderwritingError, UnderwritingWarning
 from underwriting.model import Submission, parse_seed
@@ -42,6 +46,8 @@ from underwriting.pricing import (
     BookYears,
     ControlVariates,
     Premium,
+    StratifiedYears,
+    StratumYears,
     WorksheetRow,
     paired_standard_error,
     premium_standard_error,
@@ -54,6 +60,7 @@ from underwriting.rating import (
     Decision,
     ExperienceRating,
     Fact,
+    PremiumSettings,
     RatingTables,
     RiskProfile,
     decide,
@@ -86,6 +93,8 @@ if TYPE_CHECKING:
 
 _YEAR_STEP = 10_000
 """Simulated years are chosen in steps of this many (tidy figures; no effect on results)."""
+_STRATUM_STEP = 500
+"""A stratum's years are chosen in steps of this many."""
 
 OPTION_PASS_BYTES = 128 * 2**20
 """Memory a pass over the options may fill with their annual losses and year loss tables
@@ -123,6 +132,9 @@ class Provenance:
     sample_means: bool = field(default=False, metadata={"omit_if_default": True})
     """Priced with the sample means although the tables use control variates (``quote(...,
     sample_means=True)``, as ``uw.sensitivity`` does); left out of the dictionary when false."""
+    strata_years: tuple[int, ...] = field(default=(), metadata={"omit_if_default": True})
+    """The years of each stratum of a premium from stratified years (tables 2026.5 on;
+    ``underwriting.engine.rare_strata``), in the strata's order; left out when empty."""
 
 
 def provenance_from_dict(data: Mapping[str, Any]) -> Provenance:
@@ -140,6 +152,7 @@ def provenance_from_dict(data: Mapping[str, Any]) -> Provenance:
         if isinstance(created, dt.datetime)
         else dt.datetime.fromisoformat(str(created)),
         sample_means=bool(data.get("sample_means", False)),
+        strata_years=tuple(int(years) for years in data.get("strata_years", ())),
     )
 
 
@@ -202,6 +215,10 @@ class Quote:
     controls
         The control variates the premium was estimated with (tables 2026.4 on; ``None``
         before), fitted on ``result``: paired errors between quotes use them. In process only.
+    stratified
+        The strata of years the premium and the options' premiums were estimated on (tables
+        2026.5 on; ``None`` otherwise): ``result`` then shows the distribution only. In process
+        only.
     """
 
     submission: Submission
@@ -217,6 +234,7 @@ class Quote:
     warnings: tuple[UnderwritingWarning, ...] = ()
     result: SimulationResult | None = field(default=None, compare=False, repr=False)
     controls: ControlVariates | None = field(default=None, compare=False, repr=False)
+    stratified: StratifiedYears | None = field(default=None, compare=False, repr=False)
 
     def plot_worksheet(self, path: str | os.PathLike[str] | None = None) -> Figure:
         """A waterfall of the premium build-up; saved as PNG at ``path`` if given.
@@ -630,6 +648,125 @@ class _StagedPrecision:
         return _years_for(relative, annual_loss.size, self.target, self.cap)
 
 
+def _stratified_years(
+    profile: RiskProfile,
+    term_sets: Sequence[PolicyTerms],
+    strata: Sequence[Stratum],
+    seed: int,
+    tables: RatingTables,
+    target: float,
+    cap: int,
+    given: Sequence[int] | None,
+) -> StratifiedYears:
+    """Every set of terms on the years of every stratum (docs/pricing.md, "Stratified years").
+
+    The stratum of years with no rare event is priced with the control variates where the
+    tables use them, fitted on its own years, and then simulates at least the pilot's years
+    (the years at which their standard error was checked against the spread over seeds, as
+    for a quote on one sample); each rare scenario's stratum with its sample means. The years
+    are ``given`` (a replay), or allocated from a pilot of each stratum on the first set of
+    terms, drawn apart from the years priced (so that a stratum's years do not depend on the
+    years it is priced on, which would bias its mean): Neyman's allocation, each stratum's
+    years in proportion to its probability times its error per year, as many as meet
+    ``target``, within ``cap``, and at least each stratum's least."""
+    settings = tables.pricing.premium
+    precision = tables.pricing.precision
+    means = (
+        stratum_control_means(profile, term_sets[0], [strata[0].profile])[0]
+        if precision.control_variates
+        else None
+    )
+    pilot_years = max(min(precision.stratum_pilot_years, cap // len(strata)), 2)
+    least = [pilot_years] * len(strata)
+    if means is not None:
+        least[0] = max(least[0], min(precision.pilot_years, cap))
+
+    def run(h: int, years: int, sets: Sequence[PolicyTerms], label: str) -> StratumYears:
+        stratum = strata[h]
+        controlled = means is not None and h == 0
+        results = simulate_many(
+            stratum.profile,
+            sets,
+            n_years=years,
+            seed=stratum_seed(seed, label),
+            detail="annual",
+            controls=controlled,
+        )
+        books = tuple(BookYears.of(r.annual_loss, settings) for r in results)
+        first = results[0]
+        fit = None
+        if controlled and means is not None and first.controls is not None:
+            fit = ControlVariates.fit(
+                first.annual_loss, first.controls, means, settings, weights=books[0].weights
+            )
+        return StratumYears(stratum.probability, books, fit)
+
+    if given is not None:
+        if len(given) != len(strata):
+            raise UnderwritingError(
+                f"strata_years has {len(given)} entries, but the lab has {len(strata)} strata "
+                f"({', '.join(s.label for s in strata)})"
+            )
+        years = list(given)
+    else:
+        pilot = StratifiedYears(
+            tuple(
+                run(h, pilot_years, term_sets[:1], f"pilot\x00{s.label}")
+                for h, s in enumerate(strata)
+            )
+        )
+        years = _allocated_years(pilot, settings, target, cap, least)
+    return StratifiedYears(
+        tuple(
+            run(h, n, term_sets, s.label)
+            for h, (s, n) in enumerate(zip(strata, years, strict=True))
+        )
+    )
+
+
+def _allocated_years(
+    pilot: StratifiedYears,
+    settings: PremiumSettings,
+    target: float,
+    cap: int,
+    least: Sequence[int],
+) -> list[int]:
+    """Neyman's allocation, by ``pilot``'s errors, of the fewest years whose premium meets
+    ``target``, each stratum at least its ``least`` (a stratum held at its least takes its own
+    share of the variance; the others share the rest), all within ``cap``."""
+    technical = pilot.technical(settings)[0]
+    spreads = [
+        s.probability * s.error(settings, 0) * math.sqrt(n)
+        for s, n in zip(pilot.strata, pilot.years, strict=True)
+    ]
+    if not (technical > 0 and all(math.isfinite(x) for x in spreads)):
+        return list(least)
+    budget = (target * technical) ** 2
+    held: set[int] = set()
+    while True:
+        free = [h for h in range(len(spreads)) if h not in held]
+        remaining = budget - sum(spreads[h] ** 2 / least[h] for h in held)
+        total = sum(spreads[h] for h in free)
+        if not free or remaining <= 0 or total <= 0:
+            wanted = {h: float(least[h]) for h in free}
+            break
+        wanted = {h: spreads[h] * total / remaining for h in free}
+        below = {h for h in free if wanted[h] < least[h]}
+        if not below:
+            break
+        held |= below
+    years = [
+        least[h]
+        if h in held
+        else max(least[h], math.ceil(wanted[h] / _STRATUM_STEP) * _STRATUM_STEP)
+        for h in range(len(spreads))
+    ]
+    if sum(years) > cap:
+        scale = cap / sum(years)
+        years = [max(least[h], int(n * scale)) for h, n in enumerate(years)]
+    return years
+
+
 def _check_budget(profile: RiskProfile, n_years: int, term_sets: int, max_events: float) -> None:
     """Refuse a quote whose simulated events times the sets of terms priced on them (the terms,
     each option and the build-up's variants) exceed ``max_events``: a service's time budget."""
@@ -702,16 +839,23 @@ def _option_quote(
     experience: ExperienceRating,
     implausible: Sequence[UnderwritingWarning],
     tables: RatingTables,
+    stratified: StratifiedYears | None,
+    index: int,
 ) -> OptionQuote:
     """An option priced and decided like the terms asked for, and compared with them (with the
     control variates of the main terms: the same shift, so the comparison is that of the
-    sample means)."""
+    sample means); on the strata's years, as term set ``index``, where the quote has them."""
     settings = tables.pricing.premium
     batches = tables.pricing.precision.batches
     years = None if main_years is None else BookYears.of(result.annual_loss, settings)
-    premium = price(result, settings, batches=batches, controls=controls, book_years=years)
+    estimate = None if stratified is None else stratified.estimate(settings, index)
+    premium = price(
+        result, settings, batches=batches, controls=controls, book_years=years, estimate=estimate
+    )
     facts = _facts(submission, result, premium, experience, implausible)
-    if years is None or main_years is None:
+    if stratified is not None:
+        paired = stratified.paired_standard_error(settings, index)
+    elif years is None or main_years is None:
         paired = paired_standard_error(
             main.annual_loss, settings, result.annual_loss, settings, batches
         )
@@ -741,6 +885,7 @@ def _option_quotes(
     implausible: Sequence[UnderwritingWarning],
     tables: RatingTables,
     seed: int,
+    stratified: StratifiedYears | None,
 ) -> tuple[OptionQuote, ...]:
     """The options priced on the events of ``main``, in passes of at most
     ``OPTION_PASS_BYTES`` of arrays: each option's annual losses and insured column of the
@@ -765,12 +910,12 @@ def _option_quotes(
             year_loss_tables=True,
             max_occurrence=False,
         )
-        for label, terms, result in zip(
-            labels[first : first + per_pass], batch, results, strict=True
+        for number, (label, terms, result) in enumerate(
+            zip(labels[first : first + per_pass], batch, results, strict=True), start=first + 1
         ):
             priced = _option_quote(
                 label, terms, result, main, main_premium, controls, main_years, submission,
-                experience, implausible, tables,
+                experience, implausible, tables, stratified, number,
             )  # fmt: skip
             quotes.append(priced)
         del results, result  # let this pass's arrays go before the next pass fills its own
@@ -800,6 +945,7 @@ def quote(
     max_years: int | None = None,
     labels: Sequence[str] = (),
     sample_means: bool = False,
+    strata_years: Sequence[int] = (),
 ) -> Quote:
     """Quote a lab: premium with its build-up, options, experience and decision.
 
@@ -839,6 +985,10 @@ def quote(
         premium by their own amount, so quotes of one lab at different rating factors are no
         longer exactly monotone in the factor; ``uw.sensitivity`` asks for this. Recorded in the
         provenance.
+    strata_years
+        With ``n_years``, the years of each stratum of a premium from stratified years (tables
+        2026.5 on; ``Provenance.strata_years``, which replay passes); without them, quotes with
+        ``n_years`` given price on their own run.
 
     Raises
     ------
@@ -901,11 +1051,20 @@ def quote(
     # runs of at least the pilot's years: below (a service's latency cap, a few years given),
     # the exact means' fixed cost (about 12 ms) is more than the simulation's.
     planned_years = n_years or min(precision.max_years, max_years or precision.max_years)
+    estimated = not sample_means and planned_years >= precision.pilot_years
+    strata = (
+        rare_strata(profile, precision.stratify_below)
+        if precision.stratify_below is not None and estimated and (n_years is None or strata_years)
+        else ()
+    )
+    if strata_years and not strata:
+        raise UnderwritingError(
+            "strata_years were given, but these tables and this lab price on one sample of "
+            "years (no [precision] stratify_below, or no rare scenario)"
+        )
     means = (
         control_means(profile, terms)
-        if precision.control_variates
-        and not sample_means
-        and planned_years >= precision.pilot_years
+        if precision.control_variates and estimated and not strata
         else None
     )
     run: dict[str, Any] = {
@@ -914,7 +1073,20 @@ def quote(
         "max_occurrence": [True] + [False] * len(variants),
         "controls": means is not None,
     }
-    if means is not None:
+    stratified = None
+    recorded_target: float | None
+    if strata:
+        # The premium (and the options') from strata of years; the quote's own run, of the
+        # pilot's years, shows the distribution and prices the worksheet's variants.
+        cap = precision.max_years if max_years is None else min(max_years, precision.max_years)
+        recorded_target = target if n_years is None else target_relative_error
+        n_years = n_years or min(precision.pilot_years, cap)
+        results = simulate_many(profile, [terms, *variants.values()], n_years=n_years, **run)
+        stratified = _stratified_years(
+            profile, [terms, *options], strata, chosen_seed, tables, target, cap,
+            strata_years or None,
+        )  # fmt: skip
+    elif means is not None:
         # Tables with control variates choose the years on the quote's own run, in stages: the
         # pilot's years, then as many as the error so far asks for (re-checked once more). The
         # worksheet's variants stop after the pilot's years (given years too, so that a replay
@@ -925,7 +1097,7 @@ def quote(
             cap = precision.max_years if max_years is None else min(max_years, precision.max_years)
             staged = _StagedPrecision(tables, target, cap, means)
             needed: YearsNeeded = staged
-            recorded_target: float | None = target
+            recorded_target = target
         else:
             cap = n_years
             needed = functools.partial(_given_years, n_years)
@@ -960,7 +1132,12 @@ def quote(
                 main.annual_loss, main.controls, means, settings, weights=main_years.weights
             )
     premium = price(
-        main, settings, batches=precision.batches, controls=controls, book_years=main_years
+        main,
+        settings,
+        batches=precision.batches,
+        controls=controls,
+        book_years=main_years,
+        estimate=None if stratified is None else stratified.estimate(settings),
     )
     implausible = _plausibility_warnings(submission, tables)
     decision = decide(_facts(submission, main, premium, experience, implausible), tables.rules)
@@ -979,6 +1156,7 @@ def quote(
         implausible,
         tables,
         chosen_seed,
+        stratified,
     )
     provenance = Provenance(
         seed=str(chosen_seed),
@@ -990,6 +1168,7 @@ def quote(
         target_relative_error=recorded_target,
         created_at=created,
         sample_means=sample_means and means is None and precision.control_variates,
+        strata_years=() if stratified is None else stratified.years,
     )
     return Quote(
         submission=submission,
@@ -1010,6 +1189,7 @@ def quote(
         ),
         result=main,
         controls=controls,
+        stratified=stratified,
     )
 
 
@@ -1069,4 +1249,5 @@ def replay(
         created_at=provenance.created_at,
         labels=request.option_labels,
         sample_means=provenance.sample_means,
+        strata_years=provenance.strata_years,
     )

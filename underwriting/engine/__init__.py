@@ -14,7 +14,7 @@ means of the per-year occurrence controls that control variates on the premium n
 """
 
 from underwriting.engine._compiled import warm_up
-from underwriting.engine._control import control_means
+from underwriting.engine._control import control_means, stratum_control_means
 from underwriting.engine._engine import (
     BlockResult,
     CompiledEngine,
@@ -44,10 +44,12 @@ from underwriting.engine._simulation import (
     stream_keys,
     tail_warnings,
 )
+from underwriting.engine._strata import NO_RARE_EVENT, Stratum, rare_strata, stratum_seed
 
 __all__ = [
     "DEFAULT_BLOCK_YEARS",
     "DEFAULT_BUCKETS",
+    "NO_RARE_EVENT",
     "REDUCTION_FAN_IN",
     "Backend",
     "BlockEvents",
@@ -56,6 +58,7 @@ __all__ = [
     "Engine",
     "EngineChoice",
     "NumpyEngine",
+    "Stratum",
     "StreamKey",
     "YearsNeeded",
     "bounded_block_size",
@@ -67,12 +70,15 @@ __all__ = [
     "exact",
     "expected_events_per_year",
     "new_seed",
+    "rare_strata",
     "reduce_blocks",
     "run_blocks",
     "simulate",
     "simulate_block_events",
     "simulate_many",
     "simulate_many_until",
+    "stratum_control_means",
+    "stratum_seed",
     "stream_key",
     "stream_keys",
     "tail_warnings",

@@ -388,6 +388,16 @@ def control_means(profile: RiskProfile, terms: PolicyTerms) -> tuple[float, ...]
     >>> round(square / (second + mean**2), 12)  # Poisson: Var(c1) = E[c2]
     1.0
     """
+    return stratum_control_means(profile, terms, [profile])[0]
+
+
+def stratum_control_means(
+    profile: RiskProfile, terms: PolicyTerms, counted: Sequence[RiskProfile]
+) -> list[tuple[float, ...]]:
+    """:func:`control_means` for each profile of ``counted``: ``profile`` with other count
+    distributions (the strata of ``underwriting.engine.rare_strata``, whose scenarios differ
+    from ``profile``'s in their frequencies only). The impacts' moments, which do not depend on
+    the counts, are integrated once."""
     records = term_records([terms])[0][0]
     moments: dict[str, tuple[float, float]] = {}
     impacts_of: dict[str, list[_Impact]] = {}
@@ -416,7 +426,8 @@ def control_means(profile: RiskProfile, terms: PolicyTerms) -> tuple[float, ...]
         scenario_moments(scenario)
     cross = _cross_moments(impacts_of)
 
-    total_first = total_second = total_square = variance = 0.0
+    # Each scenario's event moments E[V], E[v**2] summed, E[V**2] (its cascades included).
+    events: list[tuple[str, float, float, float]] = []
     for scenario in profile.scenarios:
         first, second = scenario_moments(scenario)
         own_first = first
@@ -432,11 +443,19 @@ def control_means(profile: RiskProfile, terms: PolicyTerms) -> tuple[float, ...]
                 square += 2 * pi * own_first * child_first + pi * child_square
                 square += 2 * pi * child_first * children_first  # independent cascades
                 children_first += pi * child_first
-        count, factorial = _count_moments(scenario)
-        total_first += count * first
-        total_second += count * second
-        total_square += count * square
-        variance += count * square + (factorial - count**2) * first**2
-    if _shares_draws(profile):
-        return total_first, total_second, total_square
-    return total_first, total_second, total_square, variance + total_first**2
+        events.append((scenario.id, first, second, square))
+    shared = _shares_draws(profile)
+    means: list[tuple[float, ...]] = []
+    for other in counted:
+        total_first = total_second = total_square = variance = 0.0
+        for scenario_id, first, second, square in events:
+            count, factorial = _count_moments(other.scenario(scenario_id))
+            total_first += count * first
+            total_second += count * second
+            total_square += count * square
+            variance += count * square + (factorial - count**2) * first**2
+        if shared:
+            means.append((total_first, total_second, total_square))
+        else:
+            means.append((total_first, total_second, total_square, variance + total_first**2))
+    return means

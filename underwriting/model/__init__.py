@@ -7,6 +7,7 @@ its domain and parsing (``_seed``). Imports nothing of the package but
 """
 
 from underwriting.model._distributions import (
+    AtLeastOne,
     Fixed,
     Frequency,
     Gamma,
@@ -45,6 +46,7 @@ __all__ = [
     "SECTION_INDEX",
     "SEED_BITS",
     "SEED_RANGE",
+    "AtLeastOne",
     "ChemicalInventory",
     "Claim",
     "ClaimsHistory",

@@ -201,7 +201,43 @@ class Fixed(_Frequency):
         return self
 
 
-Frequency = Annotated[Poisson | NegativeBinomial | Fixed, Field(discriminator="family")]
+class AtLeastOne(_Frequency):
+    """The count of ``base`` in a year known to have at least one event: ``P(N > k | N >= 1)``
+    is ``P(N > k) / P(N > 0)`` (``base``'s own table, so the same draws for the same uniforms
+    above the first step). The stratum of a stratified quote in which a rare scenario occurs
+    (``underwriting.engine.rare_strata``)."""
+
+    family: Literal["at_least_one"] = "at_least_one"
+    base: Poisson | NegativeBinomial = Field(discriminator="family")
+
+    @property
+    def mean(self) -> float:
+        return float(self.survival_table.sum())
+
+    @property
+    def variance(self) -> float:
+        table = self.survival_table
+        return float(np.dot(2.0 * np.arange(table.size), table)) + self.mean - self.mean**2
+
+    def _survival(self, k: IntArray) -> FloatArray:
+        return np.asarray(self.base._survival(k) / self.base.survival_table[0], dtype=np.float64)
+
+    @cached_property
+    def survival_table(self) -> FloatArray:
+        table = self.base.survival_table
+        if table.size == 0:
+            raise ValueError("a count with no events cannot be conditioned on at least one")
+        conditioned = table / table[0]
+        conditioned[0] = 1.0
+        return np.ascontiguousarray(conditioned)
+
+    def with_rate(self, rate: float) -> Self:
+        raise ValueError("a count conditioned on at least one event has no rate to change")
+
+
+Frequency = Annotated[
+    Poisson | NegativeBinomial | Fixed | AtLeastOne, Field(discriminator="family")
+]
 
 
 # --------------------------------------------------------------------------- severities

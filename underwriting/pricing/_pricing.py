@@ -60,6 +60,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -390,6 +391,113 @@ class BookYears:
         return float(np.std(difference, ddof=1) / math.sqrt(batches))
 
 
+class PremiumEstimate(NamedTuple):
+    """A premium estimated apart from the run whose distribution a quote shows (stratified
+    years, :class:`StratifiedYears`), for :func:`price`."""
+
+    technical: float
+    expected_loss: float
+    risk_load: float
+    standard_error: float
+    variance_reduction: float
+
+
+@dataclass(frozen=True, slots=True)
+class StratumYears:
+    """One stratum's years (``underwriting.engine.rare_strata``): its exact ``probability``,
+    each set of terms' :class:`BookYears` on its years, and the control variates fitted on the
+    first set (``None``: the sample means)."""
+
+    probability: float
+    years: tuple[BookYears, ...]
+    controls: ControlVariates | None
+
+    def means(self, index: int) -> tuple[float, float]:
+        """The stratum's estimates of ``E[x]`` and ``E[w x]`` for term set ``index``."""
+        years = self.years[index]
+        shift = _NO_SHIFT if self.controls is None else self.controls.shift()
+        return (
+            float(years.loss.mean()) - shift[0],
+            float(years.weighted.mean()) - shift[0] - shift[1],
+        )
+
+    def error(self, settings: PremiumSettings, index: int) -> float:
+        """The standard error of the stratum's mean premium part for term set ``index``."""
+        if self.controls is not None:
+            return self.years[index].standard_errors(settings, self.controls)[0]
+        part = self.years[index].contributions(settings)
+        return float(part.std(ddof=1) / math.sqrt(part.size)) if part.size > 1 else math.inf
+
+
+@dataclass(frozen=True, slots=True)
+class StratifiedYears:
+    """A premium from strata of years (docs/pricing.md, "Stratified years"): each stratum's
+    means (with its control variates) weighted by its exact probability. Every set of terms is
+    priced on the same years of every stratum with the same shifts, so the premium is monotone
+    in every deductible and limit, as on one sample."""
+
+    strata: tuple[StratumYears, ...]
+
+    @property
+    def years(self) -> tuple[int, ...]:
+        """Each stratum's simulated years."""
+        return tuple(s.years[0].loss.size for s in self.strata)
+
+    def technical(self, settings: PremiumSettings, index: int = 0) -> tuple[float, float, float]:
+        """``(technical premium, expected loss, risk load)`` of term set ``index``."""
+        expected = co_tvar = 0.0
+        for stratum in self.strata:
+            loss, weighted = stratum.means(index)
+            expected += stratum.probability * loss
+            co_tvar += stratum.probability * weighted
+        load = settings.cost_of_capital_rate * max(co_tvar - expected, 0.0)
+        lae = settings.lae_ratio * expected
+        fixed = settings.fixed_expense_per_policy
+        return (expected + lae + load + fixed) / settings.premium_divisor, expected, load
+
+    def standard_error(self, settings: PremiumSettings, index: int = 0) -> float:
+        """``sqrt(sum_h P(h)**2 se_h**2)``: the strata are drawn independently."""
+        return math.sqrt(sum((s.probability * s.error(settings, index)) ** 2 for s in self.strata))
+
+    def variance_reduction(self, settings: PremiumSettings, index: int = 0) -> float:
+        """How many times fewer years this estimate needed than a plain sample's mean: the
+        variance of one plain year's premium part (from the strata's means and spreads) over
+        the total years times this estimate's variance."""
+        pairs = [(s, s.years[index].contributions(settings)) for s in self.strata]
+        centre = sum(s.probability * float(p.mean()) for s, p in pairs)
+        plain = sum(
+            s.probability * (float(p.var(ddof=1)) + (float(p.mean()) - centre) ** 2)
+            for s, p in pairs
+        )
+        error = self.standard_error(settings, index)
+        if not error > 0 or not math.isfinite(error):
+            return 1.0
+        return plain / sum(self.years) / error**2
+
+    def paired_standard_error(self, settings: PremiumSettings, index: int, other: int = 0) -> float:
+        """The standard error of term set ``index``'s technical premium less ``other``'s, on the
+        same years of every stratum (the control variates shift both alike)."""
+        total = 0.0
+        for stratum in self.strata:
+            difference = stratum.years[index].contributions(settings) - stratum.years[
+                other
+            ].contributions(settings)
+            if difference.size < 2:
+                return math.inf
+            total += stratum.probability**2 * float(difference.var(ddof=1)) / difference.size
+        return math.sqrt(total)
+
+    def estimate(self, settings: PremiumSettings, index: int = 0) -> PremiumEstimate:
+        technical, expected, load = self.technical(settings, index)
+        return PremiumEstimate(
+            technical,
+            expected,
+            load,
+            self.standard_error(settings, index),
+            self.variance_reduction(settings, index),
+        )
+
+
 def technical_premium_and_error(
     annual_loss: FloatArray,
     settings: PremiumSettings,
@@ -592,6 +700,7 @@ def price(
     batches: int,
     controls: ControlVariates | None = None,
     book_years: BookYears | None = None,
+    estimate: PremiumEstimate | None = None,
 ) -> Premium:
     """Price a simulated policy: the premium, its build-up and its split by section and scenario.
 
@@ -608,9 +717,15 @@ def price(
         the expected loss and the risk load are estimated with them.
     book_years
         ``BookYears.of(result.annual_loss, settings)`` where the caller has it (with controls).
+    estimate
+        The premium estimated on other years than ``result``'s (:class:`StratifiedYears`):
+        ``result`` then only splits it by section and scenario, with book weights.
     """
     fixed = settings.fixed_expense_per_policy
-    if controls is None:
+    if estimate is not None:
+        book_years = book_years or BookYears.of(result.annual_loss, settings)
+        technical, expected, risk_load = estimate[:3]
+    elif controls is None:
         book_years = None
         risk_load, expected = _risk_measure(result.sorted_annual_loss, settings)
         technical = (expected + settings.lae_ratio * expected + risk_load + fixed) / (
@@ -656,7 +771,9 @@ def price(
             for i, name in enumerate(names)
         }
     reduction = 1.0
-    if book_years is None:
+    if estimate is not None:
+        error, reduction = estimate.standard_error, estimate.variance_reduction
+    elif book_years is None:
         error = premium_standard_error(result.annual_loss, settings, batches)
     else:
         assert controls is not None

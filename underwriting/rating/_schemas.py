@@ -487,6 +487,12 @@ class PrecisionSettings(TableModel):
     control_variates: bool = False
     """Estimate the expected loss and the risk load with control variates whose means are known
     exactly (2026.4 on; ``underwriting.pricing.ControlVariates``); false: the sample means."""
+    stratify_below: float | None = Field(default=None, gt=0, lt=1)
+    """Scenarios whose chance of an event in a year is below this are drawn in strata of their
+    own, and a quote's premium is estimated on those strata (2026.5 on;
+    ``underwriting.engine.rare_strata``); ``None``: on the quote's own run."""
+    stratum_pilot_years: int = Field(default=2_000, ge=100, le=1_000_000)
+    """Years of each stratum's pilot, before the years are allocated among the strata."""
 
     @model_validator(mode="after")
     def _pilot_within_cap(self) -> Self:

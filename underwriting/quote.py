@@ -20,6 +20,7 @@ import datetime as dt
 import functools
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from importlib import metadata
@@ -60,7 +61,6 @@ from underwriting.rating import (
     Decision,
     ExperienceRating,
     Fact,
-    PremiumSettings,
     RatingTables,
     RiskProfile,
     decide,
@@ -660,19 +660,21 @@ def _stratified_years(
 ) -> StratifiedYears:
     """Every set of terms on the years of every stratum (docs/pricing.md, "Stratified years").
 
-    The stratum of years with no rare event is priced with the control variates where the
-    tables use them, fitted on its own years, and then simulates at least the pilot's years
-    (the years at which their standard error was checked against the spread over seeds, as
-    for a quote on one sample); each rare scenario's stratum with its sample means. The years
-    are ``given`` (a replay), or allocated from a pilot of each stratum on the first set of
-    terms, drawn apart from the years priced (so that a stratum's years do not depend on the
-    years it is priced on, which would bias its mean): Neyman's allocation, each stratum's
-    years in proportion to its probability times its error per year, as many as meet
-    ``target``, within ``cap``, and at least each stratum's least."""
+    The stratum of no rare event is priced with the control variates where the tables use
+    them, fitted on its own years, on at least the pilot's years (at which their standard
+    error was checked against the spread over seeds), and each rare scenario's stratum with
+    its sample means. The years are ``given`` (a replay), or found in three steps: a pilot of
+    each stratum on the first set of terms, from seeds of its own, gives each stratum's error
+    per year and so its share of the target's variance (Neyman's allocation: each stratum's
+    years in proportion to its probability times its error per year); the stratum of no rare
+    event runs in stages until it meets its share, as a quote on one sample does; the rare
+    strata share what variance it leaves, by the same allocation, each at least the pilot's
+    years. A rare stratum's years then depend on the pilots and on the other stratum's years,
+    never on its own years, which would bias its mean. All within ``cap`` years in all."""
     settings = tables.pricing.premium
     precision = tables.pricing.precision
     means = (
-        stratum_control_means(profile, term_sets[0], [strata[0].profile])[0]
+        stratum_control_means(profile, term_sets[0], [s.profile for s in strata])
         if precision.control_variates
         else None
     )
@@ -681,25 +683,40 @@ def _stratified_years(
     if means is not None:
         least[0] = max(least[0], min(precision.pilot_years, cap))
 
-    def run(h: int, years: int, sets: Sequence[PolicyTerms], label: str) -> StratumYears:
-        stratum = strata[h]
-        controlled = means is not None and h == 0
-        results = simulate_many(
-            stratum.profile,
-            sets,
-            n_years=years,
-            seed=stratum_seed(seed, label),
-            detail="annual",
-            controls=controlled,
-        )
-        books = tuple(BookYears.of(r.annual_loss, settings) for r in results)
+    def priced(
+        h: int,
+        results: Sequence[SimulationResult],
+        fitted: tuple[BookYears, ControlVariates] | None = None,
+    ) -> StratumYears:
         first = results[0]
+        if fitted is not None and fitted[0].loss.size == first.n_years:
+            books = (fitted[0], *(BookYears.of(r.annual_loss, settings) for r in results[1:]))
+            return StratumYears(strata[h].label, strata[h].probability, books, fitted[1])
+        books = tuple(BookYears.of(r.annual_loss, settings) for r in results)
         fit = None
-        if controlled and means is not None and first.controls is not None:
+        if means is not None and first.controls is not None:
             fit = ControlVariates.fit(
-                first.annual_loss, first.controls, means, settings, weights=books[0].weights
+                first.annual_loss,
+                first.controls,
+                means[h] if h == 0 else means[h][:1],
+                settings,
+                weights=books[0].weights,
             )
-        return StratumYears(stratum.probability, books, fit)
+        return StratumYears(strata[h].label, strata[h].probability, books, fit)
+
+    def run(h: int, years: int, sets: Sequence[PolicyTerms], label: str) -> StratumYears:
+        controlled = means is not None
+        return priced(
+            h,
+            simulate_many(
+                strata[h].profile,
+                sets,
+                n_years=years,
+                seed=stratum_seed(seed, label),
+                detail="annual",
+                controls=controlled,
+            ),
+        )
 
     if given is not None:
         if len(given) != len(strata):
@@ -707,42 +724,101 @@ def _stratified_years(
                 f"strata_years has {len(given)} entries, but the lab has {len(strata)} strata "
                 f"({', '.join(s.label for s in strata)})"
             )
-        years = list(given)
-    else:
-        pilot = StratifiedYears(
+        return StratifiedYears(
             tuple(
-                run(h, pilot_years, term_sets[:1], f"pilot\x00{s.label}")
-                for h, s in enumerate(strata)
+                run(h, n, term_sets, s.label)
+                for h, (s, n) in enumerate(zip(strata, given, strict=True))
             )
         )
-        years = _allocated_years(pilot, settings, target, cap, least)
-    return StratifiedYears(
-        tuple(
-            run(h, n, term_sets, s.label)
-            for h, (s, n) in enumerate(zip(strata, years, strict=True))
+    # Pilots of the strata that do not run in stages, from seeds of their own.
+    staged = means is not None
+    pilots = [
+        run(h, pilot_years, term_sets[:1], f"pilot\x00{s.label}")
+        for h, s in enumerate(strata)
+        if h or not staged
+    ]
+
+    def spread(stratum: StratumYears) -> float:
+        """Its probability times its error per year."""
+        return (
+            stratum.probability * stratum.error(settings, 0) * math.sqrt(stratum.years[0].loss.size)
         )
+
+    def allocated(known: Sequence[StratumYears]) -> list[int]:
+        """The allocation by the strata ``known`` (each stratum, in order)."""
+        technical = StratifiedYears(tuple(known)).technical(settings)[0]
+        spreads = [spread(s) for s in known]
+        if not (technical > 0 and all(math.isfinite(x) for x in spreads) and sum(spreads) > 0):
+            return list(least)
+        return _allocated_years(spreads, (target * technical) ** 2, cap, least)
+
+    if not staged:
+        years = allocated(pilots)
+        return StratifiedYears(
+            tuple(
+                run(h, n, term_sets, s.label)
+                for h, (s, n) in enumerate(zip(strata, years, strict=True))
+            )
+        )
+    # The stratum of no rare event in stages (as a quote on one sample): its years so far
+    # (its own error; a pilot's would be too rough) and the rare strata's pilots give the
+    # allocation, and so its years. The rare strata's years come after it, from the pilots and
+    # its final error.
+    assert means is not None
+    quiet = strata[0]
+    checked: list[tuple[BookYears, ControlVariates]] = []  # the last stage's, reused if last
+
+    def needed(
+        annual_loss: npt.NDArray[np.float64], controls: npt.NDArray[np.float64] | None
+    ) -> int:
+        assert controls is not None  # the run keeps them
+        books = BookYears.of(annual_loss, settings)
+        fit = ControlVariates.fit(annual_loss, controls, means[0], settings, weights=books.weights)
+        checked[:] = [(books, fit)]
+        so_far = StratumYears(quiet.label, quiet.probability, (books,), fit)
+        return allocated([so_far, *pilots])[0]
+
+    first = priced(
+        0,
+        simulate_many_until(
+            quiet.profile,
+            term_sets,
+            first_years=least[0],
+            max_years=max(cap - sum(least[1:]), least[0]),
+            needed=needed,
+            seed=stratum_seed(seed, quiet.label),
+            year_loss_tables=False,
+            max_occurrence=False,
+            controls=True,
+        ),
+        checked[0] if checked else None,
+    )
+    used = (quiet.probability * first.error(settings, 0)) ** 2
+    technical = StratifiedYears((first, *pilots)).technical(settings)[0]
+    rest = (
+        _allocated_years(
+            [spread(s) for s in pilots],
+            (target * technical) ** 2 - used,
+            cap - first.years[0].loss.size,
+            least[1:],
+        )
+        if technical > 0
+        else least[1:]
+    )
+    return StratifiedYears(
+        (first, *(run(h, n, term_sets, strata[h].label) for h, n in enumerate(rest, start=1)))
     )
 
 
 def _allocated_years(
-    pilot: StratifiedYears,
-    settings: PremiumSettings,
-    target: float,
-    cap: int,
-    least: Sequence[int],
+    spreads: Sequence[float], budget: float, cap: int, least: Sequence[int]
 ) -> list[int]:
-    """Neyman's allocation, by ``pilot``'s errors, of the fewest years whose premium meets
-    ``target``, each stratum at least its ``least`` (a stratum held at its least takes its own
-    share of the variance; the others share the rest), all within ``cap``."""
-    technical = pilot.technical(settings)[0]
-    spreads = [
-        s.probability * s.error(settings, 0) * math.sqrt(n)
-        for s, n in zip(pilot.strata, pilot.years, strict=True)
-    ]
-    if not (technical > 0 and all(math.isfinite(x) for x in spreads)):
-        return list(least)
-    budget = (target * technical) ** 2
+    """Neyman's allocation of the fewest years whose variance, by strata of ``spreads``
+    (probability times error per year), is at most ``budget``: each stratum's years in
+    proportion to its spread, at least its ``least`` (a stratum held there takes its own share
+    of the variance; the others share the rest), all within ``cap``."""
     held: set[int] = set()
+    wanted: dict[int, float] = {}
     while True:
         free = [h for h in range(len(spreads)) if h not in held]
         remaining = budget - sum(spreads[h] ** 2 / least[h] for h in held)
@@ -986,9 +1062,10 @@ def quote(
         longer exactly monotone in the factor; ``uw.sensitivity`` asks for this. Recorded in the
         provenance.
     strata_years
-        With ``n_years``, the years of each stratum of a premium from stratified years (tables
-        2026.5 on; ``Provenance.strata_years``, which replay passes); without them, quotes with
-        ``n_years`` given price on their own run.
+        The years of each stratum of a premium from stratified years (tables 2026.5 on;
+        ``Provenance.strata_years``, which replay passes); chosen by precision when empty. With
+        such tables, ``n_years`` is the years of the quote's own run, which shows the
+        distribution (the tables' pilot's years when ``None``).
 
     Raises
     ------
@@ -1054,7 +1131,7 @@ def quote(
     estimated = not sample_means and planned_years >= precision.pilot_years
     strata = (
         rare_strata(profile, precision.stratify_below)
-        if precision.stratify_below is not None and estimated and (n_years is None or strata_years)
+        if precision.stratify_below is not None and estimated
         else ()
     )
     if strata_years and not strata:
@@ -1079,7 +1156,7 @@ def quote(
         # The premium (and the options') from strata of years; the quote's own run, of the
         # pilot's years, shows the distribution and prices the worksheet's variants.
         cap = precision.max_years if max_years is None else min(max_years, precision.max_years)
-        recorded_target = target if n_years is None else target_relative_error
+        recorded_target = target_relative_error if strata_years else target
         n_years = n_years or min(precision.pilot_years, cap)
         results = simulate_many(profile, [terms, *variants.values()], n_years=n_years, **run)
         stratified = _stratified_years(
@@ -1185,7 +1262,12 @@ def quote(
             *_draft_warnings(tables),
             *experience.warnings,
             *implausible,
-            *_precision_warnings(premium, recorded_target, n_years, precision.max_years),
+            *_precision_warnings(
+                premium,
+                recorded_target,
+                n_years if stratified is None else sum(stratified.years),
+                precision.max_years,
+            ),
         ),
         result=main,
         controls=controls,

@@ -5,6 +5,7 @@ options, and an estimate that agrees with the plain sample's."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 
 import numpy as np
@@ -108,7 +109,9 @@ def test_a_stratified_quote_replays_and_prices_its_options_monotonely(
         update={
             "sections": {
                 **example.terms.sections,
-                uw.Section.PROPERTY: property_terms.model_copy(update={"deductible_minimum": 100_000}),
+                uw.Section.PROPERTY: property_terms.model_copy(
+                    update={"deductible_minimum": 100_000}
+                ),
             }
         }
     )
@@ -144,3 +147,41 @@ def test_strata_years_need_stratified_tables() -> None:
     with pytest.raises(uw.UnderwritingError, match="strata_years"):
         uw.quote(example.submission, example.terms, tables=uw.load_rating_tables("2026.4"),
                  n_years=50_000, strata_years=(2_000, 2_000))  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["physics_low_hazard", "chemistry_high_hazard", "bsl3_biobank"])
+def test_a_stratified_quote_meets_its_target(name: str, tables: uw.RatingTables) -> None:
+    """At the default seed, the allocation reaches the tables' target (to the tenth that the
+    pilots' spreads leave), and every stratum simulates at least its pilot's years."""
+    example = _request(name)
+    q = uw.quote(example.submission, example.terms, tables=tables)
+    precision = tables.pricing.precision
+    assert q.stratified is not None
+    assert q.premium.relative_error <= 1.1 * precision.target_relative_error
+    assert q.provenance.strata_years[0] >= precision.pilot_years
+    assert min(q.provenance.strata_years) >= precision.stratum_pilot_years
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["chemistry_high_hazard", "bsl3_biobank"])
+def test_the_stratified_error_matches_the_spread_over_seeds(
+    name: str, tables: uw.RatingTables
+) -> None:
+    """Over 60 seeds the stratified premiums' spread agrees with their mean reported error
+    (as for 2026.4's control variates), and their mean with a 2026.4 quote of 2,000,000
+    years within 4 standard errors of the difference."""
+    example = _request(name)
+    premiums, errors = [], []
+    for seed in range(60):
+        q = uw.quote(example.submission, example.terms, tables=tables, seed=5_000 + seed)
+        premiums.append(q.premium.technical)
+        errors.append(q.premium.standard_error)
+    spread, reported = float(np.std(premiums, ddof=1)), float(np.mean(errors))
+    assert 0.75 < spread / reported < 1.33, (spread, reported)
+    long = uw.quote(
+        example.submission, example.terms, tables=uw.load_rating_tables("2026.4"), seed=1,
+        n_years=2_000_000,
+    )  # fmt: skip
+    mean = float(np.mean(premiums))
+    error = math.hypot(spread / math.sqrt(len(premiums)), long.premium.standard_error)
+    assert abs(mean - long.premium.technical) < 4 * error, (mean, long.premium.technical, error)

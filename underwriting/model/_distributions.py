@@ -235,9 +235,10 @@ class AtLeastOne(_Frequency):
         raise ValueError("a count conditioned on at least one event has no rate to change")
 
 
-Frequency = Annotated[
-    Poisson | NegativeBinomial | Fixed | AtLeastOne, Field(discriminator="family")
-]
+Frequency = Annotated[Poisson | NegativeBinomial | Fixed, Field(discriminator="family")]
+"""The counts a profile is written with. :class:`AtLeastOne` is not among them: the engine
+makes it for a stratum (``underwriting.engine.rare_strata``), and no request or table names
+it."""
 
 
 # --------------------------------------------------------------------------- severities

@@ -404,10 +404,11 @@ class PremiumEstimate(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class StratumYears:
-    """One stratum's years (``underwriting.engine.rare_strata``): its exact ``probability``,
-    each set of terms' :class:`BookYears` on its years, and the control variates fitted on the
-    first set (``None``: the sample means)."""
+    """One stratum's years (``underwriting.engine.rare_strata``): its ``label``, its exact
+    ``probability``, each set of terms' :class:`BookYears` on its years, and the control
+    variates fitted on the first set (``None``: the sample means)."""
 
+    label: str
     probability: float
     years: tuple[BookYears, ...]
     controls: ControlVariates | None

@@ -79,6 +79,13 @@ RELEASED = {
         "pricing.toml": "fbf2fb26895fcba242e1049a0c87f0520e1693e6f0a6c78e20f0189dc1b6363a",
         "rules.toml": "b3ef20e6ca7f88eb3bba22d2b57668df74ba7d182c8ff2910ffc7f7d471c5a61",
     },
+    "2026.5": {
+        "scenarios.toml": "347024c1c53f979faa100537ddd8de4e5dc182d39cec9b577ca435f730ffe114",
+        "base_frequencies.csv": "b8aea71a4bc70ef436b8873c9244938be357bc5713f93b0258b8168d7e03769d",
+        "relativities.csv": "eb6fcac7372c86472bf5a952a8c21416f18abf3b8cd3f42f5fe1c84dc8ae78c0",
+        "pricing.toml": "24d2bfcb4dc4e44b6c29a1bccc679b29d201a3eabbdd3c07dab06533c69f19bb",
+        "rules.toml": "b3ef20e6ca7f88eb3bba22d2b57668df74ba7d182c8ff2910ffc7f7d471c5a61",
+    },
 }
 
 

@@ -252,10 +252,10 @@ class ControlVariates:
         control-variate expected loss (for paired errors year by year)."""
         return np.asarray(annual_loss - self.coefficients[0] @ self.deviations)
 
-    def shift(self, years: slice = slice(None)) -> tuple[float, float]:
-        """What the sample means of the expected loss and of ``E[(w - 1) x]`` over ``years``
-        lose: ``beta . (mean(controls) - exact means)``."""
-        excess = self.deviations[:, years].mean(axis=1)
+    def shift(self) -> tuple[float, float]:
+        """What the sample means of the expected loss and of ``E[(w - 1) x]`` lose:
+        ``beta . (mean(controls) - exact means)``."""
+        excess = self.deviations.mean(axis=1)
         return float(self.coefficients[0] @ excess), float(self.coefficients[1] @ excess)
 
 
@@ -520,18 +520,13 @@ def technical_premium_and_error(
     return technical, float(np.std(values, ddof=1) / math.sqrt(batches))
 
 
-def _risk_measure(
-    sorted_losses: FloatArray,
-    settings: PremiumSettings,
-    shift: tuple[float, float] = _NO_SHIFT,
-) -> tuple[float, float]:
-    """``(risk load, expected loss)`` of annual losses sorted ascending; ``shift`` is what the
-    control variates take from the sample means of the expected loss and of ``E[(w - 1) x]``
-    (``ControlVariates.shift``; book weights only for the second)."""
-    expected = float(sorted_losses.mean()) - shift[0]
+def _risk_measure(sorted_losses: FloatArray, settings: PremiumSettings) -> tuple[float, float]:
+    """``(risk load, expected loss)`` of annual losses sorted ascending, by the sample means
+    (the control variates' estimate is ``BookYears.technical``)."""
+    expected = float(sorted_losses.mean())
     if settings.risk_load_method == "book_tvar_euler":
         weights = book_weights(sorted_losses, settings)
-        co_tvar = float(np.mean(sorted_losses * weights)) - shift[0] - shift[1]
+        co_tvar = float(np.mean(sorted_losses * weights))
         return settings.cost_of_capital_rate * max(co_tvar - expected, 0.0), expected
     if settings.risk_load_method == "wang":
         weights = _wang_weights(sorted_losses.size, settings.wang_lambda)
@@ -542,14 +537,10 @@ def _risk_measure(
     return settings.cost_of_capital_rate * settings.capital_share * capital, expected
 
 
-def technical_premium(
-    annual_loss: FloatArray,
-    settings: PremiumSettings,
-    shift: tuple[float, float] = _NO_SHIFT,
-) -> float:
-    """The technical premium of a sample of annual losses (no minimum, no rounding), less the
-    control variates' ``shift`` (``ControlVariates.shift``) where given."""
-    risk_load, expected = _risk_measure(np.sort(annual_loss), settings, shift)
+def technical_premium(annual_loss: FloatArray, settings: PremiumSettings) -> float:
+    """The technical premium of a sample of annual losses by its sample means (no minimum, no
+    rounding)."""
+    risk_load, expected = _risk_measure(np.sort(annual_loss), settings)
     lae = settings.lae_ratio * expected
     return (
         expected + lae + risk_load + settings.fixed_expense_per_policy
@@ -592,18 +583,13 @@ def batch_technical_premiums(
 
 
 def premium_standard_error(
-    annual_loss: FloatArray,
-    settings: PremiumSettings,
-    batches: int,
-    controls: ControlVariates | None = None,
+    annual_loss: FloatArray, settings: PremiumSettings, batches: int
 ) -> float:
     """Standard error of the technical premium by batch means over ``batches`` equal batches
-    (each batch with its own control variates' shift where ``controls`` are given)."""
+    (the sample means; ``technical_premium_and_error`` with control variates)."""
     size = annual_loss.size // batches
     if size < 2:
         return math.inf
-    if controls is not None:
-        return technical_premium_and_error(annual_loss, settings, batches, controls)[1]
     values = [
         technical_premium(annual_loss[b * size : (b + 1) * size], settings) for b in range(batches)
     ]
@@ -616,29 +602,20 @@ def paired_standard_error(
     new_loss: FloatArray,
     new_settings: PremiumSettings,
     batches: int,
-    *,
-    sort: bool = True,
 ) -> float:
     """Standard error of ``technical(new) - technical(old)`` over paired years (batch means).
 
     The two samples are the same years (the same seed and number of years): batch ``b`` of each
     is priced with its own settings and the spread of the batch differences is divided by
     ``sqrt(batches)``. Common events cancel, so this is far below either premium's own error.
-    Control variates shift both premiums alike, so they leave the difference alone. ``sort``
-    False prices premiums with book weights as means over the years, unsorted (the summation
-    order of tables 2026.4 on; 2026.1 to 2026.3 sort).
+    Control variates shift both premiums alike, so they leave the difference alone
+    (``BookYears.paired_standard_error`` for premiums with book weights, unsorted).
     """
     if old_loss.size != new_loss.size:
         raise ValueError("paired samples must have the same number of years")
     size = old_loss.size // batches
     if size < 2:
         return math.inf
-    if not sort and old_settings.risk_load_method == new_settings.risk_load_method == (
-        "book_tvar_euler"
-    ):
-        new = BookYears.of(new_loss, new_settings).batch_premiums(new_settings, batches, None)
-        old = BookYears.of(old_loss, old_settings).batch_premiums(old_settings, batches, None)
-        return float(np.std(new - old, ddof=1) / math.sqrt(batches))
     values = [
         technical_premium(new_loss[b * size : (b + 1) * size], new_settings)
         - technical_premium(old_loss[b * size : (b + 1) * size], old_settings)

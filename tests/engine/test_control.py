@@ -17,7 +17,7 @@ from underwriting.engine._numpy import simulate_block_events
 from underwriting.engine._simulation import stream_keys
 from underwriting.model import SECTION_INDEX, SECTIONS, Section
 from underwriting.rating import Cascade, SharedOccurrence, rate_with_experience
-from underwriting.terms import annual_insured, occurrence_terms, term_records
+from underwriting.terms import annual_insured, occurrence_payments, occurrence_terms, term_records
 
 ROOT = Path(__file__).resolve().parents[2]
 DRAWS = 4_000_000
@@ -119,7 +119,7 @@ def test_the_vectorised_terms_give_the_scalar_terms_exactly() -> None:
     for section_terms in cases:
         terms = uw.PolicyTerms(sections={"research_interruption": section_terms})
         record = term_records([terms])[0][0][SECTION_INDEX[Section.RESEARCH_INTERRUPTION]]
-        vectorised = _control.occurrence_paid(losses, days, 300.0, record)
+        vectorised = occurrence_payments(losses, section_terms, days, np.full(losses.shape, 300.0))
         scalar = [occurrence_terms(x, t, 300.0, record) for x, t in zip(losses, days, strict=True)]
         np.testing.assert_array_equal(vectorised, np.array(scalar))
 

@@ -53,7 +53,7 @@ from scipy import special
 
 from underwriting.model import SECTION_INDEX, LogNormalGPD, Section
 from underwriting.rating import RiskProfile, Scenario, SectionImpact
-from underwriting.terms import PolicyTerms, term_records
+from underwriting.terms import PolicyTerms, SectionTerms, occurrence_payments, term_records
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -70,35 +70,6 @@ _SERIES_CUT = 1e-12
 """Mehler's series stops where ``c**k`` falls below this."""
 _MAX_DEGREE = 4_000
 """Most Hermite terms of one pair (reached only for correlations above about 0.993)."""
-
-
-def occurrence_paid(
-    loss: FloatArray, downtime: FloatArray | float, daily_cost: float, terms: Any
-) -> FloatArray:
-    """Steps 1-3 over an array of one section's losses (a ``SECTION_TERMS`` record ``terms``):
-    :func:`underwriting.terms.occurrence_terms` elementwise, the same operations in the same
-    order, so the same values bit for bit. Shape as ``loss`` (currency)."""
-    if terms["time_terms"]:
-        paid_days = np.maximum(
-            np.minimum(downtime, terms["indemnity_days"]) - terms["waiting_days"], 0.0
-        )
-        loss = np.minimum(paid_days * daily_cost, loss)
-    deductible: FloatArray | float
-    if terms["deductible_is_share"]:
-        deductible = np.minimum(
-            np.maximum(terms["deductible_share"] * loss, terms["deductible_minimum"]),
-            terms["deductible_maximum"],
-        )
-    else:
-        deductible = float(terms["deductible"])
-    if terms["franchise"]:
-        amount = np.where(loss > deductible, loss, 0.0)
-    else:
-        amount = np.maximum(loss - deductible, 0.0)
-    amount = np.minimum(amount, terms["limit"])
-    if terms["limit_is_share"]:
-        amount = np.minimum(amount, terms["limit_share"] * loss)
-    return np.asarray(amount, dtype=np.float64)
 
 
 def _loss_kinks(terms: Any) -> list[float]:
@@ -125,16 +96,20 @@ def _loss_kinks(terms: Any) -> list[float]:
 
 
 def _impact_terms(
-    impact: SectionImpact, cap: float, terms: Any
+    impact: SectionImpact, cap: float, terms: Any, section: SectionTerms
 ) -> tuple[Callable[[FloatArray], FloatArray], list[float]]:
-    """``phi`` of an impact as a function of its scaled severity, and that severity's kinks."""
+    """``phi`` of an impact as a function of its scaled severity (steps 1-3 of ``section``,
+    ``underwriting.terms.occurrence_payments``), and that severity's kinks (from ``terms``,
+    the section's record)."""
     kinks = _loss_kinks(terms)
     if impact.basis == "downtime_days":
         daily = float(impact.value or 0.0)
 
         def phi(amount: FloatArray) -> FloatArray:
             days = impact.capped(amount)
-            return occurrence_paid(np.minimum(days * daily, cap), days, daily, terms)
+            return occurrence_payments(
+                np.minimum(days * daily, cap), section, days, np.full(days.shape, daily)
+            )
 
         found = [impact.max_days or math.inf]
         if daily > 0:
@@ -144,7 +119,7 @@ def _impact_terms(
         return phi, found
 
     def phi_loss(amount: FloatArray) -> FloatArray:
-        return occurrence_paid(np.minimum(impact.capped(amount), cap), 0.0, 0.0, terms)
+        return occurrence_payments(np.minimum(impact.capped(amount), cap), section)
 
     if impact.basis == "damage_ratio":
         value = float(impact.value or 0.0)
@@ -179,9 +154,11 @@ def _pieces(edges: Sequence[float]) -> tuple[FloatArray, FloatArray]:
     return np.where(on_upper, 1.0 - e, e), weight * e
 
 
-def _moments(impact: SectionImpact, cap: float, terms: Any, share: float) -> tuple[float, float]:
+def _moments(
+    impact: SectionImpact, cap: float, terms: Any, section: SectionTerms, share: float
+) -> tuple[float, float]:
     """``E[v]`` and ``E[v**2]`` of one impact when hit, ``v = share * phi``."""
-    phi, amounts = _impact_terms(impact, cap, terms)
+    phi, amounts = _impact_terms(impact, cap, terms, section)
     scale = impact.severity_scale
     severity = impact.severity
     positive = np.array([a for a in amounts if 0 < a < math.inf], dtype=np.float64)
@@ -212,9 +189,9 @@ class _Impact:
 
 
 def _covered_impact(
-    impact: SectionImpact, cap: float, terms: Any, share: float, mean: float
+    impact: SectionImpact, cap: float, terms: Any, section: SectionTerms, share: float, mean: float
 ) -> _Impact:
-    phi, amounts = _impact_terms(impact, cap, terms)
+    phi, amounts = _impact_terms(impact, cap, terms, section)
     scale, severity = impact.severity_scale, impact.severity
     positive = np.array([a for a in amounts if 0 < a < math.inf], dtype=np.float64)
     survivals = [float(b) for b in severity.sf(positive / scale)]
@@ -457,10 +434,11 @@ def stratum_control_means(
                 ):
                     continue
                 cap = profile.value_at_risk.get(impact.section, math.inf)
-                m1, m2 = _moments(impact, cap, record, terms.share)
+                section = terms.sections[impact.section]
+                m1, m2 = _moments(impact, cap, record, section, terms.share)
                 first += impact.probability * m1
                 second += impact.probability * m2
-                covered.append(_covered_impact(impact, cap, record, terms.share, m1))
+                covered.append(_covered_impact(impact, cap, record, section, terms.share, m1))
             moments[scenario.id] = (first, second)
             impacts_of[scenario.id] = covered
         return moments[scenario.id]

@@ -237,11 +237,11 @@ def count_threshold(p_any: float) -> int:
     """
     if not _unit(0) <= p_any:
         return -1
-    good, bad = 0, 2**53  # words are below 2**53: the answer lies in [good, bad)
-    while bad - good > 1:
-        middle = (good + bad) // 2
-        if _unit(middle) <= p_any:
-            good = middle
-        else:
-            bad = middle
-    return good
+    # The word whose uniform is nearest, then a step or two to the exact answer (rounding).
+    top = 2**53 - 1
+    word = min(max(int(p_any / TO_UNIT - 0.5), 0), top) if p_any < 1.0 else top
+    while word < top and _unit(word + 1) <= p_any:
+        word += 1
+    while word > 0 and _unit(word) > p_any:
+        word -= 1
+    return word

@@ -129,6 +129,16 @@ class ProvenanceOut(_Out):
     block_size: int
     target_relative_error: float | None
     created_at: dt.datetime
+    sample_means: bool = Field(
+        default=False,
+        description="priced with the sample means where the tables use control variates "
+        "(uw.quote(..., sample_means=True))",
+    )
+    strata_years: dict[str, int] = Field(
+        default_factory=dict,
+        description="each stratum's simulated years by label, for a premium from stratified "
+        "years (tables 2026.5 on; '(none)' is the stratum of no rare event); empty otherwise",
+    )
 
 
 class WarningOut(_Out):

@@ -22,7 +22,7 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +61,7 @@ from underwriting.rating import (
     Decision,
     ExperienceRating,
     Fact,
+    PrecisionSettings,
     RatingTables,
     RiskProfile,
     decide,
@@ -132,9 +133,11 @@ class Provenance:
     sample_means: bool = field(default=False, metadata={"omit_if_default": True})
     """Priced with the sample means although the tables use control variates (``quote(...,
     sample_means=True)``, as ``uw.sensitivity`` does); left out of the dictionary when false."""
-    strata_years: tuple[int, ...] = field(default=(), metadata={"omit_if_default": True})
-    """The years of each stratum of a premium from stratified years (tables 2026.5 on;
-    ``underwriting.engine.rare_strata``), in the strata's order; left out when empty."""
+    strata_years: Mapping[str, int] = field(
+        default_factory=dict, metadata={"omit_if_default": True}
+    )
+    """The years of each stratum, by label, of a premium from stratified years (tables 2026.5
+    on; ``underwriting.engine.rare_strata``); left out when empty."""
 
 
 def provenance_from_dict(data: Mapping[str, Any]) -> Provenance:
@@ -152,7 +155,9 @@ def provenance_from_dict(data: Mapping[str, Any]) -> Provenance:
         if isinstance(created, dt.datetime)
         else dt.datetime.fromisoformat(str(created)),
         sample_means=bool(data.get("sample_means", False)),
-        strata_years=tuple(int(years) for years in data.get("strata_years", ())),
+        strata_years={
+            str(label): int(years) for label, years in (data.get("strata_years") or {}).items()
+        },
     )
 
 
@@ -404,6 +409,11 @@ class Quote:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
 
 
+def _default(f: Any) -> Any:
+    """A dataclass field's default, made by its factory where it has one."""
+    return f.default_factory() if f.default is MISSING else f.default
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json", exclude_none=False)
@@ -413,7 +423,7 @@ def _jsonable(value: Any) -> Any:
             for f in fields(value)
             if f.compare
             and f.name != "result"
-            and not (f.metadata.get("omit_if_default") and getattr(value, f.name) == f.default)
+            and not (f.metadata.get("omit_if_default") and getattr(value, f.name) == _default(f))
         }
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -678,10 +688,8 @@ def _stratified_years(
         if precision.control_variates
         else None
     )
-    pilot_years = max(min(precision.stratum_pilot_years, cap // len(strata)), 2)
-    least = [pilot_years] * len(strata)
-    if means is not None:
-        least[0] = max(least[0], min(precision.pilot_years, cap))
+    pilot_years = precision.stratum_pilot_years
+    least = _least(strata, precision)
 
     def priced(
         h: int,
@@ -719,11 +727,6 @@ def _stratified_years(
         )
 
     if given is not None:
-        if len(given) != len(strata):
-            raise UnderwritingError(
-                f"strata_years has {len(given)} entries, but the lab has {len(strata)} strata "
-                f"({', '.join(s.label for s in strata)})"
-            )
         return StratifiedYears(
             tuple(
                 run(h, n, term_sets, s.label)
@@ -810,6 +813,20 @@ def _stratified_years(
     )
 
 
+def _least(strata: Sequence[Stratum], precision: PrecisionSettings) -> list[int]:
+    """Each stratum's least years: its pilot's, and for the stratum of no rare event with
+    control variates the pilot's years of a quote (at which their error was checked)."""
+    least = [precision.stratum_pilot_years] * len(strata)
+    if precision.control_variates:
+        least[0] = max(least[0], precision.pilot_years)
+    return least
+
+
+def _least_years(strata: Sequence[Stratum], precision: PrecisionSettings) -> int:
+    """The fewest years the strata simulate in all."""
+    return sum(_least(strata, precision))
+
+
 def _allocated_years(
     spreads: Sequence[float], budget: float, cap: int, least: Sequence[int]
 ) -> list[int]:
@@ -837,9 +854,10 @@ def _allocated_years(
         else max(least[h], math.ceil(wanted[h] / _STRATUM_STEP) * _STRATUM_STEP)
         for h in range(len(spreads))
     ]
-    if sum(years) > cap:
-        scale = cap / sum(years)
-        years = [max(least[h], int(n * scale)) for h, n in enumerate(years)]
+    above = sum(years) - sum(least)
+    if sum(years) > cap and above > 0:  # the years above the least, scaled down to the cap
+        room = max(cap - sum(least), 0)
+        years = [low + (n - low) * room // above for n, low in zip(years, least, strict=True)]
     return years
 
 
@@ -1021,7 +1039,7 @@ def quote(
     max_years: int | None = None,
     labels: Sequence[str] = (),
     sample_means: bool = False,
-    strata_years: Sequence[int] = (),
+    strata_years: Mapping[str, int] | None = None,
 ) -> Quote:
     """Quote a lab: premium with its build-up, options, experience and decision.
 
@@ -1062,10 +1080,11 @@ def quote(
         longer exactly monotone in the factor; ``uw.sensitivity`` asks for this. Recorded in the
         provenance.
     strata_years
-        The years of each stratum of a premium from stratified years (tables 2026.5 on;
-        ``Provenance.strata_years``, which replay passes); chosen by precision when empty. With
-        such tables, ``n_years`` is the years of the quote's own run, which shows the
-        distribution (the tables' pilot's years when ``None``).
+        The years of each stratum, by label, of a premium from stratified years (tables 2026.5
+        on; ``Provenance.strata_years``): a replay passes the quote's own, a revision or a
+        renewal its parent's. They apply where the lab's strata are those labels; otherwise the
+        years are chosen by precision. With such tables, ``n_years`` is the years of the quote's
+        own run, which shows the distribution (the tables' pilot's years when ``None``).
 
     Raises
     ------
@@ -1117,10 +1136,6 @@ def quote(
         raise UnderwritingError(f"target_relative_error must be in (0, 1), got {target}")
     created = created_at or dt.datetime.now(dt.UTC)
     profile, experience = rate_with_experience(submission, tables, as_of=created.date())
-    if max_events is not None:
-        planned = n_years or min(precision.max_years, max_years or precision.max_years)
-        priced = 1 + len(options) + len(_term_variants(terms))
-        _check_budget(profile, planned, priced, max_events)
     variants = _term_variants(terms)
     # The terms and the build-up's variants in one pass; the variants keep their annual losses
     # only (the worksheet prices them), the options come after, in passes of bounded memory.
@@ -1129,16 +1144,31 @@ def quote(
     # the exact means' fixed cost (about 12 ms) is more than the simulation's.
     planned_years = n_years or min(precision.max_years, max_years or precision.max_years)
     estimated = not sample_means and planned_years >= precision.pilot_years
+    if strata_years and precision.stratify_below is None:
+        raise UnderwritingError(
+            f"strata_years were given, but tables {tables.version} price on one sample of "
+            "years (their [precision] has no stratify_below)"
+        )
+    cap = precision.max_years if max_years is None else min(max_years, precision.max_years)
     strata = (
         rare_strata(profile, precision.stratify_below)
         if precision.stratify_below is not None and estimated
         else ()
     )
-    if strata_years and not strata:
-        raise UnderwritingError(
-            "strata_years were given, but these tables and this lab price on one sample of "
-            "years (no [precision] stratify_below, or no rare scenario)"
-        )
+    given = (
+        [strata_years[s.label] for s in strata]
+        if strata and strata_years and set(strata_years) == {s.label for s in strata}
+        else None
+    )
+    if strata and given is None and _least_years(strata, precision) > cap:
+        strata = ()  # a cap below the strata's least years: one sample, within the cap
+    if max_events is not None:
+        planned = n_years or cap
+        if strata:
+            planned = (n_years or min(precision.pilot_years, cap)) + (
+                cap if given is None else sum(given)
+            )
+        _check_budget(profile, planned, 1 + len(options) + len(variants), max_events)
     means = (
         control_means(profile, terms)
         if precision.control_variates and estimated and not strata
@@ -1155,14 +1185,12 @@ def quote(
     if strata:
         # The premium (and the options') from strata of years; the quote's own run, of the
         # pilot's years, shows the distribution and prices the worksheet's variants.
-        cap = precision.max_years if max_years is None else min(max_years, precision.max_years)
-        recorded_target = target_relative_error if strata_years else target
+        recorded_target = target_relative_error if given is not None else target
         n_years = n_years or min(precision.pilot_years, cap)
         results = simulate_many(profile, [terms, *variants.values()], n_years=n_years, **run)
         stratified = _stratified_years(
-            profile, [terms, *options], strata, chosen_seed, tables, target, cap,
-            strata_years or None,
-        )  # fmt: skip
+            profile, [terms, *options], strata, chosen_seed, tables, target, cap, given
+        )
     elif means is not None:
         # Tables with control variates choose the years on the quote's own run, in stages: the
         # pilot's years, then as many as the error so far asks for (re-checked once more). The
@@ -1171,7 +1199,6 @@ def quote(
         # than the premium itself.
         staged: _StagedPrecision | None = None
         if n_years is None:
-            cap = precision.max_years if max_years is None else min(max_years, precision.max_years)
             staged = _StagedPrecision(tables, target, cap, means)
             needed: YearsNeeded = staged
             recorded_target = target
@@ -1245,7 +1272,7 @@ def quote(
         target_relative_error=recorded_target,
         created_at=created,
         sample_means=sample_means and means is None and precision.control_variates,
-        strata_years=() if stratified is None else stratified.years,
+        strata_years={} if stratified is None else stratified.by_label,
     )
     return Quote(
         submission=submission,

@@ -118,7 +118,7 @@ def test_a_stratified_quote_replays_and_prices_its_options_monotonely(
     q = uw.quote(example.submission, example.terms, tables=tables, options=[higher])
     assert q.stratified is not None
     assert q.controls is None
-    assert len(q.provenance.strata_years) == len(q.stratified.strata)
+    assert list(q.provenance.strata_years) == [s.label for s in q.stratified.strata]
     assert q.provenance.n_years == tables.pricing.precision.pilot_years
     assert q.premium.variance_reduction > 1.0
     assert q.options[0].premium.technical <= q.premium.technical
@@ -126,7 +126,8 @@ def test_a_stratified_quote_replays_and_prices_its_options_monotonely(
     request = example.model_copy(update={"options": [higher]})
     assert uw.replay(q.provenance, request) == q
     data = q.to_dict()
-    assert data["provenance"]["strata_years"] == list(q.provenance.strata_years)
+    assert data["provenance"]["strata_years"] == dict(q.provenance.strata_years)
+    assert uw.provenance_from_dict(data["provenance"]) == q.provenance
 
 
 def test_a_stratified_premium_agrees_with_the_plain_sample(tables: uw.RatingTables) -> None:
@@ -146,7 +147,7 @@ def test_strata_years_need_stratified_tables() -> None:
     example = _request("physics_low_hazard")
     with pytest.raises(uw.UnderwritingError, match="strata_years"):
         uw.quote(example.submission, example.terms, tables=uw.load_rating_tables("2026.4"),
-                 n_years=50_000, strata_years=(2_000, 2_000))  # fmt: skip
+                 n_years=50_000, strata_years={NO_RARE_EVENT: 50_000})  # fmt: skip
 
 
 @pytest.mark.parametrize("name", ["physics_low_hazard", "chemistry_high_hazard", "bsl3_biobank"])
@@ -158,8 +159,8 @@ def test_a_stratified_quote_meets_its_target(name: str, tables: uw.RatingTables)
     precision = tables.pricing.precision
     assert q.stratified is not None
     assert q.premium.relative_error <= 1.1 * precision.target_relative_error
-    assert q.provenance.strata_years[0] >= precision.pilot_years
-    assert min(q.provenance.strata_years) >= precision.stratum_pilot_years
+    assert q.provenance.strata_years[NO_RARE_EVENT] >= precision.pilot_years
+    assert min(q.provenance.strata_years.values()) >= precision.stratum_pilot_years
 
 
 @pytest.mark.slow
@@ -185,3 +186,48 @@ def test_the_stratified_error_matches_the_spread_over_seeds(
     mean = float(np.mean(premiums))
     error = math.hypot(spread / math.sqrt(len(premiums)), long.premium.standard_error)
     assert abs(mean - long.premium.technical) < 4 * error, (mean, long.premium.technical, error)
+
+
+def test_a_renewal_and_a_revision_reprice_a_stratified_quote_on_its_strata_years(
+    tables: uw.RatingTables,
+) -> None:
+    """The expiring step of a renewal, and a revision that changes nothing, price a stratified
+    quote on its own strata's years (its provenance's), so they reproduce its premium even when
+    the years were chosen for another target than the tables'."""
+    from underwriting.workflow import (
+        Actor,
+        price_revision,
+        record_quote,
+        renew_record,
+        renewal_request,
+        revise,
+    )
+
+    example = _request("chemistry_high_hazard").model_copy(update={"target_relative_error": 0.01})
+    when = dt.datetime(2026, 12, 7, tzinfo=dt.UTC)
+    q = uw.quote(example, tables=tables, seed=5, created_at=when)
+    assert q.stratified is not None
+    chosen_again = uw.quote(example.submission, example.terms, tables=tables, seed=5,
+                            n_years=q.provenance.n_years, created_at=when)  # fmt: skip
+    assert chosen_again.provenance.strata_years != q.provenance.strata_years  # the 0.5 % target
+    record = record_quote(q, example, id="q1", actor=Actor("wang", "underwriter"), tables=tables)
+    renewal = renew_record(
+        record, renewal_request(record), expiring_tables=tables,
+        expiring_premium=q.premium.total, tables=tables, renewal_date=when.replace(year=2027),
+    )  # fmt: skip
+    assert renewal.expiring.premium.technical == q.premium.technical
+    revised = price_revision(revise(record, {}), tables=tables, created_at=when)
+    assert revised.premium.technical == q.premium.technical
+    assert revised.provenance.strata_years == q.provenance.strata_years
+
+
+def test_a_cap_below_the_strata_least_years_prices_on_one_sample(tables: uw.RatingTables) -> None:
+    """The strata need at least 50,000 years for the stratum of no rare event and 2,000 for each
+    other; under a smaller cap (a service's latency budget) the quote prices on its own run,
+    within the cap, as 2026.4 does."""
+    example = _request("physics_low_hazard")
+    q = uw.quote(example.submission, example.terms, tables=tables, max_years=60_000)
+    assert q.stratified is None
+    assert not q.provenance.strata_years
+    assert q.provenance.n_years <= 60_000
+    assert "strata_years" not in q.to_dict()["provenance"]

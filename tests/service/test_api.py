@@ -228,6 +228,26 @@ def test_create_quote_returns_the_stored_quote(
     assert dt.datetime.fromisoformat(stored["created_at"]).replace(tzinfo=dt.UTC) == created
 
 
+def test_a_stratified_quote_shows_its_strata_years_and_replays(tmp_path: Path) -> None:
+    """Without the test service's year cap, a 2026.5 quote prices on strata of years: the API
+    shows each stratum's years by label, and the replay endpoint reproduces the quote from them."""
+    tables = uw.load_rating_tables("2026.5")
+    app = create_app(make_settings(tmp_path, max_quote_years=None), tables=tables)
+    with open_client(app) as client:
+        headers = key_for(app, "alice", "underwriter")
+        body = example("physics_low_hazard")
+        body.pop("target_relative_error", None)
+        response = client.post("/v1/quotes", json=body, headers=headers)
+        assert response.status_code == 201, response.text
+        provenance = response.json()["provenance"]
+        assert provenance["strata_years"]["(none)"] >= tables.pricing.precision.pilot_years
+        assert provenance["sample_means"] is False
+        quote_id = response.json()["id"]
+        replayed = client.post(f"/v1/quotes/{quote_id}/replay", headers=headers)
+        assert replayed.status_code == 200, replayed.text
+        assert replayed.json()["matches"] is True
+
+
 def test_stored_timestamps_keep_their_utc_offset(client: TestClient, app: FastAPI) -> None:
     headers = key_for(app, "alice", "underwriter")
     created = post_quote(client, headers)
@@ -317,7 +337,12 @@ def test_quote_is_stored_before_the_201(client: TestClient, app: FastAPI, tmp_pa
                     # The API states the tables' currency beside the amounts.
                     stored = {"lae": 0.0, **stored, "currency": quote["currency"]}
                 assert stored == quote[part], part
-            stored_provenance = dict(record.quote["provenance"])
+            # Stored quotes leave out the defaults (replay reads them back); the API shows them.
+            stored_provenance = {
+                "sample_means": False,
+                "strata_years": {},
+                **record.quote["provenance"],
+            }
             sent_provenance = dict(quote["provenance"])
             assert dt.datetime.fromisoformat(
                 stored_provenance.pop("created_at")

@@ -241,9 +241,6 @@ def _hermite_coefficients(impacts: list[_Impact], degree: int) -> FloatArray:
     for row, (impact, (nodes, weights)) in enumerate(zip(impacts, grids, strict=True)):
         z[row, : nodes.size] = nodes
         weighted[row, : nodes.size] = weights * impact.values(nodes)
-    compiled = _compiled_sums()
-    if compiled is not None:
-        return np.asarray(compiled(z, weighted, degree))
     coefficients = np.empty((len(impacts), degree + 1))
     previous, current = np.zeros_like(z), np.ones_like(z)
     for k in range(degree + 1):
@@ -251,46 +248,6 @@ def _hermite_coefficients(impacts: list[_Impact], degree: int) -> FloatArray:
         # He_{k+1} = z He_k - k He_{k-1}, normalised by sqrt((k + 1)!).
         previous, current = current, (z * current - math.sqrt(k) * previous) / math.sqrt(k + 1)
     return coefficients
-
-
-def _hermite_sums(z: FloatArray, weighted: FloatArray, degree: int) -> FloatArray:
-    """The loop of :func:`_hermite_coefficients` node by node, for numba: the same recurrence,
-    summed in another order (the same coefficients to about 1e-15)."""
-    rows, size = z.shape
-    coefficients = np.zeros((rows, degree + 1))
-    previous = np.empty(size)
-    current = np.empty(size)
-    for row in range(rows):
-        previous[:] = 0.0
-        current[:] = 1.0
-        for k in range(degree + 1):
-            low, inverse = math.sqrt(k), 1.0 / math.sqrt(k + 1)
-            total = 0.0
-            for node in range(size):
-                value = current[node]
-                total += weighted[row, node] * value
-                current[node] = (z[row, node] * value - low * previous[node]) * inverse
-                previous[node] = value
-            coefficients[row, k] = total
-    return coefficients
-
-
-_COMPILED_SUMS: list[Callable[[FloatArray, FloatArray, int], FloatArray] | None] = []
-
-
-def _compiled_sums() -> Callable[[FloatArray, FloatArray, int], FloatArray] | None:
-    """:func:`_hermite_sums` compiled where the compiled engine runs (cached on disk), else
-    ``None``: the NumPy loop, a few times slower for the long series of correlated impacts."""
-    if not _COMPILED_SUMS:
-        from underwriting.engine._compiled import switched_on
-
-        if switched_on():
-            import numba
-
-            _COMPILED_SUMS.append(numba.njit(cache=True, nogil=True, fastmath=True)(_hermite_sums))
-        else:
-            _COMPILED_SUMS.append(None)
-    return _COMPILED_SUMS[0]
 
 
 def _same_score_product(first: _Impact, second: _Impact) -> float:

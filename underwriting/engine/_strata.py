@@ -6,7 +6,7 @@ error is whether it saw one more or one fewer. Stratified sampling splits the ye
 those scenarios occur, at probabilities known exactly from their count distributions, and draws
 each part on its own:
 
-- the stratum ``none``: years in which no rare scenario has an event of its own, drawn from the
+- the stratum ``(none)``: years in which no rare scenario has an event of its own, drawn from the
   profile with the rare scenarios' counts set to zero;
 - one stratum per rare scenario ``r`` (in profile order): years in which ``r`` is the first rare
   scenario with an event, drawn with the earlier rare scenarios' counts at zero and ``r``'s
@@ -32,13 +32,14 @@ from dataclasses import dataclass
 from underwriting.model import SEED_BITS, AtLeastOne, NegativeBinomial, Poisson
 from underwriting.rating import RiskProfile, Scenario
 
-NO_RARE_EVENT = "none"
-"""The label of the stratum of years with no rare scenario's own event."""
+NO_RARE_EVENT = "(none)"
+"""The label of the stratum of years with no rare scenario's own event (no scenario id starts
+with a parenthesis, so it is never a rare scenario's label)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Stratum:
-    """One part of the years: ``label`` (``"none"`` or the rare scenario's id), its exact
+    """One part of the years: ``label`` (``"(none)"`` or the rare scenario's id), its exact
     ``probability`` and the ``profile`` that draws years given it."""
 
     label: str

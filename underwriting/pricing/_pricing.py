@@ -444,6 +444,11 @@ class StratifiedYears:
         """Each stratum's simulated years."""
         return tuple(s.years[0].loss.size for s in self.strata)
 
+    @property
+    def by_label(self) -> dict[str, int]:
+        """Each stratum's simulated years, by its label (``Provenance.strata_years``)."""
+        return {s.label: s.years[0].loss.size for s in self.strata}
+
     def technical(self, settings: PremiumSettings, index: int = 0) -> tuple[float, float, float]:
         """``(technical premium, expected loss, risk load)`` of term set ``index``."""
         expected = co_tvar = 0.0

@@ -50,6 +50,7 @@ from underwriting.rating._rules import (
 )
 from underwriting.rating._schemas import (
     ExperienceSettings,
+    PrecisionSettings,
     PremiumSettings,
     RelativityRow,
     ScenarioDefinition,
@@ -68,6 +69,7 @@ __all__ = [
     "Leaf",
     "OfferBand",
     "PolicyCondition",
+    "PrecisionSettings",
     "PremiumSettings",
     "RatingStep",
     "RatingTables",

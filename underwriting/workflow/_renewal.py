@@ -277,6 +277,7 @@ def renew(
     renewal_date: dt.datetime | None = None,
     renewal_premium: float | None = None,
     max_events: float | None = None,
+    strata_years: Mapping[str, int] | None = None,
 ) -> Renewal:
     """Price a renewal and decompose its change from the expiring quote on common random numbers.
 
@@ -288,6 +289,10 @@ def renew(
         What the expiring quote was priced with (its provenance: tables version, seed, years,
         ``created_at``); the expiring quote is priced again from them, so it reproduces the
         quote bound when they are its own. Every step uses the same seed and years.
+    strata_years
+        The expiring quote's strata's years (``Provenance.strata_years``, tables 2026.5 on):
+        every step whose lab has the same strata takes them, so the expiring step reproduces the
+        quote bound.
     expiring_premium
         ``P0``, the premium bound (before tax).
     renewed
@@ -354,6 +359,7 @@ def renew(
                 tables=step.tables,
                 seed=seed,
                 n_years=n_years,
+                strata_years=strata_years,
                 created_at=step.as_of,
                 max_events=max_events,
             )
@@ -443,6 +449,7 @@ def renew_record(
         expiring_tables=expiring_tables,
         seed=provenance.seed,
         n_years=provenance.n_years,
+        strata_years=provenance.strata_years,
         expiring_date=provenance.created_at,
         expiring_premium=expiring_premium,
         renewed=renewed,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from underwriting.errors import RevisionError, UnderwritingError
@@ -114,8 +114,9 @@ class Revision:
     changed
         JSON pointers of the request's values the patch changed (``/terms/sections/property/
         deductible``), sorted.
-    seed, n_years, target_relative_error, tables_version, tables_sha256
-        The parent's, from its provenance: the revision is priced on the same simulated years.
+    seed, n_years, target_relative_error, tables_version, tables_sha256, strata_years
+        The parent's, from its provenance: the revision is priced on the same simulated years
+        (each stratum's, where the revised lab has the parent's strata; tables 2026.5 on).
     """
 
     parent_id: str
@@ -126,6 +127,7 @@ class Revision:
     target_relative_error: float | None
     tables_version: str
     tables_sha256: Mapping[str, str]
+    strata_years: Mapping[str, int] = field(default_factory=dict)
 
 
 def revise(parent: QuoteRecord, patch: Any) -> Revision:
@@ -169,6 +171,7 @@ def revise(parent: QuoteRecord, patch: Any) -> Revision:
         target_relative_error=parent.provenance.target_relative_error,
         tables_version=parent.tables_version,
         tables_sha256=dict(parent.provenance.tables_sha256),
+        strata_years=dict(parent.provenance.strata_years),
     )
 
 
@@ -207,6 +210,7 @@ def price_revision(
         labels=request.option_labels,
         target_relative_error=revision.target_relative_error,
         n_years=revision.n_years,
+        strata_years=revision.strata_years,
         created_at=created_at,
         max_events=max_events,
     )

@@ -438,6 +438,12 @@ def _paired_error(
     if old.result is None or new.result is None or old.result.n_years != new.result.n_years:
         return None
     batches = old_tables.pricing.precision.batches
+    if old.stratified is not None or new.stratified is not None:
+        difference = (
+            new.batch_estimates(new_tables.pricing.premium, batches)[0]
+            - old.batch_estimates(old_tables.pricing.premium, batches)[0]
+        )
+        return float(np.std(difference, ddof=1) / math.sqrt(batches))
     if old.controls is None and new.controls is None:
         return paired_standard_error(
             old.result.annual_loss,

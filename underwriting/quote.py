@@ -50,6 +50,7 @@ from underwriting.pricing import (
     StratifiedYears,
     StratumYears,
     WorksheetRow,
+    batch_technical_premiums,
     paired_standard_error,
     premium_standard_error,
     price,
@@ -62,6 +63,7 @@ from underwriting.rating import (
     ExperienceRating,
     Fact,
     PrecisionSettings,
+    PremiumSettings,
     RatingTables,
     RiskProfile,
     decide,
@@ -397,6 +399,34 @@ class Quote:
         """The annual loss histogram of the quoted terms, titled with the lab's name."""
         sub = self.submission
         return self._simulated().plot_histogram(path, subject=f"{sub.lab_name} ({sub.lab_id})")
+
+    def batch_estimates(
+        self, settings: PremiumSettings, batches: int
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """The technical premium and the expected loss of each of ``batches`` batches of years,
+        estimated as the quote estimated them (its strata, its control variates, or the sample
+        means), for the errors of differences between quotes (revisions, renewals, repricing):
+        two quotes on the same years are paired batch by batch. ``settings``: the premium
+        settings of the tables the quote was priced with.
+
+        Raises
+        ------
+        UnderwritingError
+            If the quote carries no simulation (read back from storage).
+        """
+        if self.stratified is not None:
+            return self.stratified.batches(settings, batches)
+        if self.result is None:
+            raise UnderwritingError(
+                "the quote carries no simulation (a quote read back from storage): price it "
+                "again to compare it on the same events"
+            )
+        annual = self.result.annual_loss
+        technical = batch_technical_premiums(annual, settings, batches, self.controls)
+        adjusted = annual if self.controls is None else self.controls.adjusted_losses(annual)
+        size = annual.size // batches
+        expected = adjusted[: size * batches].reshape(batches, size).mean(axis=1)
+        return technical, np.asarray(expected)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary of the quote (without the simulation arrays)."""

@@ -231,3 +231,37 @@ def test_a_cap_below_the_strata_least_years_prices_on_one_sample(tables: uw.Rati
     assert not q.provenance.strata_years
     assert q.provenance.n_years <= 60_000
     assert "strata_years" not in q.to_dict()["provenance"]
+
+
+def test_a_paired_difference_of_stratified_quotes_is_known_better_than_either(
+    tables: uw.RatingTables,
+) -> None:
+    """A revision's change (a higher property deductible minimum) on the parent's strata years:
+    its error comes batch by batch from every stratum, as each quote estimated its premium, and
+    is far below either premium's own error."""
+    from underwriting.workflow import paired_difference
+
+    example = _request("chemistry_high_hazard")
+    parent = uw.quote(example, tables=tables)
+    terms = example.terms
+    higher = terms.model_copy(
+        update={
+            "sections": {
+                **terms.sections,
+                uw.Section.PROPERTY: terms.sections[uw.Section.PROPERTY].model_copy(
+                    update={"deductible_minimum": 100_000}
+                ),
+            }
+        }
+    )
+    child = uw.quote(
+        example.submission, higher, tables=tables, n_years=parent.provenance.n_years,
+        strata_years=parent.provenance.strata_years,
+    )  # fmt: skip
+    assert child.provenance.strata_years == parent.provenance.strata_years
+    change = paired_difference(parent, child, first_tables=tables, second_tables=tables)
+    assert change.technical.value < 0
+    assert 0 < change.technical.standard_error < parent.premium.standard_error / 3
+    assert change.expected_loss.value < 0 < change.expected_loss.standard_error
+    same = paired_difference(parent, parent, first_tables=tables, second_tables=tables)
+    assert same.technical.value == same.technical.standard_error == 0.0

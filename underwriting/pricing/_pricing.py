@@ -302,6 +302,13 @@ class BookYears:
     ) -> FloatArray:
         """The technical premium of each of ``batches`` equal batches (the years left over by
         the division are left out), with each batch's own shift where ``controls`` are given."""
+        return _technical(settings, *self.batch_means(batches, controls))
+
+    def batch_means(
+        self, batches: int, controls: ControlVariates | None
+    ) -> tuple[FloatArray, FloatArray]:
+        """Each batch's estimates of ``E[x]`` and ``E[w x]`` (with its own shift where
+        ``controls`` are given), shape ``(batches,)`` each."""
         size = self.loss.size // batches
         used = size * batches
         expected = self.loss[:used].reshape(batches, size).mean(axis=1)
@@ -311,10 +318,7 @@ class BookYears:
             shift = controls.coefficients @ excess
             expected = expected - shift[0]
             co_tvar = co_tvar - shift[0] - shift[1]
-        load = settings.cost_of_capital_rate * np.maximum(co_tvar - expected, 0.0)
-        lae = settings.lae_ratio * expected
-        fixed = settings.fixed_expense_per_policy
-        return np.asarray((expected + lae + load + fixed) / settings.premium_divisor)
+        return expected, co_tvar
 
     def contributions(self, settings: PremiumSettings) -> FloatArray:
         """Each year's part of the technical premium before the fixed expense: the premium is
@@ -389,6 +393,14 @@ class BookYears:
             settings, batches, None
         )
         return float(np.std(difference, ddof=1) / math.sqrt(batches))
+
+
+def _technical(settings: PremiumSettings, expected: FloatArray, co_tvar: FloatArray) -> FloatArray:
+    """Technical premiums from estimates of ``E[x]`` and ``E[w x]`` (book weights)."""
+    load = settings.cost_of_capital_rate * np.maximum(co_tvar - expected, 0.0)
+    lae = settings.lae_ratio * expected
+    fixed = settings.fixed_expense_per_policy
+    return np.asarray((expected + lae + load + fixed) / settings.premium_divisor)
 
 
 class PremiumEstimate(NamedTuple):
@@ -492,6 +504,22 @@ class StratifiedYears:
                 return math.inf
             total += stratum.probability**2 * float(difference.var(ddof=1)) / difference.size
         return math.sqrt(total)
+
+    def batches(
+        self, settings: PremiumSettings, batches: int, index: int = 0
+    ) -> tuple[FloatArray, FloatArray]:
+        """Each batch's technical premium and expected loss for term set ``index``, shape
+        ``(batches,)`` each: every stratum's years cut into ``batches`` equal batches in year
+        order, batch ``b`` of every stratum weighted by the strata's probabilities, each with
+        its own shift. Two quotes on the same strata's years (a revision, a renewal's steps)
+        are paired batch by batch, as quotes on one sample are (``batch_technical_premiums``)."""
+        expected = np.zeros(batches)
+        co_tvar = np.zeros(batches)
+        for stratum in self.strata:
+            loss, weighted = stratum.years[index].batch_means(batches, stratum.controls)
+            expected += stratum.probability * loss
+            co_tvar += stratum.probability * weighted
+        return _technical(settings, expected, co_tvar), expected
 
     def estimate(self, settings: PremiumSettings, index: int = 0) -> PremiumEstimate:
         technical, expected, load = self.technical(settings, index)

@@ -149,6 +149,23 @@ def paired_difference(
             f"{two.n_years:,}): a paired difference needs the same years"
         )
     batches = first_tables.pricing.precision.batches
+    if first.stratified is not None or second.stratified is not None:
+        # Strata (tables 2026.5 on): batch by batch in every stratum, each premium as its quote
+        # estimated it; paired where the two quotes share their strata's years.
+        two_technical, two_loss = second.batch_estimates(second_tables.pricing.premium, batches)
+        one_technical, one_loss = first.batch_estimates(first_tables.pricing.premium, batches)
+        return PairedDifference(
+            technical=Metric(
+                "technical premium difference",
+                second.premium.technical - first.premium.technical,
+                _batch_error(two_technical - one_technical),
+            ),
+            expected_loss=Metric(
+                "expected loss difference",
+                second.premium.expected_loss - first.premium.expected_loss,
+                _batch_error(two_loss - one_loss),
+            ),
+        )
     if first.controls is None and second.controls is None:
         technical_error = paired_standard_error(
             one.annual_loss,
@@ -185,6 +202,15 @@ def paired_difference(
             second.premium.expected_loss - first.premium.expected_loss,
             loss_error,
         ),
+    )
+
+
+def _batch_error(per_batch: npt.NDArray[np.float64]) -> float:
+    """The batch-means standard error of a statistic computed per batch."""
+    return (
+        float(np.std(per_batch, ddof=1) / math.sqrt(per_batch.size))
+        if per_batch.size > 1
+        else math.inf
     )
 
 

@@ -36,13 +36,12 @@ import numpy.typing as npt
 
 from underwriting.errors import UnderwritingError
 from underwriting.model import Submission
-from underwriting.pricing import batch_technical_premiums
 from underwriting.quote import Quote, quote
 from underwriting.rating import RatingTables, load_rating_tables
 from underwriting.request import QuoteRequest
 from underwriting.results import Metric
 from underwriting.terms import PolicyTerms
-from underwriting.workflow._paired import paired_difference, simulation_of
+from underwriting.workflow._paired import paired_difference
 from underwriting.workflow._record import QuoteRecord
 
 FloatArray = npt.NDArray[np.float64]
@@ -249,9 +248,7 @@ def _batch_technicals(quotes: list[Quote], tables: list[RatingTables], batches: 
     """The technical premium of each quote on each batch of years, shape ``(quotes, batches)``,
     as each quote was priced (with its control variates where its tables use them)."""
     rows = [
-        batch_technical_premiums(
-            simulation_of(q, "step").annual_loss, version.pricing.premium, batches, q.controls
-        )
+        q.batch_estimates(version.pricing.premium, batches)[0]
         for q, version in zip(quotes, tables, strict=True)
     ]
     return np.asarray(rows, dtype=np.float64)

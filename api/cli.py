@@ -393,8 +393,12 @@ def _print_quote(quote: uw.Quote, currency: str, years: int) -> None:
         f"[bold]Quote for {escape(submission.lab_id)}[/bold] {escape(submission.lab_name)}".rstrip()
     )
     provenance = quote.provenance
+    strata = sum(provenance.strata_years.values())
+    simulated = f"{years:,} simulated years" + (
+        f" and {strata:,} in strata by rare scenario" if strata else ""
+    )
     console.print(
-        f"tables {provenance.tables_version}, seed {provenance.seed}, {years:,} simulated years, "
+        f"tables {provenance.tables_version}, seed {provenance.seed}, {simulated}, "
         f"valid until {quote.valid_until:%Y-%m-%d}",
         markup=False,
     )

@@ -1275,7 +1275,7 @@ def quote(
     )
     implausible = _plausibility_warnings(submission, tables)
     decision = decide(_facts(submission, main, premium, experience, implausible), tables.rules)
-    rows = worksheet(tables, profile, experience, main, variant_results, premium)
+    rows = worksheet(tables, profile, experience, main, variant_results, premium, stratified)
     del results, variant_results
     option_quotes = _option_quotes(
         profile,

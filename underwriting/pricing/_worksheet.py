@@ -14,7 +14,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 
-from underwriting.pricing._pricing import Premium, WorksheetRow, technical_premium
+import numpy as np
+
+from underwriting.pricing._pricing import (
+    Premium,
+    StratifiedYears,
+    WorksheetRow,
+    technical_premium,
+)
 from underwriting.rating import ExperienceRating, PremiumSettings, RatingTables, RiskProfile
 from underwriting.results import SimulationResult
 
@@ -70,6 +77,18 @@ def _credibility_rows(
     return rows
 
 
+def _stratified_text(stratified: StratifiedYears, tables: RatingTables, own: int) -> str:
+    """Where a stratified expected loss comes from, with its error by batch means."""
+    batches = tables.pricing.precision.batches
+    losses = stratified.batches(tables.pricing.premium, batches)[1]
+    error = float(np.std(losses, ddof=1) / math.sqrt(batches))
+    return (
+        f"weighted mean over {sum(stratified.years):,} simulated years in "
+        f"{len(stratified.strata)} strata by rare scenario, standard error {error:,.0f} "
+        f"(the distribution shown: {own:,} years)"
+    )
+
+
 def _sig3(value: float) -> float:
     """``value`` to 3 significant figures."""
     return float(f"{value:.3g}")
@@ -82,6 +101,7 @@ def worksheet(
     result: SimulationResult,
     variants: Mapping[str, SimulationResult],
     premium: Premium,
+    stratified: StratifiedYears | None = None,
 ) -> tuple[WorksheetRow, ...]:
     """Every step of a quote's build-up as rows a person can follow, rates to total payable.
 
@@ -99,6 +119,9 @@ def worksheet(
         ``"sub_limits"``, ``"aggregate_limit"`` and ``"share"`` (see ``TERM_EXPLANATIONS``).
     premium
         The premium priced on ``result``.
+    stratified
+        The strata of years the premium was estimated on (tables 2026.5 on), if any: the
+        expected loss's row then says so, with its error from the strata.
     """
     settings = tables.pricing.premium
     money = tables.currency
@@ -193,7 +216,9 @@ def worksheet(
             "expected insured loss",
             amount(premium.expected_loss),
             f"mean over {result.n_years:,} simulated years, standard error "
-            f"{result.standard_error():,.0f}",
+            f"{result.standard_error():,.0f}"
+            if stratified is None
+            else _stratified_text(stratified, tables, result.n_years),
         ),
         *lae_rows,
         WorksheetRow(

@@ -363,7 +363,17 @@ def _provenance(quote: Quote, tables: RatingTables, money: _Money) -> str:
         f"Priced with rating tables {tables.version} (effective {tables.effective_date}) and "
         f"lab-underwriting {provenance.package_version}, on {_when(provenance.created_at)}. The "
         f"technical premium, {money(round(premium.technical))}, was estimated by simulating "
-        f"{provenance.n_years:,} years of losses (seed {provenance.seed}); {error}."
+        f"{provenance.n_years:,} years of losses{_strata_text(provenance.strata_years)} "
+        f"(seed {provenance.seed}); {error}."
+    )
+
+
+def _strata_text(strata_years: Mapping[str, int]) -> str:
+    """The years of a premium from stratified years, for the document's sentence."""
+    if not strata_years:
+        return ""
+    return (
+        f" and {sum(strata_years.values()):,} more in {len(strata_years)} strata by rare scenario"
     )
 
 

@@ -700,17 +700,21 @@ def _stratified_years(
 ) -> StratifiedYears:
     """Every set of terms on the years of every stratum (docs/pricing.md, "Stratified years").
 
-    The stratum of no rare event is priced with the control variates where the tables use
-    them, fitted on its own years, on at least the pilot's years (at which their standard
-    error was checked against the spread over seeds), and each rare scenario's stratum with
-    its sample means. The years are ``given`` (a replay), or found in three steps: a pilot of
-    each stratum on the first set of terms, from seeds of its own, gives each stratum's error
-    per year and so its share of the target's variance (Neyman's allocation: each stratum's
-    years in proportion to its probability times its error per year); the stratum of no rare
-    event runs in stages until it meets its share, as a quote on one sample does; the rare
-    strata share what variance it leaves, by the same allocation, each at least the pilot's
-    years. A rare stratum's years then depend on the pilots and on the other stratum's years,
-    never on its own years, which would bias its mean. All within ``cap`` years in all."""
+    Where the tables use control variates, each stratum's are fitted on the first set of
+    terms in its own years: the four of 2026.4 in the stratum of no rare event, which simulates
+    at least a quote's pilot years (at which their standard error was checked against the
+    spread over seeds), and the first (c1) alone in each rare scenario's stratum, whose few
+    thousand heavy-tailed years would bias a fit of four. The years are ``given`` (in the
+    strata's order: a replay, a revision or a renewal), or found in three steps: a pilot of
+    each rare stratum on the first set of terms, from seeds of its own, gives its error per
+    year; the stratum of no rare event runs in stages (as a quote on one sample does), each
+    stage's own error and the pilots' giving Neyman's allocation (each stratum's years in
+    proportion to its probability times its error per year, the fewest that meet ``target``)
+    and so its years; the rare strata then share the variance it leaves, by the same
+    allocation, each at least its pilot's years. A rare stratum's years thus depend on the
+    pilots and on the other stratum, never on its own years, which would bias its mean. The
+    strata's years above their least are scaled down to ``cap`` where they would pass it (the
+    caller prices on one sample where the least alone pass it); the pilots come on top."""
     settings = tables.pricing.premium
     precision = tables.pricing.precision
     means = (
@@ -1091,7 +1095,9 @@ def quote(
         Relative standard error of the technical premium to reach (the tables' default when
         ``None``); when ``n_years`` is given it is only recorded (replay passes the original).
     n_years
-        Simulate exactly this many years instead of choosing by precision.
+        Simulate exactly this many years instead of choosing by precision. With tables that
+        stratify (2026.5 on), the years of the quote's own run, which shows the distribution;
+        the strata's years are then chosen by precision unless ``strata_years`` gives them.
     created_at
         Timestamp of the quote (now by default); the validity period runs from it.
     max_events

@@ -16,8 +16,9 @@ These strata partition the years, and their probabilities, ``prod_{s < r} P(N_s 
 and ``prod_s P(N_s = 0)``, add up to one. Every other scenario, the cascades an event triggers
 and the terms are those of the profile, so a stratum's years are the profile's years given the
 stratum, and ``E[X] = sum_h P(h) E[X | h]`` for any function ``X`` of a year. A scenario is rare
-when its chance of an event in a year is below the tables' threshold; one that shares draws with
-another (a shared occurrence or stream) is not stratified.
+when its chance of an event in a year is below the tables' threshold and its count is Poisson or
+negative binomial; one that shares draws with another (a shared occurrence or stream) is not
+stratified.
 
 Each stratum draws from its own seed (:func:`stratum_seed`), so its years are independent of the
 quote's own run and of the other strata, reproducible, and the same for every set of terms.

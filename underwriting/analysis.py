@@ -18,7 +18,7 @@ import numpy as np
 from underwriting.engine import check_run, simulate
 from underwriting.errors import UnderwritingError
 from underwriting.model import Fixed, parse_seed
-from underwriting.pricing import batch_technical_premiums, paired_standard_error
+from underwriting.pricing import batch_error, batch_technical_premiums, paired_standard_error
 from underwriting.quote import Quote, quote
 from underwriting.rating import (
     Cascade,
@@ -439,11 +439,10 @@ def _paired_error(
         return None
     batches = old_tables.pricing.precision.batches
     if old.stratified is not None or new.stratified is not None:
-        difference = (
+        return batch_error(
             new.batch_estimates(new_tables.pricing.premium, batches)[0]
             - old.batch_estimates(old_tables.pricing.premium, batches)[0]
         )
-        return float(np.std(difference, ddof=1) / math.sqrt(batches))
     if old.controls is None and new.controls is None:
         return paired_standard_error(
             old.result.annual_loss,

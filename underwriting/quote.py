@@ -722,7 +722,7 @@ def _stratified_years(
         if precision.control_variates
         else None
     )
-    pilot_years = precision.stratum_pilot_years
+    pilot_years = _pilot_years(precision)
     least = _least(strata, precision)
 
     def priced(
@@ -760,13 +760,14 @@ def _stratified_years(
             ),
         )
 
-    if given is not None:
+    def final(years: Sequence[int]) -> StratifiedYears:
+        """Every stratum's years, under every set of terms."""
         return StratifiedYears(
-            tuple(
-                run(h, n, term_sets, s.label)
-                for h, (s, n) in enumerate(zip(strata, given, strict=True))
-            )
+            tuple(run(h, n, term_sets, strata[h].label) for h, n in enumerate(years))
         )
+
+    if given is not None:
+        return final(given)
     # Pilots of the strata that do not run in stages, from seeds of their own.
     staged = means is not None
     pilots = [
@@ -790,13 +791,7 @@ def _stratified_years(
         return _allocated_years(spreads, (target * technical) ** 2, cap, least)
 
     if not staged:
-        years = allocated(pilots)
-        return StratifiedYears(
-            tuple(
-                run(h, n, term_sets, s.label)
-                for h, (s, n) in enumerate(zip(strata, years, strict=True))
-            )
-        )
+        return final(allocated(pilots))
     # The stratum of no rare event in stages (as a quote on one sample): its years so far
     # (its own error; a pilot's would be too rough) and the rare strata's pilots give the
     # allocation, and so its years. The rare strata's years come after it, from the pilots and
@@ -847,18 +842,19 @@ def _stratified_years(
     )
 
 
+def _pilot_years(precision: PrecisionSettings) -> int:
+    """A rare stratum's pilot years (tables that stratify give them: the schema checks)."""
+    assert precision.stratum_pilot_years is not None
+    return precision.stratum_pilot_years
+
+
 def _least(strata: Sequence[Stratum], precision: PrecisionSettings) -> list[int]:
     """Each stratum's least years: its pilot's, and for the stratum of no rare event with
     control variates the pilot's years of a quote (at which their error was checked)."""
-    least = [precision.stratum_pilot_years] * len(strata)
+    least = [_pilot_years(precision)] * len(strata)
     if precision.control_variates:
         least[0] = max(least[0], precision.pilot_years)
     return least
-
-
-def _least_years(strata: Sequence[Stratum], precision: PrecisionSettings) -> int:
-    """The fewest years the strata simulate in all."""
-    return sum(_least(strata, precision))
 
 
 def _allocated_years(
@@ -1178,14 +1174,13 @@ def quote(
     # Control variates where the tables use them, unless asked for the sample means, and for
     # runs of at least the pilot's years: below (a service's latency cap, a few years given),
     # the exact means' fixed cost (about 12 ms) is more than the simulation's.
-    planned_years = n_years or min(precision.max_years, max_years or precision.max_years)
-    estimated = not sample_means and planned_years >= precision.pilot_years
+    cap = precision.max_years if max_years is None else min(max_years, precision.max_years)
+    estimated = not sample_means and (n_years or cap) >= precision.pilot_years
     if strata_years and precision.stratify_below is None:
         raise UnderwritingError(
             f"strata_years were given, but tables {tables.version} price on one sample of "
             "years (their [precision] has no stratify_below)"
         )
-    cap = precision.max_years if max_years is None else min(max_years, precision.max_years)
     strata = (
         rare_strata(profile, precision.stratify_below)
         if precision.stratify_below is not None and estimated
@@ -1196,7 +1191,7 @@ def quote(
         if strata and strata_years and set(strata_years) == {s.label for s in strata}
         else None
     )
-    if strata and given is None and _least_years(strata, precision) > cap:
+    if strata and given is None and sum(_least(strata, precision)) > cap:
         strata = ()  # a cap below the strata's least years: one sample, within the cap
     if max_events is not None:
         planned = n_years or cap

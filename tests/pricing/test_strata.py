@@ -160,6 +160,7 @@ def test_a_stratified_quote_meets_its_target(name: str, tables: uw.RatingTables)
     assert q.stratified is not None
     assert q.premium.relative_error <= 1.1 * precision.target_relative_error
     assert q.provenance.strata_years[NO_RARE_EVENT] >= precision.pilot_years
+    assert precision.stratum_pilot_years is not None
     assert min(q.provenance.strata_years.values()) >= precision.stratum_pilot_years
 
 
@@ -265,3 +266,14 @@ def test_a_paired_difference_of_stratified_quotes_is_known_better_than_either(
     assert change.expected_loss.value < 0 < change.expected_loss.standard_error
     same = paired_difference(parent, parent, first_tables=tables, second_tables=tables)
     assert same.technical.value == same.technical.standard_error == 0.0
+
+
+def test_stratify_below_needs_its_pilot_years(tables: uw.RatingTables) -> None:
+    """The pilot's years are the tables' number, not a default in code: tables that stratify
+    without them (or give them without stratifying) are refused, naming both keys."""
+    from pydantic import ValidationError
+
+    precision = tables.pricing.precision.model_dump()
+    for changed in ({"stratum_pilot_years": None}, {"stratify_below": None}):
+        with pytest.raises(ValidationError, match="stratify_below and stratum_pilot_years"):
+            type(tables.pricing.precision).model_validate({**precision, **changed})

@@ -219,9 +219,6 @@ class AtLeastOne(_Frequency):
         table = self.survival_table
         return float(np.dot(2.0 * np.arange(table.size), table)) + self.mean - self.mean**2
 
-    def _survival(self, k: IntArray) -> FloatArray:
-        return np.asarray(self.base._survival(k) / self.base.survival_table[0], dtype=np.float64)
-
     @cached_property
     def survival_table(self) -> FloatArray:
         table = self.base.survival_table

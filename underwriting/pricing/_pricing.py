@@ -60,7 +60,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -289,20 +289,25 @@ class BookYears:
         self, settings: PremiumSettings, controls: ControlVariates | None
     ) -> tuple[float, float, float]:
         """``(technical premium, expected loss, risk load)`` of the whole sample."""
+        expected, co_tvar = self.means(controls)
+        technical, load = _build_up(settings, expected, co_tvar)
+        return float(technical), expected, float(load)
+
+    def means(self, controls: ControlVariates | None) -> tuple[float, float]:
+        """The sample's estimates of ``E[x]`` and ``E[w x]``, less the control variates' shift
+        where ``controls`` are given."""
         shift = _NO_SHIFT if controls is None else controls.shift()
-        expected = float(self.loss.mean()) - shift[0]
-        co_tvar = float(self.weighted.mean()) - shift[0] - shift[1]
-        load = settings.cost_of_capital_rate * max(co_tvar - expected, 0.0)
-        lae = settings.lae_ratio * expected
-        fixed = settings.fixed_expense_per_policy
-        return (expected + lae + load + fixed) / settings.premium_divisor, expected, load
+        return (
+            float(self.loss.mean()) - shift[0],
+            float(self.weighted.mean()) - shift[0] - shift[1],
+        )
 
     def batch_premiums(
         self, settings: PremiumSettings, batches: int, controls: ControlVariates | None
     ) -> FloatArray:
         """The technical premium of each of ``batches`` equal batches (the years left over by
         the division are left out), with each batch's own shift where ``controls`` are given."""
-        return _technical(settings, *self.batch_means(batches, controls))
+        return np.asarray(_build_up(settings, *self.batch_means(batches, controls))[0])
 
     def batch_means(
         self, batches: int, controls: ControlVariates | None
@@ -395,12 +400,22 @@ class BookYears:
         return float(np.std(difference, ddof=1) / math.sqrt(batches))
 
 
-def _technical(settings: PremiumSettings, expected: FloatArray, co_tvar: FloatArray) -> FloatArray:
-    """Technical premiums from estimates of ``E[x]`` and ``E[w x]`` (book weights)."""
+def _build_up(settings: PremiumSettings, expected: Any, co_tvar: Any) -> tuple[Any, Any]:
+    """``(technical premium, risk load)`` from estimates of ``E[x]`` and ``E[w x]`` with book
+    weights, each a number or an array of them (one per batch)."""
     load = settings.cost_of_capital_rate * np.maximum(co_tvar - expected, 0.0)
     lae = settings.lae_ratio * expected
     fixed = settings.fixed_expense_per_policy
-    return np.asarray((expected + lae + load + fixed) / settings.premium_divisor)
+    return (expected + lae + load + fixed) / settings.premium_divisor, load
+
+
+def batch_error(per_batch: FloatArray) -> float:
+    """The batch-means standard error of a statistic computed on each batch of years: the
+    spread of the batches' values over the square root of their number (``inf`` for fewer
+    than two)."""
+    if per_batch.size < 2:
+        return math.inf
+    return float(np.std(per_batch, ddof=1) / math.sqrt(per_batch.size))
 
 
 class PremiumEstimate(NamedTuple):
@@ -427,12 +442,7 @@ class StratumYears:
 
     def means(self, index: int) -> tuple[float, float]:
         """The stratum's estimates of ``E[x]`` and ``E[w x]`` for term set ``index``."""
-        years = self.years[index]
-        shift = _NO_SHIFT if self.controls is None else self.controls.shift()
-        return (
-            float(years.loss.mean()) - shift[0],
-            float(years.weighted.mean()) - shift[0] - shift[1],
-        )
+        return self.years[index].means(self.controls)
 
     def error(self, settings: PremiumSettings, index: int) -> float:
         """The standard error of the stratum's mean premium part for term set ``index``."""
@@ -468,10 +478,8 @@ class StratifiedYears:
             loss, weighted = stratum.means(index)
             expected += stratum.probability * loss
             co_tvar += stratum.probability * weighted
-        load = settings.cost_of_capital_rate * max(co_tvar - expected, 0.0)
-        lae = settings.lae_ratio * expected
-        fixed = settings.fixed_expense_per_policy
-        return (expected + lae + load + fixed) / settings.premium_divisor, expected, load
+        technical, load = _build_up(settings, expected, co_tvar)
+        return float(technical), expected, float(load)
 
     def standard_error(self, settings: PremiumSettings, index: int = 0) -> float:
         """``sqrt(sum_h P(h)**2 se_h**2)``: the strata are drawn independently."""
@@ -519,7 +527,7 @@ class StratifiedYears:
             loss, weighted = stratum.years[index].batch_means(batches, stratum.controls)
             expected += stratum.probability * loss
             co_tvar += stratum.probability * weighted
-        return _technical(settings, expected, co_tvar), expected
+        return np.asarray(_build_up(settings, expected, co_tvar)[0]), expected
 
     def estimate(self, settings: PremiumSettings, index: int = 0) -> PremiumEstimate:
         technical, expected, load = self.technical(settings, index)

@@ -14,12 +14,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 
-import numpy as np
-
 from underwriting.pricing._pricing import (
     Premium,
     StratifiedYears,
     WorksheetRow,
+    batch_error,
     technical_premium,
 )
 from underwriting.rating import ExperienceRating, PremiumSettings, RatingTables, RiskProfile
@@ -80,8 +79,7 @@ def _credibility_rows(
 def _stratified_text(stratified: StratifiedYears, tables: RatingTables, own: int) -> str:
     """Where a stratified expected loss comes from, with its error by batch means."""
     batches = tables.pricing.precision.batches
-    losses = stratified.batches(tables.pricing.premium, batches)[1]
-    error = float(np.std(losses, ddof=1) / math.sqrt(batches))
+    error = batch_error(stratified.batches(tables.pricing.premium, batches)[1])
     return (
         f"weighted mean over {sum(stratified.years):,} simulated years in "
         f"{len(stratified.strata)} strata by rare scenario, standard error {error:,.0f} "

@@ -491,14 +491,21 @@ class PrecisionSettings(TableModel):
     """Scenarios whose chance of an event in a year is below this are drawn in strata of their
     own, and a quote's premium is estimated on those strata (2026.5 on;
     ``underwriting.engine.rare_strata``); ``None``: on the quote's own run."""
-    stratum_pilot_years: int = Field(default=2_000, ge=100, le=1_000_000)
-    """Years of each stratum's pilot, before the years are allocated among the strata."""
+    stratum_pilot_years: int | None = Field(default=None, ge=100, le=1_000_000)
+    """Years of each rare stratum's pilot, before the years are allocated among the strata;
+    required with ``stratify_below``."""
 
     @model_validator(mode="after")
     def _pilot_within_cap(self) -> Self:
         if self.pilot_years > self.max_years:
             raise ValueError(
                 f"pilot_years ({self.pilot_years}) must not exceed max_years ({self.max_years})"
+            )
+        if (self.stratify_below is None) != (self.stratum_pilot_years is None):
+            raise ValueError(
+                "stratify_below and stratum_pilot_years go together: give both (strata of rare "
+                f"scenarios) or neither; got stratify_below={self.stratify_below}, "
+                f"stratum_pilot_years={self.stratum_pilot_years}"
             )
         return self
 

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from underwriting.errors import UnderwritingError
-from underwriting.pricing import batch_technical_premiums, paired_standard_error
+from underwriting.pricing import batch_error, batch_technical_premiums, paired_standard_error
 from underwriting.quote import Quote, quote
 from underwriting.rating import RatingTables, load_rating_tables
 from underwriting.request import QuoteRequest
@@ -158,12 +158,12 @@ def paired_difference(
             technical=Metric(
                 "technical premium difference",
                 second.premium.technical - first.premium.technical,
-                _batch_error(two_technical - one_technical),
+                batch_error(two_technical - one_technical),
             ),
             expected_loss=Metric(
                 "expected loss difference",
                 second.premium.expected_loss - first.premium.expected_loss,
-                _batch_error(two_loss - one_loss),
+                batch_error(two_loss - one_loss),
             ),
         )
     if first.controls is None and second.controls is None:
@@ -202,15 +202,6 @@ def paired_difference(
             second.premium.expected_loss - first.premium.expected_loss,
             loss_error,
         ),
-    )
-
-
-def _batch_error(per_batch: npt.NDArray[np.float64]) -> float:
-    """The batch-means standard error of a statistic computed per batch."""
-    return (
-        float(np.std(per_batch, ddof=1) / math.sqrt(per_batch.size))
-        if per_batch.size > 1
-        else math.inf
     )
 
 

@@ -109,8 +109,10 @@ bounded whatever its number of options, at the cost of drawing the events once m
 results do not depend on it (every set of terms is simulated on the same keyed events)."""
 
 
+@functools.cache
 def package_version() -> str:
-    """The installed version of this package."""
+    """The installed version of this package (read once: the metadata lookup takes a
+    millisecond)."""
     try:
         return metadata.version("lab-underwriting")
     except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout

@@ -375,6 +375,25 @@ def test_replay_reproduces_the_quote_bit_for_bit(tables: uw.RatingTables) -> Non
     assert again.provenance.seed == "340282366920938463463374607431768211455"
 
 
+@pytest.mark.parametrize("lab", ["bsl3_biobank", "chemistry_high_hazard"])
+@pytest.mark.parametrize("threads", [2, 4])
+def test_a_quote_does_not_depend_on_the_threads_blas_runs(lab: str, threads: int) -> None:
+    """A quote replays bit for bit on a machine with another number of cores. The control
+    variates' fits and standard errors were BLAS products, which OpenBLAS shares among as many
+    threads as there are cores, adding their partial sums: their last bits moved with the
+    threads until they were summed by NumPy's own loops (``pricing._products``)."""
+    from threadpoolctl import threadpool_limits
+
+    request = _request(lab)
+    request = request.model_copy(update={"options": (request.terms,)})
+    tables = uw.load_rating_tables("2026.5")  # stratified years, control variates in each
+    with threadpool_limits(limits=1, user_api="blas"):
+        one = uw.quote(request, tables=tables, created_at=WHEN).to_dict()
+    with threadpool_limits(limits=threads, user_api="blas"):
+        many = uw.quote(request, tables=tables, created_at=WHEN).to_dict()
+    assert many == one
+
+
 def test_two_quotes_of_one_lab_differ_only_by_what_changed(tables: uw.RatingTables) -> None:
     request = _request("physics_low_hazard")
     one = uw.quote(request.submission, request.terms, tables=tables, n_years=YEARS)

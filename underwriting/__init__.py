@@ -139,7 +139,7 @@ from underwriting.workflow import (
     revise,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.1.1"
 
 __all__ = [
     "SECTIONS",

@@ -236,30 +236,42 @@ class ControlVariates:
         # explain is left out by the pseudo-inverse.
         n = annual_loss.size
         average = deviations.mean(axis=1)
-        gram = deviations @ deviations.T - n * np.outer(average, average)
+        gram = _products(deviations) - n * np.outer(average, average)
         moments = np.stack(
-            [deviations @ (annual_loss - annual_loss.mean()),
-             deviations @ (excess_weighted - excess_weighted.mean())]
+            [np.einsum("kn,n->k", deviations, annual_loss - annual_loss.mean()),
+             np.einsum("kn,n->k", deviations, excess_weighted - excess_weighted.mean())]
         )  # fmt: skip
         scale = np.sqrt(np.diag(gram))
         scale[scale == 0.0] = 1.0
         scaled = np.linalg.pinv(gram / np.outer(scale, scale), hermitian=True)
-        coefficients = (moments / scale) @ scaled / scale
+        coefficients = np.einsum("ij,jk->ik", moments / scale, scaled) / scale
         return cls(deviations=deviations, coefficients=coefficients)
 
     def adjusted_losses(self, annual_loss: FloatArray) -> FloatArray:
         """Each year's loss less its share of the expected loss's shift: their mean is the
         control-variate expected loss (for paired errors year by year)."""
-        return np.asarray(annual_loss - self.coefficients[0] @ self.deviations)
+        return np.asarray(annual_loss - np.einsum("k,kn->n", self.coefficients[0], self.deviations))
 
     def shift(self) -> tuple[float, float]:
         """What the sample means of the expected loss and of ``E[(w - 1) x]`` lose:
         ``beta . (mean(controls) - exact means)``."""
         excess = self.deviations.mean(axis=1)
-        return float(self.coefficients[0] @ excess), float(self.coefficients[1] @ excess)
+        shift = np.einsum("ik,k->i", self.coefficients, excess)
+        return float(shift[0]), float(shift[1])
 
 
 _NO_SHIFT = (0.0, 0.0)
+
+
+def _products(rows: FloatArray) -> FloatArray:
+    """``rows @ rows.T``, summed by NumPy's own loops rather than BLAS. Every product over the
+    years here is an ``einsum`` for the same reason: OpenBLAS shares a long product among its
+    threads, one per core, and adds their partial sums, so its last bits depended on the
+    machine's cores (a quote replayed on a machine with other cores did not match), and its
+    idle threads spun on the other core after each product (a quote used about twice its wall
+    time in CPU)."""
+    return np.asarray(np.einsum("in,jn->ij", rows, rows), dtype=np.float64)
+
 
 _CHUNK_YEARS = 1 << 16
 """Years at a time in the standard error's pass (bounds its temporaries)."""
@@ -320,7 +332,7 @@ class BookYears:
         co_tvar = self.weighted[:used].reshape(batches, size).mean(axis=1)
         if controls is not None:
             excess = controls.deviations[:, :used].reshape(-1, batches, size).mean(axis=2)
-            shift = controls.coefficients @ excess
+            shift = np.einsum("ik,kb->ib", controls.coefficients, excess)
             expected = expected - shift[0]
             co_tvar = co_tvar - shift[0] - shift[1]
         return expected, co_tvar
@@ -370,7 +382,7 @@ class BookYears:
         average = deviations.mean(axis=1)
         # The centred controls' Gram matrix, inverted on unit-length controls (the squares are
         # some 1e7 times the amounts), then back in the controls' own units.
-        gram = deviations @ deviations.T - n * np.outer(average, average)
+        gram = _products(deviations) - n * np.outer(average, average)
         length = np.sqrt(np.maximum(np.diag(gram), 0.0))
         length[length == 0.0] = 1.0
         inverse = np.linalg.pinv(gram / np.outer(length, length), hermitian=True)
@@ -379,10 +391,13 @@ class BookYears:
         total = 0.0
         for start in range(0, n, _CHUNK_YEARS):  # pieces: a few arrays of a piece's length
             centred = deviations[:, start : start + _CHUNK_YEARS] - average[:, None]
-            residual = part[start : start + _CHUNK_YEARS] - centre - beta @ centred
-            leverage = np.einsum("in,in->n", centred, inverse @ centred)  # the hat's diagonal
+            residual = part[start : start + _CHUNK_YEARS] - centre
+            residual -= np.einsum("k,kn->n", beta, centred)
+            leverage = np.einsum(  # the hat's diagonal
+                "in,in->n", centred, np.einsum("ij,jn->in", inverse, centred)
+            )
             residual /= np.maximum(1.0 - leverage, 1e-12)
-            total += float(np.dot(residual, residual))
+            total += float(np.einsum("n,n->", residual, residual))
         return math.sqrt(total) / n, plain
 
     def paired_standard_error(
@@ -571,7 +586,7 @@ def _risk_measure(sorted_losses: FloatArray, settings: PremiumSettings) -> tuple
         return settings.cost_of_capital_rate * max(co_tvar - expected, 0.0), expected
     if settings.risk_load_method == "wang":
         weights = _wang_weights(sorted_losses.size, settings.wang_lambda)
-        return max(float(weights @ sorted_losses) - expected, 0.0), expected
+        return max(float(np.einsum("n,n->", weights, sorted_losses)) - expected, 0.0), expected
     n = sorted_losses.size
     var = float(sorted_losses[quantile_index(n, settings.capital_level)])
     capital = max(var - expected, 0.0)

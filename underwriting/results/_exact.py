@@ -72,13 +72,14 @@ class ExactDistribution:
 
     @property
     def mean(self) -> float:
-        """Expected annual insured loss."""
-        return float(np.dot(self.amounts, self.probabilities))
+        """Expected annual insured loss (NumPy's own sums, not BLAS's, whose last bits depend on
+        the machine's cores: ``underwriting.pricing._products``)."""
+        return float(np.einsum("n,n->", self.amounts, self.probabilities))
 
     @property
     def std(self) -> float:
         """Standard deviation of the annual insured loss."""
-        second = float(np.dot(self.amounts**2, self.probabilities))
+        second = float(np.einsum("n,n->", self.amounts**2, self.probabilities))
         return math.sqrt(max(second - self.mean**2, 0.0))
 
     def var(self, level: float) -> float:
@@ -97,7 +98,7 @@ class ExactDistribution:
         """Mean annual insured loss in the worst ``1 - level`` of years (as the simulation's)."""
         var = self.var(level)
         excess = np.maximum(self.amounts - var, 0.0)
-        return var + float(np.dot(excess, self.probabilities)) / (1 - level)
+        return var + float(np.einsum("n,n->", excess, self.probabilities)) / (1 - level)
 
     def probability_of_claim(self) -> float:
         """Probability that a year has any insured loss."""

@@ -22,6 +22,7 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
@@ -720,7 +721,12 @@ def _stratified_years(
     settings = tables.pricing.premium
     precision = tables.pricing.precision
     means = (
-        stratum_control_means(profile, term_sets[0], [s.profile for s in strata])
+        stratum_control_means(
+            profile,
+            term_sets[0],
+            [s.profile for s in strata],
+            first_only=[h > 0 for h in range(len(strata))],  # the rare strata fit c1 alone
+        )
         if precision.control_variates
         else None
     )
@@ -1220,10 +1226,17 @@ def quote(
         # pilot's years, shows the distribution and prices the worksheet's variants.
         recorded_target = target_relative_error if given is not None else target
         n_years = n_years or min(precision.pilot_years, cap)
-        results = simulate_many(profile, [terms, *variants.values()], n_years=n_years, **run)
-        stratified = _stratified_years(
-            profile, [terms, *options], strata, chosen_seed, tables, target, cap, given
-        )
+        # The own run's kernel runs without the GIL, so it goes on in a thread of its own while
+        # this one works out the strata's exact means and runs their small simulations, which
+        # are mostly Python (a core otherwise idle; the results are the same either way).
+        with ThreadPoolExecutor(1, thread_name_prefix="uw-own-run") as own_run:
+            shown = own_run.submit(
+                simulate_many, profile, [terms, *variants.values()], n_years=n_years, **run
+            )
+            stratified = _stratified_years(
+                profile, [terms, *options], strata, chosen_seed, tables, target, cap, given
+            )
+            results = shown.result()
     elif means is not None:
         # Tables with control variates choose the years on the quote's own run, in stages: the
         # pilot's years, then as many as the error so far asks for (re-checked once more). The

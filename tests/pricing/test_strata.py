@@ -74,6 +74,26 @@ def test_the_strata_partition_the_years(name: str, tables: uw.RatingTables) -> N
     np.testing.assert_allclose(mixed, control_means(profile, terms), rtol=1e-10)
 
 
+@pytest.mark.parametrize("name", ["chemistry_high_hazard", "bsl3_biobank", "physics_low_hazard"])
+def test_strata_fitting_c1_alone_get_the_same_means_to_the_last_bit(
+    name: str, tables: uw.RatingTables
+) -> None:
+    """A quote asks for all four exact means of the stratum of no rare event and for c1 alone
+    of the rare strata, which skips the rare scenarios' cross moments (most of the time the
+    means take): the means it gets are the full computation's, bit for bit."""
+    profile = _profile(name, tables)
+    strata = rare_strata(profile, tables.pricing.precision.stratify_below or 0.0)
+    terms = _request(name).terms
+    profiles = [s.profile for s in strata]
+    every = stratum_control_means(profile, terms, profiles)
+    asked = stratum_control_means(
+        profile, terms, profiles, first_only=[h > 0 for h in range(len(strata))]
+    )
+    assert asked[0] == every[0]
+    assert len(asked[0]) == 4
+    assert [means for means in asked[1:]] == [means[:1] for means in every[1:]]
+
+
 def test_each_stratum_conditions_the_rare_scenarios_counts(tables: uw.RatingTables) -> None:
     """Stratum ``r`` draws no own event of the rare scenarios before it and at least one of
     ``r``; the stratum of no rare event draws none of any; every other scenario is the

@@ -369,15 +369,36 @@ def control_means(profile: RiskProfile, terms: PolicyTerms) -> tuple[float, ...]
 
 
 def stratum_control_means(
-    profile: RiskProfile, terms: PolicyTerms, counted: Sequence[RiskProfile]
+    profile: RiskProfile,
+    terms: PolicyTerms,
+    counted: Sequence[RiskProfile],
+    first_only: Sequence[bool] = (),
 ) -> list[tuple[float, ...]]:
     """:func:`control_means` for each profile of ``counted``: ``profile`` with other count
     distributions (the strata of ``underwriting.engine.rare_strata``, whose scenarios differ
     from ``profile``'s in their frequencies only). The impacts' moments, which do not depend on
-    the counts, are integrated once."""
+    the counts, are integrated once.
+
+    Where ``first_only[i]`` is true, profile ``i`` gets ``E[c1]`` alone, ``(E[c1],)`` (a
+    stratum whose fit uses ``c1`` alone). The cross moments of impacts, the costly part, are
+    then integrated only for the scenarios that occur in the other profiles: a scenario with
+    no events there adds exactly nothing to their means, so they are the same to the last bit.
+    """
     records = term_records([terms])[0][0]
     moments: dict[str, tuple[float, float]] = {}
     impacts_of: dict[str, list[_Impact]] = {}
+    counts = [
+        [_count_moments(other.scenario(s.id)) for s in profile.scenarios] for other in counted
+    ]
+    full = [not (i < len(first_only) and first_only[i]) for i in range(len(counted))]
+    occurring = {
+        s.id
+        for i, other in enumerate(counts)
+        if full[i]
+        for s, (count, _) in zip(profile.scenarios, other, strict=True)
+        if count != 0.0
+    }
+    occurring |= {c.child for c in profile.cascades if c.parent in occurring}
 
     def scenario_moments(scenario: Scenario) -> tuple[float, float]:
         if scenario.id not in moments:
@@ -395,21 +416,24 @@ def stratum_control_means(
                 m1, m2 = _moments(impact, cap, record, section, terms.share)
                 first += impact.probability * m1
                 second += impact.probability * m2
-                covered.append(_covered_impact(impact, cap, record, section, terms.share, m1))
+                if scenario.id in occurring:
+                    covered.append(_covered_impact(impact, cap, record, section, terms.share, m1))
             moments[scenario.id] = (first, second)
-            impacts_of[scenario.id] = covered
+            if scenario.id in occurring:
+                impacts_of[scenario.id] = covered
         return moments[scenario.id]
 
     for scenario in profile.scenarios:
         scenario_moments(scenario)
     cross = _cross_moments(impacts_of)
 
-    # Each scenario's event moments E[V], E[v**2] summed, E[V**2] (its cascades included).
-    events: list[tuple[str, float, float, float]] = []
+    # Each scenario's event moments E[V], E[v**2] summed, E[V**2] (its cascades included; the
+    # last only where the scenario occurs in a profile that needs it).
+    events: list[tuple[float, float, float]] = []
     for scenario in profile.scenarios:
         first, second = scenario_moments(scenario)
         own_first = first
-        square = second + cross[scenario.id]  # E[P**2], the parent's own impacts
+        square = second + cross.get(scenario.id, math.nan)  # E[P**2], the parent's own impacts
         children_first = 0.0  # sum of pi_c E[C_c] over the cascades so far
         for cascade in profile.cascades:
             if cascade.parent == scenario.id:
@@ -417,22 +441,25 @@ def stratum_control_means(
                 child_first, child_second = scenario_moments(profile.scenario(cascade.child))
                 first += pi * child_first
                 second += pi * child_second
-                child_square = child_second + cross[cascade.child]
+                child_square = child_second + cross.get(cascade.child, math.nan)
                 square += 2 * pi * own_first * child_first + pi * child_square
                 square += 2 * pi * child_first * children_first  # independent cascades
                 children_first += pi * child_first
-        events.append((scenario.id, first, second, square))
+        events.append((first, second, square))
     shared = _shares_draws(profile)
     means: list[tuple[float, ...]] = []
-    for other in counted:
+    for i, other in enumerate(counts):
         total_first = total_second = total_square = variance = 0.0
-        for scenario_id, first, second, square in events:
-            count, factorial = _count_moments(other.scenario(scenario_id))
+        for (first, second, square), (count, factorial) in zip(events, other, strict=True):
             total_first += count * first
+            if not full[i] or count == 0.0:
+                continue  # adds exactly 0.0 to the sums below (no events: no factorial)
             total_second += count * second
             total_square += count * square
             variance += count * square + (factorial - count**2) * first**2
-        if shared:
+        if not full[i]:
+            means.append((total_first,))
+        elif shared:
             means.append((total_first, total_second, total_square))
         else:
             means.append((total_first, total_second, total_square, variance + total_first**2))

@@ -200,6 +200,10 @@ class ControlVariates:
 
     deviations: FloatArray
     coefficients: FloatArray
+    _leveraged: dict[bytes, list[tuple[FloatArray, FloatArray]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    """``leveraged_fit`` already worked out, by the bytes of its ``beta``."""
 
     @classmethod
     def fit(
@@ -246,6 +250,38 @@ class ControlVariates:
         scaled = np.linalg.pinv(gram / np.outer(scale, scale), hermitian=True)
         coefficients = np.einsum("ij,jk->ik", moments / scale, scaled) / scale
         return cls(deviations=deviations, coefficients=coefficients)
+
+    def leveraged_fit(self, beta: FloatArray) -> list[tuple[FloatArray, FloatArray]]:
+        """For each piece of ``_CHUNK_YEARS`` years: the fitted controls' part of each year's
+        premium part, ``beta . (controls - their mean)``, and one less the year's leverage (the
+        hat's diagonal, at least 1e-12), for ``BookYears.standard_errors``. Neither depends on
+        the terms, so a quote's options (whose controls are the main terms') share them."""
+        key = beta.tobytes()
+        if key not in self._leveraged:
+            deviations = self.deviations
+            n = deviations.shape[1]
+            average = deviations.mean(axis=1)
+            # The centred controls' Gram matrix, inverted on unit-length controls (the squares
+            # are some 1e7 times the amounts), then back in the controls' own units.
+            gram = _products(deviations) - n * np.outer(average, average)
+            length = np.sqrt(np.maximum(np.diag(gram), 0.0))
+            length[length == 0.0] = 1.0
+            inverse = np.linalg.pinv(gram / np.outer(length, length), hermitian=True)
+            inverse /= np.outer(length, length)
+            pieces = []
+            for start in range(0, n, _CHUNK_YEARS):  # a few arrays of a piece's length at once
+                centred = deviations[:, start : start + _CHUNK_YEARS] - average[:, None]
+                leverage = np.einsum(  # the hat's diagonal
+                    "in,in->n", centred, np.einsum("ij,jn->in", inverse, centred)
+                )
+                pieces.append(
+                    (
+                        np.einsum("k,kn->n", beta, centred),
+                        np.maximum(1.0 - leverage, 1e-12),
+                    )
+                )
+            self._leveraged[key] = pieces
+        return self._leveraged[key]
 
     def adjusted_losses(self, annual_loss: FloatArray) -> FloatArray:
         """Each year's loss less its share of the expected loss's shift: their mean is the
@@ -378,25 +414,13 @@ class BookYears:
         beta = (scale[0] * controls.coefficients[0] + scale[1] * (
             controls.coefficients[0] + controls.coefficients[1]
         )) / settings.premium_divisor  # fmt: skip
-        deviations = controls.deviations
-        average = deviations.mean(axis=1)
-        # The centred controls' Gram matrix, inverted on unit-length controls (the squares are
-        # some 1e7 times the amounts), then back in the controls' own units.
-        gram = _products(deviations) - n * np.outer(average, average)
-        length = np.sqrt(np.maximum(np.diag(gram), 0.0))
-        length[length == 0.0] = 1.0
-        inverse = np.linalg.pinv(gram / np.outer(length, length), hermitian=True)
-        inverse /= np.outer(length, length)
         centre = float(part.mean())
         total = 0.0
-        for start in range(0, n, _CHUNK_YEARS):  # pieces: a few arrays of a piece's length
-            centred = deviations[:, start : start + _CHUNK_YEARS] - average[:, None]
+        pieces = controls.leveraged_fit(beta)
+        for start, (fitted, divisor) in zip(range(0, n, _CHUNK_YEARS), pieces, strict=True):
             residual = part[start : start + _CHUNK_YEARS] - centre
-            residual -= np.einsum("k,kn->n", beta, centred)
-            leverage = np.einsum(  # the hat's diagonal
-                "in,in->n", centred, np.einsum("ij,jn->in", inverse, centred)
-            )
-            residual /= np.maximum(1.0 - leverage, 1e-12)
+            residual -= fitted
+            residual /= divisor
             total += float(np.einsum("n,n->", residual, residual))
         return math.sqrt(total) / n, plain
 

@@ -37,6 +37,7 @@ import underwriting as uw
 from api import migrations
 from api.settings import Settings
 from api.store import ROLES, Store, StoreError, hash_key
+from api.workers import serve_workers, spreads_connections
 from underwriting import report
 from underwriting.model import SEED_RANGE, check_seed
 from underwriting.rating import Flat, rating_tables_at
@@ -201,6 +202,9 @@ def serve(
         f"serving on http://{host}:{port}: the workbench at /, the API docs at /docs; "
         f"store {settings.database_url}"
     )
+    if workers > 1 and spreads_connections(port):
+        serve_workers(host, port, workers)  # a socket each: the kernel spreads connections
+        return
     uvicorn.run(
         "api.main:create_app",
         factory=True,

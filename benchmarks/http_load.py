@@ -19,11 +19,12 @@ the time is up are waited for (at most ``--stop-timeout`` seconds) and counted; 
 are reported as ``unfinished``. Latencies are recorded per request, so the percentiles are exact
 (locust's own, which it rounds, are printed beside them).
 
-The CPU seconds each server child process used during the load are printed too (Linux): the
-workers share one listening socket and a keep-alive connection stays with the worker that
-accepted it, so with a fixed set of clients the split between workers is settled at connect time
-and can be lopsided, which shows in the throughput. The server is stopped in any case; its log is
-printed only when something failed.
+The CPU seconds each server child process used during the load are printed too (Linux): a
+keep-alive connection stays with the worker that accepted it, so with a fixed set of clients the
+split between workers is settled at connect time. On Linux each worker listens on a socket of its
+own (``api/workers.py``) and the kernel spreads the connections by a hash of their addresses;
+before, the workers shared one socket and one often took every connection. The server is stopped
+in any case; its log is printed only when something failed.
 """
 
 from __future__ import annotations
@@ -531,9 +532,9 @@ def main() -> None:
     print(f"statuses: {summary['statuses']}")
     if worker_cpu:
         print(
-            f"CPU seconds of the server's child processes during the load: {worker_cpu} (the "
-            "workers share one socket; each keep-alive connection stays with the worker that "
-            "accepted it, so a lopsided split means the clients' connections landed unevenly)"
+            f"CPU seconds of the server's child processes during the load: {worker_cpu} (each "
+            "keep-alive connection stays with the worker that accepted it, so a lopsided split "
+            "means the clients' connections landed unevenly)"
         )
     if "locust_aggregated" in summary:
         print(

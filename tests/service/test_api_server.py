@@ -25,6 +25,7 @@ import underwriting as uw
 from api.main import create_app
 from api.settings import Settings
 from api.store import QuoteRecord, Store, hash_key
+from api.workers import spreads_connections
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -181,3 +182,83 @@ def test_cli_creates_lists_and_revokes_keys(tmp_path: Path) -> None:
     assert "role must be one of" in wrong_role.stderr
     assert "uwk_" not in wrong_role.output
     assert len(run("keys", "list").stdout.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(
+    not spreads_connections(8000), reason="SO_REUSEPORT spreads connections on Linux only"
+)
+def test_workers_on_sockets_of_their_own_share_the_connections(tmp_path: Path) -> None:
+    """``underwriting serve --workers 2`` gives each worker its own listening socket, so the
+    kernel spreads keep-alive connections between them (with one shared socket, a burst of
+    connections could all land on one worker, the other idle); SIGTERM stops them all."""
+    psutil = pytest.importorskip("psutil")
+    url = f"sqlite:///{tmp_path}/uw.db"
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    command = [sys.executable, "-m", "api", "serve", "--workers", "2", "--port", str(port)]
+    command += ["--database-url", url]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) for _ in range(16)]
+        try:
+            wait_until_ready(clients[0], process, log_path)
+            parent = psutil.Process(process.pid)
+
+            def connections(state: str) -> dict[int, int]:
+                """Each live worker's sockets on the port in ``state``."""
+                found = {}
+                for child in parent.children():
+                    try:
+                        if "spawn_main" not in " ".join(child.cmdline()):
+                            continue  # the resource tracker
+                        found[child.pid] = sum(
+                            1
+                            for c in child.net_connections("tcp")
+                            if c.laddr.port == port and c.status == state
+                        )
+                    except psutil.Error:  # a worker just killed, not yet reaped
+                        continue
+                return found
+
+            deadline = time.monotonic() + READY_WITHIN_S
+            while sorted(connections(psutil.CONN_LISTEN).values()) != [1, 1]:
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.1)
+            listening = {  # the socket (its inode) each worker listens on
+                os.readlink(f"/proc/{child.pid}/fd/{c.fd}")
+                for child in parent.children()
+                for c in child.net_connections("tcp")
+                if c.laddr.port == port and c.status == psutil.CONN_LISTEN
+            }
+            assert len(listening) == 2, listening  # one socket each, not one shared
+            for client in clients:  # each keeps its connection open (keep-alive)
+                assert client.get("/healthz").status_code == 200
+            held = connections(psutil.CONN_ESTABLISHED)
+            assert len(held) == 2
+            assert sum(held.values()) == len(clients)
+            # 16 connections hashed over two sockets: one idle worker has odds of 2 in 65,536.
+            assert min(held.values()) > 0, held
+            # A worker that dies is replaced: the port keeps two workers.
+            dead = min(held)
+            os.kill(dead, signal.SIGKILL)
+            while set(connections(psutil.CONN_LISTEN)) in (set(held), set(held) - {dead}):
+                assert time.monotonic() < deadline + READY_WITHIN_S, log_path.read_text()
+                time.sleep(0.1)
+            while sorted(connections(psutil.CONN_LISTEN).values()) != [1, 1]:
+                assert time.monotonic() < deadline + READY_WITHIN_S, log_path.read_text()
+                time.sleep(0.1)
+            workers = [psutil.Process(pid) for pid in connections(psutil.CONN_LISTEN)]
+        finally:
+            for client in clients:
+                client.close()
+            process.terminate()
+            try:
+                process.wait(timeout=40)
+            except subprocess.TimeoutExpired:  # pragma: no cover - only if it hangs
+                process.kill()
+                process.wait()
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    assert process.returncode == 0, text
+    assert text.count("Application shutdown complete") == 2, text
+    assert "Traceback" not in text
+    assert not any(worker.is_running() for worker in workers)

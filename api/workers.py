@@ -37,22 +37,22 @@ def spreads_connections(port: int) -> bool:
     return sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT") and port != 0
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A socket listening on ``host:port`` that other processes may bind too."""
+def bound_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` that other processes may bind too. It listens only
+    when uvicorn starts serving on it, after the application's start-up (the kernel warmed):
+    until then the kernel sends new connections to the workers already serving."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
     return sock
 
 
 def _worker(host: str, port: int) -> None:  # pragma: no cover - runs in a child process
     import uvicorn
 
-    sock = listening_socket(host, port)
+    sock = bound_socket(host, port)
     uvicorn.Server(uvicorn.Config(APP, factory=True, log_level="info")).run(sockets=[sock])
 
 
@@ -69,6 +69,12 @@ def serve_workers(host: str, port: int, workers: int) -> None:
     def ask_to_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
+    # Bound here first (never listening), so that a port taken by another program fails at
+    # once, and held, so that no other program takes it between workers.
+    try:
+        held = bound_socket(host, port)
+    except OSError as error:
+        raise SystemExit(f"cannot serve on {host}:{port}: {error.strerror}") from error
     previous = {s: signal.signal(s, ask_to_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     processes = [start() for _ in range(workers)]
     try:
@@ -92,3 +98,4 @@ def serve_workers(host: str, port: int, workers: int) -> None:
                 process.join()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        held.close()

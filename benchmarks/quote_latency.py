@@ -7,8 +7,10 @@ Usage::
 
 Prints, for each example, the rating tables, the simulated years the precision rule chose, the
 relative standard error reached, the variance reduction of the control variates (tables 2026.4
-on; 1 before), and the median and 95th percentile of the wall time over the runs. ``--options K``
-quotes each lab with ``K`` options (the benchmarks' scaled options, ``_common.scaled_options``).
+on; 1 before), the median and 95th percentile of the wall time over the runs, and the median
+CPU time of the process per quote (every thread's: above the wall time where the quote ran on
+both cores, or where idle threads spun). ``--options K`` quotes each lab with ``K`` options (the
+benchmarks' scaled options, ``_common.scaled_options``).
 The first call (imports, loading the tables, the kernel) is excluded.
 
 With ``--baseline REV`` the same is measured on that revision too (a temporary git worktree,
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import statistics
 import subprocess
@@ -51,13 +54,15 @@ def child(runs: int, target: float | None, options: int, version: str | None) ->
         if options:
             request = request.model_copy(update={"options": scaled_options(request.terms, options)})
         uw.quote_request(request, tables=tables)  # first call: the lab's caches, not timed
-        times = []
+        times, cpu = [], []
         for _ in range(runs):
-            started = time.perf_counter()
+            started, used = time.perf_counter(), time.process_time()
             q = uw.quote_request(request, tables=tables)
             times.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - used)
         figures["labs"][path.stem] = {
             "times_s": times,
+            "cpu_s": cpu,
             "years": q.provenance.n_years,
             "relative_error": q.premium.relative_error,
             "variance_reduction": getattr(q.premium, "variance_reduction", 1.0),  # 2026.4 on
@@ -117,12 +122,13 @@ def main() -> None:
                     check=False,
                 )
     header = f"{'lab':<24}{'checkout':<9}{'tables':>8}{'years':>11}{'rel. error':>11}"
-    print(header + f"{'VR':>7}{'median s':>10}{'p95 s':>8}{'premium':>11}")
+    print(header + f"{'VR':>7}{'median s':>10}{'p95 s':>8}{'cpu s':>8}{'premium':>11}")
     summary: dict[str, Any] = {}
     for lab in rounds["after"][0]["labs"]:
         medians = {}
         for name, figures in rounds.items():
             times = [t for f in figures for t in f["labs"][lab]["times_s"]]
+            cpu = [t for f in figures for t in f["labs"][lab].get("cpu_s", [])]
             last = figures[-1]["labs"][lab]
             medians[name] = statistics.median(times)
             summary.setdefault(lab, {})[name] = {"times_s": times, **last}
@@ -130,7 +136,7 @@ def main() -> None:
                 f"{lab:<24}{name:<9}{figures[-1]['tables']:>8}{last['years']:>11,}"
                 f"{last['relative_error']:>11.4f}{last['variance_reduction']:>7.1f}"
                 f"{medians[name]:>10.3f}{float(np.percentile(times, 95)):>8.3f}"
-                f"{last['premium']:>11,.0f}"
+                f"{statistics.median(cpu) if cpu else math.nan:>8.3f}{last['premium']:>11,.0f}"
             )
         if "before" in medians:
             print(f"{lab:<24}{'ratio':<9}{'':>48}{medians['after'] / medians['before']:>10.3f}")

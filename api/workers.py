@@ -4,7 +4,7 @@ uvicorn's ``--workers N`` binds one socket in the parent and lets every worker a
 worker woken by a burst of connections accepts all it can at once, and a keep-alive connection
 stays with the worker that accepted it, so a few clients that connect together can all land on
 one worker while the other idles: in the HTTP benchmark (8 clients, 2 workers) one worker took
-every connection in about half the runs, and the service then answered on one core
+every connection in five of eight runs, and the service then answered on one core
 (docs/performance.md). Here each worker binds its own socket to the same address with
 ``SO_REUSEPORT``, and the kernel spreads incoming connections among the sockets by a hash of
 each connection's addresses.

@@ -52,6 +52,16 @@ def wait_until_ready(client: httpx.Client, process: subprocess.Popen[bytes], log
     pytest.fail(f"the server was not ready within {READY_WITHIN_S} s:\n{log.read_text()}")
 
 
+def terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM the server and wait for it; SIGKILL if it has not stopped within ``timeout``."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:  # pragma: no cover - only if it hangs
+        process.kill()
+        process.wait()
+
+
 def test_real_server_quotes_over_the_network(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/uw.db"
     key = create_key(url, "net-underwriter", "underwriter")
@@ -100,12 +110,7 @@ def test_real_server_quotes_over_the_network(tmp_path: Path) -> None:
                 )
                 assert oversized.status_code == 413
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:  # pragma: no cover - only if it hangs
-                process.kill()
-                process.wait()
+            terminate(process, 15)
     text = log_path.read_text(encoding="utf-8", errors="replace")
     # uvicorn re-raises the SIGTERM after a graceful shutdown on recent versions.
     assert process.returncode in {0, -signal.SIGTERM}, text
@@ -251,12 +256,7 @@ def test_workers_on_sockets_of_their_own_share_the_connections(tmp_path: Path) -
         finally:
             for client in clients:
                 client.close()
-            process.terminate()
-            try:
-                process.wait(timeout=40)
-            except subprocess.TimeoutExpired:  # pragma: no cover - only if it hangs
-                process.kill()
-                process.wait()
+            terminate(process, 40)
     text = log_path.read_text(encoding="utf-8", errors="replace")
     assert process.returncode == 0, text
     assert text.count("Application shutdown complete") == 2, text

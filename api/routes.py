@@ -465,6 +465,12 @@ def replay_quote(
         )
     with limiter.slot(principal.name):
         again = uw.replay(provenance, request, tables=tables).to_dict()
+    # The package that replays may be newer than the one that quoted: its version is recorded,
+    # not compared (a figure it changed shows under its own key).
+    again["provenance"] = {
+        **again["provenance"],
+        "package_version": stored_quote["provenance"]["package_version"],
+    }
     differences = [
         key
         for key in sorted(stored_quote.keys() | again.keys())

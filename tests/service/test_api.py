@@ -246,6 +246,15 @@ def test_a_stratified_quote_shows_its_strata_years_and_replays(tmp_path: Path) -
         replayed = client.post(f"/v1/quotes/{quote_id}/replay", headers=headers)
         assert replayed.status_code == 200, replayed.text
         assert replayed.json()["matches"] is True
+        # A quote stored by an older package replays on the figures, not on that version.
+        with store_of(app).session() as session:
+            record = session.get(QuoteRecord, quote_id)
+            assert record is not None
+            older = dict(record.quote)
+            older["provenance"] = {**older["provenance"], "package_version": "0.0.9"}
+            record.quote = older
+        replayed = client.post(f"/v1/quotes/{quote_id}/replay", headers=headers)
+        assert replayed.json() == {"quote_id": quote_id, "matches": True, "differences": []}
 
 
 def test_stored_timestamps_keep_their_utc_offset(client: TestClient, app: FastAPI) -> None:

@@ -262,3 +262,36 @@ def test_workers_on_sockets_of_their_own_share_the_connections(tmp_path: Path) -
     assert text.count("Application shutdown complete") == 2, text
     assert "Traceback" not in text
     assert not any(worker.is_running() for worker in workers)
+
+
+@pytest.mark.skipif(
+    not spreads_connections(8000), reason="SO_REUSEPORT spreads connections on Linux only"
+)
+def test_workers_stop_when_the_server_is_killed(tmp_path: Path) -> None:
+    """SIGKILL of ``underwriting serve --workers 2`` leaves no worker serving the port (the
+    kernel sends each SIGTERM when its parent dies), so a new server cannot end up sharing the
+    port with an old one's workers."""
+    psutil = pytest.importorskip("psutil")
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    command = [sys.executable, "-m", "api", "serve", "--workers", "2", "--port", str(port)]
+    command += ["--database-url", f"sqlite:///{tmp_path}/uw.db"]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+                wait_until_ready(client, process, log_path)
+            workers = [
+                child
+                for child in psutil.Process(process.pid).children()
+                if "spawn_main" in " ".join(child.cmdline())
+            ]
+            assert len(workers) == 2
+            process.kill()
+            process.wait()
+            _, alive = psutil.wait_procs(workers, timeout=30)
+            assert not alive, log_path.read_text()
+        finally:
+            terminate(process, 15)
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    assert text.count("Application shutdown complete") == 2, text

@@ -179,6 +179,8 @@ def make_plan(
             family, values = parameters
             record = dict.fromkeys(_IMPACT_FIELDS, 0.0)
             record.update(values)
+            if len(record) != len(_IMPACT_FIELDS):  # a parameter the dtype has no field for
+                raise KeyError(f"unknown severity parameters: {set(record) - set(_IMPACT_FIELDS)}")
             record["section"] = SECTION_INDEX[impact.section]
             record["basis"] = _BASES[impact.basis]
             record["family"] = family

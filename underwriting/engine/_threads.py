@@ -39,10 +39,16 @@ def split(n_years: int) -> list[int]:
 
 
 def map_pieces(piece: Callable[[int], T], pieces: int) -> list[T]:
-    """``[piece(0), ..., piece(pieces - 1)]``, on the process's pool where more than one."""
+    """``[piece(0), ..., piece(pieces - 1)]``, on the process's pool where more than one.
+
+    The pieces are submitted under the pool's lock: another thread that needs a larger pool
+    (a stratified quote runs its own run beside the strata's) replaces it under the same lock,
+    so no piece is ever submitted to a pool already shut down."""
     if pieces == 1:
         return [piece(0)]
-    return list(_pool(pieces).map(piece, range(pieces)))
+    with _pools_lock:
+        futures = [_pool(pieces).submit(piece, number) for number in range(pieces)]
+    return [future.result() for future in futures]
 
 
 _pools: list[ThreadPoolExecutor] = []
@@ -50,13 +56,13 @@ _pools_lock = threading.Lock()
 
 
 def _pool(size: int) -> ThreadPoolExecutor:
-    """One pool for the process, with at least ``size`` threads (grown, never duplicated)."""
-    with _pools_lock:
-        if not _pools or _pools[0]._max_workers < size:
-            if _pools:
-                _pools.pop().shutdown(wait=False)
-            _pools.append(ThreadPoolExecutor(size, thread_name_prefix="uw-kernel"))
-        return _pools[0]
+    """One pool for the process, with at least ``size`` threads (grown, never duplicated; the
+    caller holds ``_pools_lock``). A replaced pool finishes the pieces already submitted."""
+    if not _pools or _pools[0]._max_workers < size:
+        if _pools:
+            _pools.pop().shutdown(wait=False)
+        _pools.append(ThreadPoolExecutor(size, thread_name_prefix="uw-kernel"))
+    return _pools[0]
 
 
 # A forked child inherits the pool object but not its threads: it starts a pool of its own.

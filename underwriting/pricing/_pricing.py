@@ -274,12 +274,10 @@ class ControlVariates:
                 leverage = np.einsum(  # the hat's diagonal
                     "in,in->n", centred, np.einsum("ij,jn->in", inverse, centred)
                 )
-                pieces.append(
-                    (
-                        np.einsum("k,kn->n", beta, centred),
-                        np.maximum(1.0 - leverage, 1e-12),
-                    )
-                )
+                fitted = np.einsum("k,kn->n", beta, centred)
+                divisor = np.maximum(1.0 - leverage, 1e-12)
+                fitted.flags.writeable = divisor.flags.writeable = False  # shared by options
+                pieces.append((fitted, divisor))
             self._leveraged[key] = pieces
         return self._leveraged[key]
 

@@ -57,6 +57,10 @@ POLICY_TERMS = np.dtype(
 """One term set's policy-level terms (those of a :class:`~underwriting.terms.PolicyTerms`)."""
 
 
+_UNCOVERED: tuple[object, ...] = tuple(np.zeros((), dtype=SECTION_TERMS).item())
+"""A section not covered: every field false or zero, in the dtype's order."""
+
+
 def _none_is_inf(value: float | None) -> float:
     return math.inf if value is None else value
 
@@ -66,7 +70,7 @@ def term_records(terms: Sequence[PolicyTerms]) -> tuple[Records, Records]:
     :data:`SECTION_TERMS` (columns in ``SECTIONS`` order; a section not covered is all zeros)
     and ``(T,)`` of :data:`POLICY_TERMS`. Built from tuples in the dtypes' field order: a
     record's fields set one by one cost a quote with many options milliseconds."""
-    uncovered = (False,) * 5 + (0.0,) * 9
+    uncovered = _UNCOVERED
     rows = []
     for term_set in terms:
         row = [uncovered] * len(SECTIONS)

@@ -295,3 +295,19 @@ def test_workers_stop_when_the_server_is_killed(tmp_path: Path) -> None:
             terminate(process, 15)
     text = log_path.read_text(encoding="utf-8", errors="replace")
     assert text.count("Application shutdown complete") == 2, text
+
+
+@pytest.mark.skipif(
+    not spreads_connections(8000), reason="SO_REUSEPORT spreads connections on Linux only"
+)
+def test_workers_that_cannot_start_stop_the_server(tmp_path: Path) -> None:
+    """A setting the application refuses at start-up (tables that do not exist) stops
+    ``underwriting serve --workers 2`` with uvicorn's start-up failure code, 3, as one process
+    would, instead of starting new workers forever."""
+    command = [sys.executable, "-m", "api", "serve", "--workers", "2", "--port", str(free_port())]
+    command += ["--database-url", f"sqlite:///{tmp_path}/uw.db"]
+    env = {**os.environ, "UW_TABLES_VERSION": "1999.9"}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "UW_TABLES_VERSION '1999.9' not found" in done.stdout + done.stderr
+    assert "failed to start (3)" in done.stderr

@@ -390,7 +390,9 @@ def stratum_control_means(
     counts = [
         [_count_moments(other.scenario(s.id)) for s in profile.scenarios] for other in counted
     ]
-    full = [not (i < len(first_only) and first_only[i]) for i in range(len(counted))]
+    if first_only and len(first_only) != len(counted):
+        raise ValueError(f"first_only has {len(first_only)} flags for {len(counted)} profiles")
+    full = [not flag for flag in first_only] if first_only else [True] * len(counted)
     occurring = {
         s.id
         for i, other in enumerate(counts)

@@ -200,6 +200,9 @@ class ControlVariates:
 
     deviations: FloatArray
     coefficients: FloatArray
+    gram: FloatArray = field(repr=False, compare=False)
+    """The centred controls' Gram matrix, ``(k, k)``: the fit's normal equations, which the
+    standard errors' leverage inverts again."""
     _leveraged: dict[bytes, list[tuple[FloatArray, FloatArray]]] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -245,11 +248,10 @@ class ControlVariates:
             [np.einsum("kn,n->k", deviations, annual_loss - annual_loss.mean()),
              np.einsum("kn,n->k", deviations, excess_weighted - excess_weighted.mean())]
         )  # fmt: skip
-        scale = np.sqrt(np.diag(gram))
-        scale[scale == 0.0] = 1.0
+        scale = _lengths(gram)
         scaled = np.linalg.pinv(gram / np.outer(scale, scale), hermitian=True)
         coefficients = np.einsum("ij,jk->ik", moments / scale, scaled) / scale
-        return cls(deviations=deviations, coefficients=coefficients)
+        return cls(deviations=deviations, coefficients=coefficients, gram=gram)
 
     def leveraged_fit(self, beta: FloatArray) -> list[tuple[FloatArray, FloatArray]]:
         """For each piece of ``_CHUNK_YEARS`` years: the fitted controls' part of each year's
@@ -261,12 +263,10 @@ class ControlVariates:
             deviations = self.deviations
             n = deviations.shape[1]
             average = deviations.mean(axis=1)
-            # The centred controls' Gram matrix, inverted on unit-length controls (the squares
-            # are some 1e7 times the amounts), then back in the controls' own units.
-            gram = _products(deviations) - n * np.outer(average, average)
-            length = np.sqrt(np.maximum(np.diag(gram), 0.0))
-            length[length == 0.0] = 1.0
-            inverse = np.linalg.pinv(gram / np.outer(length, length), hermitian=True)
+            # The fit's Gram matrix, inverted on unit-length controls (the squares are some 1e7
+            # times the amounts), then back in the controls' own units.
+            length = _lengths(self.gram)
+            inverse = np.linalg.pinv(self.gram / np.outer(length, length), hermitian=True)
             inverse /= np.outer(length, length)
             pieces = []
             for start in range(0, n, _CHUNK_YEARS):  # a few arrays of a piece's length at once
@@ -295,6 +295,14 @@ class ControlVariates:
 
 
 _NO_SHIFT = (0.0, 0.0)
+
+
+def _lengths(gram: FloatArray) -> FloatArray:
+    """Each control's length in a Gram matrix (1 for one that never moves, and for a diagonal
+    that rounding took below 0), to scale the normal equations to unit-length controls."""
+    length = np.sqrt(np.maximum(np.diag(gram), 0.0))
+    length[length == 0.0] = 1.0
+    return length
 
 
 def _products(rows: FloatArray) -> FloatArray:

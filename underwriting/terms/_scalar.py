@@ -70,10 +70,9 @@ def term_records(terms: Sequence[PolicyTerms]) -> tuple[Records, Records]:
     :data:`SECTION_TERMS` (columns in ``SECTIONS`` order; a section not covered is all zeros)
     and ``(T,)`` of :data:`POLICY_TERMS`. Built from tuples in the dtypes' field order: a
     record's fields set one by one cost a quote with many options milliseconds."""
-    uncovered = _UNCOVERED
     rows = []
     for term_set in terms:
-        row = [uncovered] * len(SECTIONS)
+        row = [_UNCOVERED] * len(SECTIONS)
         for section, st in term_set.sections.items():
             row[SECTION_INDEX[section]] = (
                 True,  # covered

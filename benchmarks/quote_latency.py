@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/quote_latency.py [--runs N] [--target E] [--options K] [--baseline REV]
-        [--tables VERSION]
+        [--tables VERSION] [--load-tables]
 
 Prints, for each example, the rating tables, the simulated years the precision rule chose, the
 relative standard error reached, the variance reduction of the control variates (tables 2026.4
@@ -11,7 +11,9 @@ on; 1 before), the median and 95th percentile of the wall time over the runs, an
 CPU time of the process per quote (every thread's: above the wall time where the quote ran on
 both cores, or where idle threads spun). ``--options K`` quotes each lab with ``K`` options (the
 benchmarks' scaled options, ``_common.scaled_options``).
-The first call (imports, loading the tables, the kernel) is excluded.
+The first call (imports, loading the tables, the kernel) is excluded. With ``--load-tables``
+every timed quote loads its tables too (``uw.load_rating_tables`` inside the timing, as
+``uw.quote(request)`` does when a notebook or the CLI gives it no tables).
 
 With ``--baseline REV`` the same is measured on that revision too (a temporary git worktree,
 imported ahead of this checkout, with the tables it serves by default), in separate processes
@@ -38,7 +40,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def child(runs: int, target: float | None, options: int, version: str | None) -> dict[str, Any]:
+def child(
+    runs: int, target: float | None, options: int, version: str | None, load_tables: bool
+) -> dict[str, Any]:
     """Time the quotes in this process: ``{lab: figures}``."""
     from _common import scaled_options
 
@@ -57,7 +61,9 @@ def child(runs: int, target: float | None, options: int, version: str | None) ->
         times, cpu = [], []
         for _ in range(runs):
             started, used = time.perf_counter(), time.process_time()
-            q = uw.quote_request(request, tables=tables)
+            q = uw.quote_request(
+                request, tables=uw.load_rating_tables(version) if load_tables else tables
+            )
             times.append(time.perf_counter() - started)
             cpu.append(time.process_time() - used)
         figures["labs"][path.stem] = {
@@ -72,11 +78,17 @@ def child(runs: int, target: float | None, options: int, version: str | None) ->
 
 
 def _run(
-    source: Path, runs: int, target: float | None, options: int, version: str | None
+    source: Path,
+    runs: int,
+    target: float | None,
+    options: int,
+    version: str | None,
+    load_tables: bool,
 ) -> dict[str, Any]:
     from _common import run_child
 
     arguments = ["--runs", str(runs), "--options", str(options)]
+    arguments += ["--load-tables"] if load_tables else []
     arguments += [] if version is None else ["--tables", version]
     arguments += [] if target is None else ["--target", str(target)]
     return run_child(str(Path(__file__).resolve()), source, arguments)
@@ -92,15 +104,23 @@ def main() -> None:
         "--tables",
         help="the rating tables' version for this checkout (drafts too; default: newest)",
     )
+    parser.add_argument(
+        "--load-tables",
+        action="store_true",
+        help="load the tables inside each timed quote, as uw.quote(request) does without them",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.runs, args.target, args.options, args.tables)))
+        print(
+            json.dumps(child(args.runs, args.target, args.options, args.tables, args.load_tables))
+        )
         return
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _common import checkout, machine
 
-    print(json.dumps({"machine": machine(), "runs": args.runs, "options": args.options}))
+    settings = {"runs": args.runs, "options": args.options, "load_tables": args.load_tables}
+    print(json.dumps({"machine": machine(), **settings}))
     print(f"python {platform.python_version()}, numpy {np.__version__}")
     with tempfile.TemporaryDirectory() as scratch:
         sources = {"after": ROOT}
@@ -113,7 +133,9 @@ def main() -> None:
             for _ in range(args.runs):
                 for name, source in sources.items():
                     version = args.tables if name == "after" else None
-                    rounds[name].append(_run(source, 1, args.target, args.options, version))
+                    rounds[name].append(
+                        _run(source, 1, args.target, args.options, version, args.load_tables)
+                    )
         finally:
             if args.baseline:
                 subprocess.run(

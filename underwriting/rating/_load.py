@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import hashlib
 import io
 import os
@@ -137,11 +138,19 @@ def available_versions(root: Path | None = None, *, drafts: bool = False) -> tup
     base = root or _tables_root()
     found = []
     for manifest in sorted(base.glob("*/manifest.toml")):
-        data = _read_toml(manifest, manifest.parent.name)
-        if data.get("status") == "draft" and not drafts:
+        status, effective = _listed(manifest.read_bytes(), manifest.parent.name)
+        if status == "draft" and not drafts:
             continue
-        found.append((str(data.get("effective_date", "")), manifest.parent.name))
+        found.append((effective, manifest.parent.name))
     return tuple(name for _, name in sorted(found))
+
+
+@functools.lru_cache(maxsize=64)
+def _listed(manifest: bytes, version: str) -> tuple[str | None, str]:
+    """A manifest's ``status`` and ``effective_date`` (as text), parsed once per content."""
+    data = _parsed_toml(manifest, Path("manifest.toml"), version)
+    status = data.get("status")
+    return (status if isinstance(status, str) else None), str(data.get("effective_date", ""))
 
 
 def sha256_of(path: Path) -> str:
@@ -172,7 +181,10 @@ def _validation_error(
 
 def _read_text(path: Path, version: str | None) -> str:
     """The file as UTF-8 text; a corrupt byte is a ``RatingTableError`` naming its line."""
-    data = path.read_bytes()
+    return _decoded(path.read_bytes(), path, version)
+
+
+def _decoded(data: bytes, path: Path, version: str | None) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -187,7 +199,11 @@ def _read_text(path: Path, version: str | None) -> str:
 
 def _read_toml(path: Path, version: str | None) -> dict[str, Any]:
     """The file as TOML; corrupt bytes or syntax are a ``RatingTableError`` naming the file."""
-    text = _read_text(path, version)
+    return _parsed_toml(path.read_bytes(), path, version)
+
+
+def _parsed_toml(data: bytes, path: Path, version: str | None) -> dict[str, Any]:
+    text = _decoded(data, path, version)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -395,6 +411,36 @@ def load_rating_tables(version: str | None = None, *, root: Path | None = None) 
             f"version {version!r} not found; available: {', '.join(versions) or 'none'}"
         )
     directory = base / version
+    contents = _contents(directory)
+    if contents is None:  # a file is missing or unreadable: the load says which
+        return _load_version(directory)
+    return _validated(directory.resolve(), contents)
+
+
+def _contents(directory: Path) -> str | None:
+    """A digest of the bytes of the version's manifest and data files; ``None`` if one cannot
+    be read."""
+    digest = hashlib.sha256()
+    try:
+        for name in ("manifest.toml", *DATA_FILES):
+            data = (directory / name).read_bytes()
+            digest.update(f"{name}\x00{len(data)}\x00".encode())
+            digest.update(data)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=16)
+def _validated(directory: Path, contents: str) -> RatingTables:
+    """The tables in ``directory``, loaded once for each ``contents`` (the digest of its
+    files): parsing and checking them takes about 15 ms, more than a small quote, and the same
+    bytes give the same tables (frozen). A load that fails is not kept, so a changed file is
+    checked again; a file changed since the digest was taken is caught next time."""
+    return _load_version(directory)
+
+
+def _load_version(directory: Path) -> RatingTables:
     version, effective_date, currency, hashes, draft = _load_manifest(directory)
     scenarios_file = _load_scenarios(directory, version)
     base_rows: list[BaseFrequencyRow] = _validate_rows(

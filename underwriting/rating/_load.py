@@ -414,7 +414,7 @@ def load_rating_tables(version: str | None = None, *, root: Path | None = None) 
     contents = _contents(directory)
     if contents is None:  # a file is missing or unreadable: the load says which
         return _load_version(directory)
-    return _validated(directory.resolve(), contents)
+    return _validated(directory, contents)
 
 
 def _contents(directory: Path) -> str | None:

@@ -434,9 +434,10 @@ def _contents(directory: Path) -> str | None:
 @functools.lru_cache(maxsize=16)
 def _validated(directory: Path, contents: str) -> RatingTables:
     """The tables in ``directory``, loaded once for each ``contents`` (the digest of its
-    files): parsing and checking them takes about 15 ms, more than a small quote, and the same
-    bytes give the same tables (frozen). A load that fails is not kept, so a changed file is
-    checked again; a file changed since the digest was taken is caught next time."""
+    files): parsing and checking them takes about 10 ms, a fifth of a quote, and the same bytes
+    give the same tables, which are frozen and shared by every caller. A load that fails is not
+    kept, so a changed file is checked again. A file that changes between the digest and the
+    load is read as it is then, and read again at the next call, whose digest differs."""
     return _load_version(directory)
 
 

@@ -38,7 +38,7 @@ import numpy.typing as npt
 import underwriting as uw
 from underwriting.engine import rare_strata, simulate_many
 from underwriting.model import SECTIONS
-from underwriting.pricing._pricing import BookYears, book_weights
+from underwriting.pricing import BookYears, book_weights
 from underwriting.rating import load_rating_tables, rate_with_experience
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -655,3 +655,68 @@ def test_scenarios_sharing_an_occurrence_keep_c3_but_not_c4() -> None:
         sample = simulated[moment]
         error = sample.std() / math.sqrt(sample.size)
         assert abs(sample.mean() - exact[moment]) < 4 * error, (moment, exact, sample.mean())
+
+
+# --------------------------------------------------------------------------- events' powers
+
+
+@pytest.mark.parametrize("name", [*SECOND_MOMENT_CASES, *LABS])
+def test_the_event_powers_give_the_means_of_c1_and_c3_by_their_own_route(name: str) -> None:
+    """The powers' route (each impact's moments given the event's factor, integrated over it)
+    gives ``E[c1]`` and ``E[c3]`` as the closed forms and Mehler's series do, to 1e-12: the same
+    quadrature then gives the third and fourth powers."""
+    case = SECOND_MOMENT_CASES[name] if name in SECOND_MOMENT_CASES else _lab(name)
+    exact = control_means(case.profile, case.terms)
+    sums = _control._event_power_sums(case.profile, case.terms, [case.profile])[0]
+    assert sums[1] == pytest.approx(exact[0], rel=1e-12)
+    assert sums[2] == pytest.approx(exact[2], rel=1e-12)
+
+
+@pytest.mark.parametrize("name", [*SECOND_MOMENT_CASES, *LABS])
+def test_the_event_powers_agree_with_the_engine(name: str) -> None:
+    """``event_power_means`` against the engine's rows 3 and 4 (``controls=5``) over a million
+    years, within 4 standard errors of the simulated means."""
+    case = SECOND_MOMENT_CASES[name] if name in SECOND_MOMENT_CASES else _lab(name)
+    cubes, fourths = uw.engine.event_power_means(case.profile, case.terms, [case.profile])[0]
+    result = uw.simulate_many(
+        case.profile, [case.terms], n_years=1_000_000, seed=2027, detail="annual", controls=5
+    )[0]
+    assert result.controls is not None
+    assert result.controls.shape == (5, 1_000_000)
+    for row, mean in ((3, cubes), (4, fourths)):
+        sample = result.controls[row]
+        error = sample.std() / math.sqrt(sample.size)
+        assert abs(sample.mean() - mean) < 4 * error, (name, row, mean, sample.mean(), error)
+
+
+def test_both_engines_keep_the_same_event_powers() -> None:
+    """Rows 3 and 4 of the compiled engine and of the NumPy engine, year by year; the first
+    three rows are those of a run that keeps three."""
+    case = _lab("chemistry_high_hazard")  # closed-form quantiles: the compiled engine runs it
+    runs = {
+        (engine, rows): uw.simulate_many(
+            case.profile,
+            [case.terms],
+            n_years=20_000,
+            seed=5,
+            detail="annual",
+            controls=rows,
+            engine=engine,
+        )[0].controls
+        for engine in ("compiled", "numpy")
+        for rows in (True, 4, 5)
+    }
+    compiled, numpy_engine = runs["compiled", 5], runs["numpy", 5]
+    assert compiled is not None and numpy_engine is not None
+    np.testing.assert_allclose(compiled, numpy_engine, rtol=1e-9)
+    for engine in ("compiled", "numpy"):
+        three, four, five = (runs[engine, rows] for rows in (True, 4, 5))
+        assert three is not None and four is not None and five is not None
+        np.testing.assert_array_equal(five[:3], three)
+        np.testing.assert_array_equal(five[:4], four)
+
+
+def test_a_run_refuses_rows_of_controls_it_does_not_keep() -> None:
+    case = SECOND_MOMENT_CASES["cascades"]
+    with pytest.raises(ValueError, match="controls must be False, True or 0, 3, 4, 5 rows"):
+        uw.simulate_many(case.profile, [case.terms], n_years=100, seed=1, controls=2)

@@ -14,7 +14,7 @@ means of the per-year occurrence controls that control variates on the premium n
 """
 
 from underwriting.engine._compiled import warm_up
-from underwriting.engine._control import control_means, stratum_control_means
+from underwriting.engine._control import control_means, event_power_means, stratum_control_means
 from underwriting.engine._engine import (
     BlockResult,
     CompiledEngine,
@@ -67,6 +67,7 @@ __all__ = [
     "choose_engine",
     "control_means",
     "event_loss_table",
+    "event_power_means",
     "exact",
     "expected_events_per_year",
     "new_seed",

@@ -92,8 +92,18 @@ class _Rows:
     insured: FloatArray
 
 
+def control_rows(controls: bool | int) -> int:
+    """The rows of controls a run keeps: ``False`` (or 0) none; ``True`` (or 3) the three
+    controls (``SimulationResult.controls``); 4 adds the sum of the year's events' totals cubed,
+    5 also to the fourth power (``underwriting.engine.event_power_means`` gives their means)."""
+    rows = 3 if controls is True else int(controls)
+    if rows not in (0, 3, 4, 5):
+        raise ValueError(f"controls must be False, True or 0, 3, 4, 5 rows, got {controls!r}")
+    return rows
+
+
 def run_block(
-    plan: Plan, first_year: int, n_years: int, keep: Sequence[bool], controls: bool = False
+    plan: Plan, first_year: int, n_years: int, keep: Sequence[bool], controls: bool | int = False
 ) -> BlockOutput:
     """Simulate years ``first_year .. first_year + n_years - 1`` under every term set.
 
@@ -108,7 +118,8 @@ def run_block(
     annual = np.empty((plan.n_term_sets, n_years))
     max_occurrence = np.empty((plan.n_term_sets, n_years))
     annual_ground_up = np.empty(n_years)
-    controls_out = np.empty((3, n_years if controls else 0))
+    n_controls = control_rows(controls)
+    controls_out = np.empty((max(n_controls, 3), n_years if n_controls else 0))
 
     def piece(k: int) -> _Rows:
         return _run_piece(

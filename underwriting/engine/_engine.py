@@ -21,7 +21,7 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from underwriting.engine._compiled import run_block, switched_on
+from underwriting.engine._compiled import control_rows, run_block, switched_on
 from underwriting.engine._numpy import (
     block_year_loss_table,
     event_loss_table,
@@ -66,11 +66,11 @@ class Engine(Protocol):
         ...
 
     def block(
-        self, first: int, size: int, keep: Sequence[bool], controls: bool = False
+        self, first: int, size: int, keep: Sequence[bool], controls: bool | int = False
     ) -> BlockResult:
         """Years ``first .. first + size - 1`` under every term set, with a year loss table
         for each term set where ``keep`` is true, and the first term set's controls where
-        ``controls`` is (else shape ``(3, 0)``)."""
+        ``controls`` asks for them (``control_rows``; else shape ``(3, 0)``)."""
         ...
 
     def annual(self, first: int, size: int) -> FloatArray:
@@ -92,23 +92,19 @@ class NumpyEngine:
         return "numpy"
 
     def block(
-        self, first: int, size: int, keep: Sequence[bool], controls: bool = False
+        self, first: int, size: int, keep: Sequence[bool], controls: bool | int = False
     ) -> BlockResult:
+        rows = control_rows(controls)
         events = simulate_block_events(
-            self.profile, self.keys, first, size, self.terms[0] if controls else None
+            self.profile, self.keys, first, size, self.terms[0] if rows else None
         )
+        totals = events.control[:, 0]
+        powers = (totals, events.control[:, 1], totals**2, totals**3, totals**4)[:rows]
         kept_controls = (
             np.stack(
-                [
-                    np.bincount(events.year, weights=weights, minlength=size)
-                    for weights in (
-                        events.control[:, 0],
-                        events.control[:, 1],
-                        events.control[:, 0] ** 2,
-                    )
-                ]
+                [np.bincount(events.year, weights=weights, minlength=size) for weights in powers]
             ).astype(np.float64)
-            if controls
+            if rows
             else np.zeros((3, 0))
         )
         annual_ground_up = np.bincount(
@@ -155,7 +151,7 @@ class CompiledEngine:
         return "compiled"
 
     def block(
-        self, first: int, size: int, keep: Sequence[bool], controls: bool = False
+        self, first: int, size: int, keep: Sequence[bool], controls: bool | int = False
     ) -> BlockResult:
         out = run_block(self.plan, first, size, keep, controls)
         tables: list[YearLossTable | None] = []

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from underwriting.engine._compiled import control_rows
 from underwriting.engine._engine import BlockResult, Engine, EngineChoice, choose_engine
 from underwriting.engine._executors import Backend, run_blocks
 from underwriting.engine._numpy import BlockEvents, simulate_block_events, terms_table
@@ -251,7 +252,7 @@ def simulate_many(
     backend: Backend = "local",
     client: Any | None = None,
     detail: Detail = "full",
-    controls: bool = False,
+    controls: bool | int = False,
 ) -> tuple[SimulationResult, ...]:
     """Simulate once and apply several sets of terms to the very same events.
 
@@ -260,8 +261,9 @@ def simulate_many(
     year loss table by scenario and section (needed for ``by_section`` and ``by_scenario``); by
     default, with ``detail="full"``. ``max_occurrence`` says the same of each year's largest
     occurrence (``annual_max_occurrence``, the OEP; 8 bytes a year for each set of terms that
-    keeps it), by default with ``detail="full"``. ``controls`` keeps each year's control under
-    the first set of terms in the first result (``SimulationResult.controls``). ``max_events``
+    keeps it), by default with ``detail="full"``. ``controls`` keeps each year's controls under
+    the first set of terms in the first result (``SimulationResult.controls``; 4 keeps the
+    events' totals cubed too, 5 also to the fourth power: ``control_rows``). ``max_events``
     refuses
     (``SimulationLimitError``) a run expected to draw more events; ``engine``, ``backend``,
     ``client`` and ``detail`` are as for :func:`simulate`.
@@ -312,7 +314,7 @@ def simulate_many_until(
     seed: int | str | None = None,
     year_loss_tables: bool | Sequence[bool] | None = None,
     max_occurrence: bool | Sequence[bool] | None = None,
-    controls: bool = False,
+    controls: bool | int = False,
     max_stages: int = 3,
     carried: int | None = None,
 ) -> tuple[SimulationResult, ...]:
@@ -355,7 +357,7 @@ def _simulate(
     backend: Backend = "local",
     client: Any | None = None,
     detail: Detail = "full",
-    controls: bool = False,
+    controls: bool | int = False,
     max_years: int | None = None,
     needed: YearsNeeded | None = None,
     max_stages: int = 1,
@@ -385,7 +387,8 @@ def _simulate(
         first_kept = first_kept or builder
         tables.append(builder)
     annual_ground_up = np.empty(capacity) if full else None
-    kept_controls = np.empty((3, capacity)) if controls else None
+    rows = control_rows(controls)
+    kept_controls = np.empty((rows, capacity)) if rows else None
     task = functools.partial(_simulate_block, chosen, tuple(keep), controls)
     years_of = [capacity] * len(terms)  # each term set's years, once the run is done
     done, target, stage = 0, n_years, 0
@@ -481,7 +484,7 @@ def _kept_occurrences(
 
 
 def _simulate_block(
-    engine: Engine, keep: tuple[bool, ...], controls: bool, first: int, size: int
+    engine: Engine, keep: tuple[bool, ...], controls: bool | int, first: int, size: int
 ) -> BlockResult:
     """Years ``first .. first + size - 1``: a pure function of the block, on the engine chosen
     for the run (it can run in any order and in any process)."""

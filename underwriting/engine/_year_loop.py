@@ -91,7 +91,8 @@ def year_loop(
     Writes each year's sums at ``out_offset + i`` of ``annual``, ``max_occurrence`` (each term
     set's), ``annual_ground_up`` and, where ``controls`` has room for the years (shape ``(3, 0)``
     asks for none), the first term set's controls: the year's sum of its impacts' controls
-    (``_scalar.impacts``), their sum of squares, and the sum of its events' totals squared;
+    (``_scalar.impacts``), their sum of squares, and the sum of its events' totals squared (and,
+    where ``controls`` has four or five rows, cubed, then to the fourth power: ``control_rows``);
     and the year loss table rows of the term sets in ``kept`` into the ``out_*`` buffers;
     returns the number of rows, or -1 where the buffers are too small (the caller runs the
     piece again with larger ones).
@@ -100,6 +101,8 @@ def year_loop(
     n_terms = policy.shape[0]
     # The controls are drawn only where asked (a ``controls`` array with years); 0 turns them off.
     control_share = policy[0]["share"] if controls.shape[1] > 0 else 0.0
+    cubes = controls.shape[0] >= 4  # row 3: the events' totals cubed; row 4: to the fourth
+    fourths = controls.shape[0] >= 5
     n_sections = caps.shape[0]
     n_active = active.shape[0]
     n_kept = kept.shape[0]
@@ -145,6 +148,10 @@ def year_loop(
                 controls[0, out_offset + i] = 0.0
                 controls[1, out_offset + i] = 0.0
                 controls[2, out_offset + i] = 0.0
+                if cubes:
+                    controls[3, out_offset + i] = 0.0
+                if fourths:
+                    controls[4, out_offset + i] = 0.0
             for t in range(n_terms):
                 annual[t, out_offset + i] = 0.0
                 max_occurrence[t, out_offset + i] = 0.0
@@ -156,6 +163,8 @@ def year_loop(
         year_control = 0.0
         year_control_squared = 0.0
         year_event_squares = 0.0
+        year_event_cubes = 0.0
+        year_event_fourths = 0.0
         any_event = False
         for s in range(n_scenarios):
             had_events[s] = False
@@ -252,7 +261,12 @@ def year_loop(
                     if child_daily != 0.0:
                         daily_cost = max(daily_cost, child_daily)
                 ground_up[_RI] = downtime * daily_cost
-                year_event_squares += event_control * event_control
+                squared = event_control * event_control
+                year_event_squares += squared
+                if cubes:
+                    year_event_cubes += squared * event_control
+                if fourths:
+                    year_event_fourths += squared * squared
                 event_total = 0.0
                 n_hit = 0
                 for a in range(n_active):
@@ -291,6 +305,10 @@ def year_loop(
             controls[0, out_offset + i] = year_control
             controls[1, out_offset + i] = year_control_squared
             controls[2, out_offset + i] = year_event_squares
+            if cubes:
+                controls[3, out_offset + i] = year_event_cubes
+            if fourths:
+                controls[4, out_offset + i] = year_event_fourths
         if not any_event:
             for t in range(n_terms):
                 annual[t, out_offset + i] = 0.0

@@ -219,17 +219,21 @@ class ControlVariates:
     ) -> ControlVariates:
         """Fit on the main terms' annual losses and controls (``SimulationResult.controls``,
         rows ``c1, c2, c3``) with the exact means of ``c1 .. c4`` (``control_means``), by least
-        squares. Only with book weights (``risk_load_method = "book_tvar_euler"``), whose load
-        is a mean over the years; ``weights``: ``book_weights(annual_loss, settings)`` where the
-        caller has them."""
+        squares; with five or six means, also on row 3 (and 4) of a run with ``controls=4`` (or
+        5), the sum of the events' totals cubed (and to the fourth, ``event_power_means``). Only
+        with book weights (``risk_load_method = "book_tvar_euler"``), whose load is a mean over
+        the years; ``weights``: ``book_weights(annual_loss, settings)`` where the caller has
+        them."""
         if settings.risk_load_method != "book_tvar_euler":
             raise ValueError(
                 "control variates need risk_load_method 'book_tvar_euler' (a risk load that is "
                 f"a mean over the years), got {settings.risk_load_method!r}"
             )
-        rows = [controls[k] for k in range(min(controls.shape[0], len(means)))]
-        if len(means) > controls.shape[0]:
+        rows = [controls[k] for k in range(min(3, controls.shape[0], len(means)))]
+        if len(means) > 3:
             rows.append(controls[0] * controls[0])
+        if len(means) > 4:  # the events' totals cubed and to the 4th (``controls=5``)
+            rows += [controls[k] for k in range(3, min(controls.shape[0], len(means) - 1))]
         exact = np.asarray(means[: len(rows)], dtype=np.float64)
         deviations = np.stack(rows)
         del rows

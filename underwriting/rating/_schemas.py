@@ -494,6 +494,11 @@ class PrecisionSettings(TableModel):
     stratum_pilot_years: int | None = Field(default=None, ge=100, le=1_000_000)
     """Years of each rare stratum's pilot, before the years are allocated among the strata;
     required with ``stratify_below``."""
+    event_power_controls: bool = False
+    """The stratum of no rare event also fits on the sum of its events' totals cubed, whose mean
+    ``underwriting.engine.event_power_means`` gives (draft 2026.6; docs/pricing.md, "Why
+    chemistry's error is understated"). Only with ``stratify_below`` and
+    ``control_variates``."""
 
     @model_validator(mode="after")
     def _pilot_within_cap(self) -> Self:
@@ -506,6 +511,13 @@ class PrecisionSettings(TableModel):
                 "stratify_below and stratum_pilot_years go together: give both (strata of rare "
                 f"scenarios) or neither; got stratify_below={self.stratify_below}, "
                 f"stratum_pilot_years={self.stratum_pilot_years}"
+            )
+        if self.event_power_controls and not (
+            self.control_variates and self.stratify_below is not None
+        ):
+            raise ValueError(
+                "event_power_controls adds controls to the stratum of no rare event: it needs "
+                "control_variates = true and stratify_below"
             )
         return self
 

@@ -707,11 +707,14 @@ def test_both_engines_keep_the_same_event_powers() -> None:
         for rows in (True, 4, 5)
     }
     compiled, numpy_engine = runs["compiled", 5], runs["numpy", 5]
-    assert compiled is not None and numpy_engine is not None
+    assert compiled is not None
+    assert numpy_engine is not None
     np.testing.assert_allclose(compiled, numpy_engine, rtol=1e-9)
     for engine in ("compiled", "numpy"):
         three, four, five = (runs[engine, rows] for rows in (True, 4, 5))
-        assert three is not None and four is not None and five is not None
+        assert three is not None
+        assert four is not None
+        assert five is not None
         np.testing.assert_array_equal(five[:3], three)
         np.testing.assert_array_equal(five[:4], four)
 

@@ -308,13 +308,15 @@ def test_the_events_cubes_join_the_controls_of_the_stratum_of_no_rare_event() ->
     premium agrees with 2026.5's within 4 standard errors of their difference, with far fewer
     years in that stratum (chemistry: about 69,000 on average over 150 seeds, against 104,000)."""
     draft = uw.load_rating_tables("2026.6")
-    assert draft.draft and draft.pricing.precision.event_power_controls
+    assert draft.draft
+    assert draft.pricing.precision.event_power_controls
     example = _request("chemistry_high_hazard")
     higher = example.terms.model_copy(update={"aggregate_limit": 20_000_000})
     q = uw.quote(example.submission, example.terms, tables=draft, seed=11, options=[higher])
     assert q.stratified is not None
     quiet, *rare = q.stratified.strata
-    assert quiet.controls is not None and quiet.controls.deviations.shape[0] == 5
+    assert quiet.controls is not None
+    assert quiet.controls.deviations.shape[0] == 5
     assert all(s.controls is not None and s.controls.deviations.shape[0] == 1 for s in rare)
     assert any(w.code == "DRAFT_TABLES" for w in q.warnings)
     assert q.options[0].premium.technical <= q.premium.technical

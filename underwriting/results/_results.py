@@ -761,7 +761,9 @@ class SimulationResult(LossDistribution):
         through the per-occurrence terms alone, summed; the sum of their squares; and the sum of
         the squares of each event's total. Their means are known exactly
         (``underwriting.engine.control_means``), which makes them control variates for the
-        premium. Kept only when asked (``simulate_many(..., controls=True)``), else ``None``.
+        premium. Kept only when asked (``simulate_many(..., controls=True)``), else ``None``;
+        ``controls=4`` adds a row, the sum of each event's total cubed, and ``controls=5`` one
+        more, to the fourth power (``underwriting.engine.event_power_means``).
     warnings
         What makes the figures less reliable than they look, e.g. ``HEAVY_TAIL_INFINITE_VARIANCE``
         (a severity with infinite variance that nothing caps: the standard errors are too

@@ -723,3 +723,25 @@ def test_a_run_refuses_rows_of_controls_it_does_not_keep() -> None:
     case = SECOND_MOMENT_CASES["cascades"]
     with pytest.raises(ValueError, match="controls must be False, True or 0, 3, 4, 5 rows"):
         uw.simulate_many(case.profile, [case.terms], n_years=100, seed=1, controls=2)
+
+
+@pytest.mark.parametrize("rho", [0.5, 0.9, 0.98, 0.99, 0.999, 0.9999, 1.0])
+def test_one_impact_s_powers_do_not_depend_on_its_loading(rho: float) -> None:
+    """One impact's ``E[v**k]`` cannot depend on its loading on the event's factor: the powers'
+    quadrature gives ``rho = 0``'s (the closed-form marginal, no factor) for loadings up to 1,
+    where the impact's part given the factor becomes too narrow for fixed panels."""
+    terms = _terms(property=uw.SectionTerms(deductible=20_000, limit=1_500_000))
+    record = term_records([terms])[0][0][SECTION_INDEX[Section.PROPERTY]]
+
+    def powers(loading: float) -> np.ndarray:
+        impact = uw.SectionImpact(
+            section="property",
+            severity=uw.LogNormal(mu=11.0, sigma=1.6),
+            factor_loading_squared=loading,
+        )
+        section = terms.sections[Section.PROPERTY]
+        mean, _ = _control._moments(impact, math.inf, record, section, 1.0)
+        covered = _control._covered_impact(impact, math.inf, record, section, 1.0, mean)
+        return _control._event_powers([covered])
+
+    np.testing.assert_allclose(powers(rho)[1:], powers(0.0)[1:], rtol=5e-9)

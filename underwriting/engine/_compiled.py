@@ -61,7 +61,8 @@ class BlockOutput:
     controls
         The first term set's controls of each year: the sum of its impacts' controls
         (``_scalar.impacts``), their sum of squares and the sum of its events' totals squared
-        (exact means in ``_control``), shape ``(3, n_years)``, or ``(3, 0)`` where not asked.
+        (exact means in ``_control``), shape ``(3, n_years)`` (4 or 5 rows where asked:
+        ``control_rows``), or ``(3, 0)`` where not asked.
     year, scenario, section
         Year loss table rows (absolute year, scenario index, section index), shape ``(rows,)``.
     ground_up

@@ -478,6 +478,15 @@ _POWER_FACTOR_WIDTH = 2.0
 """Widest panel in the event's common factor: the integrand is smooth there, but where an
 impact loads on it alone (loading 1), whose kinks split the panels."""
 _POWER_NODES, _POWER_WEIGHTS = np.polynomial.legendre.leggauss(16)
+_POWER_SPREADS = 2.0
+"""Widest panel in an impact's own score, in standard deviations of its part given the event's
+factor, ``sqrt(1 - rho)``: the normal density it is integrated against must be resolved."""
+_NARROW_SPREAD = 0.5
+"""Where an impact's part given the factor is narrower than this, the factor's panels are split
+where the impact's kinks sit given the factor (``score / sqrt(rho)``): its conditional moments
+bend there almost as sharply as the kinks themselves; narrower than 0.1 (``rho`` above 0.99),
+also 1, 2 and 4 spreads either side. A single impact's moments, which cannot depend on ``rho``,
+then agree with ``rho = 0``'s to about 1e-9 for every ``rho`` (the tests)."""
 
 
 def _plain_nodes(scores: Iterable[float], width: float) -> tuple[FloatArray, FloatArray]:
@@ -515,9 +524,19 @@ def _event_powers(impacts: Sequence[_Impact]) -> FloatArray:
     impacts are independent, so their conditional raw moments ``p_i E[v_i**r | z]`` add up as
     independent sums' (:func:`_added`). Each ``E[v**r | z]`` is an integral over the impact's
     score against the normal density of its own part (composite Gauss-Legendre, split at the
-    impact's kinks); the moments of ``P`` are then integrated over ``z``."""
-    sure = [i for i in impacts if i.loading == 1.0]
-    z, plain = _plain_nodes([s for i in sure for s in i.scores], _POWER_FACTOR_WIDTH)
+    impact's kinks, panels no wider than ``_POWER_SPREADS`` spreads of that density); the
+    moments of ``P`` are then integrated over ``z``, on panels split where an impact of a narrow
+    part (or loading 1) has its kinks given ``z``."""
+    breaks = []
+    for impact in impacts:
+        spread = math.sqrt(1.0 - impact.loading)
+        if impact.loading > 0 and spread < _NARROW_SPREAD:
+            # The kinks given the factor, and for a part narrower than a panel of nodes can
+            # follow, a few of its spreads around them.
+            around = (0.0, -4.0, -2.0, -1.0, 1.0, 2.0, 4.0) if spread < 0.1 else (0.0,)
+            root = math.sqrt(impact.loading)
+            breaks += [(s + k * spread) / root for s in impact.scores for k in around]
+    z, plain = _plain_nodes(breaks, _POWER_FACTOR_WIDTH)
     density = plain * np.exp(-z * z / 2) / math.sqrt(2 * math.pi)
     total = np.zeros((_POWERS + 1, z.size))
     total[0] = 1.0
@@ -529,9 +548,9 @@ def _event_powers(impacts: Sequence[_Impact]) -> FloatArray:
             v = impact.values(z)
             conditional = [v**r for r in range(1, _POWERS + 1)]
         else:
-            x, weights = _plain_nodes(impact.scores, _POWER_WIDTH)
-            v = impact.values(x)
             spread = math.sqrt(1.0 - rho)
+            x, weights = _plain_nodes(impact.scores, min(_POWER_WIDTH, _POWER_SPREADS * spread))
+            v = impact.values(x)
             kernel = np.exp(-0.5 * ((x[None, :] - math.sqrt(rho) * z[:, None]) / spread) ** 2)
             kernel *= weights / (spread * math.sqrt(2 * math.pi))
             conditional = [np.einsum("zx,x->z", kernel, v**r) for r in range(1, _POWERS + 1)]

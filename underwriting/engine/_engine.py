@@ -46,7 +46,8 @@ class BlockResult:
 
     ``annual`` and ``max_occurrence`` have shape ``(n_term_sets, n_years)``; ``tables`` holds a
     year loss table for each term set that keeps one, else ``None``. ``controls``, shape
-    ``(3, n_years)``, holds each year's controls under the first term set (``_control``).
+    ``(3, n_years)`` (4 or 5 rows where asked: ``control_rows``), holds each year's controls
+    under the first term set (``_control``).
     """
 
     first_year: int
@@ -98,15 +99,14 @@ class NumpyEngine:
         events = simulate_block_events(
             self.profile, self.keys, first, size, self.terms[0] if rows else None
         )
-        totals = events.control[:, 0]
-        powers = (totals, events.control[:, 1], totals**2, totals**3, totals**4)[:rows]
-        kept_controls = (
-            np.stack(
+        kept_controls = np.zeros((3, 0))
+        if rows:
+            totals = events.control[:, 0]
+            powers = [totals, events.control[:, 1], totals**2]
+            powers += [totals**power for power in range(3, rows)]  # cubes, then 4th powers
+            kept_controls = np.stack(
                 [np.bincount(events.year, weights=weights, minlength=size) for weights in powers]
             ).astype(np.float64)
-            if rows
-            else np.zeros((3, 0))
-        )
         annual_ground_up = np.bincount(
             events.year, weights=events.ground_up.sum(axis=1), minlength=size
         ).astype(np.float64)

@@ -229,6 +229,11 @@ class ControlVariates:
                 "control variates need risk_load_method 'book_tvar_euler' (a risk load that is "
                 f"a mean over the years), got {settings.risk_load_method!r}"
             )
+        if len(means) > 4 and controls.shape[0] < len(means) - 1:
+            raise ValueError(
+                f"{len(means)} control means need {len(means) - 1} rows of controls (c4 is c1 "
+                f"squared), got {controls.shape[0]}: simulate with controls={len(means) - 1}"
+            )
         rows = [controls[k] for k in range(min(3, controls.shape[0], len(means)))]
         if len(means) > 3:
             rows.append(controls[0] * controls[0])

@@ -209,6 +209,16 @@ def _covered_impact(
 def _score_nodes(scores: Iterable[float], width: float) -> tuple[FloatArray, FloatArray]:
     """Nodes ``z`` and weights ``pdf(z) dz`` of composite Gauss-Legendre on the normal scores
     ``[-8.29, 8.29]``, pieces split at ``scores`` and no wider than ``width``."""
+    z, plain = _plain_nodes(scores, width, _NODES, _WEIGHTS)
+    return z, plain * np.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+
+
+def _plain_nodes(
+    scores: Iterable[float], width: float, nodes: FloatArray, weights: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Nodes and plain weights (no normal density) of composite Gauss-Legendre with ``nodes``
+    and ``weights`` on the normal scores ``[-8.29, 8.29]``, pieces split at ``scores`` and no
+    wider than ``width``."""
     top = _LARGEST_SCORE
     breaks = [-top, *sorted({z for z in scores if -top < z < top}), top]
     edges = np.concatenate(
@@ -219,9 +229,8 @@ def _score_nodes(scores: Iterable[float], width: float) -> tuple[FloatArray, Flo
         + [np.array([top])]
     )
     half = np.diff(edges)[:, None] / 2
-    z = ((edges[:-1, None] + edges[1:, None]) / 2 + half * _NODES).ravel()
-    weight = (half * _WEIGHTS).ravel() * np.exp(-z * z / 2) / math.sqrt(2 * math.pi)
-    return z, weight
+    z = ((edges[:-1, None] + edges[1:, None]) / 2 + half * nodes).ravel()
+    return z, (half * weights).ravel()
 
 
 def _degree(correlation: float) -> int:
@@ -489,23 +498,6 @@ also 1, 2 and 4 spreads either side. A single impact's moments, which cannot dep
 then agree with ``rho = 0``'s to about 1e-9 for every ``rho`` (the tests)."""
 
 
-def _plain_nodes(scores: Iterable[float], width: float) -> tuple[FloatArray, FloatArray]:
-    """Nodes and plain Gauss-Legendre weights (no normal density) on the scores
-    ``[-8.29, 8.29]``, pieces split at ``scores`` and no wider than ``width``."""
-    top = _LARGEST_SCORE
-    breaks = [-top, *sorted({z for z in scores if -top < z < top}), top]
-    edges = np.concatenate(
-        [
-            np.linspace(low, high, max(1, math.ceil((high - low) / width)) + 1)[:-1]
-            for low, high in itertools.pairwise(breaks)
-        ]
-        + [np.array([top])]
-    )
-    half = np.diff(edges)[:, None] / 2
-    x = ((edges[:-1, None] + edges[1:, None]) / 2 + half * _POWER_NODES).ravel()
-    return x, (half * _POWER_WEIGHTS).ravel()
-
-
 def _added(total: FloatArray, part: FloatArray) -> FloatArray:
     """Raw moments ``0 .. _POWERS`` (rows) of the sum of two independent variables with raw
     moments ``total`` and ``part`` (also by node, in columns)."""
@@ -536,7 +528,7 @@ def _event_powers(impacts: Sequence[_Impact]) -> FloatArray:
             around = (0.0, -4.0, -2.0, -1.0, 1.0, 2.0, 4.0) if spread < 0.1 else (0.0,)
             root = math.sqrt(impact.loading)
             breaks += [(s + k * spread) / root for s in impact.scores for k in around]
-    z, plain = _plain_nodes(breaks, _POWER_FACTOR_WIDTH)
+    z, plain = _plain_nodes(breaks, _POWER_FACTOR_WIDTH, _POWER_NODES, _POWER_WEIGHTS)
     density = plain * np.exp(-z * z / 2) / math.sqrt(2 * math.pi)
     total = np.zeros((_POWERS + 1, z.size))
     total[0] = 1.0
@@ -549,7 +541,12 @@ def _event_powers(impacts: Sequence[_Impact]) -> FloatArray:
             conditional = [v**r for r in range(1, _POWERS + 1)]
         else:
             spread = math.sqrt(1.0 - rho)
-            x, weights = _plain_nodes(impact.scores, min(_POWER_WIDTH, _POWER_SPREADS * spread))
+            x, weights = _plain_nodes(
+                impact.scores,
+                min(_POWER_WIDTH, _POWER_SPREADS * spread),
+                _POWER_NODES,
+                _POWER_WEIGHTS,
+            )
             v = impact.values(x)
             kernel = np.exp(-0.5 * ((x[None, :] - math.sqrt(rho) * z[:, None]) / spread) ** 2)
             kernel *= weights / (spread * math.sqrt(2 * math.pi))

@@ -705,7 +705,8 @@ def _stratified_years(
     """Every set of terms on the years of every stratum (docs/pricing.md, "Stratified years").
 
     Where the tables use control variates, each stratum's are fitted on the first set of
-    terms in its own years: the four of 2026.4 in the stratum of no rare event, which simulates
+    terms in its own years: the four of 2026.4 in the stratum of no rare event (and the sum of
+    its events' totals cubed where the tables' ``event_power_controls`` say so), which simulates
     at least a quote's pilot years (at which their standard error was checked against the
     spread over seeds), and the first (c1) alone in each rare scenario's stratum, whose few
     thousand heavy-tailed years would bias a fit of four. The years are ``given`` (in the
@@ -732,7 +733,8 @@ def _stratified_years(
         else None
     )
     # Where the tables say so, the stratum of no rare event also fits on the sum of its events'
-    # totals cubed (runs with four rows of controls), whose mean is known too. The fourth power
+    # totals cubed (runs with four rows of controls), whose mean is known too; not where
+    # scenarios share draws (no c4: three means), whose fit stays as it was. The fourth power
     # was tried and left out: its mean rests on events too rare for the run to see (biobank's
     # stratum came out biased, its error a third of its spread; docs/pricing.md).
     powers = means is not None and precision.event_power_controls and len(means[0]) == 4

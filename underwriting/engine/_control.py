@@ -484,8 +484,9 @@ _POWER_WIDTH = 1.0
 """Widest panel, in a normal score, of the quadrature of :func:`_event_powers` (against half that
 width and 20 nodes, the examples' means agree to 1e-15)."""
 _POWER_FACTOR_WIDTH = 2.0
-"""Widest panel in the event's common factor: the integrand is smooth there, but where an
-impact loads on it alone (loading 1), whose kinks split the panels."""
+"""Widest panel in the event's common factor: the integrand is smooth there, but near the
+kinks of an impact that loads on it alone or nearly (``_NARROW_SPREAD``), which split the
+panels."""
 _POWER_NODES, _POWER_WEIGHTS = np.polynomial.legendre.leggauss(16)
 _POWER_SPREADS = 2.0
 """Widest panel in an impact's own score, in standard deviations of its part given the event's

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -377,6 +377,22 @@ def control_means(profile: RiskProfile, terms: PolicyTerms) -> tuple[float, ...]
     return stratum_control_means(profile, terms, [profile])[0]
 
 
+def _covered_terms(
+    scenario: Scenario, profile: RiskProfile, terms: PolicyTerms, records: Any
+) -> Iterator[tuple[SectionImpact, float, Any, SectionTerms]]:
+    """Each impact of ``scenario`` that the terms cover, with the section's value at risk, its
+    term record and its terms (research interruption counts downtime impacts only, as the
+    events' ground-up does)."""
+    for impact in scenario.impacts:
+        record = records[SECTION_INDEX[impact.section]]
+        if not record["covered"] or (
+            impact.section is Section.RESEARCH_INTERRUPTION and impact.basis != "downtime_days"
+        ):
+            continue
+        cap = profile.value_at_risk.get(impact.section, math.inf)
+        yield impact, cap, record, terms.sections[impact.section]
+
+
 def stratum_control_means(
     profile: RiskProfile,
     terms: PolicyTerms,
@@ -415,15 +431,7 @@ def stratum_control_means(
         if scenario.id not in moments:
             first = second = 0.0
             covered = []
-            for impact in scenario.impacts:
-                record = records[SECTION_INDEX[impact.section]]
-                if not record["covered"] or (
-                    impact.section is Section.RESEARCH_INTERRUPTION
-                    and impact.basis != "downtime_days"
-                ):
-                    continue
-                cap = profile.value_at_risk.get(impact.section, math.inf)
-                section = terms.sections[impact.section]
+            for impact, cap, record, section in _covered_terms(scenario, profile, terms, records):
                 m1, m2 = _moments(impact, cap, record, section, terms.share)
                 first += impact.probability * m1
                 second += impact.probability * m2
@@ -596,14 +604,7 @@ def _event_power_sums(
         if scenario.id not in needed:
             continue
         covered = []
-        for impact in scenario.impacts:
-            record = records[SECTION_INDEX[impact.section]]
-            if not record["covered"] or (
-                impact.section is Section.RESEARCH_INTERRUPTION and impact.basis != "downtime_days"
-            ):
-                continue
-            cap = profile.value_at_risk.get(impact.section, math.inf)
-            section = terms.sections[impact.section]
+        for impact, cap, record, section in _covered_terms(scenario, profile, terms, records):
             mean, _ = _moments(impact, cap, record, section, terms.share)
             covered.append(_covered_impact(impact, cap, record, section, terms.share, mean))
         own[scenario.id] = _event_powers(covered)

@@ -459,7 +459,7 @@ def _close(actual: Any, expected: Any, path: str = "") -> list[str]:
     return [] if actual == expected else [f"{path}: {actual!r} != {expected!r}"]
 
 
-@pytest.mark.parametrize("version", ["2026.2", "2026.3", "2026.4", "2026.5"])
+@pytest.mark.parametrize("version", ["2026.2", "2026.3", "2026.4", "2026.5", "2026.6"])
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_golden_quotes(name: str, version: str, request: pytest.FixtureRequest) -> None:
     """The example labs' quotes on each served version, pinned: 2026.2's in ``golden/``, later

@@ -740,7 +740,7 @@ def _stratified_years(
     powers = means is not None and precision.event_power_controls and len(means[0]) == 4
     if powers:
         assert means is not None
-        cubes, _ = event_power_means(profile, term_sets[0], [strata[0].profile])[0]
+        (cubes,) = event_power_means(profile, term_sets[0], [strata[0].profile], highest=3)[0]
         means[0] = (*means[0], cubes)
     quiet_controls = 4 if powers else True
     pilot_years = _pilot_years(precision)

@@ -667,9 +667,22 @@ def test_the_event_powers_give_the_means_of_c1_and_c3_by_their_own_route(name: s
     quadrature then gives the third and fourth powers."""
     case = SECOND_MOMENT_CASES[name] if name in SECOND_MOMENT_CASES else _lab(name)
     exact = control_means(case.profile, case.terms)
-    sums = _control._event_power_sums(case.profile, case.terms, [case.profile])[0]
+    sums = _control._event_power_sums(case.profile, case.terms, [case.profile], 4)[0]
     assert sums[1] == pytest.approx(exact[0], rel=1e-12)
     assert sums[2] == pytest.approx(exact[2], rel=1e-12)
+
+
+@pytest.mark.parametrize("name", [*SECOND_MOMENT_CASES, *LABS])
+def test_the_cube_alone_is_the_cube_of_the_full_route_to_the_last_bit(name: str) -> None:
+    """A quote asks for the cube alone (``highest=3``, a fifth less work): its mean must be the
+    one the route to the fourth power gives, bit for bit, so that the choice never moves a
+    premium; a power the route does not work out is refused."""
+    case = SECOND_MOMENT_CASES[name] if name in SECOND_MOMENT_CASES else _lab(name)
+    both = uw.engine.event_power_means(case.profile, case.terms, [case.profile])[0]
+    alone = uw.engine.event_power_means(case.profile, case.terms, [case.profile], highest=3)[0]
+    assert alone == both[:1]
+    with pytest.raises(ValueError, match="highest must be 3 or 4, got 5"):
+        uw.engine.event_power_means(case.profile, case.terms, [case.profile], highest=5)
 
 
 @pytest.mark.parametrize("name", [*SECOND_MOMENT_CASES, *LABS])
@@ -742,6 +755,6 @@ def test_one_impact_s_powers_do_not_depend_on_its_loading(rho: float) -> None:
         section = terms.sections[Section.PROPERTY]
         mean, _ = _control._moments(impact, math.inf, record, section, 1.0)
         covered = _control._covered_impact(impact, math.inf, record, section, 1.0, mean)
-        return _control._event_powers([covered])
+        return _control._event_powers([covered], 4)
 
     np.testing.assert_allclose(powers(rho)[1:], powers(0.0)[1:], rtol=5e-9)

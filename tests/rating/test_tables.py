@@ -86,6 +86,13 @@ RELEASED = {
         "pricing.toml": "24d2bfcb4dc4e44b6c29a1bccc679b29d201a3eabbdd3c07dab06533c69f19bb",
         "rules.toml": "b3ef20e6ca7f88eb3bba22d2b57668df74ba7d182c8ff2910ffc7f7d471c5a61",
     },
+    "2026.6": {
+        "scenarios.toml": "347024c1c53f979faa100537ddd8de4e5dc182d39cec9b577ca435f730ffe114",
+        "base_frequencies.csv": "b8aea71a4bc70ef436b8873c9244938be357bc5713f93b0258b8168d7e03769d",
+        "relativities.csv": "eb6fcac7372c86472bf5a952a8c21416f18abf3b8cd3f42f5fe1c84dc8ae78c0",
+        "pricing.toml": "e87489144e9f8f7ff2bd204196bdfac26ade79d02a326c2c1ea1471e3336f44b",
+        "rules.toml": "b3ef20e6ca7f88eb3bba22d2b57668df74ba7d182c8ff2910ffc7f7d471c5a61",
+    },
 }
 
 

@@ -496,7 +496,7 @@ class PrecisionSettings(TableModel):
     required with ``stratify_below``."""
     event_power_controls: bool = False
     """The stratum of no rare event also fits on the sum of its events' totals cubed, whose mean
-    ``underwriting.engine.event_power_means`` gives (draft 2026.6; docs/pricing.md, "Why
+    ``underwriting.engine.event_power_means`` gives (2026.6 on; docs/pricing.md, "Why
     chemistry's error is understated"). Only with ``stratify_below`` and
     ``control_variates``."""
 

@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/quote_latency.py [--runs N] [--target E] [--options K] [--baseline REV]
-        [--tables VERSION] [--load-tables]
+        [--tables VERSION] [--baseline-tables VERSION] [--load-tables]
 
 Prints, for each example, the rating tables, the simulated years the precision rule chose, the
 relative standard error reached, the variance reduction of the control variates (tables 2026.4
@@ -16,9 +16,9 @@ every timed quote loads its tables too (``uw.load_rating_tables`` inside the tim
 ``uw.quote(request)`` does when a notebook or the CLI gives it no tables).
 
 With ``--baseline REV`` the same is measured on that revision too (a temporary git worktree,
-imported ahead of this checkout, with the tables it serves by default), in separate processes
-that alternate with this checkout's run by run, so that both see the same machine; the ratios
-after / before follow. Ends with one JSON line.
+imported ahead of this checkout, with the tables it serves by default or ``--baseline-tables``),
+in separate processes that alternate with this checkout's run by run, so that both see the same
+machine; the ratios after / before follow. Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -105,6 +105,10 @@ def main() -> None:
         help="the rating tables' version for this checkout (drafts too; default: newest)",
     )
     parser.add_argument(
+        "--baseline-tables",
+        help="the rating tables' version for the baseline (drafts too; default: its newest)",
+    )
+    parser.add_argument(
         "--load-tables",
         action="store_true",
         help="load the tables inside each timed quote, as uw.quote(request) does without them",
@@ -132,7 +136,7 @@ def main() -> None:
             rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in sources}
             for _ in range(args.runs):
                 for name, source in sources.items():
-                    version = args.tables if name == "after" else None
+                    version = args.tables if name == "after" else args.baseline_tables
                     rounds[name].append(
                         _run(source, 1, args.target, args.options, version, args.load_tables)
                     )

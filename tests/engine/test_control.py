@@ -674,7 +674,7 @@ def test_the_event_powers_give_the_means_of_c1_and_c3_by_their_own_route(name: s
 
 @pytest.mark.parametrize("name", [*SECOND_MOMENT_CASES, *LABS])
 def test_the_cube_alone_is_the_cube_of_the_full_route_to_the_last_bit(name: str) -> None:
-    """A quote asks for the cube alone (``highest=3``, a fifth less work): its mean must be the
+    """A quote asks for the cube alone (``highest=3``, a little less work): its mean must be the
     one the route to the fourth power gives, bit for bit, so that the choice never moves a
     premium; a power the route does not work out is refused."""
     case = SECOND_MOMENT_CASES[name] if name in SECOND_MOMENT_CASES else _lab(name)

@@ -332,8 +332,8 @@ def test_the_events_cubes_join_the_controls_of_the_stratum_of_no_rare_event() ->
 def test_2026_6_quotes_report_their_spread_and_stay_near_a_long_run(name: str) -> None:
     """Over 200 seeds, 2026.6's premiums spread as their mean reported error says, and their
     mean is within half the target error (plus twice the comparison's own error) of a run of
-    every stratum long enough for the fits' bias to vanish: 10,000,000 years without a rare
-    event, 1,000,000 in each rare stratum. The fits on the quote's own years leave a bias of
+    every stratum long enough to make the fits' bias negligible: 10,000,000 years without a
+    rare event, 1,000,000 in each rare stratum. The fits on the quote's own years leave a bias of
     order 1/years: about -0.18 % (chemistry) and -0.20 % (biobank) over 300 seeds, where 2026.5
     leaves -0.26 % and -0.16 % (docs/pricing.md, "The fits' bias")."""
     tables = uw.load_rating_tables("2026.6")

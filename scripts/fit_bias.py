@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 import underwriting as uw
+from underwriting.engine import NO_RARE_EVENT
 from underwriting.pricing import StratumYears
 from underwriting.rating import PremiumSettings
 
@@ -95,7 +96,7 @@ def main() -> None:
     start, stop = (int(x) for x in args.seeds.split(":"))
     quotes = [_quote(request, tables, seed, None) for seed in range(start, stop)]
     labels = [label for label in quotes[0] if label != PREMIUM]
-    years = {label: args.rare_years for label in labels} | {labels[0]: args.quiet_years}
+    years = {label: args.rare_years for label in labels} | {NO_RARE_EVENT: args.quiet_years}
     longs = [_quote(request, tables, int(s), years) for s in args.long_seeds.split(",")]
     print(
         f"{args.lab}, tables {args.tables}: {len(quotes)} quotes (seeds {args.seeds}) against "
@@ -107,7 +108,7 @@ def main() -> None:
     )
     for name in (PREMIUM, *labels):
         line, difference, error = _compared(name, quotes, longs)
-        if name in (PREMIUM, labels[0]) or abs(difference) > 2 * error:
+        if name in (PREMIUM, NO_RARE_EVENT) or abs(difference) > 2 * error:
             print(line)
 
 

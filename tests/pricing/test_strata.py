@@ -330,11 +330,13 @@ def test_the_events_cubes_join_the_controls_of_the_stratum_of_no_rare_event() ->
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["chemistry_high_hazard", "bsl3_biobank"])
 def test_2026_6_quotes_report_their_spread_and_stay_near_a_long_run(name: str) -> None:
-    """Over 200 seeds, 2026.6's premiums spread as their mean reported error says, and their
-    mean is within half the target error (plus twice the comparison's own error) of a run of
-    every stratum long enough to make the fits' bias negligible: 10,000,000 years without a
-    rare event, 1,000,000 in each rare stratum. The fits on the quote's own years leave a bias of
-    order 1/years: about -0.18 % (chemistry) and -0.20 % (biobank) over 300 seeds, where 2026.5
+    """Over 200 seeds, 2026.6's premiums spread as their mean reported error says (within
+    0.8 to 1.15 times it: 2026.5's chemistry quotes, at 1.18 on these seeds, fail), and their
+    mean is within a quarter of the target error (plus twice the comparison's own error, in all
+    about 0.22 % to 0.25 % of the premium) of a run of every stratum long enough to make the
+    fits' bias negligible: 10,000,000 years without a rare event, 1,000,000 in each rare
+    stratum. The fits on the quote's own years leave a bias of order 1/years: about -0.18 %
+    (chemistry) and -0.20 % (biobank) over 300 seeds against three longer runs, where 2026.5
     leaves -0.26 % and -0.16 % (docs/pricing.md, "The fits' bias")."""
     tables = uw.load_rating_tables("2026.6")
     example = _request(name)
@@ -344,7 +346,7 @@ def test_2026_6_quotes_report_their_spread_and_stay_near_a_long_run(name: str) -
         premiums.append(q.premium.technical)
         errors.append(q.premium.standard_error)
     spread, reported = float(np.std(premiums, ddof=1)), float(np.mean(errors))
-    assert 0.8 < spread / reported < 1.25, (spread, reported)
+    assert 0.8 < spread / reported < 1.15, (spread, reported)
     assert q.stratified is not None
     long_years = {s.label: 1_000_000 for s in q.stratified.strata} | {NO_RARE_EVENT: 10_000_000}
     long = uw.quote(
@@ -352,8 +354,8 @@ def test_2026_6_quotes_report_their_spread_and_stay_near_a_long_run(name: str) -
     )
     mean = float(np.mean(premiums))
     error = math.hypot(spread / math.sqrt(len(premiums)), long.premium.standard_error)
-    half_target = 0.5 * tables.pricing.precision.target_relative_error * long.premium.technical
-    assert abs(mean - long.premium.technical) < half_target + 2 * error, (
+    quarter = 0.25 * tables.pricing.precision.target_relative_error * long.premium.technical
+    assert abs(mean - long.premium.technical) < quarter + 2 * error, (
         mean, long.premium.technical, error
     )  # fmt: skip
 

@@ -189,12 +189,7 @@ class _Impact:
 
 
 def _covered_impact(
-    impact: SectionImpact,
-    cap: float,
-    terms: Any,
-    section: SectionTerms,
-    share: float,
-    mean: float = math.nan,
+    impact: SectionImpact, cap: float, terms: Any, section: SectionTerms, share: float, mean: float
 ) -> _Impact:
     phi, amounts = _impact_terms(impact, cap, terms, section)
     scale, severity = impact.severity_scale, impact.severity
@@ -618,8 +613,9 @@ def _event_power_sums(
     for scenario in profile.scenarios:
         if scenario.id not in needed:
             continue
+        # The powers read each impact's values and kinks, never its mean: NaN, not integrated.
         covered = [
-            _covered_impact(impact, cap, record, section, terms.share)
+            _covered_impact(impact, cap, record, section, terms.share, math.nan)
             for impact, cap, record, section in _covered_terms(scenario, profile, terms, records)
         ]
         own[scenario.id] = _event_powers(covered, highest)

@@ -4,14 +4,19 @@ Usage::
 
     python benchmarks/http_load.py [--duration 60] [--clients 8] [--workers 2]
                                    [--target-relative-error E] [--driver auto|locust|httpx]
+                                   [--distinct N]
 
 Starts ``underwriting serve --workers N --port <free port> --database-url sqlite:///<tmp>/uw.db``
 (``make run``'s server, on a throwaway store, loopback only), creates an underwriter key in that
 store beforehand, waits for ``/readyz``, then keeps ``--clients`` clients posting the example
 requests (``examples/*.json``, round robin) to ``POST /v1/quotes`` for ``--duration`` seconds,
-each client sending its next request as soon as the last one is answered (closed loop). With
-``--target-relative-error E`` each body carries ``"target_relative_error": E``; without it the
-server quotes at the tables' default precision.
+each client sending its next request as soon as the last one is answered (closed loop). A worker
+keeps the seed-free work of a quote (the exact means' integrals, the plans' impact records:
+``underwriting.engine._memo``) for the next quote of the same impacts and terms; with
+``--distinct N`` the bodies are N variants of each example (their terms' share 1 - k/10,000), so
+that none is quoted twice within 3N requests and the memo finds nothing, as with labs quoted for
+the first time. With ``--target-relative-error E`` each body carries
+``"target_relative_error": E``; without it the server quotes at the tables' default precision.
 
 The load comes from locust, headless (``pip install -e '.[bench]'``), or, without locust (or with
 ``--driver httpx``), from an asyncio/httpx loop of the same shape. Requests still in flight when
@@ -435,14 +440,26 @@ def main() -> None:
     )
     parser.add_argument("--ready-timeout", type=float, default=120.0)
     parser.add_argument("--warmup", type=int, default=2, help="untimed requests first")
+    parser.add_argument(
+        "--distinct",
+        type=int,
+        default=1,
+        help="variants of each example (their terms' share 1 - k/10,000, k = 0 .. N-1), so that "
+        "a worker meets a body it has seen, and its memo of integrals, only after 3N requests",
+    )
     args = parser.parse_args()
+    if not 1 <= args.distinct <= 5_000:
+        raise SystemExit(f"--distinct must be 1 to 5,000, got {args.distinct}")
 
     bodies = []
-    for path in sorted(EXAMPLES.glob("*.json")):
-        body = json.loads(path.read_text(encoding="utf-8"))
-        if args.target_relative_error is not None:
-            body["target_relative_error"] = args.target_relative_error
-        bodies.append(json.dumps(body))
+    for variant in range(args.distinct):  # the examples round robin, then their variants
+        for path in sorted(EXAMPLES.glob("*.json")):
+            body = json.loads(path.read_text(encoding="utf-8"))
+            if args.target_relative_error is not None:
+                body["target_relative_error"] = args.target_relative_error
+            if variant:
+                body["terms"]["share"] = body["terms"].get("share", 1.0) - variant / 10_000
+            bodies.append(json.dumps(body))
     if not bodies:
         raise SystemExit(f"no example requests in {EXAMPLES}")
     driver = args.driver
@@ -457,7 +474,8 @@ def main() -> None:
     print(
         f"machine: {machine()}; {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}\n"
         f"server: underwriting serve --workers {args.workers} (sqlite, throwaway store); "
-        f"{args.clients} clients x {args.duration} s, {len(bodies)} example bodies round robin, "
+        f"{args.clients} clients x {args.duration} s, {len(bodies)} example bodies round robin "
+        f"({args.distinct} variant(s) of each), "
         f"{precision}; driver {driver}"
     )
     load_before = os.getloadavg()

@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/quote_latency.py [--runs N] [--target E] [--options K] [--baseline REV]
-        [--tables VERSION] [--baseline-tables VERSION] [--load-tables]
+        [--tables VERSION] [--baseline-tables VERSION] [--load-tables] [--cold]
 
 Prints, for each example, the rating tables, the simulated years the precision rule chose, the
 relative standard error reached, the variance reduction of the control variates (tables 2026.4
@@ -13,7 +13,10 @@ both cores, or where idle threads spun). ``--options K`` quotes each lab with ``
 benchmarks' scaled options, ``_common.scaled_options``).
 The first call (imports, loading the tables, the kernel) is excluded. With ``--load-tables``
 every timed quote loads its tables too (``uw.load_rating_tables`` inside the timing, as
-``uw.quote(request)`` does when a notebook or the CLI gives it no tables).
+``uw.quote(request)`` does when a notebook or the CLI gives it no tables). The timed quotes repeat
+the first, so they find its seed-free work (the exact means' integrals, the plans' impact
+records) in the engine's memo; ``--cold`` clears the memo before each (``clear_memos``; a
+checkout without one has nothing to clear), as a lab quoted for the first time finds it.
 
 With ``--baseline REV`` the same is measured on that revision too (a temporary git worktree,
 imported ahead of this checkout, with the tables it serves by default or ``--baseline-tables``),
@@ -41,12 +44,23 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def child(
-    runs: int, target: float | None, options: int, version: str | None, load_tables: bool
+    runs: int,
+    target: float | None,
+    options: int,
+    version: str | None,
+    load_tables: bool,
+    cold: bool = False,
 ) -> dict[str, Any]:
     """Time the quotes in this process: ``{lab: figures}``."""
     from _common import scaled_options
 
     import underwriting as uw
+    import underwriting.engine
+
+    def forget() -> None:
+        """A baseline from before the memo has nothing to clear."""
+
+    clear = getattr(underwriting.engine, "clear_memos", forget) if cold else forget
 
     tables = uw.load_rating_tables(version)
     uw.warm_up()
@@ -60,6 +74,7 @@ def child(
         uw.quote_request(request, tables=tables)  # first call: the lab's caches, not timed
         times, cpu = [], []
         for _ in range(runs):
+            clear()
             started, used = time.perf_counter(), time.process_time()
             q = uw.quote_request(
                 request, tables=uw.load_rating_tables(version) if load_tables else tables
@@ -84,11 +99,13 @@ def _run(
     options: int,
     version: str | None,
     load_tables: bool,
+    cold: bool,
 ) -> dict[str, Any]:
     from _common import run_child
 
     arguments = ["--runs", str(runs), "--options", str(options)]
     arguments += ["--load-tables"] if load_tables else []
+    arguments += ["--cold"] if cold else []
     arguments += [] if version is None else ["--tables", version]
     arguments += [] if target is None else ["--target", str(target)]
     return run_child(str(Path(__file__).resolve()), source, arguments)
@@ -113,17 +130,31 @@ def main() -> None:
         action="store_true",
         help="load the tables inside each timed quote, as uw.quote(request) does without them",
     )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="clear the engine's memo before each timed quote (a lab quoted for the first time)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(
-            json.dumps(child(args.runs, args.target, args.options, args.tables, args.load_tables))
+            json.dumps(
+                child(
+                    args.runs, args.target, args.options, args.tables, args.load_tables, args.cold
+                )
+            )
         )
         return
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _common import checkout, machine
 
-    settings = {"runs": args.runs, "options": args.options, "load_tables": args.load_tables}
+    settings = {
+        "runs": args.runs,
+        "options": args.options,
+        "load_tables": args.load_tables,
+        "cold": args.cold,
+    }
     print(json.dumps({"machine": machine(), **settings}))
     print(f"python {platform.python_version()}, numpy {np.__version__}")
     with tempfile.TemporaryDirectory() as scratch:
@@ -138,7 +169,15 @@ def main() -> None:
                 for name, source in sources.items():
                     version = args.tables if name == "after" else args.baseline_tables
                     rounds[name].append(
-                        _run(source, 1, args.target, args.options, version, args.load_tables)
+                        _run(
+                            source,
+                            1,
+                            args.target,
+                            args.options,
+                            version,
+                            args.load_tables,
+                            args.cold,
+                        )
                     )
         finally:
             if args.baseline:

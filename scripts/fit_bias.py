@@ -32,7 +32,7 @@ import numpy as np
 
 import underwriting as uw
 from underwriting.engine import NO_RARE_EVENT
-from underwriting.pricing import StratumYears
+from underwriting.pricing import StratumYears, premium_part
 from underwriting.rating import PremiumSettings
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -41,8 +41,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 def _part(stratum: StratumYears, settings: PremiumSettings) -> tuple[float, float]:
     """The stratum's part of the technical premium before the fixed expense, and its error."""
     loss, weighted = stratum.means(0)
-    rate = settings.cost_of_capital_rate
-    part = ((1.0 + settings.lae_ratio - rate) * loss + rate * weighted) / settings.premium_divisor
+    part = premium_part(settings, loss, weighted)
     return stratum.probability * part, stratum.probability * stratum.error(settings, 0)
 
 

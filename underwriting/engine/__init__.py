@@ -11,6 +11,8 @@ holds its scalar functions (hash, severities, terms), ``_year_loop`` the loop nu
 blocks in process or on Dask. ``_exact`` computes, where the model allows, the same annual loss
 distribution without simulating: by FFT, to cross-check the simulation; ``_control`` the exact
 means of the per-year occurrence controls that control variates on the premium need.
+``_memo`` keeps the work of both that does not depend on the seed (the integrals, a plan's
+impact records) for the next run or quote on the same impacts and terms.
 """
 
 from underwriting.engine._compiled import warm_up
@@ -25,6 +27,7 @@ from underwriting.engine._engine import (
 )
 from underwriting.engine._exact import DEFAULT_BUCKETS, exact
 from underwriting.engine._executors import REDUCTION_FAN_IN, Backend, reduce_blocks, run_blocks
+from underwriting.engine._memo import clear_memos
 from underwriting.engine._numpy import BlockEvents, event_loss_table, simulate_block_events
 from underwriting.engine._randomness import (
     StreamKey,
@@ -65,6 +68,7 @@ __all__ = [
     "check_run",
     "check_seed",
     "choose_engine",
+    "clear_memos",
     "control_means",
     "event_loss_table",
     "event_power_means",

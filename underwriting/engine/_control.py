@@ -41,9 +41,10 @@ survival table (``E[N (N - 1)] = sum_k 2 k P(N > k)``; thinned by ``t``: ``t**2`
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
+from underwriting.engine._memo import memo
 from underwriting.model import SECTION_INDEX, LogNormalGPD, Section
 from underwriting.rating import RiskProfile, Scenario, SectionImpact
 from underwriting.terms import PolicyTerms, SectionTerms, occurrence_payments, term_records
@@ -393,6 +395,30 @@ def _covered_terms(
         yield impact, cap, record, terms.sections[impact.section]
 
 
+_MEMO_SIZE = 512
+"""Integrals kept per process: a profile's event moments (three floats a scenario) or one
+scenario's powers (five floats), with the models of their keys. Full, about 7 MiB (210 quotes
+of distinct terms, traced): a server's memory per worker, not per request."""
+_MEMO = memo(_MEMO_SIZE)
+
+
+def _terms_key(terms: PolicyTerms) -> Hashable:
+    """What the integrals read of the terms: the sections' terms and the share (the aggregate
+    terms act on a year, not on an impact)."""
+    return frozenset(terms.sections.items()), terms.share
+
+
+def _impacts_key(profile: RiskProfile) -> Hashable:
+    """What the event moments read of a profile: each scenario's id and impacts, in order, the
+    cascades and the values at risk; never the counts, so the strata of a profile, or its
+    frequencies under stress, share them."""
+    return (
+        tuple((s.id, s.impacts) for s in profile.scenarios),
+        profile.cascades,
+        frozenset(profile.value_at_risk.items()),
+    )
+
+
 def stratum_control_means(
     profile: RiskProfile,
     terms: PolicyTerms,
@@ -409,23 +435,52 @@ def stratum_control_means(
     then integrated only for the scenarios that occur in the other profiles: a scenario with
     no events there adds exactly nothing to their means, so they are the same to the last bit.
     """
-    records = term_records([terms])[0][0]
-    moments: dict[str, tuple[float, float]] = {}
-    impacts_of: dict[str, list[_Impact]] = {}
     counts = [
         [_count_moments(other.scenario(s.id)) for s in profile.scenarios] for other in counted
     ]
     if first_only and len(first_only) != len(counted):
         raise ValueError(f"first_only has {len(first_only)} flags for {len(counted)} profiles")
     full = [not flag for flag in first_only] if first_only else [True] * len(counted)
-    occurring = {
+    occurring = frozenset(
         s.id
         for i, other in enumerate(counts)
         if full[i]
         for s, (count, _) in zip(profile.scenarios, other, strict=True)
         if count != 0.0
-    }
+    )
     occurring |= {c.child for c in profile.cascades if c.parent in occurring}
+    key = ("events", _impacts_key(profile), _terms_key(terms), occurring)
+    events = _MEMO.get(key, lambda: _event_moments(profile, terms, occurring))
+    shared = _shares_draws(profile)
+    means: list[tuple[float, ...]] = []
+    for i, other in enumerate(counts):
+        total_first = total_second = total_square = variance = 0.0
+        for (first, second, square), (count, factorial) in zip(events, other, strict=True):
+            total_first += count * first
+            if not full[i] or count == 0.0:
+                continue  # adds exactly 0.0 to the sums below (no events: no factorial)
+            total_second += count * second
+            total_square += count * square
+            variance += count * square + (factorial - count**2) * first**2
+        if not full[i]:
+            means.append((total_first,))
+        elif shared:
+            means.append((total_first, total_second, total_square))
+        else:
+            means.append((total_first, total_second, total_square, variance + total_first**2))
+    return means
+
+
+def _event_moments(
+    profile: RiskProfile, terms: PolicyTerms, occurring: frozenset[str]
+) -> tuple[tuple[float, float, float], ...]:
+    """Each scenario's event moments ``E[V]``, ``E[v**2]`` summed and ``E[V**2]``, its
+    cascades included (the last NaN where the scenario is not in ``occurring``: its cross
+    moments are not integrated). They read the scenarios' impacts, the cascades, the values at
+    risk and the sections' terms and share, never the counts (:func:`_impacts_key`)."""
+    records = term_records([terms])[0][0]
+    moments: dict[str, tuple[float, float]] = {}
+    impacts_of: dict[str, list[_Impact]] = {}
 
     def scenario_moments(scenario: Scenario) -> tuple[float, float]:
         if scenario.id not in moments:
@@ -465,24 +520,7 @@ def stratum_control_means(
                 square += 2 * pi * child_first * children_first  # independent cascades
                 children_first += pi * child_first
         events.append((first, second, square))
-    shared = _shares_draws(profile)
-    means: list[tuple[float, ...]] = []
-    for i, other in enumerate(counts):
-        total_first = total_second = total_square = variance = 0.0
-        for (first, second, square), (count, factorial) in zip(events, other, strict=True):
-            total_first += count * first
-            if not full[i] or count == 0.0:
-                continue  # adds exactly 0.0 to the sums below (no events: no factorial)
-            total_second += count * second
-            total_square += count * square
-            variance += count * square + (factorial - count**2) * first**2
-        if not full[i]:
-            means.append((total_first,))
-        elif shared:
-            means.append((total_first, total_second, total_square))
-        else:
-            means.append((total_first, total_second, total_square, variance + total_first**2))
-    return means
+    return tuple(events)
 
 
 _POWERS = 4
@@ -613,12 +651,16 @@ def _event_power_sums(
     for scenario in profile.scenarios:
         if scenario.id not in needed:
             continue
-        # The powers read each impact's values and kinks, never its mean: NaN, not integrated.
-        covered = [
-            _covered_impact(impact, cap, record, section, terms.share, math.nan)
-            for impact, cap, record, section in _covered_terms(scenario, profile, terms, records)
-        ]
-        own[scenario.id] = _event_powers(covered, highest)
+        own[scenario.id] = _MEMO.get(
+            (
+                "powers",
+                scenario.impacts,
+                tuple(profile.value_at_risk.get(i.section, math.inf) for i in scenario.impacts),
+                _terms_key(terms),
+                highest,
+            ),
+            functools.partial(_scenario_powers, scenario, profile, terms, records, highest),
+        )
     events: dict[str, FloatArray] = {}
     for scenario in profile.scenarios:
         if scenario.id not in occurring:
@@ -637,3 +679,17 @@ def _event_power_sums(
                 total += count * events[scenario.id]
         sums.append(total)
     return sums
+
+
+def _scenario_powers(
+    scenario: Scenario, profile: RiskProfile, terms: PolicyTerms, records: Any, highest: int
+) -> FloatArray:
+    """:func:`_event_powers` of a scenario's own covered impacts (read-only)."""
+    # The powers read each impact's values and kinks, never its mean: NaN, not integrated.
+    covered = [
+        _covered_impact(impact, cap, record, section, terms.share, math.nan)
+        for impact, cap, record, section in _covered_terms(scenario, profile, terms, records)
+    ]
+    powers = _event_powers(covered, highest)
+    powers.flags.writeable = False
+    return powers

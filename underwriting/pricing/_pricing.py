@@ -60,7 +60,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -391,9 +391,7 @@ class BookYears:
     def contributions(self, settings: PremiumSettings) -> FloatArray:
         """Each year's part of the technical premium before the fixed expense: the premium is
         their mean plus ``fixed / divisor`` (while the risk load is above 0)."""
-        rate = settings.cost_of_capital_rate
-        part = (1.0 + settings.lae_ratio - rate) * self.loss + rate * self.weighted
-        return np.asarray(part / settings.premium_divisor)
+        return np.asarray(premium_part(settings, self.loss, self.weighted))
 
     def standard_errors(
         self, settings: PremiumSettings, controls: ControlVariates
@@ -424,11 +422,10 @@ class BookYears:
         if n < 2:
             return math.inf, math.inf
         plain = float(part.std(ddof=1) / math.sqrt(n))
-        rate = settings.cost_of_capital_rate
-        scale = (1.0 + settings.lae_ratio - rate, rate)
-        beta = (scale[0] * controls.coefficients[0] + scale[1] * (
-            controls.coefficients[0] + controls.coefficients[1]
-        )) / settings.premium_divisor  # fmt: skip
+        # The controls' coefficients on the loss and on the weighted loss, combined as the
+        # years' parts combine them.
+        first, second = controls.coefficients[0], controls.coefficients[1]
+        beta = premium_part(settings, first, first + second)
         centre = float(part.mean())
         total = 0.0
         pieces = controls.leveraged_fit(beta)
@@ -630,6 +627,19 @@ def _risk_measure(sorted_losses: FloatArray, settings: PremiumSettings) -> tuple
     var = float(sorted_losses[quantile_index(n, settings.capital_level)])
     capital = max(var - expected, 0.0)
     return settings.cost_of_capital_rate * settings.capital_share * capital, expected
+
+
+_Amounts = TypeVar("_Amounts", float, FloatArray)
+
+
+def premium_part(settings: PremiumSettings, loss: _Amounts, weighted: _Amounts) -> _Amounts:
+    """The part of the technical premium before the fixed expense, of a year's loss ``x`` and
+    its weighted loss ``w x`` (or of their means), under ``book_tvar_euler``: the loss with its
+    LAE plus the cost of capital on the weighted loss above it, ``((1 + lae) x + r (w x - x)) /
+    divisor``, taken as ``((1 + lae - r) x + r w x) / divisor`` (``r`` the cost of capital
+    rate; ``_risk_measure``)."""
+    rate = settings.cost_of_capital_rate
+    return ((1.0 + settings.lae_ratio - rate) * loss + rate * weighted) / settings.premium_divisor
 
 
 def technical_premium(annual_loss: FloatArray, settings: PremiumSettings) -> float:

@@ -1,0 +1,167 @@
+"""The memo of a quote's seed-free work: the integrals of the exact control means and the plan's
+impact records. What it gives back must be what a cold process works out, to the last bit, and
+a change to anything the work reads must miss it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import underwriting as uw
+from underwriting.engine import (
+    clear_memos,
+    event_power_means,
+    rare_strata,
+    stratum_control_means,
+)
+from underwriting.engine._memo import Memo
+from underwriting.engine._plan import make_plan
+from underwriting.engine._simulation import stream_keys
+from underwriting.rating import rate_with_experience
+
+ROOT = Path(__file__).resolve().parents[2]
+LABS = ("physics_low_hazard", "chemistry_high_hazard", "bsl3_biobank")
+
+
+@pytest.fixture(autouse=True)
+def _cold() -> Iterator[None]:
+    clear_memos()
+    yield
+    clear_memos()
+
+
+def _lab(name: str) -> tuple[uw.RiskProfile, uw.PolicyTerms]:
+    request = uw.QuoteRequest.model_validate_json(
+        (ROOT / "examples" / f"{name}.json").read_text(encoding="utf-8")
+    )
+    profile, _ = rate_with_experience(request.submission, uw.load_rating_tables("2026.6"))
+    return profile, request.terms
+
+
+def _means(profile: uw.RiskProfile, terms: uw.PolicyTerms) -> tuple[object, object]:
+    """A quote's integrals: every stratum's control means (the rare ones c1 alone) and the
+    stratum of no rare event's cube."""
+    strata = [s.profile for s in rare_strata(profile, 0.02)] or [profile]
+    first_only = [h > 0 for h in range(len(strata))]
+    means = stratum_control_means(profile, terms, strata, first_only)
+    cube = event_power_means(profile, terms, strata[:1], highest=3)
+    return means, cube
+
+
+def _cold_means(profile: uw.RiskProfile, terms: uw.PolicyTerms) -> tuple[object, object]:
+    clear_memos()
+    return _means(profile, terms)
+
+
+def test_a_memo_keeps_the_most_recently_used_values() -> None:
+    memo = Memo(2)
+    computed: list[str] = []
+
+    def compute(key: str) -> str:
+        computed.append(key)
+        return key.upper()
+
+    assert memo.get("a", lambda: compute("a")) == "A"
+    assert memo.get("b", lambda: compute("b")) == "B"
+    assert memo.get("a", lambda: compute("a")) == "A"  # found: "a" is now the most recent
+    assert memo.get("c", lambda: compute("c")) == "C"  # "b" goes
+    assert memo.get("a", lambda: compute("a")) == "A"
+    assert memo.get("b", lambda: compute("b")) == "B"
+    assert computed == ["a", "b", "c", "b"]
+    assert len(memo) == 2
+    with pytest.raises(ValueError, match="size must be at least 1, got 0"):
+        Memo(0)
+
+
+@pytest.mark.parametrize("name", LABS)
+def test_integrals_found_in_the_memo_are_those_of_a_cold_process(name: str) -> None:
+    profile, terms = _lab(name)
+    cold = _means(profile, terms)
+    for _ in range(2):
+        assert _means(profile, terms) == cold  # floats compared exactly
+
+
+@pytest.mark.parametrize("name", LABS)
+def test_a_change_to_what_the_integrals_read_misses_the_memo(name: str) -> None:
+    profile, terms = _lab(name)
+    base = _means(profile, terms)
+    section, section_terms = next(iter(terms.sections.items()))
+    lower = terms.model_copy(
+        update={
+            "sections": {
+                **terms.sections,
+                section: section_terms.model_copy(update={"limit": 1_000_000.0}),
+            }
+        }
+    )
+    shared = terms.model_copy(update={"share": 0.5})
+    first = profile.scenarios[0]
+    impact = first.impacts[0]
+    heavier = profile.model_copy(
+        update={
+            "scenarios": (
+                first.model_copy(
+                    update={
+                        "impacts": (
+                            impact.model_copy(update={"severity_scale": 2 * impact.severity_scale}),
+                            *first.impacts[1:],
+                        )
+                    }
+                ),
+                *profile.scenarios[1:],
+            )
+        }
+    )
+    capped = profile.model_copy(
+        update={"value_at_risk": {k: v / 10 for k, v in profile.value_at_risk.items()}}
+    )
+    for changed_profile, changed_terms in (
+        (profile, lower),
+        (profile, shared),
+        (heavier, terms),
+        (capped, terms),
+    ):
+        warm = _means(changed_profile, changed_terms)  # after base: a stale key would hit
+        assert warm != base
+        assert warm == _cold_means(changed_profile, changed_terms)
+        _means(profile, terms)  # the base back in the memo for the next one
+
+
+def test_other_counts_share_the_integrals_and_still_change_the_means() -> None:
+    # A stress of the frequencies reads the same impacts: the integrals are found, the counts
+    # are new, and the means are what a cold process gives for the stressed profile.
+    profile, terms = _lab("chemistry_high_hazard")
+    _means(profile, terms)
+    stressed = profile.model_copy(
+        update={
+            "scenarios": tuple(
+                s.model_copy(update={"frequency": s.frequency.with_rate(2 * s.frequency.mean)})
+                for s in profile.scenarios
+            )
+        }
+    )
+    warm = stratum_control_means(stressed, terms, [stressed])
+    clear_memos()
+    cold = stratum_control_means(stressed, terms, [stressed])
+    assert warm == cold
+    assert warm != stratum_control_means(profile, terms, [profile])
+
+
+@pytest.mark.parametrize("name", LABS)
+def test_a_plan_s_impact_records_are_a_copy_of_the_memo_s(name: str) -> None:
+    profile, terms = _lab(name)
+    keys = stream_keys(profile, 7)
+    cold = make_plan(profile, keys, [terms])
+    warm = make_plan(profile, keys, [terms])
+    assert cold is not None
+    assert warm is not None
+    assert cold.impacts.tobytes() == warm.impacts.tobytes()
+    warm.impacts["probability"] = math.nan  # a plan is its own: the memo's stay as they were
+    again = make_plan(profile, keys, [terms])
+    assert again is not None
+    assert again.impacts.tobytes() == cold.impacts.tobytes()
+    assert not np.isnan(again.impacts["probability"]).any()

@@ -12,10 +12,10 @@ again on each of ``--long-seeds`` with every stratum's years given (``strata_yea
 bias is of order 1/years, so at 20,000,000 and 2,000,000 years it is a few hundred times
 smaller than in a quote, and the long runs' mean is the premium the quotes aim at, within its
 own standard error. Prints, for the premium and for each stratum's part of it (its probability
-times its mean premium part, ``BookYears.contributions``): the quotes' mean less the long
-runs', with the standard error of that difference; the spread over seeds over the mean
-reported error; and the mean years. Strata are printed where the difference exceeds twice its
-error, and the stratum of no rare event always.
+times its mean premium part, ``BookYears.contributions``): the long runs' mean and its standard
+error; the quotes' mean less the long runs', with the standard error of that difference; the
+spread over seeds over the mean reported error; and the mean years. Strata are printed where
+the difference exceeds twice its error, and the stratum of no rare event always.
 
 docs/pricing.md ("The fits' bias") cites this script's figures at the defaults, for 2026.5 and
 2026.6, with ``--lab chemistry_high_hazard`` and ``--lab bsl3_biobank``: about 10 minutes each
@@ -73,7 +73,7 @@ def _compared(name: str, quotes: list[Figures], longs: list[Figures]) -> tuple[s
     reported = float(np.mean([q[name][1] for q in quotes]))
     years = float(np.mean([q[name][2] for q in quotes]))
     line = (
-        f"{name:<28}{target:>14,.0f}{difference:>+10,.0f} ± {error:<7,.0f}"
+        f"{name:<28}{target:>14,.0f} ± {target_error:<5,.0f}{difference:>+10,.0f} ± {error:<7,.0f}"
         f"{100 * difference / target:>+8.3f} %{spread / reported:>11.2f}{years:>11,.0f}"
     )
     return line, difference, error
@@ -103,7 +103,8 @@ def main() -> None:
         f"{args.rare_years:,} in each rare stratum)\n"
     )
     print(
-        f"{'':<28}{'long runs':>14}{'quotes less long':>20}{'':>10}{'spread/rep':>11}{'years':>11}"
+        f"{'':<28}{'long runs':>14}{'':>8}{'quotes less long':>20}{'':>10}{'spread/rep':>11}"
+        f"{'years':>11}"
     )
     for name in (PREMIUM, *labels):
         line, difference, error = _compared(name, quotes, longs)

@@ -57,8 +57,8 @@ def _cold_means(profile: uw.RiskProfile, terms: uw.PolicyTerms) -> tuple[object,
     return _means(profile, terms)
 
 
-def test_a_memo_keeps_the_most_recently_used_values() -> None:
-    memo = Memo(2)
+def test_a_memo_keeps_the_most_recently_used_values_within_its_weight() -> None:
+    memo = Memo(3)
     computed: list[str] = []
 
     def compute(key: str) -> str:
@@ -68,12 +68,14 @@ def test_a_memo_keeps_the_most_recently_used_values() -> None:
     assert memo.get("a", lambda: compute("a")) == "A"
     assert memo.get("b", lambda: compute("b")) == "B"
     assert memo.get("a", lambda: compute("a")) == "A"  # found: "a" is now the most recent
-    assert memo.get("c", lambda: compute("c")) == "C"  # "b" goes
+    assert memo.get("c", lambda: compute("c"), weight=2) == "C"  # "b" goes: 1 + 2 fill it
     assert memo.get("a", lambda: compute("a")) == "A"
-    assert memo.get("b", lambda: compute("b")) == "B"
+    assert memo.get("b", lambda: compute("b")) == "B"  # "c", the least recently used, goes
     assert computed == ["a", "b", "c", "b"]
-    assert len(memo) == 2
-    with pytest.raises(ValueError, match="size must be at least 1, got 0"):
+    assert (len(memo), memo.weight) == (2, 2)
+    assert memo.get("d", lambda: compute("d"), weight=4) == "D"  # heavier than the bound
+    assert (len(memo), memo.weight) == (2, 2)  # returned, not kept: the others stay
+    with pytest.raises(ValueError, match="weight must be at least 1, got 0"):
         Memo(0)
 
 
@@ -165,3 +167,63 @@ def test_a_plan_s_impact_records_are_a_copy_of_the_memo_s(name: str) -> None:
     assert again is not None
     assert again.impacts.tobytes() == cold.impacts.tobytes()
     assert not np.isnan(again.impacts["probability"]).any()
+
+
+@pytest.mark.parametrize("name", LABS)
+def test_every_stratum_pattern_and_power_is_that_of_a_cold_process(name: str) -> None:
+    # The labs' two cascades, the strata as main profiles, every first_only pattern of the
+    # quote's and the cube and fourth power: each call after all the others (the memo full of
+    # neighbours) against the same call in a cold process.
+    profile, terms = _lab(name)
+    strata = [s.profile for s in rare_strata(profile, 0.02)]
+    calls = [
+        ("means", profile, strata, tuple(h > 0 for h in range(len(strata)))),
+        ("means", profile, strata, tuple(h == 0 for h in range(len(strata)))),
+        ("means", profile, strata[:1], ()),
+        ("means", strata[1], [strata[1]], ()),
+        ("powers", profile, strata[:1], 3),
+        ("powers", profile, strata[:1], 4),
+        ("powers", profile, strata, 4),
+    ]
+
+    def call(
+        kind: str, main: uw.RiskProfile, counted: list[uw.RiskProfile], extra: object
+    ) -> object:
+        if kind == "means":
+            assert isinstance(extra, tuple)
+            return stratum_control_means(main, terms, counted, extra)
+        assert isinstance(extra, int)
+        return event_power_means(main, terms, counted, highest=extra)
+
+    cold = []
+    for arguments in calls:
+        clear_memos()
+        cold.append(call(*arguments))
+    for _ in range(2):
+        for arguments, expected in zip(calls, cold, strict=True):
+            assert call(*arguments) == expected
+
+
+def test_profiles_built_without_validation_still_find_their_integrals() -> None:
+    # A profile copied with ``model_copy(update=...)`` keeps lists where validation would make
+    # tuples (the strata's scenarios, or a caller's cascades and impacts): the keys must still
+    # hash, and give the validated profile's integrals (an unhashable list raised TypeError).
+    profile, terms = _lab("chemistry_high_hazard")
+    listed = profile.model_copy(
+        update={
+            "cascades": list(profile.cascades),
+            "scenarios": [
+                s.model_copy(update={"impacts": list(s.impacts)}) for s in profile.scenarios
+            ],
+        }
+    )
+    assert isinstance(listed.cascades, list)
+    expected = _cold_means(profile, terms)
+    assert _cold_means(listed, terms) == expected
+    assert _means(profile, terms) == expected  # the listed profile's entries serve it too
+    keys = stream_keys(profile, 7)
+    plan = make_plan(listed, keys, [terms])
+    cold_plan = make_plan(profile, keys, [terms])
+    assert plan is not None
+    assert cold_plan is not None
+    assert plan.impacts.tobytes() == cold_plan.impacts.tobytes()

@@ -388,18 +388,21 @@ def _covered_terms(
     for impact in scenario.impacts:
         record = records[SECTION_INDEX[impact.section]]
         if not record["covered"] or (
-            impact.section is Section.RESEARCH_INTERRUPTION and impact.basis != "downtime_days"
+            impact.section == Section.RESEARCH_INTERRUPTION and impact.basis != "downtime_days"
         ):
             continue
         cap = profile.value_at_risk.get(impact.section, math.inf)
         yield impact, cap, record, terms.sections[impact.section]
 
 
-_MEMO_SIZE = 512
-"""Integrals kept per process: a profile's event moments (three floats a scenario) or one
-scenario's powers (five floats), with the models of their keys. Full, about 7 MiB (210 quotes
-of distinct terms, traced): a server's memory per worker, not per request."""
-_MEMO = memo(_MEMO_SIZE)
+_MEMO_WEIGHT = 2_048
+"""Impacts whose integrals each memo keeps (an entry weighs the impacts of its key): a profile's
+event moments (three floats a scenario) in one, a scenario's powers (five floats) in the other;
+about 50 of the examples' quotes. Both full hold about 9 MiB where the terms differ from quote to
+quote (210 quotes traced; their keys keep the sections' terms) and 5 MiB where the impacts do: a
+server's memory per worker, not per request."""
+_EVENT_MEMO = memo(_MEMO_WEIGHT)
+_POWER_MEMO = memo(_MEMO_WEIGHT)
 
 
 def _terms_key(terms: PolicyTerms) -> Hashable:
@@ -413,8 +416,8 @@ def _impacts_key(profile: RiskProfile) -> Hashable:
     cascades and the values at risk; never the counts, so the strata of a profile, or its
     frequencies under stress, share them."""
     return (
-        tuple((s.id, s.impacts) for s in profile.scenarios),
-        profile.cascades,
+        tuple((s.id, tuple(s.impacts)) for s in profile.scenarios),
+        tuple(profile.cascades),
         frozenset(profile.value_at_risk.items()),
     )
 
@@ -449,8 +452,11 @@ def stratum_control_means(
         if count != 0.0
     )
     occurring |= {c.child for c in profile.cascades if c.parent in occurring}
-    key = ("events", _impacts_key(profile), _terms_key(terms), occurring)
-    events = _MEMO.get(key, lambda: _event_moments(profile, terms, occurring))
+    events = _EVENT_MEMO.get(
+        (_impacts_key(profile), _terms_key(terms), occurring),
+        lambda: _event_moments(profile, terms, occurring),
+        weight=sum(len(scenario.impacts) for scenario in profile.scenarios),
+    )
     shared = _shares_draws(profile)
     means: list[tuple[float, ...]] = []
     for i, other in enumerate(counts):
@@ -651,16 +657,17 @@ def _event_power_sums(
     for scenario in profile.scenarios:
         if scenario.id not in needed:
             continue
-        own[scenario.id] = _MEMO.get(
+        powers = _POWER_MEMO.get(
             (
-                "powers",
-                scenario.impacts,
+                tuple(scenario.impacts),
                 tuple(profile.value_at_risk.get(i.section, math.inf) for i in scenario.impacts),
                 _terms_key(terms),
                 highest,
             ),
             functools.partial(_scenario_powers, scenario, profile, terms, records, highest),
+            weight=len(scenario.impacts),
         )
+        own[scenario.id] = np.array(powers)
     events: dict[str, FloatArray] = {}
     for scenario in profile.scenarios:
         if scenario.id not in occurring:
@@ -683,13 +690,12 @@ def _event_power_sums(
 
 def _scenario_powers(
     scenario: Scenario, profile: RiskProfile, terms: PolicyTerms, records: Any, highest: int
-) -> FloatArray:
-    """:func:`_event_powers` of a scenario's own covered impacts (read-only)."""
+) -> tuple[float, ...]:
+    """:func:`_event_powers` of a scenario's own covered impacts, as a tuple (the memo keeps
+    it; the floats are the array's)."""
     # The powers read each impact's values and kinks, never its mean: NaN, not integrated.
     covered = [
         _covered_impact(impact, cap, record, section, terms.share, math.nan)
         for impact, cap, record, section in _covered_terms(scenario, profile, terms, records)
     ]
-    powers = _event_powers(covered, highest)
-    powers.flags.writeable = False
-    return powers
+    return tuple(float(x) for x in _event_powers(covered, highest))

@@ -153,20 +153,23 @@ def test_other_counts_share_the_integrals_and_still_change_the_means() -> None:
     assert warm != stratum_control_means(profile, terms, [profile])
 
 
+def _records(profile: uw.RiskProfile, terms: uw.PolicyTerms) -> np.ndarray:
+    """The impact records of a plan of ``profile``."""
+    plan = make_plan(profile, stream_keys(profile, 7), [terms])
+    assert plan is not None
+    return plan.impacts
+
+
 @pytest.mark.parametrize("name", LABS)
 def test_a_plan_s_impact_records_are_a_copy_of_the_memo_s(name: str) -> None:
     profile, terms = _lab(name)
-    keys = stream_keys(profile, 7)
-    cold = make_plan(profile, keys, [terms])
-    warm = make_plan(profile, keys, [terms])
-    assert cold is not None
-    assert warm is not None
-    assert cold.impacts.tobytes() == warm.impacts.tobytes()
-    warm.impacts["probability"] = math.nan  # a plan is its own: the memo's stay as they were
-    again = make_plan(profile, keys, [terms])
-    assert again is not None
-    assert again.impacts.tobytes() == cold.impacts.tobytes()
-    assert not np.isnan(again.impacts["probability"]).any()
+    cold = _records(profile, terms)
+    warm = _records(profile, terms)
+    assert cold.tobytes() == warm.tobytes()
+    warm["probability"] = math.nan  # a plan is its own: the memo's stay as they were
+    again = _records(profile, terms)
+    assert again.tobytes() == cold.tobytes()
+    assert not np.isnan(again["probability"]).any()
 
 
 @pytest.mark.parametrize("name", LABS)
@@ -221,9 +224,4 @@ def test_profiles_built_without_validation_still_find_their_integrals() -> None:
     expected = _cold_means(profile, terms)
     assert _cold_means(listed, terms) == expected
     assert _means(profile, terms) == expected  # the listed profile's entries serve it too
-    keys = stream_keys(profile, 7)
-    plan = make_plan(listed, keys, [terms])
-    cold_plan = make_plan(profile, keys, [terms])
-    assert plan is not None
-    assert cold_plan is not None
-    assert plan.impacts.tobytes() == cold_plan.impacts.tobytes()
+    assert _records(listed, terms).tobytes() == _records(profile, terms).tobytes()

@@ -637,7 +637,8 @@ def premium_part(settings: PremiumSettings, loss: _Amounts, weighted: _Amounts) 
     its weighted loss ``w x`` (or of their means), under ``book_tvar_euler``: the loss with its
     LAE plus the cost of capital on the weighted loss above it, ``((1 + lae) x + r (w x - x)) /
     divisor``, taken as ``((1 + lae - r) x + r w x) / divisor`` (``r`` the cost of capital
-    rate; ``_risk_measure``)."""
+    rate). While the risk load is above 0 it is ``_build_up``'s premium less the fixed expense
+    (``_build_up`` floors the load at 0); it is linear, so a sample's part is its years' mean."""
     rate = settings.cost_of_capital_rate
     return ((1.0 + settings.lae_ratio - rate) * loss + rate * weighted) / settings.premium_divisor
 

@@ -18,7 +18,7 @@ from underwriting.engine import (
     rare_strata,
     stratum_control_means,
 )
-from underwriting.engine._memo import Memo
+from underwriting.engine._memo import Memo, Tokens
 from underwriting.engine._plan import make_plan
 from underwriting.engine._simulation import stream_keys
 from underwriting.rating import rate_with_experience
@@ -77,6 +77,50 @@ def test_a_memo_keeps_the_most_recently_used_values_within_its_weight() -> None:
     assert (len(memo), memo.weight) == (2, 2)  # returned, not kept: the others stay
     with pytest.raises(ValueError, match="weight must be at least 1, got 0"):
         Memo(0)
+
+
+class _Counted:
+    """A value that counts how often it is hashed and compared."""
+
+    hashed = compared = 0
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __hash__(self) -> int:
+        _Counted.hashed += 1
+        return hash(self.value)
+
+    def __eq__(self, other: object) -> bool:
+        _Counted.compared += 1
+        return isinstance(other, _Counted) and other.value == self.value
+
+
+def test_equal_values_share_a_token_and_the_same_tuple_is_found_without_hashing() -> None:
+    tokens = Tokens(16)
+    first = (_Counted(1), _Counted(2))
+    token = tokens.token(first)
+    assert tokens.token(first) is token
+    assert tokens.token((_Counted(1), _Counted(2))) is token  # equal, found by value
+    assert tokens.token([_Counted(1), _Counted(2)]) is token  # a list: copied, found by value
+    assert tokens.token((_Counted(1), _Counted(3))) is not token
+    assert token != tokens.token((_Counted(2),))
+    _Counted.hashed = _Counted.compared = 0
+    assert tokens.token(first) is token
+    assert (_Counted.hashed, _Counted.compared) == (0, 0)  # by identity, as a quote's strata
+
+
+def test_a_value_forgotten_gets_a_new_token_and_never_another_value_s() -> None:
+    tokens = Tokens(4)
+    kept = tokens.token((1, 2))
+    tokens.token((3, 4))
+    tokens.token((5, 6))  # past the bound of 4 items: (1, 2), the least recently used, goes
+    assert len(tokens) == 2
+    again = tokens.token((1, 2))
+    assert again is not kept  # a memo's entries under the old token are missed, not wrong
+    assert tokens.token((1, 2)) is again
+    with pytest.raises(ValueError, match="weight must be at least 1, got 0"):
+        Tokens(0)
 
 
 @pytest.mark.parametrize("name", LABS)

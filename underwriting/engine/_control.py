@@ -52,7 +52,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
-from underwriting.engine._memo import memo
+from underwriting.engine._memo import memo, token
 from underwriting.model import SECTION_INDEX, LogNormalGPD, Section
 from underwriting.rating import RiskProfile, Scenario, SectionImpact
 from underwriting.terms import PolicyTerms, SectionTerms, occurrence_payments, term_records
@@ -398,9 +398,9 @@ def _covered_terms(
 _MEMO_WEIGHT = 2_048
 """Impacts whose integrals each memo keeps (an entry weighs the impacts of its key): a profile's
 event moments (three floats a scenario) in one, a scenario's powers (five floats) in the other;
-about 50 of the examples' quotes. Both full hold about 9 MiB where the terms differ from quote to
-quote (210 quotes traced; their keys keep the sections' terms) and 5 MiB where the impacts do: a
-server's memory per worker, not per request."""
+about 50 of the examples' quotes. Both full, with the tokens of the impacts, hold about 10 MiB
+where the terms differ from quote to quote (210 quotes traced; their keys keep the sections'
+terms): a server's memory per worker, not per request."""
 _EVENT_MEMO = memo(_MEMO_WEIGHT)
 _POWER_MEMO = memo(_MEMO_WEIGHT)
 
@@ -416,8 +416,8 @@ def _impacts_key(profile: RiskProfile) -> Hashable:
     cascades and the values at risk; never the counts, so the strata of a profile, or its
     frequencies under stress, share them."""
     return (
-        tuple((s.id, tuple(s.impacts)) for s in profile.scenarios),
-        tuple(profile.cascades),
+        tuple((s.id, token(s.impacts)) for s in profile.scenarios),
+        token(profile.cascades),
         frozenset(profile.value_at_risk.items()),
     )
 
@@ -659,7 +659,7 @@ def _event_power_sums(
             continue
         powers = _POWER_MEMO.get(
             (
-                tuple(scenario.impacts),
+                token(scenario.impacts),
                 tuple(profile.value_at_risk.get(i.section, math.inf) for i in scenario.impacts),
                 _terms_key(terms),
                 highest,

@@ -6,9 +6,15 @@ of the frequencies, or the pilot, stages and strata of one quote find them here 
 working them out again. Each memo is keyed by everything its function reads, so what it finds is
 what the function would return, to the last bit.
 
-A memo's bound is a weight, not a count of entries: its keys hold the impacts they were built
-from (pydantic models, a kilobyte or two each), so each entry weighs the impacts of its key, and
-a profile of a thousand scenarios takes as much room as twenty-five of the examples.
+A memo's bound is a weight, not a count of entries: an entry weighs the impacts its key stands
+for (its value grows with them), so a profile of a thousand scenarios takes as much room as
+twenty-five of the examples.
+
+Hashing and comparing pydantic models field by field is slow: a chemistry quote's two dozen
+lookups took 6 to 7 ms that way. The keys therefore hold :func:`token` s of the impacts, which
+hash and compare by identity; equal impacts share one token, and the same tuple of impacts seen
+again (the strata of one profile are copies that share their scenarios' impacts) finds its
+token without being hashed at all.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
 _T = TypeVar("_T")
@@ -43,9 +49,10 @@ class Memo:
         """The value of ``key``, computed by ``compute`` where it is not kept; ``weight`` is
         what it counts against the bound (at least 1)."""
         with self._lock:
-            if key in self._values:
+            kept = self._values.get(key)
+            if kept is not None:
                 self._values.move_to_end(key)
-                found: _T = self._values[key][0]
+                found: _T = kept[0]
                 return found
         value = compute()
         weight = max(1, weight)
@@ -78,7 +85,76 @@ class Memo:
         self._lock = threading.Lock()
 
 
-_MEMOS: list[Memo] = []
+class Token:
+    """Stands for a value in a memo's key: hashed and compared by identity (``object``'s)."""
+
+    __slots__ = ()
+
+
+class Tokens:
+    """One :class:`Token` per value while it is kept, the least recently used forgotten past a
+    total ``weight`` (a value weighs its length); safe across threads.
+
+    A token is only ever handed out for values equal to the one it was made for, so a key made
+    of tokens hits a memo only where a key made of the values would. A value forgotten here
+    gets a new token next time: the memo's entries under the old one are missed, never wrong.
+
+    Tuples are found again by identity, without hashing their items: the table holds each
+    tuple it saw, so its ``id`` cannot be reused while it is there. They must hold immutable
+    items (the frozen models of a validated profile). Other sequences are copied to tuples and
+    found by value.
+    """
+
+    def __init__(self, weight: int) -> None:
+        if weight < 1:
+            raise ValueError(f"weight must be at least 1, got {weight}")
+        self._bound = weight
+        self._by_value: OrderedDict[tuple[Any, ...], Token] = OrderedDict()
+        self._by_identity: OrderedDict[int, tuple[tuple[Any, ...], Token]] = OrderedDict()
+        self._weights = [0, 0]  # of the values kept by value, by identity
+        self._lock = threading.Lock()
+
+    def token(self, value: Sequence[Hashable]) -> Token:
+        """The token of ``value`` (a sequence of hashable items)."""
+        with self._lock:
+            if type(value) is tuple:
+                seen = self._by_identity.get(id(value))
+                if seen is not None and seen[0] is value:
+                    self._by_identity.move_to_end(id(value))
+                    return seen[1]
+            items = value if type(value) is tuple else tuple(value)
+            found = self._by_value.get(items)
+            if found is None:
+                found = Token()
+                self._by_value[items] = found
+                self._weights[0] += max(1, len(items))
+                while self._weights[0] > self._bound and len(self._by_value) > 1:
+                    dropped, _ = self._by_value.popitem(last=False)
+                    self._weights[0] -= max(1, len(dropped))
+            else:
+                self._by_value.move_to_end(items)
+            if type(value) is tuple:
+                self._by_identity[id(value)] = (items, found)
+                self._weights[1] += max(1, len(items))
+                while self._weights[1] > self._bound and len(self._by_identity) > 1:
+                    _, (dropped, _) = self._by_identity.popitem(last=False)
+                    self._weights[1] -= max(1, len(dropped))
+            return found
+
+    def __len__(self) -> int:
+        return len(self._by_value)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_value.clear()
+            self._by_identity.clear()
+            self._weights = [0, 0]
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+
+
+_MEMOS: list[Memo | Tokens] = []
 
 
 def memo(weight: int) -> Memo:
@@ -88,8 +164,20 @@ def memo(weight: int) -> Memo:
     return made
 
 
+_TOKENS = Tokens(4_096)
+_MEMOS.append(_TOKENS)
+
+
+def token(value: Sequence[Hashable]) -> Token:
+    """The process's :class:`Token` of ``value``: a tuple of a scenario's impacts, say, in a
+    memo's key. The table is bounded by the items its values hold (4,096, about 80 of the
+    examples' profiles)."""
+    return _TOKENS.token(value)
+
+
 def clear_memos() -> None:
-    """Forget every memo's values: a benchmark of a cold process, or a test, asks for it."""
+    """Forget every memo's values and tokens: a benchmark of a cold process, or a test, asks
+    for it."""
     for made in _MEMOS:
         made.clear()
 

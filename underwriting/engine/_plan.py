@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from underwriting.engine._memo import memo
+from underwriting.engine._memo import memo, token
 from underwriting.engine._randomness import TO_UNIT, StreamKey
 from underwriting.model import SECTION_INDEX, SECTIONS, LogNormal, LogNormalGPD, Pareto
 from underwriting.rating import RiskProfile, SectionImpact
@@ -149,8 +149,7 @@ def _none_is_inf(value: float | None) -> float:
 
 _IMPACT_MEMO = memo(2_048)
 """Impact records of recent profiles (a quote's dozen runs, its strata and stages, share one),
-weighed by their impacts: about 50 of the examples' profiles, 2.4 MiB full with the impacts its
-keys keep (traced)."""
+weighed by their impacts and keyed by their tokens: about 50 of the examples' profiles."""
 
 
 def _impact_records(profile: RiskProfile) -> Records | None:
@@ -159,7 +158,7 @@ def _impact_records(profile: RiskProfile) -> Records | None:
     quantile."""
     impacts = tuple(tuple(scenario.impacts) for scenario in profile.scenarios)
     found = _IMPACT_MEMO.get(
-        impacts,
+        tuple(token(scenario.impacts) for scenario in profile.scenarios),
         functools.partial(_flattened_impacts, impacts),
         weight=sum(len(scenario_impacts) for scenario_impacts in impacts),
     )

@@ -32,11 +32,13 @@ import numpy.typing as npt
 from pydantic import BaseModel
 
 from underwriting.engine import (
+    Identity,
     Stratum,
     YearsNeeded,
     control_means,
     event_power_means,
     expected_events_per_year,
+    memo,
     rare_strata,
     simulate_many,
     simulate_many_until,
@@ -692,6 +694,27 @@ class _StagedPrecision:
         return _years_for(relative, annual_loss.size, self.target, self.cap)
 
 
+_RATED = memo(256)
+"""Rated profiles of recent submissions, weighed by the kilobytes of their JSON (a rated
+profile of the examples, about 2 KiB of JSON, holds about 110 KiB, traced): about 128 of the
+examples' submissions."""
+
+
+def _rated(
+    submission: Submission, tables: RatingTables, as_of: dt.date
+) -> tuple[RiskProfile, ExperienceRating]:
+    """:func:`rate_with_experience`, kept for the same submission (by its JSON, which writes
+    every float exactly), the same loaded tables and the same day: a revision of the terms, a
+    replay or the same submission quoted again. Both are frozen. The quote's memos of the
+    impacts' work then find the profile's impacts by identity, without hashing them."""
+    text = submission.model_dump_json()
+    return _RATED.get(
+        (text, Identity(tables), as_of),
+        lambda: rate_with_experience(submission, tables, as_of=as_of),
+        weight=1 + len(text) // 1024,
+    )
+
+
 def _stratified_years(
     profile: RiskProfile,
     term_sets: Sequence[PolicyTerms],
@@ -1188,7 +1211,7 @@ def quote(
     if not 0 < target < 1:
         raise UnderwritingError(f"target_relative_error must be in (0, 1), got {target}")
     created = created_at or dt.datetime.now(dt.UTC)
-    profile, experience = rate_with_experience(submission, tables, as_of=created.date())
+    profile, experience = _rated(submission, tables, created.date())
     variants = _term_variants(terms)
     # The terms and the build-up's variants in one pass; the variants keep their annual losses
     # only (the worksheet prices them), the options come after, in passes of bounded memory.

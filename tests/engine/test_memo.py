@@ -269,3 +269,27 @@ def test_profiles_built_without_validation_still_find_their_integrals() -> None:
     assert _cold_means(listed, terms) == expected
     assert _means(profile, terms) == expected  # the listed profile's entries serve it too
     assert _records(listed, terms).tobytes() == _records(profile, terms).tobytes()
+
+
+def test_a_submission_is_rated_once_for_its_tables_and_day() -> None:
+    """A quote's rated profile is kept (``quote._rated``) for the same submission, tables and
+    day: what a revision of the terms or a replay finds. Anything else rates it afresh."""
+    import datetime as dt
+    import importlib
+
+    quoting = importlib.import_module("underwriting.quote")  # uw.quote is the function
+
+    request = uw.QuoteRequest.model_validate_json(
+        (ROOT / "examples" / "chemistry_high_hazard.json").read_text(encoding="utf-8")
+    )
+    tables = uw.load_rating_tables("2026.6")
+    day = dt.date(2026, 12, 7)
+    first = quoting._rated(request.submission, tables, day)
+    assert first == rate_with_experience(request.submission, tables, as_of=day)
+    again = uw.QuoteRequest.model_validate_json(request.model_dump_json()).submission
+    assert quoting._rated(again, tables, day) is first  # an equal submission, parsed afresh
+    renamed = request.submission.model_copy(update={"lab_name": "Another name"})
+    assert quoting._rated(renamed, tables, day) is not first
+    assert quoting._rated(request.submission, tables, day + dt.timedelta(days=1)) is not first
+    older = uw.load_rating_tables("2026.5")
+    assert quoting._rated(request.submission, older, day)[0] != first[0]

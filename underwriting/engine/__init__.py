@@ -27,7 +27,7 @@ from underwriting.engine._engine import (
 )
 from underwriting.engine._exact import DEFAULT_BUCKETS, exact
 from underwriting.engine._executors import REDUCTION_FAN_IN, Backend, reduce_blocks, run_blocks
-from underwriting.engine._memo import clear_memos
+from underwriting.engine._memo import Identity, clear_memos, memo
 from underwriting.engine._numpy import BlockEvents, event_loss_table, simulate_block_events
 from underwriting.engine._randomness import (
     StreamKey,
@@ -60,6 +60,7 @@ __all__ = [
     "CompiledEngine",
     "Engine",
     "EngineChoice",
+    "Identity",
     "NumpyEngine",
     "Stratum",
     "StreamKey",
@@ -74,6 +75,7 @@ __all__ = [
     "event_power_means",
     "exact",
     "expected_events_per_year",
+    "memo",
     "new_seed",
     "rare_strata",
     "reduce_blocks",

@@ -91,6 +91,23 @@ class Token:
     __slots__ = ()
 
 
+class Identity:
+    """Stands for an object in a memo's key by its identity (hashed by ``id``, equal only to
+    itself): the key holds the object, so its ``id`` is not reused while the key is kept. For
+    immutable objects whose equality is costly to work out, as loaded rating tables."""
+
+    __slots__ = ("_held",)
+
+    def __init__(self, held: object) -> None:
+        self._held = held
+
+    def __hash__(self) -> int:
+        return id(self._held)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Identity) and other._held is self._held
+
+
 class Tokens:
     """One :class:`Token` per value while it is kept, the least recently used forgotten past a
     total ``weight`` (a value weighs its length); safe across threads.

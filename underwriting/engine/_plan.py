@@ -255,7 +255,7 @@ def make_plan(
         impacts=impact_records,
         cascades=cascade_records,
         caps=caps,
-        active=np.array(sorted({int(r["section"]) for r in impact_records}), dtype=np.int64),
+        active=np.unique(impact_records["section"]).astype(np.int64),
         section_terms=section_terms,
         policy=policy,
         rows_per_year=rows_per_year,

@@ -33,6 +33,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -87,11 +88,13 @@ class StreamKey:
     low: np.uint64
 
 
+@functools.lru_cache(maxsize=4_096, typed=True)  # typed: a seed of True or 1.0 still refused
 def stream_key(seed: int, stream_id: str) -> StreamKey:
     """The key of the stream named ``stream_id`` under ``seed``.
 
     BLAKE2b of the seed and the id: stable across platforms and library versions, and two
-    different ids give unrelated keys.
+    different ids give unrelated keys. The last 4,096 are kept (a quote's dozen runs ask for
+    the same hundred or so; the keys are frozen).
     """
     check_seed(seed)
     digest = hashlib.blake2b(

@@ -565,13 +565,16 @@ def _plausibility_warnings(
 
 
 def _facts(
-    submission: Submission,
+    known: Mapping[str, Fact],
     result: SimulationResult,
     premium: Premium,
     experience: ExperienceRating,
     implausible: Sequence[UnderwritingWarning] = (),
 ) -> dict[str, Fact]:
-    facts: dict[str, Fact] = submission_facts(submission)
+    """The facts the rules read of a set of terms: ``known``, the submission's
+    (``submission_facts``, worked out once for a quote's terms and options), and those of the
+    run and premium."""
+    facts: dict[str, Fact] = dict(known)
     facts["submission.implausible_fields"] = len(implausible)
     terms = result.terms
     if terms.aggregate_limit is not None:
@@ -1003,7 +1006,7 @@ def _option_quote(
     main_premium: Premium,
     controls: ControlVariates | None,
     main_years: BookYears | None,
-    submission: Submission,
+    known: Mapping[str, Fact],
     experience: ExperienceRating,
     implausible: Sequence[UnderwritingWarning],
     tables: RatingTables,
@@ -1020,7 +1023,7 @@ def _option_quote(
     premium = price(
         result, settings, batches=batches, controls=controls, book_years=years, estimate=estimate
     )
-    facts = _facts(submission, result, premium, experience, implausible)
+    facts = _facts(known, result, premium, experience, implausible)
     if stratified is not None:
         paired = stratified.paired_standard_error(settings, index)
     elif years is None or main_years is None:
@@ -1048,7 +1051,7 @@ def _option_quotes(
     main_premium: Premium,
     controls: ControlVariates | None,
     main_years: BookYears | None,
-    submission: Submission,
+    known: Mapping[str, Fact],
     experience: ExperienceRating,
     implausible: Sequence[UnderwritingWarning],
     tables: RatingTables,
@@ -1082,7 +1085,7 @@ def _option_quotes(
             zip(labels[first : first + per_pass], batch, results, strict=True), start=first + 1
         ):
             priced = _option_quote(
-                label, terms, result, main, main_premium, controls, main_years, submission,
+                label, terms, result, main, main_premium, controls, main_years, known,
                 experience, implausible, tables, stratified, number,
             )  # fmt: skip
             quotes.append(priced)
@@ -1326,7 +1329,8 @@ def quote(
         estimate=None if stratified is None else stratified.estimate(settings),
     )
     implausible = _plausibility_warnings(submission, tables)
-    decision = decide(_facts(submission, main, premium, experience, implausible), tables.rules)
+    known = submission_facts(submission)
+    decision = decide(_facts(known, main, premium, experience, implausible), tables.rules)
     rows = worksheet(tables, profile, experience, main, variant_results, premium, stratified)
     del results, variant_results
     option_quotes = _option_quotes(
@@ -1337,7 +1341,7 @@ def quote(
         premium,
         controls,
         main_years,
-        submission,
+        known,
         experience,
         implausible,
         tables,

@@ -79,6 +79,22 @@ def test_the_released_tables_keep_their_method() -> None:
         assert settings.capital_model is None
 
 
+@pytest.mark.parametrize("share_with_loss", [0.05, 0.2, 0.3, 0.9, 1.0])
+def test_a_year_s_book_weight_does_not_depend_on_the_other_years(
+    tables: uw.RatingTables, share_with_loss: float
+) -> None:
+    """Few years with a loss are weighed apart from the rest, many all together: a year's
+    weight is the same to the last bit either way, as it is alone."""
+    settings = tables.pricing.premium
+    model = settings.capital_model
+    assert model is not None
+    rng = np.random.default_rng(5)
+    losses = rng.uniform(0.0, 2 * model.book_var, 2_000) * (rng.random(2_000) < share_with_loss)
+    weights = book_weights(losses, settings)
+    alone = np.array([book_weights(losses[i : i + 1], settings)[0] for i in range(losses.size)])
+    assert np.array_equal(weights.view(np.int64), alone.view(np.int64))
+
+
 def test_book_weights_are_at_least_one_and_non_decreasing(tables: uw.RatingTables) -> None:
     settings = tables.pricing.premium
     model = settings.capital_model

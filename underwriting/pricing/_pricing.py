@@ -172,8 +172,12 @@ def book_weights(annual_loss: FloatArray, settings: PremiumSettings) -> FloatArr
         weights += 1.0
         return weights
 
-    # Most years of a lab have no loss: they share one weight, worked out once.
+    # Where most years have no loss, they share one weight, worked out once. Where a quarter
+    # or more have one, picking them out costs more than weighing every year: a year without
+    # loss gets that same weight by the same operations, to the last bit.
     positive = annual_loss > 0
+    if 4 * np.count_nonzero(positive) >= annual_loss.size:
+        return weigh(annual_loss)
     weights = np.full(annual_loss.shape, weigh(np.zeros(1))[0])
     weights[positive] = weigh(annual_loss[positive])
     return weights

@@ -11,11 +11,12 @@ Starts ``underwriting serve --workers N --port <free port> --database-url sqlite
 store beforehand, waits for ``/readyz``, then keeps ``--clients`` clients posting the example
 requests (``examples/*.json``, round robin) to ``POST /v1/quotes`` for ``--duration`` seconds,
 each client sending its next request as soon as the last one is answered (closed loop). A worker
-keeps the seed-free work of a quote (the exact means' integrals, the plans' impact records:
-``underwriting.engine._memo``) for the next quote of the same impacts and terms; with
-``--distinct N`` the bodies are N variants of each example (their terms' share 1 - k/10,000), so
-that none is quoted twice within 3N requests and the memo finds nothing, as with labs quoted for
-the first time. With ``--target-relative-error E`` each body carries
+keeps the seed-free work of a quote (the rated profile, the exact means' integrals, the plans'
+impact records: ``underwriting.engine._memo``) for the next quote of the same submission, impacts
+and terms; with ``--distinct N`` the bodies are N variants of each example (their terms' share
+1 - k/10,000), so that none is quoted twice within 3N requests and the integrals, which read the
+share, are missed, as with a lab quoted on new terms (the rated profile and the impact records,
+which do not read the terms, are still found). With ``--target-relative-error E`` each body carries
 ``"target_relative_error": E``; without it the server quotes at the tables' default precision.
 
 The load comes from locust, headless (``pip install -e '.[bench]'``), or, without locust (or with

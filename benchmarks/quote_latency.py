@@ -14,9 +14,10 @@ benchmarks' scaled options, ``_common.scaled_options``).
 The first call (imports, loading the tables, the kernel) is excluded. With ``--load-tables``
 every timed quote loads its tables too (``uw.load_rating_tables`` inside the timing, as
 ``uw.quote(request)`` does when a notebook or the CLI gives it no tables). The timed quotes repeat
-the first, so they find its seed-free work (the exact means' integrals, the plans' impact
-records) in the engine's memo; ``--cold`` clears the memo before each (``clear_memos``; a
-checkout without one has nothing to clear), as a lab quoted for the first time finds it.
+the first, so they find its seed-free work (the rated profile, the exact means' integrals, the
+plans' impact records) in the engine's memos; ``--cold`` clears them before each
+(``clear_memos``; a checkout without one has nothing to clear), as a lab quoted for the first
+time finds them.
 
 With ``--baseline REV`` the same is measured on that revision too (a temporary git worktree,
 imported ahead of this checkout, with the tables it serves by default or ``--baseline-tables``),

@@ -697,10 +697,10 @@ class _StagedPrecision:
         return _years_for(relative, annual_loss.size, self.target, self.cap)
 
 
-_RATED = memo(256)
-"""Rated profiles of recent submissions, weighed by the kilobytes of their JSON (a rated
-profile of the examples, about 2 KiB of JSON, holds about 110 KiB, traced): about 128 of the
-examples' submissions."""
+_RATED = memo(128)
+"""Rated profiles of recent submissions, weighed by the kilobytes of their JSON, plus one (a
+rated profile of the examples, about 2 KiB of JSON, holds about 110 KiB, traced): about 64 of
+the examples' submissions, about 5 MiB per process full (traced, beside the other memos)."""
 
 
 def _rated(

@@ -90,15 +90,26 @@ class View:
     at: dt.datetime
 
 
-def quote_out(session: Session, row: QuoteRecord, view: View) -> QuoteOut:
+def quote_out(
+    session: Session, row: QuoteRecord, view: View, new: wf.QuoteRecord | None = None
+) -> QuoteOut:
     """A stored quote as the API shows it: its workflow record, the stored quote's build-up,
-    the referral decision, the policy it was bound as and the policy it renews."""
-    record = records.workflow_record(row)
-    data = record.to_dict()
+    the referral decision, the policy it was bound as and the policy it renews.
+
+    ``new``: the record of a quote just added (``records.add_quote``) by ``POST /v1/quotes``,
+    which no decision, policy or renewal can name yet: the row's record is not read back and
+    none of them is looked up (the same answer as a later ``GET``, in less of a request's
+    time)."""
+    if new is None:
+        record = records.workflow_record(row)
+        data = record.to_dict()
+        referral = session.get(DecisionRecord, row.id)
+        policy = records.policy_of_quote(session, row.id)
+        renewal = records.renewal_of_quote(session, row.id)
+    else:
+        record, data = new, row.record
+        referral = policy = renewal = None
     stored = row.quote
-    referral = session.get(DecisionRecord, row.id)
-    policy = records.policy_of_quote(session, row.id)
-    renewal = records.renewal_of_quote(session, row.id)
     tables = view.catalogue.get(record.tables_version)
     actions = (
         []
@@ -230,7 +241,7 @@ def create_quote(
     try:
         with store.session() as session:
             row = records.add_quote(session, record, stored)
-            created = quote_out(session, row, view)
+            created = quote_out(session, row, view, new=record)
     except IntegrityError:
         # Another request with the same idempotency key won the race: answer as it did.
         if idempotency_key is None:

@@ -102,6 +102,17 @@ def problem(response: httpx2.Response, status: int) -> str:
     return detail
 
 
+def test_a_new_quote_is_answered_as_a_later_get_shows_it(client: TestClient, app: FastAPI) -> None:
+    """``POST /v1/quotes`` answers from the record it just stored, without reading it back or
+    looking up decisions, policies and renewals: the answer must be what ``GET`` shows."""
+    wang = key(app, "wang", "underwriter")
+    created = ok(client.post("/v1/quotes", json=example(), headers=wang), 201)
+    assert ok(client.get(f"/v1/quotes/{created['id']}", headers=wang)) == created
+    for lab in ("chemistry_high_hazard", "bsl3_biobank"):
+        answer = ok(client.post("/v1/quotes", json=example(lab), headers=wang), 201)
+        assert ok(client.get(f"/v1/quotes/{answer['id']}", headers=wang)) == answer
+
+
 def test_one_lab_from_quote_to_renewal_and_rate_monitoring(
     client: TestClient, app: FastAPI, tables: uw.RatingTables
 ) -> None:

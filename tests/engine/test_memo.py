@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -175,6 +176,50 @@ def test_a_change_to_what_the_integrals_read_misses_the_memo(name: str) -> None:
         assert warm != base
         assert warm == _cold_means(changed_profile, changed_terms)
         _means(profile, terms)  # the base back in the memo for the next one
+
+
+@pytest.mark.parametrize("name", LABS)
+def test_a_revision_of_one_section_works_out_that_section_s_impacts_alone(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An impact's own moments and a scenario's powers are kept by the terms of its sections:
+    a revision of one section's deductible integrates again only what that section's terms
+    reach, and its means are still a cold process's."""
+    from underwriting.engine import _control
+
+    profile, terms = _lab(name)
+    _means(profile, terms)
+    section = next(n for n, st in terms.sections.items() if st.deductible_percent_of_loss is None)
+    changed = terms.sections[section]
+    revised = terms.model_copy(
+        update={
+            "sections": {
+                **terms.sections,
+                section: changed.model_copy(update={"deductible": 2 * changed.deductible + 1}),
+            }
+        }
+    )
+    integrated: list[str] = []
+    powers: list[str] = []
+    moments, scenario_powers = _control._moments, _control._scenario_powers
+
+    def counted_moments(impact: Any, *arguments: Any) -> tuple[float, float]:
+        integrated.append(impact.section)
+        return moments(impact, *arguments)
+
+    def counted_powers(scenario: Any, *arguments: Any) -> tuple[float, ...]:
+        powers.append(scenario.id)
+        return scenario_powers(scenario, *arguments)
+
+    monkeypatch.setattr(_control, "_moments", counted_moments)
+    monkeypatch.setattr(_control, "_scenario_powers", counted_powers)
+    warm = _means(profile, revised)
+    assert integrated
+    assert set(integrated) == {section}
+    reaching = {s.id for s in profile.scenarios if any(i.section == section for i in s.impacts)}
+    assert set(powers) <= reaching
+    monkeypatch.undo()
+    assert warm == _cold_means(profile, revised)
 
 
 def test_other_counts_share_the_integrals_and_still_change_the_means() -> None:

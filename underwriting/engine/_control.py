@@ -397,18 +397,28 @@ def _covered_terms(
 
 _MEMO_WEIGHT = 2_048
 """Impacts whose integrals each memo keeps (an entry weighs the impacts of its key): a profile's
-event moments (three floats a scenario) in one, a scenario's powers (five floats) in the other;
-about 50 of the examples' quotes. Both full, with the tokens of the impacts, hold about 10 MiB
-where the terms differ from quote to quote (210 quotes traced; their keys keep the sections'
-terms): a server's memory per worker, not per request."""
+event moments (three floats a scenario) in one, a scenario's powers (five floats) in another,
+an impact's own moments (two floats) in a third; about 50 of the examples' quotes. All full,
+with the tokens of the impacts, hold about 10 MiB where the terms differ from quote to quote
+(210 quotes traced; their keys keep the sections' terms): a server's memory per worker, not per
+request."""
 _EVENT_MEMO = memo(_MEMO_WEIGHT)
 _POWER_MEMO = memo(_MEMO_WEIGHT)
+_MOMENT_MEMO = memo(_MEMO_WEIGHT)
+"""An impact's own moments (:func:`_moments`), keyed by the impact, its value at risk, its
+section's terms and the share: a revision of one section's terms finds the others'."""
 
 
 def _terms_key(terms: PolicyTerms) -> Hashable:
     """What the integrals read of the terms: the sections' terms and the share (the aggregate
     terms act on a year, not on an impact)."""
     return frozenset(terms.sections.items()), terms.share
+
+
+def _sections_key(scenario: Scenario, terms: PolicyTerms) -> Hashable:
+    """What a scenario's own powers read of the terms: the terms of its impacts' sections
+    (``None`` where a section is not covered) and the share."""
+    return tuple(terms.sections.get(impact.section) for impact in scenario.impacts), terms.share
 
 
 def _impacts_key(profile: RiskProfile) -> Hashable:
@@ -493,7 +503,10 @@ def _event_moments(
             first = second = 0.0
             covered = []
             for impact, cap, record, section in _covered_terms(scenario, profile, terms, records):
-                m1, m2 = _moments(impact, cap, record, section, terms.share)
+                m1, m2 = _MOMENT_MEMO.get(
+                    (impact, cap, section, terms.share),
+                    functools.partial(_moments, impact, cap, record, section, terms.share),
+                )
                 first += impact.probability * m1
                 second += impact.probability * m2
                 if scenario.id in occurring:
@@ -661,7 +674,7 @@ def _event_power_sums(
             (
                 token(scenario.impacts),
                 tuple(profile.value_at_risk.get(i.section, math.inf) for i in scenario.impacts),
-                _terms_key(terms),
+                _sections_key(scenario, terms),
                 highest,
             ),
             functools.partial(_scenario_powers, scenario, profile, terms, records, highest),

@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/quote_latency.py [--runs N] [--target E] [--options K] [--baseline REV]
-        [--tables VERSION] [--baseline-tables VERSION] [--load-tables] [--cold]
+        [--tables VERSION] [--baseline-tables VERSION] [--load-tables] [--cold | --revision]
 
 Prints, for each example, the rating tables, the simulated years the precision rule chose, the
 relative standard error reached, the variance reduction of the control variates (tables 2026.4
@@ -17,7 +17,9 @@ every timed quote loads its tables too (``uw.load_rating_tables`` inside the tim
 the first, so they find its seed-free work (the rated profile, the exact means' integrals, the
 plans' impact records) in the engine's memos; ``--cold`` clears them before each
 (``clear_memos``; a checkout without one has nothing to clear), as a lab quoted for the first
-time finds them.
+time finds them. ``--revision`` times a revision instead: each lab is quoted on its own terms
+on cleared memos (untimed), then quoted again with its first section with a deductible amount
+raised to twice that plus 1,000 (timed), as an underwriter revising one section's terms.
 
 With ``--baseline REV`` the same is measured on that revision too (a temporary git worktree,
 imported ahead of this checkout, with the tables it serves by default or ``--baseline-tables``),
@@ -51,6 +53,7 @@ def child(
     version: str | None,
     load_tables: bool,
     cold: bool = False,
+    revision: bool = False,
 ) -> dict[str, Any]:
     """Time the quotes in this process: ``{lab: figures}``."""
     from _common import scaled_options
@@ -59,7 +62,7 @@ def child(
     import underwriting.engine
 
     # A baseline from before the memo has nothing to clear.
-    clear = getattr(underwriting.engine, "clear_memos", None) if cold else None
+    clear = getattr(underwriting.engine, "clear_memos", None) if cold or revision else None
 
     tables = uw.load_rating_tables(version)
     uw.warm_up()
@@ -71,13 +74,18 @@ def child(
         if options:
             request = request.model_copy(update={"options": scaled_options(request.terms, options)})
         uw.quote_request(request, tables=tables)  # first call: the lab's caches, not timed
+        timed = (
+            request.model_copy(update={"terms": _revised(request.terms)}) if revision else request
+        )
         times, cpu = [], []
         for _ in range(runs):
             if clear is not None:
                 clear()
+            if revision:
+                uw.quote_request(request, tables=tables)  # the quote revised, not timed
             started, used = time.perf_counter(), time.process_time()
             q = uw.quote_request(
-                request, tables=uw.load_rating_tables(version) if load_tables else tables
+                timed, tables=uw.load_rating_tables(version) if load_tables else tables
             )
             times.append(time.perf_counter() - started)
             cpu.append(time.process_time() - used)
@@ -92,6 +100,16 @@ def child(
     return figures
 
 
+def _revised(terms: Any) -> Any:
+    """``terms`` with the first section with a deductible amount raised to twice it plus 1,000."""
+    name = next(
+        n for n, s in sorted(terms.sections.items()) if s.deductible_percent_of_loss is None
+    )
+    section = terms.sections[name]
+    raised = section.model_copy(update={"deductible": 2 * section.deductible + 1_000})
+    return terms.model_copy(update={"sections": {**terms.sections, name: raised}})
+
+
 def _run(
     source: Path,
     runs: int,
@@ -100,12 +118,14 @@ def _run(
     version: str | None,
     load_tables: bool,
     cold: bool,
+    revision: bool,
 ) -> dict[str, Any]:
     from _common import run_child
 
     arguments = ["--runs", str(runs), "--options", str(options)]
     arguments += ["--load-tables"] if load_tables else []
     arguments += ["--cold"] if cold else []
+    arguments += ["--revision"] if revision else []
     arguments += [] if version is None else ["--tables", version]
     arguments += [] if target is None else ["--target", str(target)]
     return run_child(str(Path(__file__).resolve()), source, arguments)
@@ -130,10 +150,16 @@ def main() -> None:
         action="store_true",
         help="load the tables inside each timed quote, as uw.quote(request) does without them",
     )
-    parser.add_argument(
+    first = parser.add_mutually_exclusive_group()
+    first.add_argument(
         "--cold",
         action="store_true",
         help="clear the engine's memo before each timed quote (a lab quoted for the first time)",
+    )
+    first.add_argument(
+        "--revision",
+        action="store_true",
+        help="time a revision of one section's deductible, after the lab's quote on cleared memos",
     )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -141,7 +167,13 @@ def main() -> None:
         print(
             json.dumps(
                 child(
-                    args.runs, args.target, args.options, args.tables, args.load_tables, args.cold
+                    args.runs,
+                    args.target,
+                    args.options,
+                    args.tables,
+                    args.load_tables,
+                    args.cold,
+                    args.revision,
                 )
             )
         )
@@ -154,6 +186,7 @@ def main() -> None:
         "options": args.options,
         "load_tables": args.load_tables,
         "cold": args.cold,
+        "revision": args.revision,
     }
     print(json.dumps({"machine": machine(), **settings}))
     print(f"python {platform.python_version()}, numpy {np.__version__}")
@@ -177,6 +210,7 @@ def main() -> None:
                             version,
                             args.load_tables,
                             args.cold,
+                            args.revision,
                         )
                     )
         finally:

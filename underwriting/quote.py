@@ -699,8 +699,9 @@ class _StagedPrecision:
 
 _RATED = memo(128)
 """Rated profiles of recent submissions, weighed by the kilobytes of their JSON, plus one (a
-rated profile of the examples, about 2 KiB of JSON, holds about 110 KiB, traced): about 64 of
-the examples' submissions, about 5 MiB per process full (traced, beside the other memos)."""
+rated profile of the examples, about 2 KiB of JSON, holds 110 to 170 KiB, traced): about 64
+of the examples' submissions, 5 MiB per process full where they share their scenarios (renamed
+labs, traced) and up to about 11 MiB where they share nothing."""
 
 
 def _rated(

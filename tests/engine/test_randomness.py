@@ -76,3 +76,12 @@ def test_seeds_outside_128_bits_are_refused() -> None:
         check_seed(2**128)
     with pytest.raises(TypeError, match="integer"):
         check_seed(1.5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", [True, 1.0, [1], -1])
+def test_a_stream_key_refuses_a_bad_seed_by_name_even_after_a_good_one(seed: object) -> None:
+    """The keys are kept (a cache keyed by the seed): a bool or float equal to a seed already
+    asked for, or an unhashable one, must still get the seed's own error, not the cache's."""
+    stream_key(1, "contained_fire")
+    with pytest.raises((TypeError, ValueError), match="seed must be"):
+        stream_key(seed, "contained_fire")  # type: ignore[arg-type]

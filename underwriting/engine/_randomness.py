@@ -88,15 +88,20 @@ class StreamKey:
     low: np.uint64
 
 
-@functools.lru_cache(maxsize=4_096, typed=True)  # typed: a seed of True or 1.0 still refused
 def stream_key(seed: int, stream_id: str) -> StreamKey:
     """The key of the stream named ``stream_id`` under ``seed``.
 
     BLAKE2b of the seed and the id: stable across platforms and library versions, and two
-    different ids give unrelated keys. The last 4,096 are kept (a quote's dozen runs ask for
-    the same hundred or so; the keys are frozen): about 2 MiB per process full.
+    different ids give unrelated keys. The seed is checked first (a bad one is refused by
+    name, never by the cache); the last 4,096 keys are kept (a quote's dozen runs ask for the
+    same hundred or so; the keys are frozen): about 2 MiB per process full.
     """
     check_seed(seed)
+    return _stream_key(seed, stream_id)
+
+
+@functools.lru_cache(maxsize=4_096)
+def _stream_key(seed: int, stream_id: str) -> StreamKey:
     digest = hashlib.blake2b(
         seed.to_bytes(SEED_BITS // 8, "little") + stream_id.encode("utf-8"),
         digest_size=16,

@@ -18,9 +18,10 @@ the first, so they find its seed-free work (the rated profile, the exact means' 
 plans' impact records) in the engine's memos; ``--cold`` clears them before each
 (``clear_memos``; a checkout without one has nothing to clear), as a lab quoted for the first
 time finds them (the stream keys, kept apart, stay: a new lab quoted with the tables' seed
-finds its scenarios' keys too). ``--revision`` times a revision instead: each lab is quoted on its own terms
-on cleared memos (untimed), then quoted again with its first section with a deductible amount
-raised to twice that plus 1,000 (timed), as an underwriter revising one section's terms.
+finds its scenarios' keys too). ``--revision`` times a revision instead: each lab is quoted on
+its own terms on cleared memos (untimed), then quoted again with its first section with a
+deductible amount raised to twice that plus 1,000 (timed), as an underwriter revising one
+section's terms.
 
 With ``--baseline REV`` the same is measured on that revision too (a temporary git worktree,
 imported ahead of this checkout, with the tables it serves by default or ``--baseline-tables``),

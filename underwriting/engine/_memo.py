@@ -28,6 +28,43 @@ from typing import Any, TypeVar
 _T = TypeVar("_T")
 
 
+class _Weighed:
+    """Entries by key, the least recently used forgotten past a total weight (each at least 1);
+    an entry heavier than the whole bound is not kept. Not locked: its owner locks."""
+
+    def __init__(self, bound: int) -> None:
+        if bound < 1:
+            raise ValueError(f"weight must be at least 1, got {bound}")
+        self.bound = bound
+        self.weight = 0
+        self._entries: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+
+    def find(self, key: Hashable) -> tuple[Any] | None:
+        """``(value,)`` of ``key``, now the most recently used; ``None`` if not kept."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        self._entries.move_to_end(key)
+        return (entry[0],)
+
+    def keep(self, key: Hashable, value: Any, weight: int) -> None:
+        weight = max(1, weight)
+        if weight > self.bound or key in self._entries:
+            return
+        self._entries[key] = (value, weight)
+        self.weight += weight
+        while self.weight > self.bound:
+            _, (_, dropped) = self._entries.popitem(last=False)
+            self.weight -= dropped
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.weight = 0
+
+
 class Memo:
     """Values by key, the least recently used forgotten past a total ``weight``; safe across
     threads.
@@ -38,47 +75,33 @@ class Memo:
     """
 
     def __init__(self, weight: int) -> None:
-        if weight < 1:
-            raise ValueError(f"weight must be at least 1, got {weight}")
-        self._bound = weight
-        self._weight = 0
-        self._values: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._kept = _Weighed(weight)
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, compute: Callable[[], _T], weight: int = 1) -> _T:
         """The value of ``key``, computed by ``compute`` where it is not kept; ``weight`` is
         what it counts against the bound (at least 1)."""
         with self._lock:
-            kept = self._values.get(key)
-            if kept is not None:
-                self._values.move_to_end(key)
-                found: _T = kept[0]
-                return found
+            found = self._kept.find(key)
+        if found is not None:
+            kept: _T = found[0]
+            return kept
         value = compute()
-        weight = max(1, weight)
-        if weight > self._bound:
-            return value
         with self._lock:
-            if key not in self._values:
-                self._values[key] = (value, weight)
-                self._weight += weight
-            while self._weight > self._bound:
-                _, (_, dropped) = self._values.popitem(last=False)
-                self._weight -= dropped
+            self._kept.keep(key, value, weight)
         return value
 
     @property
     def weight(self) -> int:
         """The weight of the values kept."""
-        return self._weight
+        return self._kept.weight
 
     def __len__(self) -> int:
-        return len(self._values)
+        return len(self._kept)
 
     def clear(self) -> None:
         with self._lock:
-            self._values.clear()
-            self._weight = 0
+            self._kept.clear()
 
     def _after_fork(self) -> None:
         """A forked child gets a lock of its own (another thread may have held the parent's)."""
@@ -123,39 +146,25 @@ class Tokens:
     """
 
     def __init__(self, weight: int) -> None:
-        if weight < 1:
-            raise ValueError(f"weight must be at least 1, got {weight}")
-        self._bound = weight
-        self._by_value: OrderedDict[tuple[Any, ...], Token] = OrderedDict()
-        self._by_identity: OrderedDict[int, tuple[tuple[Any, ...], Token]] = OrderedDict()
-        self._weights = [0, 0]  # of the values kept by value, by identity
+        self._by_value = _Weighed(weight)  # tuple -> its token
+        self._by_identity = _Weighed(weight)  # id of a tuple -> (the tuple, its token)
         self._lock = threading.Lock()
 
     def token(self, value: Sequence[Hashable]) -> Token:
         """The token of ``value`` (a sequence of hashable items)."""
+        is_tuple = type(value) is tuple
         with self._lock:
-            if type(value) is tuple:
-                seen = self._by_identity.get(id(value))
-                if seen is not None and seen[0] is value:
-                    self._by_identity.move_to_end(id(value))
-                    return seen[1]
-            items = value if type(value) is tuple else tuple(value)
-            found = self._by_value.get(items)
-            if found is None:
-                found = Token()
-                self._by_value[items] = found
-                self._weights[0] += max(1, len(items))
-                while self._weights[0] > self._bound and len(self._by_value) > 1:
-                    dropped, _ = self._by_value.popitem(last=False)
-                    self._weights[0] -= max(1, len(dropped))
-            else:
-                self._by_value.move_to_end(items)
-            if type(value) is tuple:
-                self._by_identity[id(value)] = (items, found)
-                self._weights[1] += max(1, len(items))
-                while self._weights[1] > self._bound and len(self._by_identity) > 1:
-                    _, (dropped, _) = self._by_identity.popitem(last=False)
-                    self._weights[1] -= max(1, len(dropped))
+            if is_tuple:
+                seen = self._by_identity.find(id(value))
+                if seen is not None and seen[0][0] is value:
+                    found: Token = seen[0][1]
+                    return found
+            items = value if is_tuple else tuple(value)
+            kept = self._by_value.find(items)
+            found = Token() if kept is None else kept[0]
+            self._by_value.keep(items, found, len(items))
+            if is_tuple:
+                self._by_identity.keep(id(value), (items, found), len(items))
             return found
 
     def __len__(self) -> int:
@@ -165,7 +174,6 @@ class Tokens:
         with self._lock:
             self._by_value.clear()
             self._by_identity.clear()
-            self._weights = [0, 0]
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()

@@ -204,11 +204,9 @@ class ControlVariates:
 
     deviations: FloatArray
     coefficients: FloatArray
-    gram: FloatArray = field(repr=False, compare=False)
-    """The centred controls' Gram matrix, ``(k, k)``: the fit's normal equations."""
-    scaled_inverse: FloatArray = field(repr=False, compare=False)
-    """The pseudo-inverse of ``gram`` on unit-length controls (``_lengths``), which the fit
-    solved with and the standard errors' leverage reuses."""
+    inverse: FloatArray = field(repr=False, compare=False)
+    """The pseudo-inverse of the centred controls' Gram matrix (the fit's normal equations),
+    ``(k, k)``, in the controls' own units: the standard errors' leverage reads it."""
     _leveraged: dict[bytes, list[tuple[FloatArray, FloatArray]]] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -266,9 +264,8 @@ class ControlVariates:
         scale = _lengths(gram)
         scaled = np.linalg.pinv(gram / np.outer(scale, scale), hermitian=True)
         coefficients = np.einsum("ij,jk->ik", moments / scale, scaled) / scale
-        return cls(
-            deviations=deviations, coefficients=coefficients, gram=gram, scaled_inverse=scaled
-        )
+        inverse = scaled / np.outer(scale, scale)
+        return cls(deviations=deviations, coefficients=coefficients, inverse=inverse)
 
     def leveraged_fit(self, beta: FloatArray) -> list[tuple[FloatArray, FloatArray]]:
         """For each piece of ``_CHUNK_YEARS`` years: the fitted controls' part of each year's
@@ -280,10 +277,7 @@ class ControlVariates:
             deviations = self.deviations
             n = deviations.shape[1]
             average = deviations.mean(axis=1)
-            # The fit's Gram matrix, inverted on unit-length controls (the squares are some 1e7
-            # times the amounts), then back in the controls' own units.
-            length = _lengths(self.gram)
-            inverse = self.scaled_inverse / np.outer(length, length)
+            inverse = self.inverse
             pieces = []
             for start in range(0, n, _CHUNK_YEARS):  # a few arrays of a piece's length at once
                 centred = deviations[:, start : start + _CHUNK_YEARS] - average[:, None]

@@ -264,3 +264,26 @@ def test_book_weights_are_the_formula_year_by_year() -> None:
     )
     expected = 1.0 + model.allocation_scale * (np.maximum(survival, tail) / tail - 1.0)
     assert np.array_equal(book_weights(losses, settings), expected)
+
+
+def test_a_sample_s_premium_parts_follow_the_settings_asked_and_cannot_be_changed(
+    tables: uw.RatingTables,
+) -> None:
+    """``BookYears.contributions`` is worked out once per settings and shared by the errors,
+    the variance reduction and every option's paired error: asked again with other settings
+    (another LAE ratio) it answers for those, and no caller can change what it shares."""
+    from underwriting.pricing._pricing import BookYears, premium_part
+
+    settings = tables.pricing.premium
+    other = settings.model_copy(update={"alae_ratio": settings.alae_ratio + 0.05})
+    losses = np.random.default_rng(3).lognormal(10.0, 2.0, 1_000)
+    years = BookYears.of(losses, settings)
+    first = years.contributions(settings)
+    assert years.contributions(settings) is first
+    fresh = premium_part(settings, years.loss, years.weighted)
+    assert np.array_equal(first.view(np.int64), fresh.view(np.int64))
+    changed = years.contributions(other)
+    assert np.array_equal(changed, premium_part(other, years.loss, years.weighted))
+    assert not np.array_equal(changed, first)
+    with pytest.raises(ValueError, match="read-only"):
+        first[0] = 0.0

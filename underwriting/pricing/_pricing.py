@@ -211,6 +211,8 @@ class ControlVariates:
         default_factory=dict, repr=False, compare=False
     )
     """``leveraged_fit`` already worked out, by the bytes of its ``beta``."""
+    _shift: list[tuple[float, float]] = field(default_factory=list, repr=False, compare=False)
+    """``shift`` once worked out (a quote's options and its strata's checks ask again)."""
 
     @classmethod
     def fit(
@@ -299,9 +301,11 @@ class ControlVariates:
     def shift(self) -> tuple[float, float]:
         """What the sample means of the expected loss and of ``E[(w - 1) x]`` lose:
         ``beta . (mean(controls) - exact means)``."""
-        excess = self.deviations.mean(axis=1)
-        shift = np.einsum("ik,k->i", self.coefficients, excess)
-        return float(shift[0]), float(shift[1])
+        if not self._shift:
+            excess = self.deviations.mean(axis=1)
+            shift = np.einsum("ik,k->i", self.coefficients, excess)
+            self._shift.append((float(shift[0]), float(shift[1])))
+        return self._shift[0]
 
 
 _NO_SHIFT = (0.0, 0.0)
@@ -343,6 +347,11 @@ class BookYears:
         default_factory=list, repr=False, compare=False
     )
     """``standard_errors`` already worked out, with the control variates they are for."""
+    _parts: list[tuple[PremiumSettings, FloatArray]] = field(
+        default_factory=list, repr=False, compare=False
+    )
+    """``contributions`` already worked out (read-only), with the settings they are for: a
+    stratum's errors, its variance reduction and every option's paired error read them."""
 
     @classmethod
     def of(cls, annual_loss: FloatArray, settings: PremiumSettings) -> BookYears:
@@ -391,8 +400,15 @@ class BookYears:
 
     def contributions(self, settings: PremiumSettings) -> FloatArray:
         """Each year's part of the technical premium before the fixed expense: the premium is
-        their mean plus ``fixed / divisor`` (while the risk load is above 0)."""
-        return np.asarray(premium_part(settings, self.loss, self.weighted))
+        their mean plus ``fixed / divisor`` (while the risk load is above 0). Worked out once
+        per settings, and read-only."""
+        for seen, parts in self._parts:
+            if seen is settings:
+                return parts
+        parts = np.asarray(premium_part(settings, self.loss, self.weighted))
+        parts.flags.writeable = False
+        self._parts.append((settings, parts))
+        return parts
 
     def standard_errors(
         self, settings: PremiumSettings, controls: ControlVariates
@@ -807,8 +823,11 @@ def price(
         ``result`` then only splits it by section and scenario, with book weights.
     """
     fixed = settings.fixed_expense_per_policy
+    weights = None  # the years' book weights, where the split reads them
     if estimate is not None:
-        book_years = book_years or BookYears.of(result.annual_loss, settings)
+        weights = (
+            book_weights(result.annual_loss, settings) if book_years is None else book_years.weights
+        )
         technical, expected, risk_load = estimate[:3]
     elif controls is None:
         book_years = None
@@ -819,6 +838,7 @@ def price(
     else:  # book weights (ControlVariates.fit checks): means over the years, no sort
         book_years = book_years or BookYears.of(result.annual_loss, settings)
         technical, expected, risk_load = book_years.technical(settings, controls)
+        weights = book_years.weights
     lae = settings.lae_ratio * expected
     minimum_applied = technical < settings.minimum_premium
     charged = max(technical, settings.minimum_premium)
@@ -830,11 +850,7 @@ def price(
     if table is None:
         raise ValueError("pricing needs the year loss table: simulate with year_loss_tables=True")
     # Each row's loss times its year's weight (one temporary of the table's length).
-    tail_weights = (
-        _tail_weights(result, settings)
-        if book_years is None
-        else book_years.weights / result.n_years
-    )
+    tail_weights = _tail_weights(result, settings) if weights is None else weights / result.n_years
     weighted = tail_weights[table.year]
     weighted *= table.insured
     loaded_by_part = {}

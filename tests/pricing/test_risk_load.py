@@ -287,3 +287,41 @@ def test_a_sample_s_premium_parts_follow_the_settings_asked_and_cannot_be_change
     assert not np.array_equal(changed, first)
     with pytest.raises(ValueError, match="read-only"):
         first[0] = 0.0
+
+
+def test_the_compiled_book_weights_are_numpy_s_to_the_last_bit(
+    tables: uw.RatingTables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``book_weights`` weighs in one compiled pass where numba runs; ``UW_ENGINE=numpy`` runs
+    NumPy's ``interp`` and elementwise passes. Both give the same bits on losses all over the
+    survival table, on its knots and their neighbours, on its ends and beyond, and on signed
+    zeros and infinities; a NaN loss is weighed NaN by both."""
+    from underwriting.pricing._weights import compiled_weigh
+
+    if compiled_weigh() is None:
+        pytest.skip("numba is not importable here: only NumPy's passes run")
+    settings = tables.pricing.premium
+    model = settings.capital_model
+    assert model is not None
+    knots = model.book_var - np.asarray(model.survival_losses)
+    rng = np.random.default_rng(11)
+    losses = np.concatenate(
+        [
+            rng.uniform(-1e6, 1.5 * model.book_var, 300_000),
+            rng.lognormal(10.0, 3.0, 300_000),
+            rng.uniform(0.0, 2e6, 100_000),  # the top interval, where most years fall
+            knots,
+            np.nextafter(knots, -np.inf),
+            np.nextafter(knots, np.inf),
+            [0.0, -0.0, -5.0, np.inf, -np.inf, 1e300, 5e-324, model.book_var, 2 * model.book_var],
+        ]
+    )
+    compiled = book_weights(losses, settings)
+    monkeypatch.setenv("UW_ENGINE", "numpy")
+    assert compiled_weigh() is None
+    numpy_s = book_weights(losses, settings)
+    assert np.array_equal(compiled.view(np.int64), numpy_s.view(np.int64))
+    monkeypatch.delenv("UW_ENGINE")
+    with_nan = book_weights(np.array([1e5, np.nan, 0.0]), settings)
+    assert np.isnan(with_nan[1])
+    assert np.isfinite(with_nan[[0, 2]]).all()

@@ -67,6 +67,7 @@ import numpy.typing as npt
 from scipy import special
 
 from underwriting.model import SECTIONS
+from underwriting.pricing._weights import compiled_weigh
 from underwriting.rating import PremiumSettings
 from underwriting.results import SimulationResult, quantile_index
 
@@ -157,6 +158,20 @@ def book_weights(annual_loss: FloatArray, settings: PremiumSettings) -> FloatArr
     if model is None:
         raise ValueError("risk_load_method 'book_tvar_euler' needs [premium.capital_model]")
     tail = 1.0 - model.tvar_level
+    compiled = compiled_weigh() if annual_loss.dtype == np.float64 else None
+    if compiled is not None:  # one pass, the same weights to the last bit (``_weights``)
+        losses = np.ascontiguousarray(annual_loss)
+        out = np.empty(losses.shape)
+        compiled(
+            losses.reshape(-1),
+            np.asarray(model.survival_losses, dtype=np.float64),
+            np.asarray(model.survival_probabilities, dtype=np.float64),
+            model.book_var,
+            tail,
+            model.allocation_scale,
+            out.reshape(-1),
+        )
+        return out
 
     def weigh(losses: FloatArray) -> FloatArray:
         # In place, one temporary at a time: the same operations, in the same order, as

@@ -34,7 +34,7 @@ from underwriting.analysis import (
     simulate_request,
     stress,
 )
-from underwriting.engine import exact, simulate, simulate_many, warm_up
+from underwriting.engine import exact, simulate, simulate_many
 from underwriting.errors import (
     AuthorityError,
     ExactMethodError,
@@ -89,6 +89,7 @@ from underwriting.quote import (
     quote,
     quote_request,
     replay,
+    warm_up,
 )
 from underwriting.rating import (
     Cascade,

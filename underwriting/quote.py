@@ -45,6 +45,9 @@ from underwriting.engine import (
     stratum_control_means,
     stratum_seed,
 )
+from underwriting.engine import (
+    warm_up as warm_up_engine,
+)
 from underwriting.errors import SimulationLimitError, UnderwritingError, UnderwritingWarning
 from underwriting.model import Submission, parse_seed
 from underwriting.pricing import (
@@ -61,6 +64,9 @@ from underwriting.pricing import (
     technical_premium,
     technical_premium_and_error,
     worksheet,
+)
+from underwriting.pricing import (
+    warm_up as warm_up_pricing,
 )
 from underwriting.rating import (
     Decision,
@@ -1447,3 +1453,13 @@ def replay(
         sample_means=provenance.sample_means,
         strata_years=provenance.strata_years,
     )
+
+
+def warm_up() -> bool:
+    """Compile the compiled engine's year loop and the pricing's book weights now (or load them
+    from numba's on-disk cache), not on a quote's first use. A server calls it at start-up so
+    that no request waits for the compiler. Returns whether the compiled engine is available
+    here."""
+    ready = warm_up_engine()
+    warm_up_pricing()
+    return ready

@@ -529,7 +529,8 @@ def test_a_portfolio_takes_the_engine_it_is_given() -> None:
 
 def test_warm_up_leaves_nothing_for_the_first_run_to_compile() -> None:
     # A server calls uw.warm_up() at start-up so that no quote waits for the compiler (10-25 s
-    # without numba's cache): afterwards a run adds no compiled signature. A fresh interpreter,
+    # without numba's cache): afterwards a run, and a quote's book weights, add no compiled
+    # signature. A fresh interpreter,
     # since this session has run the kernel already.
     script = (
         "import sys, underwriting as uw\n"
@@ -544,6 +545,11 @@ def test_warm_up_leaves_nothing_for_the_first_run_to_compile() -> None:
         "                 year_loss_tables=[True, False, True], engine='compiled')\n"
         "loop = _year_loop.compiled()\n"
         "assert ready == 1 == len(loop.signatures), loop.signatures\n"
+        "from underwriting.pricing import _weights\n"
+        "weighed = len(_weights.compiled_weigh().signatures)\n"
+        "uw.quote(uw.QuoteRequest.model_validate_json(\n"
+        "    open('examples/physics_low_hazard.json').read()))\n"
+        "assert weighed == 1 == len(_weights.compiled_weigh().signatures)\n"
     )
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True)
 

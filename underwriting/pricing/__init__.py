@@ -23,6 +23,7 @@ from underwriting.pricing._pricing import (
     technical_premium,
     technical_premium_and_error,
 )
+from underwriting.pricing._weights import warm_up
 from underwriting.pricing._worksheet import TERM_EXPLANATIONS, worksheet
 
 __all__ = [
@@ -44,5 +45,6 @@ __all__ = [
     "risk_load_standard_error",
     "technical_premium",
     "technical_premium_and_error",
+    "warm_up",
     "worksheet",
 ]

@@ -114,3 +114,14 @@ def _compile() -> Callable[..., int] | None:
     # error_model="numpy": no zero-division checks (the table's knots are strictly ascending).
     jit = cast(Callable[..., Any], numba.njit)
     return cast(Callable[..., int], jit(cache=True, nogil=True, error_model="numpy")(weigh_years))
+
+
+def warm_up() -> bool:
+    """Compile :func:`weigh_years` now (or load it from numba's cache), for the argument types
+    ``book_weights`` passes, so that no quote waits for the compiler; whether it runs here."""
+    weigh = compiled_weigh()
+    if weigh is None:
+        return False
+    knots = np.array([0.0, 1.0])
+    weigh(np.zeros(1), knots, np.array([1.0, 0.5]), 1.0, 0.5, 1.0, np.empty(1))
+    return True

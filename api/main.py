@@ -116,13 +116,14 @@ def create_app(
             settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
         )
         app.state.store.create_schema()
-        # The simulation kernel is compiled (or loaded from numba's cache) before the first
-        # request, so no quote waits for the compiler: 10-25 s on a first start, then well
-        # under a second. Said in the server's log, so that a slow first start is explained.
+        # The simulation kernel and the pricing's book weights are compiled (or loaded from
+        # numba's cache) before the first request, so no quote waits for the compiler: 10-25 s
+        # on a first start, then well under a second. Said in the server's log, so that a slow
+        # first start is explained.
         started = time.perf_counter()
         compiled = uw.warm_up()
         logging.getLogger("uvicorn.error").info(
-            "simulation kernel %s in %.1f s",
+            "simulation kernel and book weights %s in %.1f s",
             "ready" if compiled else "not available, the NumPy engine runs",
             time.perf_counter() - started,
         )

@@ -295,7 +295,7 @@ def test_the_compiled_book_weights_are_numpy_s_to_the_last_bit(
     """``book_weights`` weighs in one compiled pass where numba runs; ``UW_ENGINE=numpy`` runs
     NumPy's ``interp`` and elementwise passes. Both give the same bits on losses all over the
     survival table, on its knots and their neighbours, on its ends and beyond, and on signed
-    zeros and infinities; a NaN loss is weighed NaN by both."""
+    zeros and infinities; a NaN loss (which the engine never gives) is weighed NaN by both."""
     from underwriting.pricing._weights import compiled_weigh
 
     if compiled_weigh() is None:
@@ -321,7 +321,12 @@ def test_the_compiled_book_weights_are_numpy_s_to_the_last_bit(
     assert compiled_weigh() is None
     numpy_s = book_weights(losses, settings)
     assert np.array_equal(compiled.view(np.int64), numpy_s.view(np.int64))
-    monkeypatch.delenv("UW_ENGINE")
-    with_nan = book_weights(np.array([1e5, np.nan, 0.0]), settings)
-    assert np.isnan(with_nan[1])
-    assert np.isfinite(with_nan[[0, 2]]).all()
+    # NaN, in a sample where most years have a loss and in one where few have
+    for sample in ([1e5, np.nan, 0.0], [np.nan, 0.0, 0.0, 0.0, 0.0, 2e5, 0.0, 0.0, 0.0]):
+        losses = np.array(sample)
+        numpy_s = book_weights(losses, settings)
+        monkeypatch.delenv("UW_ENGINE")
+        compiled = book_weights(losses, settings)
+        monkeypatch.setenv("UW_ENGINE", "numpy")
+        assert np.array_equal(np.isnan(numpy_s), np.isnan(losses))
+        assert np.array_equal(numpy_s, compiled, equal_nan=True)

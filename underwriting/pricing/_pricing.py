@@ -158,7 +158,7 @@ def book_weights(annual_loss: FloatArray, settings: PremiumSettings) -> FloatArr
     if model is None:
         raise ValueError("risk_load_method 'book_tvar_euler' needs [premium.capital_model]")
     tail = 1.0 - model.tvar_level
-    compiled = compiled_weigh() if annual_loss.dtype == np.float64 else None
+    compiled = compiled_weigh() if annual_loss.dtype == np.float64 and annual_loss.ndim else None
     if compiled is not None:  # one pass, the same weights to the last bit (``_weights``)
         losses = np.ascontiguousarray(annual_loss)
         out = np.empty(losses.shape)
@@ -189,8 +189,9 @@ def book_weights(annual_loss: FloatArray, settings: PremiumSettings) -> FloatArr
 
     # Where most years have no loss, they share one weight, worked out once. Where a quarter
     # or more have one, picking them out costs more than weighing every year: a year without
-    # loss gets that same weight by the same operations, to the last bit.
-    positive = annual_loss > 0
+    # loss gets that same weight by the same operations, to the last bit. A NaN loss (which
+    # the engine never gives) is weighed NaN either way, as in the compiled pass.
+    positive = ~(annual_loss <= 0)
     if 4 * np.count_nonzero(positive) >= annual_loss.size:
         return weigh(annual_loss)
     weights = np.full(annual_loss.shape, weigh(np.zeros(1))[0])

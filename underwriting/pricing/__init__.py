@@ -1,6 +1,7 @@
 """Pricing: a simulation result and the tables' premium settings to a premium and its worksheet.
 
-``_pricing`` holds the capital model and the premium build-up; ``_worksheet`` the worksheet, every
+``_pricing`` holds the capital model and the premium build-up; ``_weights`` the book weights of
+many years in one compiled pass (the same bits as NumPy's); ``_worksheet`` the worksheet, every
 step of the build-up as rows.
 """
 

@@ -22,7 +22,7 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
@@ -1064,29 +1064,20 @@ def _option_quotes(
     tables: RatingTables,
     seed: int,
     stratified: StratifiedYears | None,
+    first_pass: Sequence[SimulationResult] = (),
 ) -> tuple[OptionQuote, ...]:
     """The options priced on the events of ``main``, in passes of at most
     ``OPTION_PASS_BYTES`` of arrays: each option's annual losses and insured column of the
-    year loss table, whose rows (the same as ``main``'s) a pass holds once."""
-    table = main.year_loss_table
-    keys_bytes = insured_bytes = 0
-    if table is not None:
-        keys_bytes = table.year.nbytes + table.scenario.nbytes + table.section.nbytes
-        keys_bytes += table.ground_up.nbytes
-        insured_bytes = table.insured.nbytes
-    per_option = main.annual_loss.nbytes + insured_bytes
-    room = max(OPTION_PASS_BYTES - keys_bytes, 0)
-    per_pass = max(1, int(room // max(per_option, 1)))
+    year loss table, whose rows (the same as ``main``'s) a pass holds once. ``first_pass``:
+    the first pass's results where the caller has run it (``_first_option_pass``)."""
+    per_pass = _options_per_pass(main)
     quotes: list[OptionQuote] = []
     for first in range(0, len(options), per_pass):
         batch = options[first : first + per_pass]
-        results = simulate_many(
-            profile,
-            batch,
-            n_years=main.n_years,
-            seed=seed,
-            year_loss_tables=True,
-            max_occurrence=False,
+        results = (
+            first_pass
+            if first == 0 and first_pass
+            else _option_pass(profile, batch, main.n_years, seed)
         )
         for number, (label, terms, result) in enumerate(
             zip(labels[first : first + per_pass], batch, results, strict=True), start=first + 1
@@ -1098,6 +1089,44 @@ def _option_quotes(
             quotes.append(priced)
         del results, result  # let this pass's arrays go before the next pass fills its own
     return tuple(quotes)
+
+
+def _options_per_pass(main: SimulationResult) -> int:
+    """How many options one pass over ``main``'s events prices within ``OPTION_PASS_BYTES``
+    (at least one)."""
+    table = main.year_loss_table
+    keys_bytes = insured_bytes = 0
+    if table is not None:
+        keys_bytes = table.year.nbytes + table.scenario.nbytes + table.section.nbytes
+        keys_bytes += table.ground_up.nbytes
+        insured_bytes = table.insured.nbytes
+    per_option = main.annual_loss.nbytes + insured_bytes
+    room = max(OPTION_PASS_BYTES - keys_bytes, 0)
+    return max(1, int(room // max(per_option, 1)))
+
+
+def _option_pass(
+    profile: RiskProfile, batch: Sequence[PolicyTerms], n_years: int, seed: int
+) -> tuple[SimulationResult, ...]:
+    """One pass of options on the quote's own events: the same years and seed as its own run,
+    each with its annual losses and year loss table."""
+    return simulate_many(
+        profile, batch, n_years=n_years, seed=seed, year_loss_tables=True, max_occurrence=False
+    )
+
+
+def _first_option_pass(
+    profile: RiskProfile,
+    options: Sequence[PolicyTerms],
+    shown: Future[tuple[SimulationResult, ...]],
+    seed: int,
+) -> tuple[SimulationResult, ...]:
+    """The first pass of ``options`` once the quote's own run ``shown`` is done (its year loss
+    table sizes the pass), for :func:`_option_quotes`: run in the own run's thread, beside the
+    strata, it fills a core their Python leaves idle. The results are those of the pass run
+    later, bit for bit: the same call."""
+    main = shown.result()[0]
+    return _option_pass(profile, options[: _options_per_pass(main)], main.n_years, seed)
 
 
 def _seed(seed: int | str | None, tables: RatingTables) -> int:
@@ -1266,6 +1295,7 @@ def quote(
         "controls": means is not None,
     }
     stratified = None
+    first_options: tuple[SimulationResult, ...] = ()  # the options' first pass, if run early
     recorded_target: float | None
     if strata:
         # The premium (and the options') from strata of years; the quote's own run, of the
@@ -1275,14 +1305,21 @@ def quote(
         # The own run's kernel runs without the GIL, so it goes on in a thread of its own while
         # this one works out the strata's exact means and runs their small simulations, which
         # are mostly Python (a core otherwise idle; the results are the same either way).
+        # The options' first pass follows the own run in that thread.
         with ThreadPoolExecutor(1, thread_name_prefix="uw-own-run") as own_run:
             shown = own_run.submit(
                 simulate_many, profile, [terms, *variants.values()], n_years=n_years, **run
+            )
+            option_pass = (
+                own_run.submit(_first_option_pass, profile, options, shown, chosen_seed)
+                if options
+                else None
             )
             stratified = _stratified_years(
                 profile, [terms, *options], strata, chosen_seed, tables, target, cap, given
             )
             results = shown.result()
+            first_options = () if option_pass is None else option_pass.result()
     elif means is not None:
         # Tables with control variates choose the years on the quote's own run, in stages: the
         # pilot's years, then as many as the error so far asks for (re-checked once more). The
@@ -1354,6 +1391,7 @@ def quote(
         tables,
         chosen_seed,
         stratified,
+        first_options,
     )
     provenance = Provenance(
         seed=str(chosen_seed),

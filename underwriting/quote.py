@@ -1064,18 +1064,19 @@ def _option_quotes(
     tables: RatingTables,
     seed: int,
     stratified: StratifiedYears | None,
-    first_pass: Sequence[SimulationResult] = (),
+    first_pass: list[tuple[SimulationResult, ...]] | None = None,
 ) -> tuple[OptionQuote, ...]:
     """The options priced on the events of ``main``, in passes of at most
     ``OPTION_PASS_BYTES`` of arrays: each option's annual losses and insured column of the
     year loss table, whose rows (the same as ``main``'s) a pass holds once. ``first_pass``:
-    the first pass's results where the caller has run it (``_first_option_pass``)."""
+    the first pass's results where the caller has run it (``_first_option_pass``), taken out
+    of the list, so that they go with their pass as the others do."""
     per_pass = _options_per_pass(main)
     quotes: list[OptionQuote] = []
     for first in range(0, len(options), per_pass):
         batch = options[first : first + per_pass]
         results = (
-            first_pass
+            first_pass.pop()
             if first == 0 and first_pass
             else _option_pass(profile, batch, main.n_years, seed)
         )
@@ -1295,7 +1296,7 @@ def quote(
         "controls": means is not None,
     }
     stratified = None
-    first_options: tuple[SimulationResult, ...] = ()  # the options' first pass, if run early
+    first_options: list[tuple[SimulationResult, ...]] = []  # the options' first pass, if early
     recorded_target: float | None
     if strata:
         # The premium (and the options') from strata of years; the quote's own run, of the
@@ -1319,7 +1320,8 @@ def quote(
                 profile, [terms, *options], strata, chosen_seed, tables, target, cap, given
             )
             results = shown.result()
-            first_options = () if option_pass is None else option_pass.result()
+            if option_pass is not None:
+                first_options.append(option_pass.result())
     elif means is not None:
         # Tables with control variates choose the years on the quote's own run, in stages: the
         # pilot's years, then as many as the error so far asks for (re-checked once more). The

@@ -133,6 +133,41 @@ def test_options_priced_the_same_whatever_the_passes(
     assert one_a_pass["options"][1]["premium"] == alone.to_dict()["premium"]
 
 
+def test_a_quote_of_many_passes_holds_one_pass_of_options_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The options' first pass of a stratified quote runs early, beside the strata; its arrays
+    # must still go once its options are priced, as every later pass's do, so that a quote's
+    # memory stays bounded whatever its number of options.
+    import weakref
+
+    request = _request("physics_low_hazard")
+    options = [
+        request.terms.model_copy(update={"aggregate_limit": 1e6 * (k + 2)}) for k in range(4)
+    ]
+    monkeypatch.setattr(quote_module, "OPTION_PASS_BYTES", 1)  # one option a pass
+    early: list[weakref.ref[Any]] = []
+    held_later: list[bool] = []
+    first_pass, later_pass = quote_module._first_option_pass, quote_module._option_pass
+
+    def first(*args: Any) -> Any:
+        results = first_pass(*args)
+        early.append(weakref.ref(results[0]))
+        return results
+
+    def later(*args: Any) -> Any:
+        if early:
+            held_later.append(early[0]() is not None)
+        return later_pass(*args)
+
+    monkeypatch.setattr(quote_module, "_first_option_pass", first)
+    monkeypatch.setattr(quote_module, "_option_pass", later)
+    q = uw.quote(request.submission, request.terms, options=options, created_at=WHEN)
+    assert q.stratified is not None
+    assert early
+    assert held_later == [False, False, False]
+
+
 def test_option_labels_name_options_only(tables: uw.RatingTables) -> None:
     data = _request("physics_low_hazard").model_dump(mode="json")
     assert "option_labels" not in data  # a request without labels reads as before they existed

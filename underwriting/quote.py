@@ -1322,6 +1322,7 @@ def quote(
             results = shown.result()
             if option_pass is not None:
                 first_options.append(option_pass.result())
+                del option_pass  # the future would hold the pass's arrays too
     elif means is not None:
         # Tables with control variates choose the years on the quote's own run, in stages: the
         # pilot's years, then as many as the error so far asks for (re-checked once more). The
